@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * insane: a stacked virtual network interface for fault injection.
+ *
+ * An insane device sits on a lower device (the "slave"). Every IPv4 or IPv6
+ * packet routed through it is either relayed out of the lower device or
+ * dropped, as decided by the device's policy. Anything that is not IP is
+ * dropped and counted.
+ *
+ * This header is the single source of truth for every number shared by the
+ * kernel module, the Go client and the CLI. Every enum here is append-only.
+ *
+ * Link type
+ * ---------
+ * rtnetlink kind "insane". IFLA_LINK names the lower device (optional: a
+ * device created without one is detached and has no carrier).
+ * IFLA_INFO_DATA holds exactly the attributes of enum insane_policy_attr,
+ * the same set that INSANE_DEVICE_A_POLICY nests in generic netlink.
+ *
+ * Generic netlink
+ * ---------------
+ * Family INSANE_GENL_NAME, version INSANE_GENL_VERSION, multicast group
+ * INSANE_GENL_MCGRP_EVENTS. Every command is strict: unknown attributes, and
+ * attributes that do not belong to a command or a mode, are refused with
+ * EINVAL and an extended-ack message naming the attribute.
+ *
+ * INSANE_CMD_GET_DEVICE
+ *   Open to any user. Without NLM_F_DUMP, the request names one device:
+ *
+ *     INSANE_DEVICE_A_IFINDEX: NLA_U32
+ *     INSANE_DEVICE_A_IFNAME: NLA_NUL_STRING, maxlen IFNAMSIZ - 1
+ *
+ *   exactly one of the two. With NLM_F_DUMP the request carries no
+ *   attribute and the reply lists every insane device in the caller's
+ *   network namespace. Each reply message is:
+ *
+ *     INSANE_DEVICE_A_IFINDEX: NLA_U32
+ *     INSANE_DEVICE_A_IFNAME: NLA_NUL_STRING
+ *     INSANE_DEVICE_A_LOWER_IFINDEX: NLA_U32, only while attached; the
+ *         index in the lower's own network namespace
+ *     INSANE_DEVICE_A_LOWER_IFNAME: NLA_NUL_STRING, only while attached
+ *     INSANE_DEVICE_A_POLICY: NLA_NESTED
+ *         INSANE_POLICY_A_MODE: NLA_U32, enum insane_mode
+ *         INSANE_POLICY_A_PERCENT: NLA_U32, only in INSANE_MODE_PERCENT
+ *         INSANE_POLICY_A_SEED: NLA_U64, only if the policy has a seed
+ *         INSANE_POLICY_A_ON_NS: NLA_U64, only in INSANE_MODE_TIME
+ *         INSANE_POLICY_A_OFF_NS: NLA_U64, only in INSANE_MODE_TIME
+ *     INSANE_DEVICE_A_STATS: NLA_NESTED, counters since creation or the
+ *         last INSANE_DEVICE_F_RESET_STATS
+ *         INSANE_STATS_A_RELAYED_PACKETS: NLA_U64
+ *         INSANE_STATS_A_RELAYED_BYTES: NLA_U64
+ *         INSANE_STATS_A_DROP_POLICY: NLA_U64
+ *         INSANE_STATS_A_DROP_NO_LOWER: NLA_U64
+ *         INSANE_STATS_A_DROP_NO_ROUTE: NLA_U64
+ *         INSANE_STATS_A_DROP_LOWER_REFUSED: NLA_U64
+ *         INSANE_STATS_A_DROP_NOT_IP: NLA_U64
+ *
+ * INSANE_CMD_SET_DEVICE
+ *   Requires CAP_NET_ADMIN in the user namespace that owns the device's
+ *   network namespace. Attributes:
+ *
+ *     INSANE_DEVICE_A_IFINDEX or INSANE_DEVICE_A_IFNAME: exactly one
+ *     INSANE_DEVICE_A_LOWER_IFINDEX or INSANE_DEVICE_A_LOWER_IFNAME: at most
+ *         one; attaches the device to that lower (looked up in the insane
+ *         device's network namespace), replacing any current lower
+ *     INSANE_DEVICE_A_FLAGS: NLA_U32, a mask of enum insane_device_flag
+ *     INSANE_DEVICE_A_POLICY: NLA_NESTED, a complete new policy
+ *
+ *   Everything in one request is checked before anything is changed.
+ *   INSANE_DEVICE_F_DETACH together with a lower is refused.
+ *
+ * INSANE_CMD_EVENT
+ *   Never a request. Sent to INSANE_GENL_MCGRP_EVENTS in the device's network
+ *   namespace whenever a device's policy changes, it is attached or
+ *   detached, or its counters are reset. The message carries
+ *   INSANE_DEVICE_A_EVENT (NLA_U32, enum insane_event) followed by the
+ *   same attributes as a GET_DEVICE reply, taken after the change.
+ *
+ * Policies
+ * --------
+ * A policy is complete: INSANE_POLICY_A_MODE is required whenever any policy
+ * attribute is given, and each mode takes exactly its own attributes.
+ *
+ * INSANE_MODE_PASS    relays every packet. No other attribute.
+ * INSANE_MODE_PERCENT relays INSANE_POLICY_A_PERCENT / INSANE_PERCENT_SCALE
+ *                     percent of packets: 80000000 relays 80 % and drops
+ *                     20 %. At most INSANE_PERCENT_MAX. Optional
+ *                     INSANE_POLICY_A_SEED.
+ * INSANE_MODE_TIME    relays for INSANE_POLICY_A_ON_NS, then drops for
+ *                     INSANE_POLICY_A_OFF_NS, repeating. Both required; their
+ *                     sum must be positive and must not overflow. The first
+ *                     ON window opens when the policy is set.
+ *
+ * Percent decisions. Without a seed each packet draws from the kernel's fast
+ * random number generator. With a seed S, the decision for the k-th packet
+ * handled since the policy was set (k = 0, 1, 2, ...) is a pure function of
+ * S and k, whichever CPU sends it:
+ *
+ *     x = S + (k + 1) * 0x9e3779b97f4a7c15          (mod 2^64)
+ *     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+ *     x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+ *     x = x ^ (x >> 31)
+ *     relay iff (x >> 32) * INSANE_PERCENT_MAX < PERCENT << 32
+ *
+ * Without a seed, the same comparison is made with a random 32-bit value in
+ * place of (x >> 32). Setting the same seed again replays the same sequence.
+ */
+
+#ifndef _UAPI_LINUX_INSANE_H
+#define _UAPI_LINUX_INSANE_H
+
+#define INSANE_GENL_NAME		"insane"
+#define INSANE_GENL_VERSION		1
+#define INSANE_GENL_MCGRP_EVENTS	"events"
+
+/* rtnetlink link kind */
+#define INSANE_LINK_KIND		"insane"
+
+/* INSANE_POLICY_A_PERCENT is in millionths of a percent. */
+#define INSANE_PERCENT_SCALE		1000000U
+#define INSANE_PERCENT_MAX		(100U * INSANE_PERCENT_SCALE)
+
+enum insane_cmd {
+	INSANE_CMD_UNSPEC,
+	INSANE_CMD_GET_DEVICE,
+	INSANE_CMD_SET_DEVICE,
+	INSANE_CMD_EVENT,
+	__INSANE_CMD_MAX
+};
+#define INSANE_CMD_MAX (__INSANE_CMD_MAX - 1)
+
+enum insane_device_flag {
+	INSANE_DEVICE_F_DETACH = 1U << 0,
+	INSANE_DEVICE_F_RESET_STATS = 1U << 1,
+	__INSANE_DEVICE_F_ALL = INSANE_DEVICE_F_DETACH |
+				INSANE_DEVICE_F_RESET_STATS
+};
+
+enum insane_device_attr {
+	INSANE_DEVICE_A_UNSPEC,
+	INSANE_DEVICE_A_IFINDEX,
+	INSANE_DEVICE_A_IFNAME,
+	INSANE_DEVICE_A_LOWER_IFINDEX,
+	INSANE_DEVICE_A_LOWER_IFNAME,
+	INSANE_DEVICE_A_FLAGS,
+	INSANE_DEVICE_A_POLICY,
+	INSANE_DEVICE_A_STATS,
+	INSANE_DEVICE_A_EVENT,
+	__INSANE_DEVICE_A_MAX
+};
+#define INSANE_DEVICE_A_MAX (__INSANE_DEVICE_A_MAX - 1)
+
+enum insane_mode {
+	INSANE_MODE_PASS,
+	INSANE_MODE_PERCENT,
+	INSANE_MODE_TIME,
+	__INSANE_MODE_MAX
+};
+#define INSANE_MODE_MAX (__INSANE_MODE_MAX - 1)
+
+enum insane_policy_attr {
+	INSANE_POLICY_A_UNSPEC,
+	INSANE_POLICY_A_PAD,
+	INSANE_POLICY_A_MODE,
+	INSANE_POLICY_A_PERCENT,
+	INSANE_POLICY_A_SEED,
+	INSANE_POLICY_A_ON_NS,
+	INSANE_POLICY_A_OFF_NS,
+	__INSANE_POLICY_A_MAX
+};
+#define INSANE_POLICY_A_MAX (__INSANE_POLICY_A_MAX - 1)
+
+enum insane_stats_attr {
+	INSANE_STATS_A_UNSPEC,
+	INSANE_STATS_A_PAD,
+	INSANE_STATS_A_RELAYED_PACKETS,
+	INSANE_STATS_A_RELAYED_BYTES,
+	INSANE_STATS_A_DROP_POLICY,
+	INSANE_STATS_A_DROP_NO_LOWER,
+	INSANE_STATS_A_DROP_NO_ROUTE,
+	INSANE_STATS_A_DROP_LOWER_REFUSED,
+	INSANE_STATS_A_DROP_NOT_IP,
+	__INSANE_STATS_A_MAX
+};
+#define INSANE_STATS_A_MAX (__INSANE_STATS_A_MAX - 1)
+
+enum insane_event {
+	INSANE_EVENT_UNSPEC,
+	INSANE_EVENT_POLICY,
+	INSANE_EVENT_ATTACH,
+	INSANE_EVENT_DETACH,
+	INSANE_EVENT_RESET_STATS,
+	__INSANE_EVENT_MAX
+};
+#define INSANE_EVENT_MAX (__INSANE_EVENT_MAX - 1)
+
+#endif /* _UAPI_LINUX_INSANE_H */
