@@ -127,6 +127,7 @@ enum insane_cmd {
 	INSANE_CMD_EVENT,
 	__INSANE_CMD_MAX
 };
+
 #define INSANE_CMD_MAX (__INSANE_CMD_MAX - 1)
 
 enum insane_device_flag {
@@ -148,6 +149,7 @@ enum insane_device_attr {
 	INSANE_DEVICE_A_EVENT,
 	__INSANE_DEVICE_A_MAX
 };
+
 #define INSANE_DEVICE_A_MAX (__INSANE_DEVICE_A_MAX - 1)
 
 enum insane_mode {
@@ -156,6 +158,7 @@ enum insane_mode {
 	INSANE_MODE_TIME,
 	__INSANE_MODE_MAX
 };
+
 #define INSANE_MODE_MAX (__INSANE_MODE_MAX - 1)
 
 enum insane_policy_attr {
@@ -168,6 +171,7 @@ enum insane_policy_attr {
 	INSANE_POLICY_A_OFF_NS,
 	__INSANE_POLICY_A_MAX
 };
+
 #define INSANE_POLICY_A_MAX (__INSANE_POLICY_A_MAX - 1)
 
 enum insane_stats_attr {
@@ -182,6 +186,7 @@ enum insane_stats_attr {
 	INSANE_STATS_A_DROP_NOT_IP,
 	__INSANE_STATS_A_MAX
 };
+
 #define INSANE_STATS_A_MAX (__INSANE_STATS_A_MAX - 1)
 
 enum insane_event {
@@ -192,6 +197,7 @@ enum insane_event {
 	INSANE_EVENT_RESET_STATS,
 	__INSANE_EVENT_MAX
 };
+
 #define INSANE_EVENT_MAX (__INSANE_EVENT_MAX - 1)
 
 #endif /* _UAPI_LINUX_INSANE_H */

@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "insane" generic-netlink family: GET_DEVICE (doit and dump),
+ * SET_DEVICE and the "events" multicast group. The attribute tree is
+ * documented in include/uapi/linux/insane.h.
+ */
+
+#include "netlink.h"
+#include "device.h"
+
+#include <linux/if.h>
+#include <linux/rtnetlink.h>
+#include <net/genetlink.h>
+#include <net/sock.h>
+
+static struct genl_family insane_genl_family;
+
+enum insane_genl_mcgrp {
+	INSANE_GENL_MCGRP_EVENTS_IDX,
+};
+
+static const struct genl_multicast_group insane_genl_mcgrps[] = {
+	[INSANE_GENL_MCGRP_EVENTS_IDX] = { .name = INSANE_GENL_MCGRP_EVENTS },
+};
+
+/* Attributes not listed are NLA_UNSPEC, which strict validation refuses. */
+static const struct nla_policy insane_get_policy[INSANE_DEVICE_A_MAX + 1] = {
+	[INSANE_DEVICE_A_IFINDEX]	= { .type = NLA_U32 },
+	[INSANE_DEVICE_A_IFNAME]	= { .type = NLA_NUL_STRING,
+					    .len = IFNAMSIZ - 1 },
+};
+
+static const struct nla_policy insane_set_policy[INSANE_DEVICE_A_MAX + 1] = {
+	[INSANE_DEVICE_A_IFINDEX]	= { .type = NLA_U32 },
+	[INSANE_DEVICE_A_IFNAME]	= { .type = NLA_NUL_STRING,
+					    .len = IFNAMSIZ - 1 },
+	[INSANE_DEVICE_A_LOWER_IFINDEX]	= { .type = NLA_U32 },
+	[INSANE_DEVICE_A_LOWER_IFNAME]	= { .type = NLA_NUL_STRING,
+					    .len = IFNAMSIZ - 1 },
+	[INSANE_DEVICE_A_FLAGS]		= NLA_POLICY_MASK(NLA_U32,
+							  __INSANE_DEVICE_F_ALL),
+	[INSANE_DEVICE_A_POLICY]	= NLA_POLICY_NESTED(insane_policy_nla),
+};
+
+/* The cursor of a GET_DEVICE dump, kept in cb->ctx. */
+struct insane_dump_ctx {
+	long pos;
+};
+
+static_assert(sizeof(struct insane_dump_ctx) <=
+	      sizeof_field(struct netlink_callback, ctx));
+
+/*
+ * Finds a device by exactly one of @idx_type or @name_type in @net.
+ * Caller holds RTNL.
+ */
+static struct net_device *insane_lookup(struct net *net, struct nlattr **attrs,
+					int idx_type, int name_type,
+					struct netlink_ext_ack *extack)
+{
+	struct net_device *dev;
+
+	if (attrs[idx_type] && attrs[name_type]) {
+		NL_SET_ERR_MSG_ATTR(extack, attrs[name_type],
+				    "give a device by index or by name, not both");
+		return ERR_PTR(-EINVAL);
+	}
+	if (attrs[idx_type]) {
+		dev = __dev_get_by_index(net, nla_get_u32(attrs[idx_type]));
+		if (!dev) {
+			NL_SET_ERR_MSG_ATTR(extack, attrs[idx_type],
+					    "no device has this index");
+			return ERR_PTR(-ENODEV);
+		}
+		return dev;
+	}
+	if (attrs[name_type]) {
+		dev = __dev_get_by_name(net, nla_data(attrs[name_type]));
+		if (!dev) {
+			NL_SET_ERR_MSG_ATTR(extack, attrs[name_type],
+					    "no device has this name");
+			return ERR_PTR(-ENODEV);
+		}
+		return dev;
+	}
+	return NULL;
+}
+
+static struct insane_dev *insane_lookup_insane(struct genl_info *info)
+{
+	struct net_device *dev;
+
+	dev = insane_lookup(genl_info_net(info), info->attrs,
+			    INSANE_DEVICE_A_IFINDEX, INSANE_DEVICE_A_IFNAME,
+			    info->extack);
+	if (IS_ERR(dev))
+		return ERR_CAST(dev);
+	if (!dev) {
+		NL_SET_ERR_MSG(info->extack,
+			       "INSANE_DEVICE_A_IFINDEX or INSANE_DEVICE_A_IFNAME is required");
+		return ERR_PTR(-EINVAL);
+	}
+	if (!insane_dev_is(dev)) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    info->attrs[INSANE_DEVICE_A_IFINDEX] ?:
+				    info->attrs[INSANE_DEVICE_A_IFNAME],
+				    "the device is not an insane device");
+		return ERR_PTR(-EOPNOTSUPP);
+	}
+	return netdev_priv(dev);
+}
+
+static size_t insane_msg_size(void)
+{
+	return nla_total_size(sizeof(u32)) +		/* EVENT */
+	       nla_total_size(sizeof(u32)) +		/* IFINDEX */
+	       nla_total_size(IFNAMSIZ) +		/* IFNAME */
+	       nla_total_size(sizeof(u32)) +		/* LOWER_IFINDEX */
+	       nla_total_size(IFNAMSIZ) +		/* LOWER_IFNAME */
+	       nla_total_size(insane_policy_nlmsg_size()) +
+	       nla_total_size(nla_total_size_64bit(sizeof(u64)) *
+			      (2 + INSANE_DROP_NR));
+}
+
+static int insane_fill_stats(struct sk_buff *skb, struct insane_dev *in)
+{
+	struct insane_counters c;
+	struct nlattr *nest;
+	int i;
+
+	insane_dev_read_counters(in, &c);
+	nest = nla_nest_start(skb, INSANE_DEVICE_A_STATS);
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, INSANE_STATS_A_RELAYED_PACKETS,
+			      c.relayed_packets, INSANE_STATS_A_PAD) ||
+	    nla_put_u64_64bit(skb, INSANE_STATS_A_RELAYED_BYTES,
+			      c.relayed_bytes, INSANE_STATS_A_PAD))
+		goto cancel;
+	for (i = 0; i < INSANE_DROP_NR; i++)
+		if (nla_put_u64_64bit(skb, INSANE_STATS_A_DROP_POLICY + i,
+				      c.drops[i], INSANE_STATS_A_PAD))
+			goto cancel;
+	nla_nest_end(skb, nest);
+	return 0;
+
+cancel:
+	nla_nest_cancel(skb, nest);
+	return -EMSGSIZE;
+}
+
+/* Puts a device's state into @skb. Caller holds RTNL. */
+static int insane_fill_device(struct sk_buff *skb, struct insane_dev *in)
+{
+	struct net_device *lower = rtnl_dereference(in->lower);
+	struct nlattr *nest;
+
+	if (nla_put_u32(skb, INSANE_DEVICE_A_IFINDEX, in->dev->ifindex) ||
+	    nla_put_string(skb, INSANE_DEVICE_A_IFNAME, in->dev->name))
+		return -EMSGSIZE;
+	if (lower &&
+	    (nla_put_u32(skb, INSANE_DEVICE_A_LOWER_IFINDEX, lower->ifindex) ||
+	     nla_put_string(skb, INSANE_DEVICE_A_LOWER_IFNAME, lower->name)))
+		return -EMSGSIZE;
+
+	nest = nla_nest_start(skb, INSANE_DEVICE_A_POLICY);
+	if (!nest)
+		return -EMSGSIZE;
+	if (insane_policy_fill(skb, rtnl_dereference(in->policy))) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+
+	return insane_fill_stats(skb, in);
+}
+
+static int insane_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct insane_dev *in;
+	struct sk_buff *msg;
+	void *hdr;
+	int err;
+
+	msg = genlmsg_new(insane_msg_size(), GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+
+	rtnl_lock();
+	in = insane_lookup_insane(info);
+	if (IS_ERR(in)) {
+		err = PTR_ERR(in);
+		goto err_unlock;
+	}
+	hdr = genlmsg_put_reply(msg, info, &insane_genl_family, 0,
+				INSANE_CMD_GET_DEVICE);
+	if (!hdr) {
+		err = -EMSGSIZE;
+		goto err_unlock;
+	}
+	err = insane_fill_device(msg, in);
+	if (err)
+		goto err_unlock;
+	rtnl_unlock();
+
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+err_unlock:
+	rtnl_unlock();
+	nlmsg_free(msg);
+	return err;
+}
+
+static int insane_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
+	struct insane_dump_ctx *ctx = (struct insane_dump_ctx *)cb->ctx;
+	struct net *net = sock_net(skb->sk);
+	struct net_device *dev;
+	long pos = 0;
+	int i, err = 0;
+	void *hdr;
+
+	for (i = 1; i <= INSANE_DEVICE_A_MAX; i++) {
+		if (info->attrs[i]) {
+			NL_SET_ERR_MSG_ATTR(cb->extack, info->attrs[i],
+					    "a GET_DEVICE dump takes no attribute");
+			return -EINVAL;
+		}
+	}
+
+	rtnl_lock();
+	cb->seq = net->dev_base_seq;
+	for_each_netdev(net, dev) {
+		if (!insane_dev_is(dev))
+			continue;
+		if (pos++ < ctx->pos)
+			continue;
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &insane_genl_family,
+				  NLM_F_MULTI, INSANE_CMD_GET_DEVICE);
+		if (!hdr) {
+			err = -EMSGSIZE;
+			break;
+		}
+		genl_dump_check_consistent(cb, hdr);
+		err = insane_fill_device(skb, netdev_priv(dev));
+		if (err) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		ctx->pos = pos;
+	}
+	rtnl_unlock();
+
+	/* A full buffer ends this part; the next call resumes at ctx->pos. */
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	return err ?: skb->len;
+}
+
+static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *ptb[INSANE_POLICY_A_MAX + 1];
+	struct insane_policy *p = NULL;
+	struct net_device *lower;
+	struct insane_dev *in;
+	u32 flags = 0;
+	int err;
+
+	if (info->attrs[INSANE_DEVICE_A_FLAGS])
+		flags = nla_get_u32(info->attrs[INSANE_DEVICE_A_FLAGS]);
+
+	/* Build the policy first: it is the only step that allocates. */
+	if (info->attrs[INSANE_DEVICE_A_POLICY]) {
+		err = nla_parse_nested(ptb, INSANE_POLICY_A_MAX,
+				       info->attrs[INSANE_DEVICE_A_POLICY],
+				       insane_policy_nla, info->extack);
+		if (err)
+			return err;
+		if (!insane_policy_present(ptb)) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    info->attrs[INSANE_DEVICE_A_POLICY],
+					    "INSANE_DEVICE_A_POLICY is empty: INSANE_POLICY_A_MODE is required");
+			return -EINVAL;
+		}
+		p = insane_policy_build(ptb, info->extack);
+		if (IS_ERR(p))
+			return PTR_ERR(p);
+	}
+
+	rtnl_lock();
+	in = insane_lookup_insane(info);
+	if (IS_ERR(in)) {
+		err = PTR_ERR(in);
+		goto out;
+	}
+
+	lower = insane_lookup(dev_net(in->dev), info->attrs,
+			      INSANE_DEVICE_A_LOWER_IFINDEX,
+			      INSANE_DEVICE_A_LOWER_IFNAME, info->extack);
+	if (IS_ERR(lower)) {
+		err = PTR_ERR(lower);
+		goto out;
+	}
+	if (lower && (flags & INSANE_DEVICE_F_DETACH)) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    info->attrs[INSANE_DEVICE_A_FLAGS],
+				    "INSANE_DEVICE_F_DETACH contradicts a lower device in the same request");
+		err = -EINVAL;
+		goto out;
+	}
+
+	/* Attaching is the one step that can fail; it goes first. */
+	if (lower && lower != rtnl_dereference(in->lower)) {
+		err = insane_dev_attach(in, lower, info->extack);
+		if (err)
+			goto out;
+		insane_genl_notify(in, INSANE_EVENT_ATTACH);
+	}
+	if ((flags & INSANE_DEVICE_F_DETACH) && rtnl_dereference(in->lower)) {
+		insane_dev_detach(in);
+		insane_genl_notify(in, INSANE_EVENT_DETACH);
+	}
+	if (p) {
+		insane_dev_set_policy(in, p);
+		p = NULL;
+		insane_genl_notify(in, INSANE_EVENT_POLICY);
+	}
+	if (flags & INSANE_DEVICE_F_RESET_STATS) {
+		insane_dev_reset_counters(in);
+		insane_genl_notify(in, INSANE_EVENT_RESET_STATS);
+	}
+	err = 0;
+
+out:
+	rtnl_unlock();
+	kfree(p);
+	return err;
+}
+
+static const struct genl_ops insane_genl_ops[] = {
+	{
+		.cmd = INSANE_CMD_GET_DEVICE,
+		.doit = insane_get_doit,
+		.dumpit = insane_get_dumpit,
+		.policy = insane_get_policy,
+		.maxattr = INSANE_DEVICE_A_MAX,
+	},
+	{
+		.cmd = INSANE_CMD_SET_DEVICE,
+		.doit = insane_set_doit,
+		.policy = insane_set_policy,
+		.maxattr = INSANE_DEVICE_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+};
+
+static struct genl_family insane_genl_family __ro_after_init = {
+	.name = INSANE_GENL_NAME,
+	.version = INSANE_GENL_VERSION,
+	.module = THIS_MODULE,
+	.netnsok = true,
+	.ops = insane_genl_ops,
+	.n_ops = ARRAY_SIZE(insane_genl_ops),
+	.mcgrps = insane_genl_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(insane_genl_mcgrps),
+};
+
+/**
+ * insane_genl_notify - tell the events group that a device changed
+ * @in: the device, after the change
+ * @event: what changed
+ *
+ * Caller holds RTNL. Best effort: a listener that cannot keep up learns
+ * of the loss from ENOBUFS on its socket.
+ */
+void insane_genl_notify(struct insane_dev *in, enum insane_event event)
+{
+	struct net *net = dev_net(in->dev);
+	struct sk_buff *msg;
+	void *hdr;
+
+	ASSERT_RTNL();
+	if (!genl_has_listeners(&insane_genl_family, net,
+				INSANE_GENL_MCGRP_EVENTS_IDX))
+		return;
+
+	msg = genlmsg_new(insane_msg_size(), GFP_KERNEL);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &insane_genl_family, 0, INSANE_CMD_EVENT);
+	if (!hdr ||
+	    nla_put_u32(msg, INSANE_DEVICE_A_EVENT, event) ||
+	    insane_fill_device(msg, in)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&insane_genl_family, net, msg, 0,
+				INSANE_GENL_MCGRP_EVENTS_IDX, GFP_KERNEL);
+}
+
+int __init insane_genl_init(void)
+{
+	return genl_register_family(&insane_genl_family);
+}
+
+void insane_genl_uninit(void)
+{
+	genl_unregister_family(&insane_genl_family);
+}
