@@ -1,0 +1,393 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/insane-netdev/insane/go/genl"
+)
+
+const usageText = `Usage: insane [ OPTIONS ] OBJECT { COMMAND | help }
+       insane [ OPTIONS ] show [ NAME ]
+where  OBJECT := { link | monitor | help }
+       OPTIONS := { -s[tatistics] | -j[son] | -p[retty] | -n[etns] NETNS | -h[elp] }
+
+` + linkUsageText
+
+const linkUsageText = `Usage: insane link add NAME [ slave DEV ] [ POLICY ] [ seed S ]
+       insane link set NAME [ slave DEV | noslave ] [ POLICY ] [ seed S ] [ reset-stats ]
+       insane link del NAME
+       insane link show [ NAME ]
+       insane link help
+       insane monitor
+where  POLICY := { mode pass | mode percent P | mode time ON OFF }
+       P := the percentage of packets relayed, 0 to 100, fractions allowed (12.5)
+       ON OFF := relay for ON, then drop for OFF, repeating; with a unit
+                 (500ms, 1s, 250us, 100ns) or a bare integer of 10 ms ticks
+                 (mode time 50 100 relays 500ms and drops 1s)
+       S := a 64-bit seed that makes the percent decisions reproducible
+       NETNS := a name under /var/run/netns, or a path
+`
+
+// A usageError is a command line that does not follow the grammar.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
+
+type verb int
+
+const (
+	verbHelp verb = iota
+	verbLinkHelp
+	verbAdd
+	verbSet
+	verbDel
+	verbShow
+	verbMonitor
+)
+
+type options struct {
+	stats  bool
+	json   bool
+	pretty bool
+	netns  string // a path, "" for the current namespace
+}
+
+// A command is a parsed command line.
+type command struct {
+	opts options
+	verb verb
+	name string
+
+	// add and set
+	lower      string
+	noslave    bool
+	policy     *genl.Policy // the mode, without the seed
+	seed       *uint64
+	resetStats bool
+}
+
+// match reports whether arg abbreviates keyword, as ip(8) allows.
+func match(arg, keyword string) bool {
+	return arg != "" && strings.HasPrefix(keyword, arg)
+}
+
+// pick returns the first keyword of the list that arg abbreviates; each
+// entry is a keyword and its aliases, separated by spaces. Full aliases
+// only: abbreviations match the first word.
+func pick(arg string, keywords ...string) (string, bool) {
+	for _, k := range keywords {
+		words := strings.Fields(k)
+		for _, alias := range words[1:] {
+			if arg == alias {
+				return words[0], true
+			}
+		}
+		if match(arg, words[0]) {
+			return words[0], true
+		}
+	}
+	return "", false
+}
+
+// parse turns the arguments (without the program name) into a command.
+func parse(args []string) (*command, error) {
+	c := &command{}
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" {
+		opt := strings.TrimPrefix(args[0], "-")
+		opt = strings.TrimPrefix(opt, "-") // --json as well as -json
+		args = args[1:]
+		switch {
+		case opt == "s" || opt == "stats" || match(opt, "statistics") && len(opt) >= 2:
+			c.opts.stats = true
+		case opt == "j" || match(opt, "json") && len(opt) >= 2:
+			c.opts.json = true
+		case opt == "p" || match(opt, "pretty") && len(opt) >= 2:
+			c.opts.pretty = true
+		case opt == "n" || match(opt, "netns") && len(opt) >= 2:
+			if len(args) == 0 {
+				return nil, usagef("option -%s needs a network namespace", opt)
+			}
+			c.opts.netns = netnsPath(args[0])
+			args = args[1:]
+		case opt == "h" || match(opt, "help") && len(opt) >= 2:
+			c.verb = verbHelp
+			return c, nil
+		default:
+			return nil, usagef("unknown option %q", "-"+opt)
+		}
+	}
+	if len(args) == 0 {
+		return nil, usagef("missing object")
+	}
+	obj, ok := pick(args[0], "link", "show list lst", "monitor", "help")
+	if !ok {
+		return nil, usagef("unknown object %q", args[0])
+	}
+	args = args[1:]
+	switch obj {
+	case "help":
+		if len(args) > 0 {
+			if o, ok := pick(args[0], "link"); ok && o == "link" {
+				c.verb = verbLinkHelp
+				return c, nil
+			}
+		}
+		c.verb = verbHelp
+		return c, nil
+	case "show":
+		return c, c.parseShow(args)
+	case "monitor":
+		c.verb = verbMonitor
+		if len(args) > 0 {
+			if _, ok := pick(args[0], "help"); ok {
+				c.verb = verbLinkHelp
+				return c, nil
+			}
+			return nil, usagef("unexpected %q after monitor", args[0])
+		}
+		return c, nil
+	}
+	// link
+	if len(args) == 0 {
+		return c, c.parseShow(nil)
+	}
+	sub, ok := pick(args[0], "add", "set change", "delete del", "show list lst", "help")
+	if !ok {
+		return nil, usagef("unknown link command %q", args[0])
+	}
+	args = args[1:]
+	switch sub {
+	case "help":
+		c.verb = verbLinkHelp
+		return c, nil
+	case "show":
+		return c, c.parseShow(args)
+	case "delete":
+		c.verb = verbDel
+		name, rest, err := parseName("del", args)
+		if err != nil {
+			return nil, err
+		}
+		if len(rest) > 0 {
+			return nil, usagef("unexpected %q after link del %s", rest[0], name)
+		}
+		c.name = name
+		return c, nil
+	case "add":
+		c.verb = verbAdd
+	case "set":
+		c.verb = verbSet
+	}
+	name, rest, err := parseName(sub, args)
+	if err != nil {
+		return nil, err
+	}
+	c.name = name
+	if err := c.parseSettings(sub, rest); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseName reads NAME, or "dev NAME" / "name NAME" as ip(8) accepts.
+func parseName(sub string, args []string) (string, []string, error) {
+	if len(args) > 0 && (args[0] == "dev" || args[0] == "name") {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return "", nil, usagef("link %s needs a device name", sub)
+	}
+	if err := checkIfName(args[0]); err != nil {
+		return "", nil, err
+	}
+	return args[0], args[1:], nil
+}
+
+func checkIfName(name string) error {
+	if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t\n:") || name == "." || name == ".." {
+		return usagef("%q is not a valid device name", name)
+	}
+	return nil
+}
+
+func (c *command) parseShow(args []string) error {
+	c.verb = verbShow
+	if len(args) == 0 {
+		return nil
+	}
+	name, rest, err := parseName("show", args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("unexpected %q after link show %s", rest[0], name)
+	}
+	c.name = name
+	return nil
+}
+
+func (c *command) parseSettings(sub string, args []string) error {
+	seen := map[string]bool{}
+	for len(args) > 0 {
+		kw, ok := pick(args[0], "slave", "noslave", "mode", "seed", "reset-stats")
+		if !ok {
+			return usagef("unknown keyword %q for link %s", args[0], sub)
+		}
+		if seen[kw] {
+			return usagef("%s given twice", kw)
+		}
+		seen[kw] = true
+		args = args[1:]
+		switch kw {
+		case "slave":
+			if len(args) == 0 {
+				return usagef("slave needs a device name")
+			}
+			if err := checkIfName(args[0]); err != nil {
+				return err
+			}
+			c.lower, args = args[0], args[1:]
+		case "noslave":
+			c.noslave = true
+		case "reset-stats":
+			if sub == "add" {
+				return usagef("reset-stats is for link set")
+			}
+			c.resetStats = true
+		case "seed":
+			if len(args) == 0 {
+				return usagef("seed needs a value")
+			}
+			s, err := parseSeed(args[0])
+			if err != nil {
+				return err
+			}
+			c.seed, args = &s, args[1:]
+		case "mode":
+			p, rest, err := parseMode(args)
+			if err != nil {
+				return err
+			}
+			c.policy, args = p, rest
+		}
+	}
+	if c.lower != "" && c.noslave {
+		return usagef("slave and noslave exclude each other")
+	}
+	if c.seed != nil && c.policy != nil && c.policy.Mode != genl.ModePercent {
+		return usagef("seed goes with mode percent, not mode %s", c.policy.Mode)
+	}
+	if sub == "add" && c.seed != nil && c.policy == nil {
+		return usagef("seed goes with mode percent")
+	}
+	if sub == "set" && c.lower == "" && !c.noslave && c.policy == nil && c.seed == nil && !c.resetStats {
+		return usagef("link set %s: nothing to change", c.name)
+	}
+	return nil
+}
+
+func parseMode(args []string) (*genl.Policy, []string, error) {
+	if len(args) == 0 {
+		return nil, nil, usagef("mode needs pass, percent P or time ON OFF")
+	}
+	m, ok := pick(args[0], "pass", "percent", "time")
+	if !ok {
+		return nil, nil, usagef("unknown mode %q: want pass, percent or time", args[0])
+	}
+	args = args[1:]
+	switch m {
+	case "pass":
+		p := genl.Pass()
+		return &p, args, nil
+	case "percent":
+		if len(args) == 0 {
+			return nil, nil, usagef("mode percent needs a percentage")
+		}
+		v, err := parsePercent(args[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		p := genl.Percent(v, nil)
+		return &p, args[1:], nil
+	}
+	if len(args) < 2 {
+		return nil, nil, usagef("mode time needs ON and OFF times")
+	}
+	on, err := parseTime(args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	off, err := parseTime(args[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	if on+off <= 0 || on+off < on {
+		return nil, nil, usagef("mode time %s %s: ON + OFF must be positive", args[0], args[1])
+	}
+	p := genl.Time(on, off)
+	return &p, args[2:], nil
+}
+
+var decimal = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
+
+// parsePercent reads a percentage from 0 to 100 with an optional "%".
+func parsePercent(s string) (float64, error) {
+	t := strings.TrimSuffix(s, "%")
+	if !decimal.MatchString(t) {
+		return 0, usagef("%q is not a percentage", s)
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsInf(v, 0) || v > 100 {
+		return 0, usagef("percentage %q is not between 0 and 100", s)
+	}
+	return v, nil
+}
+
+// tick is the unit of a bare integer time, as in the original article.
+const tick = 10 * time.Millisecond
+
+var digits = regexp.MustCompile(`^[0-9]+$`)
+
+// parseTime reads a duration with a unit, or a bare integer of ticks.
+func parseTime(s string) (time.Duration, error) {
+	if digits.MatchString(s) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n > math.MaxInt64/int64(tick) {
+			return 0, usagef("time %q is too large", s)
+		}
+		return time.Duration(n) * tick, nil
+	}
+	if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
+		return 0, usagef("time %q must be a positive duration", s)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, usagef("%q is not a time: use a unit (500ms, 1s, 250us) or an integer of 10 ms ticks", s)
+	}
+	return d, nil
+}
+
+func parseSeed(s string) (uint64, error) {
+	v, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return 0, usagef("seed %q is not a 64-bit unsigned integer", s)
+	}
+	return v, nil
+}
+
+// netnsPath maps a name to ip(8)'s /var/run/netns/NAME; a path is kept.
+func netnsPath(s string) string {
+	if strings.Contains(s, "/") {
+		return s
+	}
+	return "/var/run/netns/" + s
+}

@@ -1,0 +1,201 @@
+package genl
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
+
+	"github.com/insane-netdev/insane/go/internal/uapi"
+)
+
+// encodePolicy writes the attributes of enum insane_policy_attr for p,
+// which must be valid: the mode and exactly that mode's attributes.
+func encodePolicy(ae *netlink.AttributeEncoder, p Policy) {
+	ae.Uint32(uapi.PolicyAMode, uint32(p.Mode))
+	switch p.Mode {
+	case ModePercent:
+		ae.Uint32(uapi.PolicyAPercent, p.PercentUnits())
+		if p.Seed != nil {
+			ae.Uint64(uapi.PolicyASeed, *p.Seed)
+		}
+	case ModeTime:
+		ae.Uint64(uapi.PolicyAOnNs, uint64(p.On))
+		ae.Uint64(uapi.PolicyAOffNs, uint64(p.Off))
+	}
+}
+
+var errNoMode = errors.New("policy without a mode")
+
+// decodePolicy reads the attributes of enum insane_policy_attr.
+func decodePolicy(ad *netlink.AttributeDecoder, p *Policy) error {
+	var haveMode bool
+	for ad.Next() {
+		switch ad.Type() {
+		case uapi.PolicyAMode:
+			p.Mode = Mode(ad.Uint32())
+			haveMode = true
+		case uapi.PolicyAPercent:
+			p.Percent = float64(ad.Uint32()) / uapi.PercentScale
+		case uapi.PolicyASeed:
+			s := ad.Uint64()
+			p.Seed = &s
+		case uapi.PolicyAOnNs:
+			p.On = nsDuration(ad.Uint64())
+		case uapi.PolicyAOffNs:
+			p.Off = nsDuration(ad.Uint64())
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return err
+	}
+	if !haveMode {
+		return errNoMode
+	}
+	return nil
+}
+
+// nsDuration converts kernel nanoseconds, saturating what a Duration cannot
+// hold.
+func nsDuration(ns uint64) time.Duration {
+	if ns > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return time.Duration(ns)
+}
+
+func decodeStats(ad *netlink.AttributeDecoder, s *Stats) error {
+	for ad.Next() {
+		switch ad.Type() {
+		case uapi.StatsARelayedPackets:
+			s.RelayedPackets = ad.Uint64()
+		case uapi.StatsARelayedBytes:
+			s.RelayedBytes = ad.Uint64()
+		case uapi.StatsADropPolicy:
+			s.DropPolicy = ad.Uint64()
+		case uapi.StatsADropNoLower:
+			s.DropNoLower = ad.Uint64()
+		case uapi.StatsADropNoRoute:
+			s.DropNoRoute = ad.Uint64()
+		case uapi.StatsADropLowerRefused:
+			s.DropLowerRefused = ad.Uint64()
+		case uapi.StatsADropNotIp:
+			s.DropNotIP = ad.Uint64()
+		}
+	}
+	return ad.Err()
+}
+
+// parseDevice decodes the attributes of a GET_DEVICE reply or an EVENT
+// message. It returns the event type, 0 when there is none.
+func parseDevice(b []byte) (*Device, EventType, error) {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	var (
+		d         Device
+		ev        EventType
+		hasPolicy bool
+	)
+	for ad.Next() {
+		switch ad.Type() {
+		case uapi.DeviceAIfindex:
+			d.Index = int(ad.Uint32())
+		case uapi.DeviceAIfname:
+			d.Name = ad.String()
+		case uapi.DeviceALowerIfindex:
+			d.LowerIndex = int(ad.Uint32())
+		case uapi.DeviceALowerIfname:
+			d.LowerName = ad.String()
+		case uapi.DeviceAPolicy:
+			hasPolicy = true
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				return decodePolicy(nad, &d.Policy)
+			})
+		case uapi.DeviceAStats:
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				return decodeStats(nad, &d.Stats)
+			})
+		case uapi.DeviceAEvent:
+			ev = EventType(ad.Uint32())
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return nil, 0, fmt.Errorf("decoding device: %w", err)
+	}
+	if d.Index == 0 || d.Name == "" {
+		return nil, 0, fmt.Errorf("decoding device: reply lacks the index or the name")
+	}
+	if !hasPolicy {
+		return nil, 0, fmt.Errorf("decoding device %s: reply lacks the policy", d.Name)
+	}
+	return &d, ev, nil
+}
+
+// parseDevices decodes the messages of a GET_DEVICE reply or dump.
+func parseDevices(msgs []genetlink.Message) ([]*Device, error) {
+	ds := make([]*Device, 0, len(msgs))
+	for _, m := range msgs {
+		d, _, err := parseDevice(m.Data)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// parseEvent decodes an INSANE_CMD_EVENT message.
+func parseEvent(m genetlink.Message) (*Event, error) {
+	if m.Header.Command != uapi.CmdEvent {
+		return nil, fmt.Errorf("unexpected command %d in the events group", m.Header.Command)
+	}
+	d, ev, err := parseDevice(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	if ev == 0 {
+		return nil, fmt.Errorf("event for %s lacks its type", d.Name)
+	}
+	return &Event{Type: ev, Device: *d}, nil
+}
+
+// encodeConfig writes the attributes of a SET_DEVICE request.
+func encodeConfig(ae *netlink.AttributeEncoder, name string, cfg Config) error {
+	if name == "" {
+		return fmt.Errorf("configure device: empty name")
+	}
+	if cfg.Detach && cfg.Lower != "" {
+		return fmt.Errorf("configure device %s: detach and attach to %s at once", name, cfg.Lower)
+	}
+	if cfg.Policy != nil {
+		if err := cfg.Policy.Validate(); err != nil {
+			return fmt.Errorf("configure device %s: %w", name, err)
+		}
+	}
+	ae.String(uapi.DeviceAIfname, name)
+	if cfg.Lower != "" {
+		ae.String(uapi.DeviceALowerIfname, cfg.Lower)
+	}
+	var flags uint32
+	if cfg.Detach {
+		flags |= uapi.DeviceFDetach
+	}
+	if cfg.ResetStats {
+		flags |= uapi.DeviceFResetStats
+	}
+	if flags != 0 {
+		ae.Uint32(uapi.DeviceAFlags, flags)
+	}
+	if cfg.Policy != nil {
+		p := *cfg.Policy
+		ae.Nested(uapi.DeviceAPolicy, func(nae *netlink.AttributeEncoder) error {
+			encodePolicy(nae, p)
+			return nil
+		})
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package genl
+
+import (
+	"encoding/binary"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/genetlink/genltest"
+	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
+
+	"github.com/insane-netdev/insane/go/internal/uapi"
+)
+
+// This file holds the test side of the wire: a fake family, an encoder of
+// kernel replies written from the uapi header independently of the
+// client's encoders, and fake connections.
+
+var testFamily = genetlink.Family{
+	ID:      0x1d,
+	Version: uapi.GenlVersion,
+	Name:    uapi.GenlName,
+	Groups:  []genetlink.MulticastGroup{{ID: 7, Name: "other"}, {ID: 11, Name: uapi.GenlMcgrpEvents}},
+}
+
+// kernelPolicy writes a policy as the kernel would, but also any field set
+// outside its mode, so that decoders see everything.
+func kernelPolicy(ae *netlink.AttributeEncoder, p Policy) {
+	ae.Uint32(uapi.PolicyAMode, uint32(p.Mode))
+	if p.Mode == ModePercent || p.Percent != 0 {
+		ae.Uint32(uapi.PolicyAPercent, p.PercentUnits())
+	}
+	if p.Seed != nil {
+		ae.Uint64(uapi.PolicyASeed, *p.Seed)
+	}
+	if p.Mode == ModeTime || p.On != 0 || p.Off != 0 {
+		ae.Uint64(uapi.PolicyAOnNs, uint64(p.On))
+		ae.Uint64(uapi.PolicyAOffNs, uint64(p.Off))
+	}
+}
+
+// kernelDevice writes the attributes of a GET_DEVICE reply, preceded by
+// INSANE_DEVICE_A_EVENT when ev is not 0.
+func kernelDevice(t testing.TB, d Device, ev EventType) []byte {
+	t.Helper()
+	ae := netlink.NewAttributeEncoder()
+	if ev != 0 {
+		ae.Uint32(uapi.DeviceAEvent, uint32(ev))
+	}
+	ae.Uint32(uapi.DeviceAIfindex, uint32(d.Index))
+	ae.String(uapi.DeviceAIfname, d.Name)
+	if d.LowerIndex != 0 {
+		ae.Uint32(uapi.DeviceALowerIfindex, uint32(d.LowerIndex))
+	}
+	if d.LowerName != "" {
+		ae.String(uapi.DeviceALowerIfname, d.LowerName)
+	}
+	ae.Nested(uapi.DeviceAPolicy, func(nae *netlink.AttributeEncoder) error {
+		kernelPolicy(nae, d.Policy)
+		return nil
+	})
+	ae.Nested(uapi.DeviceAStats, func(nae *netlink.AttributeEncoder) error {
+		s := d.Stats
+		for _, a := range []struct {
+			typ uint16
+			v   uint64
+		}{
+			{uapi.StatsARelayedPackets, s.RelayedPackets},
+			{uapi.StatsARelayedBytes, s.RelayedBytes},
+			{uapi.StatsADropPolicy, s.DropPolicy},
+			{uapi.StatsADropNoLower, s.DropNoLower},
+			{uapi.StatsADropNoRoute, s.DropNoRoute},
+			{uapi.StatsADropLowerRefused, s.DropLowerRefused},
+			{uapi.StatsADropNotIp, s.DropNotIP},
+		} {
+			nae.Uint64(a.typ, a.v)
+		}
+		return nil
+	})
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func deviceMsg(t testing.TB, cmd uint8, d Device, ev EventType) genetlink.Message {
+	return genetlink.Message{
+		Header: genetlink.Header{Command: cmd, Version: uapi.GenlVersion},
+		Data:   kernelDevice(t, d, ev),
+	}
+}
+
+// fakeEventConn is a genetlink.Conn whose JoinGroup, which the nltest
+// socket lacks, records the group.
+type fakeEventConn struct {
+	*genetlink.Conn
+	joined []uint32
+	closed chan struct{}
+	once   sync.Once
+}
+
+// Close marks the connection closed, which a fake Func can wait for as a
+// blocked socket read would.
+func (c *fakeEventConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+func (c *fakeEventConn) JoinGroup(g uint32) error {
+	c.joined = append(c.joined, g)
+	return nil
+}
+
+// testClient returns a Client whose generic netlink side is served by fn
+// behind the fake family, whose rtnetlink side is served by rt, and whose
+// event connections are served by events (nil: none expected).
+func testClient(t *testing.T, fn genltest.Func, rt nltest.Func, events genltest.Func) (*Client, *[]*fakeEventConn) {
+	t.Helper()
+	if fn == nil {
+		fn = func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+			t.Fatal("unexpected generic netlink request")
+			return nil, nil
+		}
+	}
+	if rt == nil {
+		rt = func([]netlink.Message) ([]netlink.Message, error) {
+			t.Fatal("unexpected rtnetlink request")
+			return nil, nil
+		}
+	}
+	var conns []*fakeEventConn
+	dial := func() (eventConn, error) {
+		if events == nil {
+			t.Fatal("unexpected event connection")
+		}
+		c := &fakeEventConn{Conn: genltest.Dial(events), closed: make(chan struct{})}
+		conns = append(conns, c)
+		return c, nil
+	}
+	c := newClient(genltest.Dial(genltest.ServeFamily(testFamily, fn)), nltest.Dial(rt), dial)
+	t.Cleanup(func() { _ = c.Close() })
+	return c, &conns
+}
+
+// extackReply is the kernel's refusal of req with errno and an extended
+// acknowledgement message, as the kernel sends it with the request capped.
+func extackReply(req netlink.Message, errno int, msg string) netlink.Message {
+	b := make([]byte, 4+16)
+	binary.NativeEndian.PutUint32(b, uint32(int32(-errno)))
+	h := req.Header
+	h.Length = 16
+	copy(b[4:], unsafe.Slice((*byte)(unsafe.Pointer(&h)), 16))
+	b = append(b, nltest.MustMarshalAttributes([]netlink.Attribute{
+		{Type: 1, Data: append([]byte(msg), 0)}, // NLMSGERR_ATTR_MSG
+		{Type: 2, Data: []byte{20, 0, 0, 0}},    // NLMSGERR_ATTR_OFFS
+	})...)
+	return netlink.Message{
+		Header: netlink.Header{
+			Type:     netlink.Error,
+			Flags:    netlink.Capped | netlink.AcknowledgeTLVs,
+			Sequence: req.Header.Sequence,
+			PID:      req.Header.PID,
+		},
+		Data: b,
+	}
+}
+
+// errnoReply is the kernel's refusal of req with errno, without extack.
+func errnoReply(req netlink.Message, errno int) netlink.Message {
+	b := binary.NativeEndian.AppendUint32(nil, uint32(int32(-errno)))
+	h := req.Header
+	b = append(b, unsafe.Slice((*byte)(unsafe.Pointer(&h)), 16)...)
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.Error, Sequence: req.Header.Sequence, PID: req.Header.PID},
+		Data:   append(b, req.Data...),
+	}
+}
+
+// ack is the kernel's acknowledgement of the request.
+func ack(reqs []netlink.Message) ([]netlink.Message, error) {
+	return nltest.Error(0, reqs)
+}
+
+// attrs decodes a request's attributes into a map from type (flags
+// removed) to data.
+func attrs(t *testing.T, b []byte) map[uint16][]byte {
+	t.Helper()
+	as, err := netlink.UnmarshalAttributes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[uint16][]byte{}
+	for _, a := range as {
+		typ := a.Type & 0x3fff
+		if _, dup := m[typ]; dup {
+			t.Fatalf("attribute %d sent twice", typ)
+		}
+		m[typ] = a.Data
+	}
+	return m
+}
+
+func u32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+func u64(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
+func ptr[T any](v T) *T   { return &v }

@@ -1,0 +1,151 @@
+package genl
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
+
+	"github.com/insane-netdev/insane/go/internal/uapi"
+)
+
+// The fuzz tests feed arbitrary bytes to every decoder. A decoder must not
+// panic, and what it accepts must survive re-encoding by the kernel-side
+// encoder unchanged.
+
+func addDeviceSeeds(f *testing.F) {
+	f.Add(kernelDevice(f, devAttached, 0))
+	f.Add(kernelDevice(f, devDetached, EventDetach))
+	f.Add(kernelDevice(f, Device{Name: "p", Index: 1, Policy: Pass()}, EventPolicy))
+	f.Add([]byte{})
+	f.Add([]byte{4, 0, 6, 0})
+	f.Add(nltest.MustMarshalAttributes([]netlink.Attribute{{Type: uapi.DeviceAPolicy, Data: []byte{1, 2, 3}}}))
+}
+
+func FuzzParseDevice(f *testing.F) {
+	addDeviceSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, ev, err := parseDevice(b)
+		if err != nil {
+			return
+		}
+		d2, ev2, err := parseDevice(kernelDevice(t, *d, ev))
+		if err != nil {
+			t.Fatalf("re-encoded device does not decode: %v", err)
+		}
+		if ev != ev2 {
+			t.Fatalf("event %d became %d", ev, ev2)
+		}
+		if diff := cmp.Diff(d, d2); diff != "" {
+			t.Fatalf("round trip (-first +second):\n%s", diff)
+		}
+	})
+}
+
+func FuzzParseEvent(f *testing.F) {
+	addDeviceSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := parseEvent(genetlink.Message{Header: genetlink.Header{Command: uapi.CmdEvent}, Data: b})
+		if err != nil {
+			return
+		}
+		if ev.Type == 0 || ev.Device.Name == "" || ev.Device.Index == 0 {
+			t.Fatalf("accepted an incomplete event %+v", ev)
+		}
+		if _, err := parseEvent(genetlink.Message{Header: genetlink.Header{Command: uapi.CmdGetDevice}, Data: b}); err == nil {
+			t.Fatal("accepted a GET_DEVICE reply as an event")
+		}
+	})
+}
+
+func FuzzDecodePolicy(f *testing.F) {
+	for _, p := range []Policy{Pass(), Percent(12.5, ptr(uint64(7))), Time(5, 6)} {
+		ae := netlink.NewAttributeEncoder()
+		kernelPolicy(ae, p)
+		b, err := ae.Encode()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{8, 0, 2, 0, 1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ad, err := netlink.NewAttributeDecoder(b)
+		if err != nil {
+			return
+		}
+		var p Policy
+		if err := decodePolicy(ad, &p); err != nil {
+			return
+		}
+		ae := netlink.NewAttributeEncoder()
+		kernelPolicy(ae, p)
+		b2, err := ae.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad2, err := netlink.NewAttributeDecoder(b2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p2 Policy
+		if err := decodePolicy(ad2, &p2); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(p, p2); diff != "" {
+			t.Fatalf("round trip (-first +second):\n%s", diff)
+		}
+		if p.Validate() == nil {
+			// A valid decoded policy encodes to the same policy through
+			// the client's own encoder.
+			ae := netlink.NewAttributeEncoder()
+			encodePolicy(ae, p)
+			b3, _ := ae.Encode()
+			ad3, _ := netlink.NewAttributeDecoder(b3)
+			var p3 Policy
+			if err := decodePolicy(ad3, &p3); err != nil || cmp.Diff(p, p3) != "" {
+				t.Fatalf("client encoding changed %+v to %+v (%v)", p, p3, err)
+			}
+		}
+	})
+}
+
+func FuzzLinkData(f *testing.F) {
+	for _, p := range []*Policy{nil, ptr(Pass()), ptr(Percent(50, ptr(uint64(1)))), ptr(Time(7, 8))} {
+		m := rtnetlink.LinkMessage{Index: 2, Attributes: &rtnetlink.LinkAttributes{
+			Name: "x", Info: &rtnetlink.LinkInfo{Kind: "insane", Data: &LinkData{Policy: p}},
+		}}
+		b, err := m.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m rtnetlink.LinkMessage
+		if err := m.UnmarshalBinary(b); err != nil {
+			return
+		}
+		if m.Attributes == nil || m.Attributes.Info == nil || m.Attributes.Info.Kind != "insane" {
+			return
+		}
+		d, ok := m.Attributes.Info.Data.(*LinkData)
+		if !ok || d.Policy == nil || d.Policy.Validate() != nil {
+			return
+		}
+		out, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatalf("valid decoded link does not encode: %v", err)
+		}
+		var m2 rtnetlink.LinkMessage
+		if err := m2.UnmarshalBinary(out); err != nil {
+			t.Fatal(err)
+		}
+		if d2, ok := m2.Attributes.Info.Data.(*LinkData); !ok || cmp.Diff(d.Policy, d2.Policy) != "" {
+			t.Fatalf("round trip changed %+v", d.Policy)
+		}
+	})
+}

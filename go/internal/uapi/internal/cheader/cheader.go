@@ -1,0 +1,475 @@
+// Package cheader extracts the constants of a Linux uapi header: the object
+// macros (#define NAME value) and the enumerators of every enum, with C's
+// implicit numbering.
+//
+// It understands exactly what uapi headers of this kind use: block and line
+// comments, include guards, string literals, integer literals with U/L
+// suffixes, and integer constant expressions over earlier names with
+// parentheses and the operators ~ ! * / % + - << >> & ^ | (unary and binary).
+// Anything else is an error rather than a guess, so that a header change the
+// parser does not understand makes the drift test fail loudly.
+package cheader
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Kind tells what a constant's value is.
+type Kind int
+
+// Kinds of constants.
+const (
+	Int Kind = iota
+	String
+)
+
+// A Const is one named constant of the header.
+type Const struct {
+	Name  string
+	Kind  Kind
+	Int   int64  // the value when Kind is Int
+	Str   string // the value when Kind is String
+	Enum  string // the enum's tag for an enumerator, "" for a #define
+	Line  int    // 1-based line of the definition
+	IsDef bool   // true for #define, false for an enumerator
+}
+
+// Parse returns every constant of src in the order of definition.
+func Parse(src string) ([]Const, error) {
+	p := &parser{vals: map[string]Const{}}
+	if err := p.parse(src); err != nil {
+		return nil, err
+	}
+	return p.out, nil
+}
+
+type parser struct {
+	out  []Const
+	vals map[string]Const
+}
+
+func (p *parser) add(c Const) error {
+	if _, dup := p.vals[c.Name]; dup {
+		return fmt.Errorf("line %d: %s defined twice", c.Line, c.Name)
+	}
+	p.vals[c.Name] = c
+	p.out = append(p.out, c)
+	return nil
+}
+
+// stripComments replaces comments by spaces, keeping newlines so that line
+// numbers stay right, and leaves string literals alone.
+func stripComments(src string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(src); {
+		switch {
+		case strings.HasPrefix(src[i:], "/*"):
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				return "", fmt.Errorf("unterminated comment")
+			}
+			for _, r := range src[i : i+2+end+2] {
+				if r == '\n' {
+					b.WriteByte('\n')
+				}
+			}
+			b.WriteByte(' ')
+			i += 2 + end + 2
+		case strings.HasPrefix(src[i:], "//"):
+			end := strings.IndexByte(src[i:], '\n')
+			if end < 0 {
+				end = len(src) - i
+			}
+			i += end
+		case src[i] == '"':
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				if j < len(src) && src[j] == '\n' {
+					return "", fmt.Errorf("newline in string literal")
+				}
+				j++
+			}
+			if j >= len(src) {
+				return "", fmt.Errorf("unterminated string literal")
+			}
+			b.WriteString(src[i : j+1])
+			i = j + 1
+		default:
+			b.WriteByte(src[i])
+			i++
+		}
+	}
+	return b.String(), nil
+}
+
+func (p *parser) parse(src string) error {
+	src, err := stripComments(src)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(src, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := strings.TrimSpace(lines[i])
+		lineNo := i + 1
+		// Join continuation lines.
+		for strings.HasSuffix(line, "\\") && i+1 < len(lines) {
+			i++
+			line = strings.TrimSuffix(line, "\\") + " " + strings.TrimSpace(lines[i])
+		}
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "#"):
+			if err := p.directive(strings.TrimSpace(line[1:]), lineNo); err != nil {
+				return err
+			}
+		case strings.HasPrefix(line, "enum"):
+			// Collect the whole enum body up to the closing "};".
+			body := line
+			for !strings.Contains(body, "}") {
+				i++
+				if i >= len(lines) {
+					return fmt.Errorf("line %d: unterminated enum", lineNo)
+				}
+				body += "\n" + lines[i]
+			}
+			if err := p.enum(body, lineNo); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("line %d: cannot parse %q", lineNo, line)
+		}
+	}
+	return nil
+}
+
+func (p *parser) directive(d string, line int) error {
+	word, rest := cutSpace(d)
+	switch word {
+	case "ifndef", "ifdef", "endif", "include", "if", "else":
+		return nil
+	case "define":
+	default:
+		return fmt.Errorf("line %d: unsupported directive #%s", line, word)
+	}
+	name, value := cutSpace(rest)
+	if strings.ContainsAny(name, "(") {
+		return fmt.Errorf("line %d: function-like macro %s", line, name)
+	}
+	if value == "" {
+		// An include guard or a flag macro without a value.
+		return nil
+	}
+	c := Const{Name: name, Line: line, IsDef: true}
+	if strings.HasPrefix(value, `"`) {
+		s, err := strconv.Unquote(value)
+		if err != nil {
+			return fmt.Errorf("line %d: %s: bad string %s", line, name, value)
+		}
+		c.Kind, c.Str = String, s
+		return p.add(c)
+	}
+	v, err := p.eval(value)
+	if err != nil {
+		return fmt.Errorf("line %d: %s: %v", line, name, err)
+	}
+	c.Kind, c.Int = Int, v
+	return p.add(c)
+}
+
+// cutSpace splits s at its first run of white space.
+func cutSpace(s string) (head, tail string) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimSpace(s[i:])
+}
+
+func (p *parser) enum(body string, line int) error {
+	open := strings.IndexByte(body, '{')
+	closing := strings.IndexByte(body, '}')
+	if open < 0 || closing < open {
+		return fmt.Errorf("line %d: malformed enum", line)
+	}
+	tag := strings.TrimSpace(strings.TrimPrefix(body[:open], "enum"))
+	if tail := strings.TrimSpace(body[closing+1:]); tail != ";" {
+		return fmt.Errorf("line %d: enum %s: expected \"};\", got %q", line, tag, "}"+tail)
+	}
+	var next int64
+	inner := body[open+1 : closing]
+	offset := 0
+	for _, raw := range splitTop(inner) {
+		itemLine := line + strings.Count(body[:open+1], "\n") +
+			strings.Count(inner[:offset], "\n") + strings.Count(raw, "\n") -
+			strings.Count(strings.TrimLeft(raw, " \t\r\n"), "\n")
+		offset += len(raw) + 1
+		item := strings.TrimSpace(raw)
+		if item == "" {
+			continue
+		}
+		name, expr, hasValue := strings.Cut(item, "=")
+		name = strings.TrimSpace(name)
+		if !isIdent(name) {
+			return fmt.Errorf("line %d: enum %s: bad enumerator %q", line, tag, item)
+		}
+		v := next
+		if hasValue {
+			var err error
+			if v, err = p.eval(expr); err != nil {
+				return fmt.Errorf("line %d: enum %s: %s: %v", itemLine, tag, name, err)
+			}
+		}
+		if err := p.add(Const{Name: name, Kind: Int, Int: v, Enum: tag, Line: itemLine}); err != nil {
+			return err
+		}
+		next = v + 1
+	}
+	return nil
+}
+
+// splitTop splits an enum body on the commas that are not inside
+// parentheses.
+func splitTop(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r != '_' && !unicode.IsLetter(r) && (i == 0 || !unicode.IsDigit(r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// eval evaluates an integer constant expression.
+func (p *parser) eval(expr string) (int64, error) {
+	toks, err := tokenize(expr)
+	if err != nil {
+		return 0, err
+	}
+	e := &evaluator{toks: toks, p: p}
+	v, err := e.binary(0)
+	if err != nil {
+		return 0, err
+	}
+	if e.pos != len(e.toks) {
+		return 0, fmt.Errorf("unexpected %q in %q", e.toks[e.pos], expr)
+	}
+	return v, nil
+}
+
+func tokenize(s string) ([]string, error) {
+	var toks []string
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '<' || c == '>':
+			if i+1 >= len(s) || s[i+1] != c {
+				return nil, fmt.Errorf("unsupported operator %q", c)
+			}
+			toks = append(toks, s[i:i+2])
+			i += 2
+		case strings.IndexByte("()~!*/%+-&^|", c) >= 0:
+			toks = append(toks, string(c))
+			i++
+		case c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+			j := i
+			for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= '0' && s[j] <= '9') {
+				j++
+			}
+			toks = append(toks, s[i:j])
+			i = j
+		default:
+			return nil, fmt.Errorf("unexpected character %q", c)
+		}
+	}
+	return toks, nil
+}
+
+type evaluator struct {
+	toks []string
+	pos  int
+	p    *parser
+}
+
+var precedence = map[string]int{
+	"|": 1, "^": 2, "&": 3, "<<": 4, ">>": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6,
+}
+
+func (e *evaluator) peek() string {
+	if e.pos < len(e.toks) {
+		return e.toks[e.pos]
+	}
+	return ""
+}
+
+// binary parses by precedence climbing the operators whose precedence is
+// above min.
+func (e *evaluator) binary(min int) (int64, error) {
+	lhs, err := e.unary()
+	if err != nil {
+		return 0, err
+	}
+	for {
+		op := e.peek()
+		prec, ok := precedence[op]
+		if !ok || prec <= min {
+			return lhs, nil
+		}
+		e.pos++
+		rhs, err := e.binary(prec)
+		if err != nil {
+			return 0, err
+		}
+		switch op {
+		case "|":
+			lhs |= rhs
+		case "^":
+			lhs ^= rhs
+		case "&":
+			lhs &= rhs
+		case "<<":
+			if rhs < 0 || rhs > 63 {
+				return 0, fmt.Errorf("shift by %d", rhs)
+			}
+			lhs <<= rhs
+		case ">>":
+			if rhs < 0 || rhs > 63 {
+				return 0, fmt.Errorf("shift by %d", rhs)
+			}
+			lhs >>= rhs
+		case "+":
+			lhs += rhs
+		case "-":
+			lhs -= rhs
+		case "*":
+			lhs *= rhs
+		case "/", "%":
+			if rhs == 0 {
+				return 0, fmt.Errorf("division by zero")
+			}
+			if op == "/" {
+				lhs /= rhs
+			} else {
+				lhs %= rhs
+			}
+		}
+	}
+}
+
+func (e *evaluator) unary() (int64, error) {
+	tok := e.peek()
+	if tok == "" {
+		return 0, fmt.Errorf("unexpected end of expression")
+	}
+	e.pos++
+	switch tok {
+	case "(":
+		v, err := e.binary(0)
+		if err != nil {
+			return 0, err
+		}
+		if e.peek() != ")" {
+			return 0, fmt.Errorf("missing )")
+		}
+		e.pos++
+		return v, nil
+	case "-", "+", "~", "!":
+		v, err := e.unary()
+		if err != nil {
+			return 0, err
+		}
+		switch tok {
+		case "-":
+			return -v, nil
+		case "~":
+			return ^v, nil
+		case "!":
+			if v == 0 {
+				return 1, nil
+			}
+			return 0, nil
+		}
+		return v, nil
+	}
+	if tok[0] >= '0' && tok[0] <= '9' {
+		return parseInt(tok)
+	}
+	if c, ok := e.p.vals[tok]; ok {
+		if c.Kind != Int {
+			return 0, fmt.Errorf("%s is not an integer", tok)
+		}
+		return c.Int, nil
+	}
+	return 0, fmt.Errorf("unknown name %q", tok)
+}
+
+func parseInt(tok string) (int64, error) {
+	lit := strings.TrimRight(tok, "uUlL")
+	base := 10
+	switch {
+	case strings.HasPrefix(lit, "0x") || strings.HasPrefix(lit, "0X"):
+		base, lit = 16, lit[2:]
+	case len(lit) > 1 && lit[0] == '0':
+		base, lit = 8, lit[1:]
+	}
+	v, err := strconv.ParseUint(lit, base, 64)
+	if err != nil || v > 1<<63-1 {
+		return 0, fmt.Errorf("bad integer literal %q", tok)
+	}
+	return int64(v), nil
+}
+
+// GoName maps the C name of a constant to its exported Go name: prefix is
+// removed and the words between underscores are capitalised, so that
+// INSANE_DEVICE_A_IFNAME becomes DeviceAIfname. Leading underscores are
+// dropped (__INSANE_DEVICE_F_ALL becomes DeviceFAll), except that the
+// "__X_MAX" enum sentinels map to "": they are only there to define X_MAX.
+// A name without the prefix is an error.
+func GoName(cname, prefix string) (string, error) {
+	trimmed := strings.TrimLeft(cname, "_")
+	if trimmed != cname && strings.HasSuffix(cname, "_MAX") {
+		return "", nil
+	}
+	rest, ok := strings.CutPrefix(trimmed, prefix)
+	if !ok || rest == "" {
+		return "", fmt.Errorf("%s does not start with %s", cname, prefix)
+	}
+	var b strings.Builder
+	for _, w := range strings.Split(rest, "_") {
+		if w == "" {
+			return "", fmt.Errorf("%s: empty word", cname)
+		}
+		b.WriteString(strings.ToUpper(w[:1]))
+		b.WriteString(strings.ToLower(w[1:]))
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,134 @@
+package cheader
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	src := `/* comment with enum and #define inside */
+#ifndef _GUARD_H
+#define _GUARD_H
+#define NAME		"a \"b\""	/* trailing */
+#define SCALE 1000U
+#define MAX (100U * SCALE) // line comment
+#define HEX 0x1fUL
+#define OCT 010
+enum e {
+	E_A,
+	E_B = 5,
+	E_C,	/* 6 */
+	E_F = 1U << 3,
+	E_G = E_A | E_F |
+	      E_B,
+	E_H = ~0 & 0xff,
+	E_I = (E_C - 1) * 2 + 12 / 4 % 2 ^ 1,
+	__E_MAX
+};
+#define E_MAX (__E_MAX - 1)
+enum f { F_X = -2, F_Y };
+#endif
+`
+	cs, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Const{}
+	var order []string
+	for _, c := range cs {
+		got[c.Name] = c
+		order = append(order, c.Name)
+	}
+	wantInts := map[string]int64{
+		"SCALE": 1000, "MAX": 100000, "HEX": 31, "OCT": 8,
+		"E_A": 0, "E_B": 5, "E_C": 6, "E_F": 8, "E_G": 13, "E_H": 255,
+		"E_I": (6-1)*2 + (12/4%2 ^ 1), "__E_MAX": 11, "E_MAX": 10, "F_X": -2, "F_Y": -1,
+	}
+	// E_I: * and / before +, + before ^: ((5*2)+((12/4)%2)) ^ 1 = 11 ^ 1 = 10.
+	wantInts["E_I"] = 10
+	for name, v := range wantInts {
+		c, ok := got[name]
+		if !ok || c.Kind != Int || c.Int != v {
+			t.Errorf("%s = %+v, want %d", name, c, v)
+		}
+	}
+	if c := got["NAME"]; c.Kind != String || c.Str != `a "b"` || !c.IsDef {
+		t.Errorf("NAME = %+v", c)
+	}
+	if _, ok := got["_GUARD_H"]; ok {
+		t.Error("include guard taken as a constant")
+	}
+	if got["E_B"].Enum != "e" || got["F_Y"].Enum != "f" || got["E_B"].IsDef {
+		t.Error("enum tags")
+	}
+	if want := "NAME SCALE MAX HEX OCT E_A"; !strings.HasPrefix(strings.Join(order, " "), want) {
+		t.Errorf("order %v", order)
+	}
+	if got["E_C"].Line != 12 || got["E_A"].Line != 10 || got["E_MAX"].Line != 20 {
+		t.Errorf("lines: E_A %d, E_C %d, E_MAX %d", got["E_A"].Line, got["E_C"].Line, got["E_MAX"].Line)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, src := range []string{
+		"#define A B\n",                  // unknown name
+		"#define A (1\n",                 // missing )
+		"#define A 1 +\n",                // dangling operator
+		"#define A 1 < 2\n",              // unsupported operator
+		"#define A(x) x\n",               // function-like macro
+		"#define A 1\n#define A 2\n",     // duplicate
+		"enum e { A = \"s\" };\n",        // string enumerator
+		"enum e { A, B\n",                // unterminated
+		"/* unterminated\n",              // comment
+		"struct s { int a; };\n",         // anything else
+		"#pragma once\n",                 // unknown directive
+		"#define S \"x\"\n#define A S\n", // string in expression
+		"#define A 1 << 64\n",            // shift out of range
+		"#define A 1 / 0\n",              // division by zero
+		"#define A 99999999999999999999\n",
+		"enum e { 1A };\n",
+	} {
+		if _, err := Parse(src); err == nil {
+			t.Errorf("Parse(%q) succeeded", src)
+		}
+	}
+}
+
+func TestGoName(t *testing.T) {
+	for cname, want := range map[string]string{
+		"INSANE_DEVICE_A_IFNAME":   "DeviceAIfname",
+		"INSANE_GENL_MCGRP_EVENTS": "GenlMcgrpEvents",
+		"__INSANE_DEVICE_F_ALL":    "DeviceFAll",
+		"__INSANE_CMD_MAX":         "",
+		"INSANE_CMD_MAX":           "CmdMax",
+	} {
+		got, err := GoName(cname, "INSANE_")
+		if err != nil || got != want {
+			t.Errorf("GoName(%s) = %q, %v, want %q", cname, got, err, want)
+		}
+	}
+	for _, bad := range []string{"OTHER_X", "INSANE_", "INSANE_A__B"} {
+		if _, err := GoName(bad, "INSANE_"); err == nil {
+			t.Errorf("GoName(%s) succeeded", bad)
+		}
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	out, err := Generate("p", "h.h", "X_", "#define X_NAME \"n\"\nenum x_e { X_A, X_B = 1 << 2, __X_MAX };\n#define X_MAX (__X_MAX - 1)\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	for _, want := range []string{"package p", `Name = "n" // X_NAME`, "A = 0 // X_A", "B = 4 // X_B", "Max = 4 // X_MAX", "DO NOT EDIT"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("generated code lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "__X_MAX") {
+		t.Error("sentinel generated")
+	}
+	if _, err := Generate("p", "h.h", "X_", "#define Y 1\n"); err == nil {
+		t.Error("name without prefix accepted")
+	}
+}

@@ -1,0 +1,344 @@
+// Command insane-demo replays the article's experiment inside the test VM
+// (make demo): host borea sends numbered UDP datagrams to host morgana
+// through insane0, which the insane CLI switches between the three modes.
+// For each mode it prints what was sent, what morgana received, what was
+// dropped and insane's own counters, checks the numbers against the policy,
+// and exits non-zero if any check fails.
+//
+// It needs root, iproute2, the insane module and the insane CLI in PATH, and
+// it changes the machine's network configuration, so it runs only in the VM.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
+)
+
+const (
+	borea, morgana     = "borea", "morgana"
+	boreaIP, morganaIP = "192.0.2.1", "192.0.2.2"
+	port               = 4242
+)
+
+// failures counts checks that did not hold.
+var failures int
+
+func main() {
+	if _, err := os.Stat("/etc/vmtest/mode"); err != nil {
+		fmt.Fprintln(os.Stderr, "insane-demo changes the network configuration and runs only in the test VM: use make demo")
+		os.Exit(2)
+	}
+	if err := demo(); err != nil {
+		fmt.Fprintf(os.Stderr, "insane-demo: %v\n", err)
+		os.Exit(1)
+	}
+	if failures > 0 {
+		fmt.Printf("\ninsane-demo: %d checks failed\n", failures)
+		os.Exit(1)
+	}
+	fmt.Println("\ninsane-demo: every check held")
+}
+
+// sh runs a command, printing it as typed at host's prompt first.
+func sh(host string, args ...string) (string, error) {
+	prompt := "#"
+	full := args
+	if host != "" {
+		prompt = host + "#"
+		full = append([]string{"ip", "netns", "exec", host}, args...)
+	}
+	fmt.Printf("%s %s\n", prompt, strings.Join(args, " "))
+	out, err := exec.Command(full[0], full[1:]...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+func shAll(cmds [][]string) error {
+	for _, c := range cmds {
+		if _, err := sh(c[0], c[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func check(ok bool, format string, args ...any) {
+	verdict := "ok  "
+	if !ok {
+		verdict = "FAIL"
+		failures++
+	}
+	fmt.Printf("  [%s] %s\n", verdict, fmt.Sprintf(format, args...))
+}
+
+func demo() error {
+	fmt.Println("== Two hosts: borea and morgana (network namespaces) joined by a veth pair")
+	err := shAll([][]string{
+		{"", "ip", "netns", "add", borea},
+		{"", "ip", "netns", "add", morgana},
+		{"", "ip", "link", "add", "veth0", "netns", borea, "type", "veth", "peer", "name", "veth1", "netns", morgana},
+		{borea, "ip", "addr", "add", boreaIP + "/24", "dev", "veth0"},
+		{morgana, "ip", "addr", "add", morganaIP + "/24", "dev", "veth1"},
+		{borea, "ip", "link", "set", "veth0", "up"},
+		{morgana, "ip", "link", "set", "veth1", "up"},
+		{borea, "sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=0"},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println("\n== On borea: insane0 on veth0, with borea's address, and morgana routed through it")
+	err = shAll([][]string{
+		{borea, "insane", "link", "add", "insane0", "slave", "veth0", "mode", "pass"},
+		// Keep IPv6 chatter out of the counters.
+		{borea, "sysctl", "-q", "-w", "net.ipv6.conf.insane0.disable_ipv6=1"},
+		{borea, "ip", "addr", "add", boreaIP + "/32", "dev", "insane0"},
+		{borea, "ip", "link", "set", "insane0", "up"},
+		{borea, "ip", "route", "add", morganaIP, "dev", "insane0"},
+	})
+	if err != nil {
+		return err
+	}
+	out, err := sh(borea, "ip", "link", "show", "insane0")
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+
+	steps := []func() error{passMode, percentMode, seedMode, timeMode}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var run uint64
+
+// flow sends count datagrams, interval apart, from borea to morgana and
+// returns what was sent and received.
+func flow(count int, interval time.Duration) (vmnet.Sent, vmnet.Received, error) {
+	run++
+	r, err := vmnet.Listen(morgana, fmt.Sprintf("%s:%d", morganaIP, port), run)
+	if err != nil {
+		return vmnet.Sent{}, vmnet.Received{}, err
+	}
+	sent, err := vmnet.Send(borea, fmt.Sprintf("%s:%d", morganaIP, port), vmnet.SendOptions{Count: count, Interval: interval, Run: run})
+	if err != nil {
+		r.Close()
+		return sent, vmnet.Received{}, err
+	}
+	r.Wait(count, 300*time.Millisecond, 10*time.Second)
+	return sent, r.Close(), nil
+}
+
+// counters is the part of `insane -j -s link show` the demo checks.
+type counters struct {
+	Ifname string `json:"ifname"`
+	Stats  *struct {
+		RelayedPackets uint64 `json:"relayed_packets"`
+		DropPolicy     uint64 `json:"drop_policy"`
+	} `json:"stats"`
+}
+
+// report prints the counts for one mode and insane's counters, and checks
+// that insane counted exactly what morgana saw.
+func report(sent vmnet.Sent, rcvd vmnet.Received) error {
+	n := len(sent.At)
+	fmt.Printf("  sent %d, relayed (received at morgana) %d, dropped %d\n", n, len(rcvd.Seqs), n-len(rcvd.Seqs))
+	out, err := sh(borea, "insane", "-s", "link", "show", "insane0")
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	js, err := exec.Command("ip", "netns", "exec", borea, "insane", "-j", "-s", "link", "show", "insane0").Output()
+	if err != nil {
+		return fmt.Errorf("insane -j -s link show insane0: %v", err)
+	}
+	var devs []counters
+	if err := json.Unmarshal(js, &devs); err != nil {
+		return fmt.Errorf("insane -j -s link show insane0: %v", err)
+	}
+	if len(devs) != 1 || devs[0].Stats == nil {
+		return errors.New("insane -j -s link show insane0: no counters for insane0")
+	}
+	s := devs[0].Stats
+	check(sent.Errors == 0, "every send was accepted by the kernel (%d refused)", sent.Errors)
+	check(rcvd.Duplicates == 0, "no duplicates at morgana (%d)", rcvd.Duplicates)
+	check(s.RelayedPackets == uint64(len(rcvd.Seqs)), "insane relayed %d = morgana received %d", s.RelayedPackets, len(rcvd.Seqs))
+	check(s.DropPolicy == uint64(n-len(rcvd.Seqs)), "insane dropped by policy %d = sent - received %d", s.DropPolicy, n-len(rcvd.Seqs))
+	return nil
+}
+
+func passMode() error {
+	fmt.Println("\n== pass mode: relay everything")
+	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "pass", "reset-stats"); err != nil {
+		return err
+	}
+	const n = 500
+	sent, rcvd, err := flow(n, 500*time.Microsecond)
+	if err != nil {
+		return err
+	}
+	if err := report(sent, rcvd); err != nil {
+		return err
+	}
+	check(len(rcvd.Seqs) == n, "all %d datagrams arrived", n)
+	return nil
+}
+
+func percentMode() error {
+	fmt.Println("\n== percent mode: relay 80%, drop 20% (pseudo-random)")
+	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "percent", "80", "reset-stats"); err != nil {
+		return err
+	}
+	const n, p = 2000, 0.8
+	sent, rcvd, err := flow(n, 250*time.Microsecond)
+	if err != nil {
+		return err
+	}
+	if err := report(sent, rcvd); err != nil {
+		return err
+	}
+	mean, sigma := n*p, math.Sqrt(n*p*(1-p))
+	got := float64(len(rcvd.Seqs))
+	check(math.Abs(got-mean) <= 4*sigma, "relayed %.0f is within 4 sigma of %.0f (%.0f..%.0f)", got, mean, mean-4*sigma, mean+4*sigma)
+	return nil
+}
+
+// seedRelays is the uapi's seeded decision for the k-th packet since the
+// policy was set (insane.h, "Percent decisions").
+func seedRelays(seed, k uint64, percentUnits uint32) bool {
+	const percentMax = 100 * 1000000
+	x := seed + (k+1)*0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return (x>>32)*percentMax < uint64(percentUnits)<<32
+}
+
+func seedMode() error {
+	fmt.Println("\n== percent mode with a seed: the same drops every time")
+	const n, seed = 400, 2000
+	var runs [2]vmnet.Received
+	for i := range runs {
+		if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "percent", "80", "seed", fmt.Sprint(seed), "reset-stats"); err != nil {
+			return err
+		}
+		sent, rcvd, err := flow(n, 250*time.Microsecond)
+		if err != nil {
+			return err
+		}
+		if err := report(sent, rcvd); err != nil {
+			return err
+		}
+		runs[i] = rcvd
+	}
+	same, predicted := true, true
+	var pattern strings.Builder
+	for k := uint64(0); k < n; k++ {
+		if runs[0].Has(k) != runs[1].Has(k) {
+			same = false
+		}
+		want := seedRelays(seed, k, 80*1000000)
+		if runs[0].Has(k) != want {
+			predicted = false
+		}
+		if k < 64 {
+			if runs[0].Has(k) {
+				pattern.WriteByte('#')
+			} else {
+				pattern.WriteByte('.')
+			}
+		}
+	}
+	fmt.Printf("  first 64 datagrams (# relayed, . dropped): %s\n", pattern.String())
+	check(same, "both runs dropped exactly the same datagrams")
+	check(predicted, "the drops are the ones the uapi formula predicts for seed %d", seed)
+	return nil
+}
+
+func timeMode() error {
+	fmt.Println("\n== time mode: relay for 50 ticks (0.5 s), drop for 100 ticks (1 s), repeating")
+	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "time", "50", "100", "reset-stats"); err != nil {
+		return err
+	}
+	const interval = 5 * time.Millisecond
+	const n = 900 // 4.5 s, three cycles
+	sent, rcvd, err := flow(n, interval)
+	if err != nil {
+		return err
+	}
+	if err := report(sent, rcvd); err != nil {
+		return err
+	}
+
+	// A timeline by send time: one row per 100 ms.
+	const row = 100 * time.Millisecond
+	start := sent.At[0]
+	type bin struct{ relayed, dropped int }
+	var bins []bin
+	for k, at := range sent.At {
+		i := int(at.Sub(start) / row)
+		for len(bins) <= i {
+			bins = append(bins, bin{})
+		}
+		if rcvd.Has(uint64(k)) {
+			bins[i].relayed++
+		} else {
+			bins[i].dropped++
+		}
+	}
+	fmt.Println("  time    relayed dropped  (# relayed, . dropped)")
+	for i, b := range bins {
+		fmt.Printf("  %4.1fs   %5d %7d   %s%s\n", float64(i)*row.Seconds(), b.relayed, b.dropped,
+			strings.Repeat("#", b.relayed), strings.Repeat(".", b.dropped))
+	}
+
+	// The windows: runs of relayed and dropped datagrams, measured by
+	// send time. The first and last runs are cut by the start and end of
+	// the flow, so only the ones in between are checked.
+	type window struct {
+		relayed bool
+		d       time.Duration
+	}
+	var ws []window
+	runStart := 0
+	for k := 1; k <= n; k++ {
+		if k == n || rcvd.Has(uint64(k)) != rcvd.Has(uint64(runStart)) {
+			end := sent.At[k-1].Add(interval)
+			ws = append(ws, window{rcvd.Has(uint64(runStart)), end.Sub(sent.At[runStart])})
+			runStart = k
+		}
+	}
+	var ons, offs []string
+	okOn, okOff := true, true
+	var inner []window
+	if len(ws) > 2 {
+		inner = ws[1 : len(ws)-1]
+	}
+	for _, w := range inner {
+		if w.relayed {
+			ons = append(ons, fmt.Sprintf("%.2fs", w.d.Seconds()))
+			okOn = okOn && w.d > 400*time.Millisecond && w.d < 600*time.Millisecond
+		} else {
+			offs = append(offs, fmt.Sprintf("%.2fs", w.d.Seconds()))
+			okOff = okOff && w.d > 900*time.Millisecond && w.d < 1100*time.Millisecond
+		}
+	}
+	check(len(ons) >= 1 && okOn, "whole ON windows last about 0.5 s: %s", strings.Join(ons, " "))
+	check(len(offs) >= 1 && okOff, "whole OFF windows last about 1 s: %s", strings.Join(offs, " "))
+	frac := float64(len(rcvd.Seqs)) / n
+	check(frac > 0.25 && frac < 0.42, "relayed fraction %.2f is close to 1/3", frac)
+	return nil
+}
