@@ -116,7 +116,12 @@ static int insane_relay_v6(struct sk_buff *skb, struct net_device *lower,
 	fl6.daddr = ip6h->daddr;
 	fl6.saddr = ip6h->saddr;
 
-	dst = ip6_route_output(net, NULL, &fl6);
+	/*
+	 * With a source address, ip6_route_output() takes the output
+	 * interface as a mere preference and may pick a route through this
+	 * very device: insist on the lower.
+	 */
+	dst = ip6_route_output_flags(net, NULL, &fl6, RT6_LOOKUP_F_IFACE);
 	if (dst->error) {
 		dst_release(dst);
 		return INSANE_DROP_NO_ROUTE;

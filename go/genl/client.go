@@ -154,21 +154,40 @@ func (c *Client) Family() (genetlink.Family, error) {
 	return f, nil
 }
 
+// forgetFamily drops the cached family if it still has this ID.
+func (c *Client) forgetFamily(id uint16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.family != nil && c.family.ID == id {
+		c.family = nil
+	}
+}
+
 // execute sends one insane generic netlink request.
 func (c *Client) execute(op string, cmd uint8, flags netlink.HeaderFlags, attrs []byte) ([]genetlink.Message, error) {
-	f, err := c.Family()
-	if err != nil {
-		return nil, err
-	}
 	msg := genetlink.Message{
 		Header: genetlink.Header{Command: cmd, Version: uapi.GenlVersion},
 		Data:   attrs,
 	}
-	msgs, err := c.g.Execute(msg, f.ID, netlink.Request|flags)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		f, err := c.Family()
+		if err != nil {
+			return nil, err
+		}
+		msgs, err := c.g.Execute(msg, f.ID, netlink.Request|flags)
+		if err == nil {
+			return msgs, nil
+		}
+		// ENOENT is generic netlink's answer to an unknown family ID: the
+		// module was unloaded since the family was looked up, and maybe
+		// loaded again under another ID. The module itself answers
+		// ENODEV for a missing device, never ENOENT.
+		if errors.Is(err, unix.ENOENT) && attempt == 0 {
+			c.forgetFamily(f.ID)
+			continue
+		}
 		return nil, wrapError(op, err, true)
 	}
-	return msgs, nil
 }
 
 // Devices returns every insane device of the client's network namespace.
@@ -227,6 +246,14 @@ func (c *Client) ConfigureDevice(name string, cfg Config) error {
 		return err
 	}
 	_, err = c.execute("set device "+name, uapi.CmdSetDevice, netlink.Acknowledge, b)
+	var e *Error
+	if cfg.Lower != "" && errors.As(err, &e) && e.missing {
+		// EOPNOTSUPP means "not an insane device" or "this lower cannot
+		// be attached": only the former is a missing device.
+		if _, derr := c.Device(name); derr == nil {
+			e.missing = false
+		}
+	}
 	return err
 }
 

@@ -283,7 +283,6 @@ func TestErrorMapping(t *testing.T) {
 		notExist, noPerm bool
 	}{
 		{int(unix.ENODEV), true, false},
-		{int(unix.ENOENT), true, false},
 		{int(unix.EOPNOTSUPP), true, false},
 		{int(unix.EPERM), false, true},
 		{int(unix.EACCES), false, true},
@@ -316,6 +315,23 @@ func TestErrorMapping(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfigureDeviceRefusedLower(t *testing.T) {
+	// SET answers EOPNOTSUPP both for "not an insane device" and for a
+	// lower that cannot be attached: the client asks which.
+	for _, insane := range []bool{true, false} {
+		c, _ := testClient(t, func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+			if greq.Header.Command == uapi.CmdSetDevice || !insane {
+				return nil, genltest.Error(int(unix.EOPNOTSUPP))
+			}
+			return []genetlink.Message{deviceMsg(t, uapi.CmdGetDevice, devAttached, 0)}, nil
+		}, nil, nil)
+		err := c.ConfigureDevice("ins0", Config{Lower: "lo"})
+		if !errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, os.ErrNotExist) == insane {
+			t.Errorf("insane %v: %v, ErrNotExist %v", insane, err, errors.Is(err, os.ErrNotExist))
+		}
 	}
 }
 
@@ -371,6 +387,52 @@ func TestFamilyMissing(t *testing.T) {
 	f, err := c.Family()
 	if err != nil || f.ID != testFamily.ID {
 		t.Fatalf("Family = %+v, %v", f, err)
+	}
+}
+
+func TestFamilyReloaded(t *testing.T) {
+	// The module was reloaded: the cached family ID is gone (ENOENT) and
+	// the family has a new ID, which the client looks up once.
+	reloaded := testFamily
+	reloaded.ID = testFamily.ID + 1
+	lookups := 0
+	var sentTo []uint16
+	g := genltest.Dial(func(greq genetlink.Message, nreq netlink.Message) ([]genetlink.Message, error) {
+		if nreq.Header.Type == unix.GENL_ID_CTRL {
+			lookups++
+			f := testFamily
+			if lookups > 1 {
+				f = reloaded
+			}
+			return genltest.ServeFamily(f, nil)(greq, nreq)
+		}
+		sentTo = append(sentTo, uint16(nreq.Header.Type))
+		if uint16(nreq.Header.Type) != reloaded.ID {
+			return nil, genltest.Error(int(unix.ENOENT))
+		}
+		return []genetlink.Message{deviceMsg(t, uapi.CmdGetDevice, devAttached, 0)}, nil
+	})
+	c := newClient(g, nltest.Dial(nil), nil)
+	if _, err := c.Device("ins0"); err != nil {
+		t.Fatalf("after a reload: %v", err)
+	}
+	if lookups != 2 || cmp.Diff([]uint16{testFamily.ID, reloaded.ID}, sentTo) != "" {
+		t.Fatalf("lookups %d, requests sent to %v", lookups, sentTo)
+	}
+	// Once gone for good, the second lookup says so.
+	g = genltest.Dial(func(greq genetlink.Message, nreq netlink.Message) ([]genetlink.Message, error) {
+		if nreq.Header.Type == unix.GENL_ID_CTRL {
+			lookups++
+			if lookups > 3 {
+				return nil, genltest.Error(int(unix.ENOENT))
+			}
+			return genltest.ServeFamily(testFamily, nil)(greq, nreq)
+		}
+		return nil, genltest.Error(int(unix.ENOENT))
+	})
+	c = newClient(g, nltest.Dial(nil), nil)
+	if _, err := c.Device("ins0"); !errors.Is(err, ErrNotLoaded) {
+		t.Fatalf("after an unload: %v", err)
 	}
 }
 

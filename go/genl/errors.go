@@ -24,7 +24,7 @@ type NotLoadedError struct {
 }
 
 func (e *NotLoadedError) Error() string {
-	return fmt.Sprintf("%s: %v (the insane kernel module is not loaded: modprobe insane)", e.Op, ErrNotLoaded)
+	return fmt.Sprintf("%s: %v (modprobe insane loads it)", e.Op, ErrNotLoaded)
 }
 
 // Unwrap returns the kernel's answer.

@@ -165,9 +165,12 @@ func (c *Client) AddLink(name, lower string, p *Policy) error {
 	if err != nil {
 		err = wrapError(op, err, false)
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			// "Unknown device type": no driver for the kind, and none
-			// could be loaded.
-			return &NotLoadedError{Op: op, Err: err}
+			// Either "Unknown device type" (no driver for the kind, and
+			// none could be loaded) or the driver's own refusal, such as
+			// of a loopback lower: the family tells which.
+			if _, ferr := c.Family(); errors.Is(ferr, ErrNotLoaded) {
+				return &NotLoadedError{Op: op, Err: err}
+			}
 		}
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/genetlink/genltest"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
@@ -131,11 +133,25 @@ func TestAddLinkErrors(t *testing.T) {
 	t.Run("module not loaded", func(t *testing.T) {
 		rt := newFakeRtnl(t)
 		rt.refuse = int(unix.EOPNOTSUPP)
-		c, _ := testClient(t, nil, rt.serve, nil)
+		g := genltest.Dial(func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+			return nil, genltest.Error(int(unix.ENOENT)) // no family either
+		})
+		c := newClient(g, nltest.Dial(rt.serve), nil)
 		err := c.AddLink("ins5", "", nil)
 		var nl *NotLoadedError
 		if !errors.As(err, &nl) || !errors.Is(err, ErrNotLoaded) || !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("unknown kind: %v", err)
+		}
+	})
+	t.Run("refused lower", func(t *testing.T) {
+		// The driver refuses a loopback lower with EOPNOTSUPP too; the
+		// family is there, so it is no missing module.
+		rt := newFakeRtnl(t)
+		rt.refuse = int(unix.EOPNOTSUPP)
+		c, _ := testClient(t, nil, rt.serve, nil)
+		err := c.AddLink("ins5", "lo", nil)
+		if errors.Is(err, ErrNotLoaded) || errors.Is(err, os.ErrNotExist) || !errors.Is(err, unix.EOPNOTSUPP) {
+			t.Fatalf("refused lower: %v", err)
 		}
 	})
 	t.Run("exists", func(t *testing.T) {

@@ -69,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, dial dial
 	}
 	b, err := dial(cmd.opts.netns)
 	if err != nil {
+		if cmd.opts.netns != "" && errors.Is(err, os.ErrPermission) {
+			fmt.Fprintf(stderr, "insane: %v (entering a network namespace needs CAP_SYS_ADMIN)\n", err)
+			return exitError
+		}
 		return fail(stderr, err)
 	}
 	defer b.Close()

@@ -94,10 +94,14 @@ func TestKernelLowerRemovalUnderTraffic(t *testing.T) {
 	if d.Policy.Mode != genl.ModePercent || d.Policy.Seed == nil || *d.Policy.Seed != seed {
 		t.Errorf("policy not kept: %+v", d.Policy)
 	}
-	l := GetLink(t, tp.Borea, "insane0")
-	if !l.HasFlag("NO-CARRIER") {
+	if l := GetLink(t, tp.Borea, "insane0"); l.HasFlag("LOWER_UP") {
 		t.Errorf("insane0 kept its carrier without a lower: %v", l.Flags)
 	}
+	// The operational state follows through linkwatch, asynchronously.
+	WaitFor(t, 5*time.Second, "insane0 to show NO-CARRIER", func() bool {
+		l, err := TryGetLink(tp.Borea, "insane0")
+		return err == nil && l.HasFlag("NO-CARRIER")
+	})
 	if d.Stats.RelayedPackets+d.Stats.Dropped() > uint64(sends.Load()) {
 		t.Errorf("counted %d+%d packets for %d sent", d.Stats.RelayedPackets, d.Stats.Dropped(), sends.Load())
 	}

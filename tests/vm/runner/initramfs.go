@@ -27,7 +27,7 @@ var busyboxApplets = []string{
 	"realpath", "reboot", "rm", "rmdir", "sed", "seq", "setsid", "sha256sum",
 	"sleep", "sort", "stat", "stty", "sync", "sysctl", "tail", "taskset", "tee",
 	"test", "timeout", "top", "touch", "tr", "true", "umount", "uname", "uniq",
-	"unshare", "usleep", "vi", "watch", "wc", "which", "xargs", "yes",
+	"unshare", "usleep", "vi", "watch", "wc", "which", "xargs", "yes", "tty", "clear", "reset",
 }
 
 // hostTools are the dynamically linked host programs the guest gets, with

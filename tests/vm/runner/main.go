@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/insane-netdev/insane/tests/vm/internal/kmsg"
+	"golang.org/x/sys/unix"
 )
 
 //go:embed init.sh
@@ -138,6 +139,12 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 		return false, err
 	}
 
+	unlock, err := lockOut(ctx, cfg.out)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+
 	start := time.Now()
 	initrd, err := buildInitramfs(ctx, cfg)
 	if err != nil {
@@ -145,6 +152,39 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 	}
 	fmt.Printf("vm: initramfs %s built in %.1fs; booting %s\n", rel(cfg.root, initrd), time.Since(start).Seconds(), cfg.kernel)
 	return boot(ctx, cfg, initrd)
+}
+
+// lockOut takes an exclusive lock on the output directory, waiting for any
+// other run that holds it: two runs would overwrite each other's initramfs
+// and logs, and two TCG guests on the same cores slow each other down enough
+// to upset the tests that measure time.
+func lockOut(ctx context.Context, dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	waiting := false
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", dir, err)
+		}
+		if !waiting {
+			fmt.Printf("vm: waiting for another VM run that uses %s to finish\n", dir)
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, errors.New("interrupted")
+		case <-time.After(time.Second):
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 func repoRoot() (string, error) {

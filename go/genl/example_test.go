@@ -1,0 +1,57 @@
+package genl_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/insane-netdev/insane/go/genl"
+)
+
+// Create an insane device on eth0 that relays 80 % of the packets, in a
+// reproducible pattern, and watch its changes.
+func Example() {
+	c, err := genl.Dial(nil) // or &genl.Options{NetNSPath: "/var/run/netns/blue"}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	seed := uint64(42)
+	p := genl.Percent(80, &seed)
+	if err := c.AddLink("insane0", "eth0", &p); err != nil {
+		if errors.Is(err, genl.ErrNotLoaded) {
+			log.Fatal("modprobe insane first")
+		}
+		log.Fatal(err)
+	}
+
+	// Which of the first packets will be dropped is known in advance.
+	for k := uint64(0); k < 10; k++ {
+		if relay, _ := p.Relays(k); !relay {
+			fmt.Println("packet", k, "will be dropped")
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sub, err := c.Subscribe(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	on := genl.Time(500*time.Millisecond, time.Second)
+	if err := c.ConfigureDevice("insane0", genl.Config{Policy: &on, ResetStats: true}); err != nil {
+		log.Fatal(err)
+	}
+	for ev := range sub.Events() {
+		fmt.Println(ev.Type, ev.Device.Name, ev.Device.Policy)
+	}
+
+	d, err := c.Device("insane0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(d.Stats.RelayedPackets, "relayed,", d.Stats.Dropped(), "dropped")
+}
