@@ -8,7 +8,6 @@ package guest
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
