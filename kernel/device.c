@@ -8,6 +8,7 @@
  * ipvlan's L3 mode does, so neighbour resolution happens on the lower.
  */
 
+#include "compat.h"
 #include "device.h"
 #include "netlink.h"
 #include "version.h"
@@ -485,7 +486,8 @@ static void insane_setup(struct net_device *dev)
 	dev->max_mtu = IP_MAX_MTU;
 	dev->flags = IFF_NOARP;
 	dev->priv_flags |= IFF_NO_QUEUE;
-	dev->features |= NETIF_F_LLTX | INSANE_FEATURES;
+	insane_set_lltx(dev);
+	dev->features |= INSANE_FEATURES;
 	dev->hw_features |= INSANE_FEATURES;
 }
 
