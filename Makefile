@@ -10,6 +10,8 @@
 #   make test       deps, all, check, unit and vm-test, stopping at a failure
 
 SHELL := /bin/bash
+# Keeps the last line of make test the VM runner's "vm: N passed, N failed".
+MAKEFLAGS += --no-print-directory
 GO ?= go
 export GO
 
@@ -20,7 +22,7 @@ KVER = $(shell ls /usr/src 2>/dev/null | sed -n 's/^linux-headers-\(.*-cloud-amd
 
 DEB_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 linux-headers-cloud-amd64 \
 	busybox-static iproute2 ethtool sparse linux-source-6.1 kmod cpio gcc make perl \
-	ca-certificates git
+	ca-certificates git dkms
 STATICCHECK_VERSION := v0.8.2
 CACHE_BIN := $(CURDIR)/.cache/bin
 STATICCHECK := $(CACHE_BIN)/staticcheck
@@ -73,6 +75,7 @@ check:
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags vmtest ./...
 	$(MAKE) -C kernel KVER='$(KVER)' check
+	$(MAKE) -C kernel KVER='$(KVER)' dkms
 
 unit:
 	$(GO) test ./...

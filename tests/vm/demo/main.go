@@ -108,6 +108,14 @@ func demo() error {
 	if err != nil {
 		return err
 	}
+	// The operational state follows the carrier through linkwatch, a
+	// moment after the device comes up.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		st, err := exec.Command("ip", "netns", "exec", borea, "cat", "/sys/class/net/insane0/operstate").Output()
+		if err == nil && strings.TrimSpace(string(st)) == "up" {
+			break
+		}
+	}
 	out, err := sh(borea, "ip", "link", "show", "insane0")
 	if err != nil {
 		return err

@@ -31,13 +31,18 @@ var busyboxApplets = []string{
 }
 
 // hostTools are the dynamically linked host programs the guest gets, with
-// the Debian package that provides each (for the error message).
-var hostTools = []struct{ name, dir, pkg string }{
-	{"bash", "/usr/bin", "bash"},
-	{"ip", "/usr/sbin", "iproute2"},
-	{"tc", "/usr/sbin", "iproute2"},
-	{"ethtool", "/usr/sbin", "ethtool"},
-	{"kmod", "/usr/bin", "kmod"},
+// the Debian package that provides each (for the error message). An
+// optional tool is left out when the host lacks it.
+var hostTools = []struct {
+	name, dir, pkg string
+	optional       bool
+}{
+	{"bash", "/usr/bin", "bash", false},
+	{"ip", "/usr/sbin", "iproute2", false},
+	{"tc", "/usr/sbin", "iproute2", false},
+	{"ethtool", "/usr/sbin", "ethtool", false},
+	{"kmod", "/usr/bin", "kmod", false},
+	{"nft", "/usr/sbin", "nftables", true}, // make bench
 }
 
 // kmodTools run as kmod under these names.
@@ -56,6 +61,7 @@ func goPrograms(cfg *config) []goProgram {
 		{pkg: "./tests/vm/guest", test: true, guest: "/usr/libexec/insane/guest.test", need: cfg.mode == "test"},
 		{pkg: "./go/cmd/insane", guest: "/usr/bin/insane", need: cfg.mode == "demo"},
 		{pkg: "./tests/vm/demo", guest: "/usr/bin/insane-demo", need: cfg.mode == "demo"},
+		{pkg: "./tests/vm/bench", guest: "/usr/bin/insane-bench", need: strings.HasPrefix(cfg.guestCmd, "insane-bench")},
 	}
 }
 
@@ -196,6 +202,9 @@ func addHostTools(a *archive) error {
 	for _, t := range hostTools {
 		host, err := findTool(t.name, t.pkg)
 		if err != nil {
+			if t.optional {
+				continue
+			}
 			return err
 		}
 		if err := a.File(host, path.Join(t.dir, t.name), 0o755); err != nil {

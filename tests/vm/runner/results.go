@@ -36,8 +36,16 @@ type testResult struct {
 	Log     []string
 }
 
-// Depth is 0 for a top-level test, 1 for its subtests, and so on.
-func (t *testResult) Depth() int { return strings.Count(t.Name, "/") }
+// scriptPrefix starts the name of a tests/vm/scripts check.
+const scriptPrefix = "script/"
+
+// Depth is 0 for a top-level test or a script, 1 for a subtest, and so on.
+func (t *testResult) Depth() int {
+	if strings.HasPrefix(t.Name, scriptPrefix) {
+		return 0
+	}
+	return strings.Count(t.Name, "/")
+}
 
 // exitRecord is a guest program's exit status.
 type exitRecord struct {

@@ -71,6 +71,9 @@ func TestResults(t *testing.T) {
 			t.Errorf("%s log %q, want %q", name, got, want)
 		}
 	}
+	if d := r.byName["script/lower.sh"].Depth(); d != 0 {
+		t.Errorf("script/lower.sh has depth %d, want 0", d)
+	}
 	if r.byName["TestA/two"].Elapsed != "0.20s" || r.byName["TestA/two"].Depth() != 1 {
 		t.Errorf("TestA/two: elapsed %q depth %d", r.byName["TestA/two"].Elapsed, r.byName["TestA/two"].Depth())
 	}
