@@ -225,7 +225,7 @@ func (tp *Topo) RouteViaInsane(t testing.TB, dev string) {
 
 // UDP sends opt.Count numbered datagrams from borea to morgana's address
 // and returns what was sent and what arrived. The receiver waits for the
-// stragglers until nothing has arrived for 300 ms.
+// stragglers until nothing has arrived for 500 ms.
 func (tp *Topo) UDP(t testing.TB, opt vmnet.SendOptions) (vmnet.Sent, vmnet.Received) {
 	t.Helper()
 	return UDPFlow(t, tp.Borea, tp.Morgana, tp.MorganaIP, opt)
@@ -255,7 +255,7 @@ func UDPFlow(t testing.TB, from, to, dst string, opt vmnet.SendOptions) (vmnet.S
 		r.Close()
 		t.Fatalf("sending from %s: %v", from, err)
 	}
-	r.Wait(opt.Count, 300*time.Millisecond, 10*time.Second)
+	r.Wait(opt.Count, 500*time.Millisecond, 10*time.Second)
 	return sent, r.Close()
 }
 

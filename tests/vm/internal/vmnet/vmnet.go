@@ -173,9 +173,12 @@ func (r *Receiver) Count() int {
 
 // Wait returns once n distinct datagrams have arrived, or once no datagram has
 // arrived for quiet, or after max, whichever comes first. It returns the
-// count at that moment.
+// count at that moment. The quiet period counts from the later of the last
+// arrival and the call, so datagrams still in flight when the sender
+// finished get at least quiet to arrive.
 func (r *Receiver) Wait(n int, quiet, max time.Duration) int {
-	deadline := time.Now().Add(max)
+	start := time.Now()
+	deadline := start.Add(max)
 	for {
 		r.mu.Lock()
 		count, last, changed := len(r.arrived), r.last, r.changed
@@ -187,8 +190,8 @@ func (r *Receiver) Wait(n int, quiet, max time.Duration) int {
 		if now.After(deadline) {
 			return count
 		}
-		if last.IsZero() {
-			last = now
+		if last.Before(start) {
+			last = start
 		}
 		wake := last.Add(quiet)
 		if wake.After(deadline) {
