@@ -5,6 +5,7 @@
 
 #include "policy.h"
 
+#include <linux/bits.h>
 #include <linux/slab.h>
 
 /*
@@ -52,25 +53,55 @@ static void insane_extack(struct netlink_ext_ack *extack,
 	extack->bad_attr = attr;
 }
 
-/* Refuse @type if present: it does not belong to the mode. */
-static int insane_policy_refuse(struct nlattr *const *tb, int type,
-				const char *msg,
-				struct netlink_ext_ack *extack)
-{
-	if (!tb[type])
-		return 0;
-	insane_extack(extack, tb[type], msg);
-	return -EINVAL;
-}
+/* What each mode-specific attribute is called in a refusal. */
+static const struct {
+	const char *misplaced;	/* given in a mode it does not belong to */
+	const char *missing;	/* absent in a mode that requires it */
+} insane_policy_msgs[INSANE_POLICY_A_MAX + 1] = {
+	[INSANE_POLICY_A_PERCENT] = {
+		"INSANE_POLICY_A_PERCENT is only valid in percent mode",
+		"INSANE_POLICY_A_PERCENT is required in percent mode" },
+	[INSANE_POLICY_A_SEED] = {
+		"INSANE_POLICY_A_SEED is only valid in percent mode", NULL },
+	[INSANE_POLICY_A_ON_NS] = {
+		"INSANE_POLICY_A_ON_NS is only valid in time mode",
+		"INSANE_POLICY_A_ON_NS is required in time mode" },
+	[INSANE_POLICY_A_OFF_NS] = {
+		"INSANE_POLICY_A_OFF_NS is only valid in time mode",
+		"INSANE_POLICY_A_OFF_NS is required in time mode" },
+};
 
-static int insane_policy_require(struct nlattr *const *tb, int type,
-				 const char *msg,
-				 struct netlink_ext_ack *extack)
+/* The attributes each mode allows and requires, besides the mode. */
+static const struct {
+	unsigned long allowed;
+	unsigned long required;
+} insane_mode_attrs[INSANE_MODE_MAX + 1] = {
+	[INSANE_MODE_PASS] = { 0, 0 },
+	[INSANE_MODE_PERCENT] = {
+		BIT(INSANE_POLICY_A_PERCENT) | BIT(INSANE_POLICY_A_SEED),
+		BIT(INSANE_POLICY_A_PERCENT) },
+	[INSANE_MODE_TIME] = {
+		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS),
+		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS) },
+};
+
+static int insane_policy_check_time(struct nlattr *const *tb,
+				    struct netlink_ext_ack *extack)
 {
-	if (tb[type])
-		return 0;
-	insane_extack(extack, insane_policy_first(tb), msg);
-	return -EINVAL;
+	u64 on = nla_get_u64(tb[INSANE_POLICY_A_ON_NS]);
+	u64 off = nla_get_u64(tb[INSANE_POLICY_A_OFF_NS]);
+
+	if (!on && !off) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_ON_NS],
+				    "INSANE_POLICY_A_ON_NS + INSANE_POLICY_A_OFF_NS must be positive");
+		return -EINVAL;
+	}
+	if (on + off < on) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_OFF_NS],
+				    "INSANE_POLICY_A_ON_NS + INSANE_POLICY_A_OFF_NS overflows 64 bits");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /**
@@ -83,80 +114,45 @@ static int insane_policy_require(struct nlattr *const *tb, int type,
 int insane_policy_check(struct nlattr *const *tb,
 			struct netlink_ext_ack *extack)
 {
-	u64 on, off;
-	int err;
+	unsigned long allowed, required;
+	u32 mode;
+	int i;
 
-	err = insane_policy_require(tb, INSANE_POLICY_A_MODE,
-				    "INSANE_POLICY_A_MODE is required with any policy attribute",
-				    extack);
-	if (err)
-		return err;
-
-	switch (nla_get_u32(tb[INSANE_POLICY_A_MODE])) {
-	case INSANE_MODE_PASS:
-		err = insane_policy_refuse(tb, INSANE_POLICY_A_PERCENT,
-					   "INSANE_POLICY_A_PERCENT is only valid in percent mode",
-					   extack);
-		err = err ?: insane_policy_refuse(tb, INSANE_POLICY_A_SEED,
-						  "INSANE_POLICY_A_SEED is only valid in percent mode",
-						  extack);
-		err = err ?: insane_policy_refuse(tb, INSANE_POLICY_A_ON_NS,
-						  "INSANE_POLICY_A_ON_NS is only valid in time mode",
-						  extack);
-		err = err ?: insane_policy_refuse(tb, INSANE_POLICY_A_OFF_NS,
-						  "INSANE_POLICY_A_OFF_NS is only valid in time mode",
-						  extack);
-		return err;
-	case INSANE_MODE_PERCENT:
-		err = insane_policy_refuse(tb, INSANE_POLICY_A_ON_NS,
-					   "INSANE_POLICY_A_ON_NS is only valid in time mode",
-					   extack);
-		err = err ?: insane_policy_refuse(tb, INSANE_POLICY_A_OFF_NS,
-						  "INSANE_POLICY_A_OFF_NS is only valid in time mode",
-						  extack);
-		err = err ?: insane_policy_require(tb, INSANE_POLICY_A_PERCENT,
-						   "INSANE_POLICY_A_PERCENT is required in percent mode",
-						   extack);
-		if (err)
-			return err;
-		if (nla_get_u32(tb[INSANE_POLICY_A_PERCENT]) > INSANE_PERCENT_MAX) {
-			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_PERCENT],
-					    "INSANE_POLICY_A_PERCENT is above 100 percent (100000000)");
-			return -EINVAL;
-		}
-		return 0;
-	case INSANE_MODE_TIME:
-		err = insane_policy_refuse(tb, INSANE_POLICY_A_PERCENT,
-					   "INSANE_POLICY_A_PERCENT is only valid in percent mode",
-					   extack);
-		err = err ?: insane_policy_refuse(tb, INSANE_POLICY_A_SEED,
-						  "INSANE_POLICY_A_SEED is only valid in percent mode",
-						  extack);
-		err = err ?: insane_policy_require(tb, INSANE_POLICY_A_ON_NS,
-						   "INSANE_POLICY_A_ON_NS is required in time mode",
-						   extack);
-		err = err ?: insane_policy_require(tb, INSANE_POLICY_A_OFF_NS,
-						   "INSANE_POLICY_A_OFF_NS is required in time mode",
-						   extack);
-		if (err)
-			return err;
-		on = nla_get_u64(tb[INSANE_POLICY_A_ON_NS]);
-		off = nla_get_u64(tb[INSANE_POLICY_A_OFF_NS]);
-		if (!on && !off) {
-			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_ON_NS],
-					    "INSANE_POLICY_A_ON_NS + INSANE_POLICY_A_OFF_NS must be positive");
-			return -EINVAL;
-		}
-		if (on + off < on) {
-			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_OFF_NS],
-					    "INSANE_POLICY_A_ON_NS + INSANE_POLICY_A_OFF_NS overflows 64 bits");
-			return -EINVAL;
-		}
-		return 0;
+	if (!tb[INSANE_POLICY_A_MODE]) {
+		insane_extack(extack, insane_policy_first(tb),
+			      "INSANE_POLICY_A_MODE is required with any policy attribute");
+		return -EINVAL;
 	}
-	NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_MODE],
-			    "INSANE_POLICY_A_MODE is not a known mode (pass 0, percent 1, time 2)");
-	return -EINVAL;
+	mode = nla_get_u32(tb[INSANE_POLICY_A_MODE]);
+	if (mode > INSANE_MODE_MAX) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_MODE],
+				    "INSANE_POLICY_A_MODE is not a known mode (pass 0, percent 1, time 2)");
+		return -EINVAL;
+	}
+	allowed = insane_mode_attrs[mode].allowed;
+	required = insane_mode_attrs[mode].required;
+
+	for (i = INSANE_POLICY_A_MODE + 1; i <= INSANE_POLICY_A_MAX; i++) {
+		if (tb[i] && !(allowed & BIT(i))) {
+			insane_extack(extack, tb[i], insane_policy_msgs[i].misplaced);
+			return -EINVAL;
+		}
+		if (!tb[i] && (required & BIT(i))) {
+			insane_extack(extack, insane_policy_first(tb),
+				      insane_policy_msgs[i].missing);
+			return -EINVAL;
+		}
+	}
+
+	if (mode == INSANE_MODE_PERCENT &&
+	    nla_get_u32(tb[INSANE_POLICY_A_PERCENT]) > INSANE_PERCENT_MAX) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_PERCENT],
+				    "INSANE_POLICY_A_PERCENT is above 100 percent (100000000)");
+		return -EINVAL;
+	}
+	if (mode == INSANE_MODE_TIME)
+		return insane_policy_check_time(tb, extack);
+	return 0;
 }
 
 /**
