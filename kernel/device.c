@@ -271,8 +271,9 @@ static int insane_lower_check(struct insane_dev *in, struct net_device *lower,
 		return -EINVAL;
 	}
 	if (lower->flags & IFF_LOOPBACK) {
+		/* EINVAL: EOPNOTSUPP means "not an insane device" in genl. */
 		NL_SET_ERR_MSG(extack, "the loopback device cannot be a lower device");
-		return -EOPNOTSUPP;
+		return -EINVAL;
 	}
 	if (lower->mtu < in->dev->min_mtu) {
 		NL_SET_ERR_MSG(extack, "the lower device's MTU is below the IPv4 minimum of 68");

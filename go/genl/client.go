@@ -246,14 +246,6 @@ func (c *Client) ConfigureDevice(name string, cfg Config) error {
 		return err
 	}
 	_, err = c.execute("set device "+name, uapi.CmdSetDevice, netlink.Acknowledge, b)
-	var e *Error
-	if cfg.Lower != "" && errors.As(err, &e) && e.missing {
-		// EOPNOTSUPP means "not an insane device" or "this lower cannot
-		// be attached": only the former is a missing device.
-		if _, derr := c.Device(name); derr == nil {
-			e.missing = false
-		}
-	}
 	return err
 }
 

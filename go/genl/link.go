@@ -165,12 +165,10 @@ func (c *Client) AddLink(name, lower string, p *Policy) error {
 	if err != nil {
 		err = wrapError(op, err, false)
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			// Either "Unknown device type" (no driver for the kind, and
-			// none could be loaded) or the driver's own refusal, such as
-			// of a loopback lower: the family tells which.
-			if _, ferr := c.Family(); errors.Is(ferr, ErrNotLoaded) {
-				return &NotLoadedError{Op: op, Err: err}
-			}
+			// rtnetlink's "Unknown device type": no driver for the kind,
+			// and none could be loaded. The driver itself never answers
+			// EOPNOTSUPP to a newlink.
+			return &NotLoadedError{Op: op, Err: err}
 		}
 		return err
 	}

@@ -154,7 +154,7 @@ func TestKernelGenlRefusesBadInput(t *testing.T) {
 		{"no such index", uapi.CmdGetDevice, u32(uapi.DeviceAIfindex, 1<<30), unix.ENODEV, "no device has this index"},
 		{"not an insane device", uapi.CmdGetDevice, u32(uapi.DeviceAIfindex, uint32(kvIndex)), unix.EOPNOTSUPP, "not an insane device"},
 		{"no such lower", uapi.CmdSetDevice, with(name, func(ae *netlink.AttributeEncoder) { ae.String(uapi.DeviceALowerIfname, "nosuch0") }), unix.ENODEV, "no device has this name"},
-		{"loopback lower", uapi.CmdSetDevice, with(name, u32(uapi.DeviceALowerIfindex, uint32(loIndex))), unix.EOPNOTSUPP, "loopback"},
+		{"loopback lower", uapi.CmdSetDevice, with(name, u32(uapi.DeviceALowerIfindex, uint32(loIndex))), unix.EINVAL, "loopback"},
 		{"itself as lower", uapi.CmdSetDevice, with(name, u32(uapi.DeviceALowerIfindex, uint32(insvIndex))), unix.EINVAL, "its own lower"},
 		{"name too long", uapi.CmdGetDevice, func(ae *netlink.AttributeEncoder) { ae.String(uapi.DeviceAIfname, strings.Repeat("x", 20)) }, unix.EINVAL, ""},
 	}
@@ -172,7 +172,7 @@ func TestKernelGenlRefusesBadInput(t *testing.T) {
 	// A refused request changes nothing: a valid policy together with a
 	// bad lower leaves the old policy.
 	_, err = r.do(uapi.CmdSetDevice, 0, with(name, kPolicy(uapi.ModePercent, u32(uapi.PolicyAPercent, 1)), u32(uapi.DeviceALowerIfindex, uint32(loIndex))))
-	kRefused(t, "policy with a bad lower", err, unix.EOPNOTSUPP, "loopback")
+	kRefused(t, "policy with a bad lower", err, unix.EINVAL, "loopback")
 	c := kDial(t, "")
 	if d := kDevice(t, c, "insv"); d.Policy.Mode != genl.ModePass || d.LowerName != "kv0" {
 		t.Errorf("a refused request changed the device: %+v", d)
