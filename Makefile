@@ -8,6 +8,13 @@
 #   make vm-shell   an interactive shell in the guest, module loaded
 #   make demo       the article's three modes with real traffic, in the guest
 #   make test       deps, all, check, unit and vm-test, stopping at a failure
+#   make test-debug the guest tests on a KASAN/lockdep/UBSAN/kmemleak 6.1
+#                   kernel (built once, ~40 min, then cached); not in make test
+#   make torture    the torture, fault and fuzz tests at full size, in the
+#                   guest (docs/reliability.md); make test runs them lighter
+#   make bench      packet rates, loss accuracy, time-mode edges and memory
+#                   per device, in the guest (docs/benchmarks.md); not in
+#                   make test
 
 SHELL := /bin/bash
 # Keeps the last line of make test the VM runner's "vm: N passed, N failed".
@@ -22,7 +29,7 @@ KVER = $(shell ls /usr/src 2>/dev/null | sed -n 's/^linux-headers-\(.*-cloud-amd
 
 DEB_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 linux-headers-cloud-amd64 \
 	busybox-static iproute2 ethtool sparse linux-source-6.1 kmod cpio gcc make perl \
-	ca-certificates git dkms
+	ca-certificates git dkms nftables
 STATICCHECK_VERSION := v0.8.2
 CACHE_BIN := $(CURDIR)/.cache/bin
 STATICCHECK := $(CACHE_BIN)/staticcheck
@@ -36,7 +43,7 @@ VMFLAGS ?=
 RUNNER := build/vm-runner
 VM = $(RUNNER) -kver '$(KVER)' -timeout $(VM_TIMEOUT) $(VMFLAGS)
 
-.PHONY: all module go deps check unit vm-test vm-shell demo test clean
+.PHONY: all module go deps check unit vm-test vm-shell demo test test-debug torture bench clean
 
 all: module go
 
@@ -89,6 +96,22 @@ vm-shell: module $(RUNNER)
 demo: module $(RUNNER)
 	$(VM) -mode demo
 
+# The kernel passes INSANE_TORTURE=full from its command line to init's
+# environment, and so to the guest tests (tests/vm/guest/torture_*_test.go).
+torture: VM_TIMEOUT = 40m
+torture: module $(RUNNER)
+	$(VM) -mode test -run '$(or $(RUN),^TestTorture)' -append INSANE_TORTURE=full
+
+# BENCHFLAGS passes flags to the guest program (go run ./tests/vm/bench -h).
+# The runner streams its output; the BENCH-JSON line it ends with is left
+# out here and drawn as build/benchmarks.svg from the guest log.
+BENCHFLAGS ?=
+BENCH_LOG = $(or $(patsubst -out=%,%,$(filter -out=%,$(VMFLAGS))),build/vm)/guest.log
+bench: module $(RUNNER)
+	@echo "bench: host $$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg)"
+	set -o pipefail; $(VM) -mode exec -guest-cmd 'insane-bench $(BENCHFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
+	$(GO) run ./tests/vm/bench -render $(BENCH_LOG) -svg build/benchmarks.svg
+
 # One step at a time, each in a new make so that KVER is read after deps.
 test:
 	$(MAKE) deps
@@ -96,6 +119,11 @@ test:
 	$(MAKE) check
 	$(MAKE) unit
 	$(MAKE) vm-test
+
+# The kernel is cached in /var/cache/insane/debug-kernel (see
+# tests/vm/debugkernel/build.sh); RUN and VMFLAGS work as for vm-test.
+test-debug: deps
+	tests/vm/debugkernel/run.sh $(if $(RUN),-run '$(RUN)') $(VMFLAGS)
 
 clean:
 	rm -rf build

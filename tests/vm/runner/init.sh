@@ -28,7 +28,51 @@ exec 3>/dev/ttyS1
 
 mode=$(</etc/vmtest/mode)
 run=$(</etc/vmtest/run)
+debug=$(cat /etc/vmtest/debug 2>/dev/null)
 mark() { echo "@@@ $*" >&3; }
+
+# Debug kernels (runner -debug): kmemleak is scanned before the tests, and
+# what boot left behind is cleared, so that the closing check reports only
+# what leaked since.
+kmemleak=/sys/kernel/debug/kmemleak
+if [[ $debug == true && -w $kmemleak ]]; then
+	echo scan >$kmemleak
+	echo "insane-vm: kmemleak: $(grep -c '^unreferenced object' $kmemleak) suspects from boot, cleared" >/dev/kmsg
+	echo clear >$kmemleak
+fi
+
+# The runner's -debug report splits the kernel log at this line: what comes
+# before it happened with no test run and no module loaded.
+echo "insane-vm: user space begins" >/dev/kmsg
+
+# kmemleak_check is the debug run's closing check, framed like a test: two
+# scans a few seconds apart (kmemleak reports only objects older than 5 s
+# that no scan found a reference to), then any suspect fails it.
+kmemleak_check() {
+	local start=$EPOCHREALTIME rc=0 n
+	echo "=== RUN   kmemleak" >&3
+	if [[ ! -r $kmemleak ]]; then
+		echo "    $kmemleak is missing: no CONFIG_DEBUG_KMEMLEAK, or debugfs is not mounted" >&3
+		rc=1
+	else
+		echo scan >$kmemleak
+		sleep 6
+		echo scan >$kmemleak
+		n=$(grep -c '^unreferenced object' $kmemleak)
+		echo "    kmemleak: $n suspected leaks" >&3
+		if ((n > 0)); then
+			cat $kmemleak >&3
+			rc=1
+		fi
+	fi
+	local elapsed
+	elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+	if ((rc == 0)); then
+		echo "--- PASS: kmemleak (${elapsed}s)" >&3
+	else
+		echo "--- FAIL: kmemleak (${elapsed}s)" >&3
+	fi
+}
 
 finish() {
 	mark dmesg-begin
@@ -71,6 +115,7 @@ test)
 			echo "--- FAIL: $name (${elapsed}s)" >&3
 		fi
 	done
+	[[ $debug == true ]] && kmemleak_check
 	;;
 shell)
 	modprobe insane 2>/dev/null && echo "insane-vm: module insane loaded"

@@ -134,6 +134,7 @@ func vmtestConfig(a *archive, cfg *config) error {
 		"run":     cfg.run,
 		"cmd":     cmd,
 		"timeout": testTimeout.String(),
+		"debug":   fmt.Sprint(cfg.debug),
 	}
 	for name, v := range files {
 		if err := a.Bytes("/etc/vmtest/"+name, []byte(v+"\n"), 0o644); err != nil {
@@ -306,6 +307,9 @@ func firstLine(s string) string {
 // autoload find them, and copies it into the guest.
 func addModules(ctx context.Context, a *archive, cfg *config) error {
 	src := filepath.Join("/lib/modules", cfg.kver)
+	if cfg.moddir != "" {
+		src = cfg.moddir
+	}
 	stage := filepath.Join(cfg.out, "modroot")
 	if err := os.RemoveAll(stage); err != nil {
 		return err

@@ -57,7 +57,9 @@ type config struct {
 	qemu     string
 	out      string
 	modules  string
+	moddir   string
 	append   string
+	debug    bool
 	timeout  time.Duration
 	verbose  bool
 	console  bool
@@ -78,7 +80,9 @@ func main() {
 	flag.StringVar(&cfg.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
 	flag.StringVar(&cfg.out, "out", "build/vm", "directory for the initramfs, binaries and logs")
 	flag.StringVar(&cfg.modules, "modules", "", "comma-separated extra stock modules to install in the guest")
+	flag.StringVar(&cfg.moddir, "moddir", "", "directory with the kernel's modules.dep, modules.builtin and stock modules (default /lib/modules/KVER)")
 	flag.StringVar(&cfg.append, "append", "", "extra kernel command line arguments")
+	flag.BoolVar(&cfg.debug, "debug", false, "debug kernel run (make test-debug): see debug.go")
 	flag.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "overall limit for the VM run")
 	flag.BoolVar(&cfg.verbose, "v", false, "stream the guest's raw test output")
 	flag.BoolVar(&cfg.console, "console", false, "also stream the guest console (kernel log) to stderr")
@@ -232,7 +236,7 @@ func qemuArgs(cfg *config, initrd, consolePath, resultsPath string) []string {
 		"-machine", "q35", "-accel", cfg.accel, "-cpu", "max",
 		"-smp", fmt.Sprint(cfg.smp), "-m", cfg.mem,
 		"-kernel", cfg.kernel, "-initrd", initrd,
-		"-append", kernelArgs(cfg.append),
+		"-append", kernelArgs(debugArgs(cfg, cfg.append)),
 	}
 	if cfg.mode == "shell" {
 		args = append(args, "-serial", "mon:stdio")
@@ -393,6 +397,19 @@ func streamPrinter(res *results) func(string, *testResult, string) {
 	}
 }
 
+// dedupe drops repeated lines, keeping the first of each.
+func dedupe(lines []string) []string {
+	seen := make(map[string]bool)
+	var out []string
+	for _, l := range lines {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 type reportInfo struct {
 	elapsed    time.Duration
 	timedOut   bool
@@ -418,14 +435,15 @@ func report(cfg *config, res *results, console []byte, info reportInfo) bool {
 	// The console has the kernel log as it happened (including a panic
 	// that ends the run); the dmesg section has all of it, whatever the
 	// console log level.
-	seen := make(map[string]bool)
-	var kernel []string
-	for _, l := range append(kmsg.Scan(string(console)), kmsg.Scan(strings.Join(res.Dmesg, "\n"))...) {
-		if !seen[l] {
-			seen[l] = true
-			kernel = append(kernel, l)
-		}
+	consoleText, dmesgText := string(console), strings.Join(res.Dmesg, "\n")
+	var early []string
+	if cfg.debug {
+		var c, d string
+		c, consoleText = splitAtMark(consoleText)
+		d, dmesgText = splitAtMark(dmesgText)
+		early = dedupe(append(kmsg.Scan(c), kmsg.Scan(d)...))
 	}
+	kernel := dedupe(append(kmsg.Scan(consoleText), kmsg.Scan(dmesgText)...))
 
 	if cfg.mode == "test" {
 		passed, failed, skipped := res.Counts()
@@ -469,6 +487,9 @@ func report(cfg *config, res *results, console []byte, info reportInfo) bool {
 		for _, l := range kernel {
 			fmt.Printf("    %s\n", l)
 		}
+	}
+	if cfg.debug {
+		problems = append(problems, debugSummary(cfg, res, early, kernel)...)
 	}
 	for _, p := range problems {
 		good = false

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// spread is the median and the extremes of a set of runs.
+type spread struct {
+	med, min, max float64
+	n             int
+}
+
+func spreadOf(v []float64) spread {
+	if len(v) == 0 {
+		return spread{med: math.NaN(), min: math.NaN(), max: math.NaN()}
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return spread{med: med, min: s[0], max: s[len(s)-1], n: len(s)}
+}
+
+func (s spread) format(scale float64, prec int) string {
+	if s.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, s.med*scale, prec, s.min*scale, prec, s.max*scale)
+}
+
+// byRep indexes throughput runs by case, CPU count and round.
+func byRep(runs []runRec) map[[2]string]map[int]runRec {
+	m := make(map[[2]string]map[int]runRec)
+	for _, r := range runs {
+		k := [2]string{r.Case, fmt.Sprint(r.CPUs)}
+		if m[k] == nil {
+			m[k] = make(map[int]runRec)
+		}
+		m[k][r.Rep] = r
+	}
+	return m
+}
+
+// tputStats are one case's figures for one CPU count.
+type tputStats struct {
+	pps, ratio, delivered spread
+}
+
+func statsFor(m map[[2]string]map[int]runRec, key string, cpus int) tputStats {
+	var pps, ratio, deliv []float64
+	base := m[[2]string{"a", fmt.Sprint(cpus)}]
+	for rep, r := range m[[2]string{key, fmt.Sprint(cpus)}] {
+		pps = append(pps, r.PPS)
+		if b, ok := base[rep]; ok && b.PPS > 0 {
+			ratio = append(ratio, r.PPS/b.PPS)
+		}
+		if r.Sent > 0 {
+			deliv = append(deliv, float64(r.Delivered)/float64(r.Sent))
+		}
+	}
+	return tputStats{spreadOf(pps), spreadOf(ratio), spreadOf(deliv)}
+}
+
+func scalingFor(m map[[2]string]map[int]runRec, key string) spread {
+	var v []float64
+	one := m[[2]string{key, "1"}]
+	for rep, r := range m[[2]string{key, "2"}] {
+		if o, ok := one[rep]; ok && o.PPS > 0 {
+			v = append(v, r.PPS/o.PPS)
+		}
+	}
+	return spreadOf(v)
+}
+
+func printThroughput(rep *report) {
+	m := byRep(rep.Runs)
+	fmt.Printf("\n### Throughput (pktgen, 64-byte UDP, forwarded in0/in1 -> low0; %d rounds x %.0f s; median [min–max])\n\n", rep.Reps, rep.RunSeconds)
+	fmt.Println("| case | 1 CPU kpps | 1 CPU / (a) | 2 CPUs kpps | 2 CPUs / (a) | 2 CPUs / 1 CPU | left low0, 1 CPU |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, c := range rep.Cases {
+		s1, s2 := statsFor(m, c.Key, 1), statsFor(m, c.Key, 2)
+		fmt.Printf("| (%s) %s | %s | %s | %s | %s | %s | %s |\n", c.Key, c.Name,
+			s1.pps.format(1e-3, 1), s1.ratio.format(1, 3),
+			s2.pps.format(1e-3, 1), s2.ratio.format(1, 3),
+			scalingFor(m, c.Key).format(1, 2), s1.delivered.format(100, 1)+" %")
+	}
+}
+
+func caseName(key string) string {
+	for _, d := range cases() {
+		if d.key == key {
+			return "(" + key + ") " + d.name
+		}
+	}
+	return key
+}
+
+func printAccuracy(acc []accRec, count uint64) {
+	fmt.Printf("\n### Loss accuracy (%d packets per tool, 1 CPU)\n\n", count)
+	fmt.Println("| tool | configured loss | observed loss (1 - left low0 / sent) | observed - configured | in binomial σ | tool's own drop count - (sent - left low0) |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, a := range acc {
+		if a.Sent == 0 {
+			continue
+		}
+		obs := 1 - float64(a.Delivered)/float64(a.Sent)
+		sigma := math.Sqrt(a.Configured * (1 - a.Configured) / float64(a.Sent))
+		z := "n/a (not random)"
+		if a.Case != "d" && sigma > 0 {
+			z = fmt.Sprintf("%+.2f", (obs-a.Configured)/sigma)
+		}
+		fmt.Printf("| %s | %.2f %% | %.3f %% | %+.3f points | %s | %+d |\n", caseName(a.Case),
+			100*a.Configured, 100*obs, 100*(obs-a.Configured), z,
+			int64(a.Dropped)-(int64(a.Sent)-int64(a.Delivered)))
+	}
+}
+
+func printAllocs(recs []allocRec, count uint64) {
+	fmt.Printf("\n### Allocations per packet (kmem tracepoints, %d packets per case, 1 CPU, pktgen's own included)\n\n", count)
+	var events []string
+	for _, r := range recs {
+		for e := range r.Hits {
+			if !contains(events, e) {
+				events = append(events, e)
+			}
+		}
+	}
+	sort.Strings(events)
+	fmt.Printf("| case | %s | all | all - (a) |\n", strings.Join(events, " | "))
+	fmt.Println("|---" + strings.Repeat("|---", len(events)+2) + "|")
+	perPkt := func(r allocRec) (map[string]float64, float64) {
+		m := make(map[string]float64)
+		total := 0.0
+		for e, h := range r.Hits {
+			m[e] = float64(h) / float64(max(r.Sent, 1))
+			total += m[e]
+		}
+		return m, total
+	}
+	var base *allocRec
+	for i := range recs {
+		if recs[i].Case == "a" {
+			base = &recs[i]
+		}
+	}
+	_, baseTotal := 0.0, 0.0
+	if base != nil {
+		_, baseTotal = perPkt(*base)
+	}
+	for _, r := range recs {
+		m, total := perPkt(r)
+		var cols []string
+		for _, e := range events {
+			cols = append(cols, fmt.Sprintf("%.3f", m[e]))
+		}
+		fmt.Printf("| %s | %s | %.3f | %+.3f |\n", caseName(r.Case), strings.Join(cols, " | "), total, total-baseTotal)
+	}
+	if base == nil {
+		return
+	}
+	fmt.Println("\nAllocation sites whose count per packet differs from (a) by 0.01 or more:")
+	any := false
+	for _, r := range recs {
+		if r.Case == "a" {
+			continue
+		}
+		var sites []string
+		for s := range r.Sites {
+			sites = append(sites, s)
+		}
+		for s := range base.Sites {
+			if _, ok := r.Sites[s]; !ok {
+				sites = append(sites, s)
+			}
+		}
+		sort.Strings(sites)
+		for _, s := range sites {
+			d := float64(r.Sites[s])/float64(max(r.Sent, 1)) - float64(base.Sites[s])/float64(max(base.Sent, 1))
+			if math.Abs(d) >= 0.01 {
+				fmt.Printf("  %s: %s %+.3f per packet\n", caseName(r.Case), s, d)
+				any = true
+			}
+		}
+	}
+	if !any {
+		fmt.Println("  none")
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func us(ns int64) string { return fmt.Sprintf("%.1f µs", float64(ns)/1e3) }
+
+func printEdges(e edgeResult) {
+	fmt.Printf("\n### Time-mode edges (UDP sender through insane0, on %s off %s)\n\n", us(e.OnNS), us(e.OffNS))
+	fmt.Printf("- sent %d datagrams, %d relayed (%.1f %%), median gap between sends %s; send errors %d; capture drops %d\n",
+		e.Sent, e.Relayed, 100*float64(e.Relayed)/float64(max(e.Sent, 1)), us(e.GapMedian), e.SendErrors, e.CaptureDrop)
+	fmt.Printf("- policy epoch known to within %s (readings around the netlink request)\n", us(e.EpochWidth))
+	fmt.Printf("- decisions certainly inside an ON window: %d, dropped: %d; certainly inside an OFF window: %d, relayed: %d; too close to an edge to tell: %d\n",
+		e.CertainOn, e.WrongOn, e.CertainOff, e.WrongOff, e.Ambiguous)
+	fmt.Printf("- edges seen (verdict changes) %d of %d expected; changes whose bracket, widened by the epoch's uncertainty, holds a nominal edge: %d\n", e.Edges, e.Expected, e.InBracket)
+	fmt.Printf("- median change bracket half-width %s; %d changes have a tight bracket (half-width <= %s)\n", us(e.HalfWidthMedian), e.Tight, us(e.TightNS))
+	fmt.Printf("- tight changes, |bracket middle - nominal edge| (epoch = middle of its bracket): median %s, p95 %s, max %s\n", us(e.ErrMedian), us(e.ErrP95), us(e.ErrMax))
+	fmt.Printf("- tight changes against a fitted epoch (%+.1f µs from the bracket's middle): median %s, p95 %s, max %s; %d of %d hold the fitted edge in their own bracket; changes more than a quarter window from any edge: %d\n",
+		float64(e.FitOffset)/1e3, us(e.FitErrMedian), us(e.FitErrP95), us(e.FitErrMax), e.FitInBracket, e.Tight, e.Spurious)
+}
+
+func printMemory(recs []memRec, n int) {
+	fmt.Printf("\n### Memory per device (%d devices created in a fresh netns, growth divided by %d)\n\n", n, n)
+	fmt.Println("| kind | Slab (pages) B/dev | slab objects B/dev | Percpu B/dev | MemTotal-MemFree B/dev | create time s |")
+	fmt.Println("|---|---|---|---|---|---|")
+	sum := map[string][4]float64{}
+	cnt := map[string]float64{}
+	for _, r := range recs {
+		v := [4]float64{float64(r.SlabKB) * 1024 / float64(r.N), float64(r.SlabObjBytes) / float64(r.N),
+			float64(r.PercpuKB) * 1024 / float64(r.N), float64(r.UsedKB) * 1024 / float64(r.N)}
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f | %.1f |\n", r.Kind, v[0], v[1], v[2], v[3], r.Seconds)
+		s := sum[r.Kind]
+		for i := range v {
+			s[i] += v[i]
+		}
+		sum[r.Kind] = s
+		cnt[r.Kind]++
+	}
+	if cnt["insane"] > 0 && cnt["dummy"] > 0 {
+		var d [4]float64
+		for i := range d {
+			d[i] = sum["insane"][i]/cnt["insane"] - sum["dummy"][i]/cnt["dummy"]
+		}
+		fmt.Printf("| insane - dummy (means) | %+.0f | %+.0f | %+.0f | %+.0f | |\n", d[0], d[1], d[2], d[3])
+	}
+}
+
+// render reads the BENCH-JSON line of a guest log and draws the throughput
+// medians, with min–max whiskers, for 1 and 2 CPUs.
+func render(logPath, svgPath string) error {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var rep *report
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if rest, ok := strings.CutPrefix(line, "BENCH-JSON "); ok {
+			rep = new(report)
+			if err := json.Unmarshal([]byte(rest), rep); err != nil {
+				return fmt.Errorf("%s: %w", logPath, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if rep == nil || len(rep.Runs) == 0 {
+		return errors.New(logPath + ": no BENCH-JSON line with throughput runs (did the bench finish?)")
+	}
+	if err := os.MkdirAll(filepath.Dir(svgPath), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(svgPath, []byte(svgPlot(rep)), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("insane-bench: wrote %s\n", svgPath)
+	return nil
+}
+
+func svgPlot(rep *report) string {
+	m := byRep(rep.Runs)
+	var top float64
+	stats := make([][2]spread, len(rep.Cases))
+	for i, c := range rep.Cases {
+		for j, n := range []int{1, 2} {
+			stats[i][j] = statsFor(m, c.Key, n).pps
+			top = math.Max(top, stats[i][j].max)
+		}
+	}
+	// A round axis: the smallest step of 1, 2 or 5 times a power of ten
+	// that needs at most 8 ticks.
+	step := math.Pow(10, math.Floor(math.Log10(top/1e3))-1)
+	for i := 0; top/1e3/step > 8; i++ {
+		step *= []float64{2, 2.5, 2}[i%3]
+	}
+	axisTop := math.Ceil(top/1e3/step) * step
+	const (
+		left, right, topPad, plotH = 70.0, 20.0, 50.0, 300.0
+		groupW, barW               = 110.0, 36.0
+	)
+	width := left + right + groupW*float64(len(rep.Cases))
+	height := topPad + plotH + 110
+	y := func(kpps float64) float64 { return topPad + plotH - kpps/axisTop*plotH }
+	colors := [2]string{"#4c72b0", "#dd8452"}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="%.0f" y="20" font-size="14" font-weight="bold">insane-bench: packets per second by case (median of %d runs, whiskers min–max)</text>`+"\n", left, rep.Reps)
+	fmt.Fprintf(&b, `<text x="%.0f" y="38" fill="#555">kernel %s, QEMU TCG, %d vCPUs; pktgen 64-byte UDP forwarded to low0</text>`+"\n", left, html.EscapeString(rep.Kernel), rep.CPUs)
+	for v := 0.0; v <= axisTop+1e-9; v += step {
+		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", left, width-right, y(v), y(v))
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n", left-6, y(v)+4, v)
+	}
+	fmt.Fprintf(&b, `<text transform="translate(18,%.0f) rotate(-90)" text-anchor="middle">kpps</text>`+"\n", topPad+plotH/2)
+	for i, c := range rep.Cases {
+		gx := left + groupW*float64(i) + (groupW-2*barW)/2
+		for j := 0; j < 2; j++ {
+			s := stats[i][j]
+			if s.n == 0 {
+				continue
+			}
+			x := gx + barW*float64(j)
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`+"\n", x, y(s.med/1e3), barW-4, y(0)-y(s.med/1e3), colors[j])
+			cx := x + (barW-4)/2
+			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="black"/>`+"\n", cx, cx, y(s.min/1e3), y(s.max/1e3))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%.0f</text>`+"\n", cx, y(s.max/1e3)-4, s.med/1e3)
+		}
+		lx := left + groupW*float64(i) + groupW/2
+		name := strings.SplitN(c.Name, " ", 2)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle">(%s) %s</text>`+"\n", lx, topPad+plotH+18, c.Key, html.EscapeString(name[0]))
+		if len(name) > 1 {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" font-size="10">%s</text>`+"\n", lx, topPad+plotH+32, html.EscapeString(name[1]))
+		}
+	}
+	fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="black"/>`+"\n", left, width-right, y(0), y(0))
+	ly := topPad + plotH + 60
+	for j, label := range []string{"1 sending CPU", "2 sending CPUs"} {
+		x := left + 160*float64(j)
+		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="14" height="14" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n", x, ly, colors[j], x+20, ly+12, label)
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestSplitAtMark(t *testing.T) {
+	log := "[ 1.0] boot\n[ 2.0] BUG: KASAN: wild-memory-access in do_raw_spin_lock\n[ 3.0] " + kmsgMark + "\n[ 4.0] WARNING: CPU: 0 PID: 1 at x\n"
+	before, after := splitAtMark(log)
+	if want := "[ 1.0] boot\n[ 2.0] BUG: KASAN: wild-memory-access in do_raw_spin_lock\n"; before != want {
+		t.Errorf("before = %q, want %q", before, want)
+	}
+	if want := "[ 3.0] " + kmsgMark + "\n[ 4.0] WARNING: CPU: 0 PID: 1 at x\n"; after != want {
+		t.Errorf("after = %q, want %q", after, want)
+	}
+	// No mark: the guest never reached user space, and everything counts.
+	if before, after := splitAtMark("[ 1.0] BUG: x\n"); before != "" || after != "[ 1.0] BUG: x\n" {
+		t.Errorf("splitAtMark(no mark) = %q, %q", before, after)
+	}
+}
+
+func TestCountReports(t *testing.T) {
+	lines := []string{
+		"[ 5.0] BUG: KASAN: slab-use-after-free in insane_xmit+0x10/0x20",
+		"[ 5.1] Call Trace:",
+		"[ 6.0] BUG: KFENCE: out-of-bounds read in foo",
+		"[ 7.0] UBSAN: shift-out-of-bounds in drivers/net/insane.c:12:3",
+		"[ 8.0] WARNING: possible circular locking dependency detected",
+		"[ 8.5] BUG: sleeping function called from invalid context at mm/slab.h:1",
+		"[ 9.0] WARNING: CPU: 1 PID: 77 at net/core/dev.c:10417 netdev_run_todo+0x3c/0x4c0",
+		"[10.0] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+		"[11.0] general protection fault, probably for non-canonical address",
+	}
+	want := map[string]int{"KASAN": 1, "KFENCE": 1, "UBSAN": 1, "lockdep": 2, "WARNING": 1, "kmemleak": 1, "BUG/Oops": 1}
+	if got := countReports(lines); !reflect.DeepEqual(got, want) {
+		t.Errorf("countReports = %v, want %v", got, want)
+	}
+}
+
+func TestKmemleakLeaks(t *testing.T) {
+	res := newResults()
+	for _, l := range []string{
+		"=== RUN   kmemleak",
+		"    kmemleak: 1 suspected leaks",
+		"unreferenced object 0xffff888003a4b000 (size 64):",
+		"  backtrace:",
+		"--- FAIL: kmemleak (7.10s)",
+	} {
+		res.Line(l)
+	}
+	if n, ran := kmemleakLeaks(res); n != 1 || !ran {
+		t.Errorf("kmemleakLeaks = %d, %v; want 1, true", n, ran)
+	}
+	if n, ran := kmemleakLeaks(newResults()); n != 0 || ran {
+		t.Errorf("kmemleakLeaks(no check) = %d, %v; want 0, false", n, ran)
+	}
+}
+
+func TestDebugArgs(t *testing.T) {
+	if got := debugArgs(&config{}, "x=1"); got != "x=1" {
+		t.Errorf("debugArgs(normal) = %q", got)
+	}
+	if got := debugArgs(&config{debug: true}, "x=1"); got != "panic_on_warn=0 kasan_multi_shot rcupdate.rcu_cpu_stall_timeout=100 x=1" {
+		t.Errorf("debugArgs(debug) = %q", got)
+	}
+}
