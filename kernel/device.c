@@ -337,6 +337,19 @@ int insane_dev_attach(struct insane_dev *in, struct net_device *lower,
 	return 0;
 }
 
+/*
+ * A detached device keeps its carrier and goes dormant: its operational
+ * state leaves UP, so ip link shows NO-CARRIER and routing daemons see it
+ * down, but its noqueue qdisc stays, so what is routed to it still reaches
+ * insane_xmit() and is counted as INSANE_DROP_NO_LOWER. Without carrier the
+ * core would swap in the noop qdisc, which discards packets uncounted.
+ */
+static void insane_set_detached_state(struct net_device *dev)
+{
+	netif_carrier_on(dev);
+	netif_dormant_on(dev);
+}
+
 /* Drops the lower device, if any, at once. Caller holds RTNL. */
 void insane_dev_detach(struct insane_dev *in)
 {
@@ -346,7 +359,8 @@ void insane_dev_detach(struct insane_dev *in)
 	if (!lower)
 		return;
 	insane_unlink(in, lower);
-	netif_carrier_off(in->dev);
+	if (in->dev->reg_state == NETREG_REGISTERED)
+		insane_set_detached_state(in->dev);
 }
 
 /* Publishes @p and frees the old policy after a grace period. */
@@ -542,7 +556,6 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 	if (IS_ERR(p))
 		return PTR_ERR(p);
 
-	netif_carrier_off(dev);
 	err = register_netdevice(dev);
 	if (err) {
 		kfree(p);
@@ -553,6 +566,7 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 	 * reaches insane_xmit() before the policy is in place.
 	 */
 	rcu_assign_pointer(in->policy, p);
+	insane_set_detached_state(dev);
 
 	if (lower) {
 		err = insane_dev_attach(in, lower, extack);

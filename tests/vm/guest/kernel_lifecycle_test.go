@@ -94,14 +94,20 @@ func TestKernelLowerRemovalUnderTraffic(t *testing.T) {
 	if d.Policy.Mode != genl.ModePercent || d.Policy.Seed == nil || *d.Policy.Seed != seed {
 		t.Errorf("policy not kept: %+v", d.Policy)
 	}
-	if l := GetLink(t, tp.Borea, "insane0"); l.HasFlag("LOWER_UP") {
-		t.Errorf("insane0 kept its carrier without a lower: %v", l.Flags)
-	}
-	// The operational state follows through linkwatch, asynchronously.
-	WaitFor(t, 5*time.Second, "insane0 to show NO-CARRIER", func() bool {
+	// Detached, it goes dormant (through linkwatch, asynchronously) and
+	// counts every packet routed to it as dropped for having no lower.
+	WaitFor(t, 5*time.Second, "insane0 to be dormant (NO-CARRIER)", func() bool {
 		l, err := TryGetLink(tp.Borea, "insane0")
-		return err == nil && l.HasFlag("NO-CARRIER")
+		return err == nil && l.HasFlag("NO-CARRIER") && l.Operstate == "DORMANT"
 	})
+	before := kDevice(t, c, "insane0").Stats
+	sent, _ := vmnet.Send(tp.Borea, tp.MorganaIP+":9", vmnet.SendOptions{Count: 40})
+	after := kDevice(t, c, "insane0").Stats
+	// The seeded policy decides first: what it relays has no lower to go to.
+	if len(sent.At) != 40 || after.DropNoLower+after.DropPolicy-before.DropNoLower-before.DropPolicy != 40 ||
+		after.RelayedPackets != before.RelayedPackets {
+		t.Errorf("40 datagrams to a detached device: before %+v, after %+v", before, after)
+	}
 	if d.Stats.RelayedPackets+d.Stats.Dropped() > uint64(sends.Load()) {
 		t.Errorf("counted %d+%d packets for %d sent", d.Stats.RelayedPackets, d.Stats.Dropped(), sends.Load())
 	}
@@ -150,9 +156,10 @@ func TestKernelCreateDetachedThenAttach(t *testing.T) {
 		t.Fatalf("new detached device: %+v", d)
 	}
 	RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "up")
-	if l := GetLink(t, tp.Borea, "insane0"); !l.HasFlag("NO-CARRIER") {
-		t.Errorf("detached device has carrier: %v", l.Flags)
-	}
+	WaitFor(t, 5*time.Second, "a detached device to be dormant (NO-CARRIER)", func() bool {
+		l, err := TryGetLink(tp.Borea, "insane0")
+		return err == nil && l.HasFlag("NO-CARRIER") && l.Operstate == "DORMANT"
+	})
 	RunIn(t, tp.Borea, "ip", "link", "set", tp.BoreaDev, "mtu", "1400")
 	if err := c.ConfigureDevice("insane0", genl.Config{Lower: tp.BoreaDev}); err != nil {
 		t.Fatal(err)
@@ -178,6 +185,17 @@ func TestKernelCreateDetachedThenAttach(t *testing.T) {
 	}
 	if d := kDevice(t, c, "insane0"); d.Attached() {
 		t.Errorf("still attached after detach: %+v", d)
+	}
+	// Every packet routed to a detached device is counted as such. (IPv6
+	// is off so that only the test's datagrams go through it.)
+	Sysctl(t, tp.Borea, "net.ipv6.conf.insane0.disable_ipv6", "1")
+	RunIn(t, tp.Borea, "ip", "addr", "add", tp.BoreaIP+"/32", "dev", "insane0")
+	RunIn(t, tp.Borea, "ip", "route", "add", tp.MorganaIP+"/32", "dev", "insane0")
+	before := kDevice(t, c, "insane0").Stats
+	sent, _ := vmnet.Send(tp.Borea, tp.MorganaIP+":9", vmnet.SendOptions{Count: 30})
+	after := kDevice(t, c, "insane0").Stats
+	if len(sent.At) != 30 || after.DropNoLower-before.DropNoLower != 30 || after.RelayedPackets != 0 {
+		t.Errorf("30 datagrams to a detached device: before %+v, after %+v", before, after)
 	}
 }
 

@@ -76,6 +76,17 @@
  *   INSANE_DEVICE_A_EVENT (NLA_U32, enum insane_event) followed by the
  *   same attributes as a GET_DEVICE reply, taken after the change.
  *
+ * Carrier and counters
+ * --------------------
+ * While attached, the device's carrier and operational state follow the
+ * lower's. A detached device keeps its carrier but is dormant: ip link shows
+ * NO-CARRIER and state DORMANT, and every packet routed to it is counted in
+ * INSANE_STATS_A_DROP_NO_LOWER. (While the lower itself has no carrier,
+ * neither has the device, and the kernel discards what is routed to it
+ * before the driver sees it, as for any device without carrier.)
+ * Interface statistics: TX packets and bytes are the relayed packets, TX
+ * dropped is the sum of every drop counter; they are never reset.
+ *
  * Policies
  * --------
  * A policy is complete: INSANE_POLICY_A_MODE is required whenever any policy
