@@ -368,15 +368,7 @@ func TestClientUnprivilegedHelper(t *testing.T) {
 	if dev == "" {
 		t.Skip("helper for TestClientPermission")
 	}
-	if err := syscall.Setgroups(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Setgid(65534); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Setuid(65534); err != nil {
-		t.Fatal(err)
-	}
+	BecomeNobody(t)
 	caps := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&caps, &data[0]); err != nil {

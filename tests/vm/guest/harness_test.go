@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -451,5 +452,22 @@ func readKmsg() ([]kmsgRecord, error) {
 		}
 		msg, _, _ := strings.Cut(body, "\n")
 		recs = append(recs, kmsgRecord{seq: seq, msg: msg})
+	}
+}
+
+// BecomeNobody turns the calling process, which starts as root, into uid and
+// gid 65534 with no supplementary groups. Since Go applies it to every thread,
+// the process loses every capability. For helper processes re-executed from
+// the test binary: the harness's TestMain itself needs root.
+func BecomeNobody(t testing.TB) {
+	t.Helper()
+	if err := syscall.Setgroups(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setgid(65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setuid(65534); err != nil {
+		t.Fatal(err)
 	}
 }

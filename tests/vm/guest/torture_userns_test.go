@@ -72,15 +72,7 @@ func TestTortureUserNSHelper(t *testing.T) {
 	if dev == "" {
 		t.Skip("helper for TestTortureUserNS")
 	}
-	if err := syscall.Setgroups(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Setgid(65534); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Setuid(65534); err != nil {
-		t.Fatal(err)
-	}
+	BecomeNobody(t)
 	// Changing uid made the process non-dumpable, which gives root its
 	// /proc files, and its children's until they exec: then it could not
 	// write their uid_map.
