@@ -1,6 +1,7 @@
 # insane: build, checks and tests. See README.md.
 #
-#   make            the kernel module and the Go binaries (into build/)
+#   make            the kernel module, the ip(8) plugin iproute2/link_insane.so
+#                   and the Go binaries (into build/)
 #   make deps       install what the build and the VM tests need (root, apt)
 #   make check      gofmt, go vet, staticcheck, and sparse + checkpatch
 #   make unit       host unit tests (go test ./...)
@@ -43,12 +44,15 @@ VMFLAGS ?=
 RUNNER := build/vm-runner
 VM = $(RUNNER) -kver '$(KVER)' -timeout $(VM_TIMEOUT) $(VMFLAGS)
 
-.PHONY: all module go deps check unit vm-test vm-shell demo test test-debug torture bench clean
+.PHONY: all module plugin go deps check unit vm-test vm-shell demo test test-debug torture bench clean
 
-all: module go
+all: module plugin go
 
 module:
 	$(MAKE) -C kernel KVER='$(KVER)'
+
+plugin:
+	$(MAKE) -C iproute2
 
 go:
 	@mkdir -p build
@@ -82,24 +86,25 @@ check:
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags vmtest ./...
 	$(MAKE) -C kernel KVER='$(KVER)' check
+	$(MAKE) -C iproute2 check
 	$(MAKE) -C kernel KVER='$(KVER)' dkms
 
 unit:
 	$(GO) test ./...
 
-vm-test: module $(RUNNER)
+vm-test: module plugin $(RUNNER)
 	$(VM) -mode test $(if $(RUN),-run '$(RUN)')
 
-vm-shell: module $(RUNNER)
+vm-shell: module plugin $(RUNNER)
 	$(VM) -mode shell
 
-demo: module $(RUNNER)
+demo: module plugin $(RUNNER)
 	$(VM) -mode demo
 
 # The kernel passes INSANE_TORTURE=full from its command line to init's
 # environment, and so to the guest tests (tests/vm/guest/torture_*_test.go).
 torture: VM_TIMEOUT = 40m
-torture: module $(RUNNER)
+torture: module plugin $(RUNNER)
 	$(VM) -mode test -run '$(or $(RUN),^TestTorture)' -append INSANE_TORTURE=full
 
 # BENCHFLAGS passes flags to the guest program (go run ./tests/vm/bench -h).
@@ -107,7 +112,7 @@ torture: module $(RUNNER)
 # out here and drawn as build/benchmarks.svg from the guest log.
 BENCHFLAGS ?=
 BENCH_LOG = $(or $(patsubst -out=%,%,$(filter -out=%,$(VMFLAGS))),build/vm)/guest.log
-bench: module $(RUNNER)
+bench: module plugin $(RUNNER)
 	@echo "bench: host $$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg)"
 	set -o pipefail; $(VM) -mode exec -guest-cmd 'insane-bench $(BENCHFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
 	$(GO) run ./tests/vm/bench -render $(BENCH_LOG) -svg build/benchmarks.svg
@@ -128,3 +133,4 @@ test-debug: deps
 clean:
 	rm -rf build
 	$(MAKE) -C kernel KVER='$(KVER)' clean
+	$(MAKE) -C iproute2 clean

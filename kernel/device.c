@@ -50,14 +50,13 @@ static void insane_count_drop(struct insane_dev *in, enum insane_drop why)
 }
 
 /*
- * Each relay function returns the drop cause on failure, with @skb still
- * owned by the caller, or -1 once @skb has been handed to the lower's stack;
- * then *@err is what that stack returned.
+ * Each route function checks the header, looks up the route through @lower
+ * in the lower's netns and attaches it to @skb. On failure it sets *@why and
+ * the caller still owns @skb, with its old dst.
  */
-static int insane_relay_v4(struct sk_buff *skb, struct net_device *lower,
-			   int *err)
+static bool insane_route_v4(struct sk_buff *skb, struct net_device *lower,
+			    enum insane_drop *why)
 {
-	struct net *net = dev_net(lower);
 	const struct iphdr *iph;
 	struct flowi4 fl4 = {
 		.flowi4_oif = lower->ifindex,
@@ -66,10 +65,10 @@ static int insane_relay_v4(struct sk_buff *skb, struct net_device *lower,
 	struct rtable *rt;
 
 	if (!pskb_network_may_pull(skb, sizeof(*iph)))
-		return INSANE_DROP_NOT_IP;
+		goto not_ip;
 	iph = ip_hdr(skb);
 	if (iph->version != 4)
-		return INSANE_DROP_NOT_IP;
+		goto not_ip;
 
 	fl4.flowi4_mark = skb->mark;
 	fl4.flowi4_tos = RT_TOS(iph->tos);
@@ -78,26 +77,31 @@ static int insane_relay_v4(struct sk_buff *skb, struct net_device *lower,
 	fl4.saddr = iph->saddr;
 
 	/* With an output interface and no matching route, on-link is assumed. */
-	rt = ip_route_output_flow(net, &fl4, NULL);
+	rt = ip_route_output_flow(dev_net(lower), &fl4, NULL);
 	if (IS_ERR(rt))
-		return INSANE_DROP_NO_ROUTE;
+		goto no_route;
 	if (rt->rt_type != RTN_UNICAST) {
 		ip_rt_put(rt);
-		return INSANE_DROP_NO_ROUTE;
+		goto no_route;
 	}
 
 	skb_dst_drop(skb);
 	skb_dst_set(skb, &rt->dst);
 	memset(IPCB(skb), 0, sizeof(*IPCB(skb)));
-	*err = ip_local_out(net, skb->sk, skb);
-	return -1;
+	return true;
+
+not_ip:
+	*why = INSANE_DROP_NOT_IP;
+	return false;
+no_route:
+	*why = INSANE_DROP_NO_ROUTE;
+	return false;
 }
 
 #if IS_ENABLED(CONFIG_IPV6)
-static int insane_relay_v6(struct sk_buff *skb, struct net_device *lower,
-			   int *err)
+static bool insane_route_v6(struct sk_buff *skb, struct net_device *lower,
+			    enum insane_drop *why)
 {
-	struct net *net = dev_net(lower);
 	const struct ipv6hdr *ip6h;
 	struct dst_entry *dst;
 	struct flowi6 fl6 = {
@@ -106,10 +110,10 @@ static int insane_relay_v6(struct sk_buff *skb, struct net_device *lower,
 	};
 
 	if (!pskb_network_may_pull(skb, sizeof(*ip6h)))
-		return INSANE_DROP_NOT_IP;
+		goto not_ip;
 	ip6h = ipv6_hdr(skb);
 	if (ip6h->version != 6)
-		return INSANE_DROP_NOT_IP;
+		goto not_ip;
 
 	fl6.flowi6_mark = skb->mark;
 	fl6.flowi6_proto = ip6h->nexthdr;
@@ -122,17 +126,29 @@ static int insane_relay_v6(struct sk_buff *skb, struct net_device *lower,
 	 * interface as a mere preference and may pick a route through this
 	 * very device: insist on the lower.
 	 */
-	dst = ip6_route_output_flags(net, NULL, &fl6, RT6_LOOKUP_F_IFACE);
+	dst = ip6_route_output_flags(dev_net(lower), NULL, &fl6,
+				     RT6_LOOKUP_F_IFACE);
 	if (dst->error) {
 		dst_release(dst);
-		return INSANE_DROP_NO_ROUTE;
+		*why = INSANE_DROP_NO_ROUTE;
+		return false;
 	}
 
 	skb_dst_drop(skb);
 	skb_dst_set(skb, dst);
 	memset(IP6CB(skb), 0, sizeof(*IP6CB(skb)));
-	*err = ip6_local_out(net, skb->sk, skb);
-	return -1;
+	return true;
+
+not_ip:
+	*why = INSANE_DROP_NOT_IP;
+	return false;
+}
+#else
+static bool insane_route_v6(struct sk_buff *skb, struct net_device *lower,
+			    enum insane_drop *why)
+{
+	*why = INSANE_DROP_NOT_IP;
+	return false;
 }
 #endif
 
@@ -141,8 +157,10 @@ static netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 	struct insane_dev *in = netdev_priv(dev);
 	unsigned int len = skb->len;
 	struct net_device *lower;
-	int why, err = 0;
+	enum insane_drop why;
+	struct net *net;
 	bool v4;
+	int err;
 
 	/* Called with rcu_read_lock_bh() held and BHs off. */
 	if (skb->protocol == htons(ETH_P_IP)) {
@@ -167,18 +185,20 @@ static netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 	}
 
 	/* Crossing into the lower's netns forgets this one's state. */
-	if (unlikely(!net_eq(dev_net(dev), dev_net(lower))))
+	net = dev_net(lower);
+	if (unlikely(!net_eq(dev_net(dev), net)))
 		skb_scrub_packet(skb, true);
 
-#if IS_ENABLED(CONFIG_IPV6)
-	why = v4 ? insane_relay_v4(skb, lower, &err) :
-		   insane_relay_v6(skb, lower, &err);
-#else
-	why = insane_relay_v4(skb, lower, &err);
-#endif
-	if (why >= 0)
-		goto drop;
-
+	if (v4) {
+		if (!insane_route_v4(skb, lower, &why))
+			goto drop;
+		err = ip_local_out(net, skb->sk, skb);
+	} else {
+		if (!insane_route_v6(skb, lower, &why))
+			goto drop;
+		err = ip6_local_out(net, skb->sk, skb);
+	}
+	/* From here on @skb belongs to the lower's stack. */
 	if (likely(!net_xmit_eval(err)))
 		dev_sw_netstats_tx_add(dev, 1, len);
 	else
@@ -246,6 +266,45 @@ void insane_dev_reset_counters(struct insane_dev *in)
 {
 	ASSERT_RTNL();
 	insane_read_raw(in, &in->baseline);
+}
+
+/* The size of what insane_dev_fill_stats() puts, nest included. */
+size_t insane_dev_stats_size(void)
+{
+	return nla_total_size(nla_total_size_64bit(sizeof(u64)) *
+			      (2 + INSANE_DROP_NR));
+}
+
+/*
+ * Puts the counters since the last reset as a nest of INSANE_STATS_A_*
+ * attributes of type @attrtype. Caller holds RTNL.
+ */
+int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *in,
+			  int attrtype)
+{
+	struct insane_counters c;
+	struct nlattr *nest;
+	int i;
+
+	insane_dev_read_counters(in, &c);
+	nest = nla_nest_start(skb, attrtype);
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, INSANE_STATS_A_RELAYED_PACKETS,
+			      c.relayed_packets, INSANE_STATS_A_PAD) ||
+	    nla_put_u64_64bit(skb, INSANE_STATS_A_RELAYED_BYTES,
+			      c.relayed_bytes, INSANE_STATS_A_PAD))
+		goto cancel;
+	for (i = 0; i < INSANE_DROP_NR; i++)
+		if (nla_put_u64_64bit(skb, INSANE_STATS_A_DROP_POLICY + i,
+				      c.drops[i], INSANE_STATS_A_PAD))
+			goto cancel;
+	nla_nest_end(skb, nest);
+	return 0;
+
+cancel:
+	nla_nest_cancel(skb, nest);
+	return -EMSGSIZE;
 }
 
 static void insane_get_stats64(struct net_device *dev,
@@ -607,6 +666,16 @@ static int insane_fill_info(struct sk_buff *skb, const struct net_device *dev)
 	return insane_policy_fill(skb, rtnl_dereference(in->policy));
 }
 
+static size_t insane_get_xstats_size(const struct net_device *dev)
+{
+	return insane_dev_stats_size();
+}
+
+static int insane_fill_xstats(struct sk_buff *skb, const struct net_device *dev)
+{
+	return insane_dev_fill_stats(skb, netdev_priv(dev), IFLA_INFO_XSTATS);
+}
+
 static struct net *insane_get_link_net(const struct net_device *dev)
 {
 	struct insane_dev *in = netdev_priv(dev);
@@ -626,6 +695,8 @@ static struct rtnl_link_ops insane_link_ops __read_mostly = {
 	.changelink	= insane_changelink,
 	.get_size	= insane_get_size,
 	.fill_info	= insane_fill_info,
+	.get_xstats_size = insane_get_xstats_size,
+	.fill_xstats	= insane_fill_xstats,
 	.get_link_net	= insane_get_link_net,
 };
 

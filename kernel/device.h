@@ -52,6 +52,9 @@ void insane_dev_set_policy(struct insane_dev *in, struct insane_policy *p);
 void insane_dev_read_counters(struct insane_dev *in,
 			      struct insane_counters *c);
 void insane_dev_reset_counters(struct insane_dev *in);
+size_t insane_dev_stats_size(void);
+int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *in,
+			  int attrtype);
 
 int insane_device_init(void);
 void insane_device_uninit(void);

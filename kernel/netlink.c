@@ -118,35 +118,7 @@ static size_t insane_msg_size(void)
 	       nla_total_size(sizeof(u32)) +		/* LOWER_IFINDEX */
 	       nla_total_size(IFNAMSIZ) +		/* LOWER_IFNAME */
 	       nla_total_size(insane_policy_nlmsg_size()) +
-	       nla_total_size(nla_total_size_64bit(sizeof(u64)) *
-			      (2 + INSANE_DROP_NR));
-}
-
-static int insane_fill_stats(struct sk_buff *skb, struct insane_dev *in)
-{
-	struct insane_counters c;
-	struct nlattr *nest;
-	int i;
-
-	insane_dev_read_counters(in, &c);
-	nest = nla_nest_start(skb, INSANE_DEVICE_A_STATS);
-	if (!nest)
-		return -EMSGSIZE;
-	if (nla_put_u64_64bit(skb, INSANE_STATS_A_RELAYED_PACKETS,
-			      c.relayed_packets, INSANE_STATS_A_PAD) ||
-	    nla_put_u64_64bit(skb, INSANE_STATS_A_RELAYED_BYTES,
-			      c.relayed_bytes, INSANE_STATS_A_PAD))
-		goto cancel;
-	for (i = 0; i < INSANE_DROP_NR; i++)
-		if (nla_put_u64_64bit(skb, INSANE_STATS_A_DROP_POLICY + i,
-				      c.drops[i], INSANE_STATS_A_PAD))
-			goto cancel;
-	nla_nest_end(skb, nest);
-	return 0;
-
-cancel:
-	nla_nest_cancel(skb, nest);
-	return -EMSGSIZE;
+	       insane_dev_stats_size();
 }
 
 /* Puts a device's state into @skb. Caller holds RTNL. */
@@ -172,7 +144,7 @@ static int insane_fill_device(struct sk_buff *skb, struct insane_dev *in)
 	}
 	nla_nest_end(skb, nest);
 
-	return insane_fill_stats(skb, in);
+	return insane_dev_fill_stats(skb, in, INSANE_DEVICE_A_STATS);
 }
 
 static int insane_get_doit(struct sk_buff *skb, struct genl_info *info)

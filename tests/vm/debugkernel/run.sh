@@ -35,6 +35,8 @@ cp -r kernel/include "$moddir"/
 make -s -C "$moddir" KDIR="$tree" KVER="$release"
 echo "test-debug: $moddir/insane.ko built for $release"
 
+make -s -C iproute2
+
 runner=build/vm-runner
 mkdir -p build
 "$GO" build -o "$runner" ./tests/vm/runner

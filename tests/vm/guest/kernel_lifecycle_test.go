@@ -11,8 +11,6 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,22 +50,7 @@ func TestKernelLowerRemovalUnderTraffic(t *testing.T) {
 	}
 
 	// Traffic flows through insane0 while its lower goes away.
-	var sends atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			s, _ := vmnet.Send(tp.Borea, tp.MorganaIP+":9", vmnet.SendOptions{Count: 50})
-			sends.Add(int64(len(s.At)))
-		}
-	}()
+	snd := ttSend(t, tp.Borea, []string{tp.MorganaIP + ":9"}, 0, -1, 0)
 	time.Sleep(300 * time.Millisecond)
 
 	start := time.Now()
@@ -76,10 +59,9 @@ func TestKernelLowerRemovalUnderTraffic(t *testing.T) {
 		t.Errorf("deleting the lower took %v", d)
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if sends.Load() == 0 {
-		t.Fatal("no traffic was sent")
+	snd.Stop()
+	if snd.attempted.Load() == snd.refused.Load() {
+		t.Fatalf("no traffic was sent (%d attempts refused)", snd.refused.Load())
 	}
 
 	ev := kNextEvent(t, sub)
@@ -108,8 +90,8 @@ func TestKernelLowerRemovalUnderTraffic(t *testing.T) {
 		after.RelayedPackets != before.RelayedPackets {
 		t.Errorf("40 datagrams to a detached device: before %+v, after %+v", before, after)
 	}
-	if d.Stats.RelayedPackets+d.Stats.Dropped() > uint64(sends.Load()) {
-		t.Errorf("counted %d+%d packets for %d sent", d.Stats.RelayedPackets, d.Stats.Dropped(), sends.Load())
+	if d.Stats.RelayedPackets+d.Stats.Dropped() > uint64(snd.attempted.Load()) {
+		t.Errorf("counted %d+%d packets for %d sent", d.Stats.RelayedPackets, d.Stats.Dropped(), snd.attempted.Load())
 	}
 
 	// A new lower, attached over generic netlink, carries traffic again.

@@ -93,6 +93,7 @@ func buildInitramfs(ctx context.Context, cfg *config) (string, error) {
 		func() error { return addBusybox(a) },
 		func() error { return addHostTools(a) },
 		func() error { return addTree(a, "/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/x86_64-linux-gnu/tc") },
+		func() error { return addIPPlugin(a, cfg) },
 		func() error { return addScripts(a, cfg) },
 		func() error { return addGoPrograms(ctx, a, cfg) },
 		func() error { return addModules(ctx, a, cfg) },
@@ -239,6 +240,21 @@ func addTree(a *archive, host, guest string) error {
 		return nil // optional
 	}
 	return a.Tree(host, guest)
+}
+
+// ipPluginDir is where Debian's ip looks for link_<kind>.so (its IP_LIB_DIR).
+const ipPluginDir = "/usr/lib/x86_64-linux-gnu/ip"
+
+// addIPPlugin installs iproute2/link_insane.so, so that the guest's ip
+// parses and prints the insane link type.
+func addIPPlugin(a *archive, cfg *config) error {
+	if cfg.ipPlugin == "" {
+		return nil
+	}
+	if _, err := os.Stat(cfg.ipPlugin); err != nil {
+		return fmt.Errorf("ip plugin: %w (build it with make -C iproute2)", err)
+	}
+	return a.File(cfg.ipPlugin, ipPluginDir+"/link_insane.so", 0o644)
 }
 
 // addScripts installs tests/vm/scripts/*.sh, run by init in test mode.

@@ -49,6 +49,7 @@ type config struct {
 	kver     string
 	kernel   string
 	module   string
+	ipPlugin string
 	run      string
 	guestCmd string
 	mem      string
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&cfg.kver, "kver", "", "kernel version to boot (default: newest /usr/src/linux-headers-*-cloud-amd64)")
 	flag.StringVar(&cfg.kernel, "kernel", "", "kernel image (default: /boot/vmlinuz-KVER)")
 	flag.StringVar(&cfg.module, "module", "kernel/insane.ko", "insane module to install in the guest (empty: none)")
+	flag.StringVar(&cfg.ipPlugin, "ip-plugin", "iproute2/link_insane.so", "ip(8) plugin for the insane link type, installed where the guest's ip looks (empty: none)")
 	flag.StringVar(&cfg.run, "run", "", "run only guest tests (and scripts/*.sh named script/NAME) matching this regexp")
 	flag.StringVar(&cfg.guestCmd, "guest-cmd", "", "exec mode: bash command line to run in the guest")
 	flag.StringVar(&cfg.mem, "mem", "1G", "guest memory")
@@ -127,6 +129,9 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 	}
 	if cfg.module != "" && !filepath.IsAbs(cfg.module) {
 		cfg.module = filepath.Join(root, cfg.module)
+	}
+	if cfg.ipPlugin != "" && !filepath.IsAbs(cfg.ipPlugin) {
+		cfg.ipPlugin = filepath.Join(root, cfg.ipPlugin)
 	}
 	if cfg.kver == "" {
 		if cfg.kver, err = newestCloudKernel("/usr/src"); err != nil {

@@ -16,6 +16,10 @@
  * device created without one is detached and has no carrier).
  * IFLA_INFO_DATA holds exactly the attributes of enum insane_policy_attr,
  * the same set that INSANE_DEVICE_A_POLICY nests in generic netlink.
+ * IFLA_INFO_XSTATS, in replies only, holds the INSANE_STATS_A_* counters
+ * of INSANE_DEVICE_A_STATS. A change of an existing device (RTM_NEWLINK
+ * without NLM_F_CREATE) replaces the whole policy when IFLA_INFO_DATA holds
+ * any attribute, and keeps it otherwise.
  *
  * Generic netlink
  * ---------------
