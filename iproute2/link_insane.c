@@ -462,6 +462,9 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 		snprintf(fmt, sizeof(fmt), " %s %%llu", labels[i]);
 		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, keys[i], fmt, v[i]);
 	}
+	/* ip goes on with the device's other details, indented. */
+	print_nl();
+	print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s", "    ");
 }
 
 /* The one symbol ip looks up; everything else stays hidden. */

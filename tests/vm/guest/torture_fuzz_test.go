@@ -96,11 +96,23 @@ func (f *ttFuzzer) restore(t *testing.T) {
 	}
 	// Fallback tunnel devices (sit0 where IPV6_SIT is built in, as in the
 	// debug kernel) accept a delete and stay: they are not the fixture's.
+	// The fuzzer may have renamed one to a fixture name, so each gets a
+	// name of its own, "fb" and its index, which the fuzzer never uses
+	// (a device must be down to be renamed).
 	fallback := map[string]bool{}
 	for _, l := range list() {
-		if l.Index != 1 {
-			fallback[l.Name] = true
+		if l.Index == 1 {
+			continue
 		}
+		name := fmt.Sprintf("fb%d", l.Index)
+		if l.Name != name {
+			ifi := make([]byte, unix.SizeofIfInfomsg)
+			binary.NativeEndian.PutUint32(ifi[4:], uint32(l.Index))
+			binary.NativeEndian.PutUint32(ifi[12:], unix.IFF_UP)
+			rtDo(fmt.Sprintf("taking fallback device %d %q down", l.Index, l.Name), unix.RTM_NEWLINK, ifi, nil)
+			rtDo(fmt.Sprintf("renaming fallback device %d %q", l.Index, l.Name), unix.RTM_NEWLINK, ifi[:], ttAttrBytes(unix.IFLA_IFNAME, []byte(name+"\x00")))
+		}
+		fallback[name] = true
 	}
 	batch := func(ns, script string) {
 		Run(t, "bash", "-c", fmt.Sprintf("ip -n %s -force -batch - >/dev/null 2>&1 <<'EOF'\n%sEOF\ntrue", ns, script))
@@ -127,7 +139,7 @@ route replace 10.20.1.0/24 dev fzi0 src 10.20.0.1
 		}
 	}
 	if len(names) != len(ttFixture) {
-		t.Fatalf("restoring the fixture %v left %q", ttFixture, names)
+		t.Fatalf("restoring the fixture %v left %q (and the fallback devices %v)", ttFixture, names, fallback)
 	}
 	f.stats["fixture restores"]++
 }
