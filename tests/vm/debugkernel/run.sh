@@ -15,8 +15,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$root"
 GO=${GO:-go}
-# TCG + KASAN + lockdep is slow: the whole suite took 27 min (see
-# docs/reliability-debug.md); the limit leaves room for a slower machine.
+# TCG + KASAN + lockdep is slow: the whole suite took 17 min on an idle host (see
+# docs/reliability.md); the limit leaves room for a slower machine.
 timeout=${DEBUG_VM_TIMEOUT:-90m}
 
 start=$SECONDS

@@ -405,6 +405,16 @@ func (m KmsgMark) Check(t testing.TB) {
 	}
 }
 
+// Figure logs one of a test's headline figures ("lower removals", "fuzz
+// messages", ...) as "figure: NAME = N". The runner collects these lines
+// from the test log and prints them in its summary, so that a run shows what
+// it did without -v. Log a figure once the work it counts is done and
+// checked.
+func Figure(t testing.TB, name string, n uint64) {
+	t.Helper()
+	t.Logf("figure: %s = %d", name, n)
+}
+
 // CheckKmsg marks the kernel log now and checks it when the test ends.
 func CheckKmsg(t testing.TB) {
 	t.Helper()

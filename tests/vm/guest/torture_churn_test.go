@@ -290,4 +290,7 @@ func TestTorturePolicyChurn(t *testing.T) {
 	t.Logf("%d SET_DEVICE calls by 2 clients in %v, %d GET_DEVICE reads of whole policies", len(all), churn.Round(time.Millisecond), reads.Load())
 	t.Logf("sent %d datagrams from 2 CPUs (%d refused), relayed %d, dropped by policy %d, received %d", sent, ref, s.RelayedPackets, s.DropPolicy, got)
 	t.Logf("datagrams of known policy: %d under A all arrived, %d under B none arrived (%d busy blocks)", known[1], known[0], len(blocks))
+	Figure(t, "SET_DEVICE calls", uint64(len(all)))
+	Figure(t, "GET_DEVICE reads", uint64(reads.Load()))
+	Figure(t, "datagrams sent", uint64(sent))
 }

@@ -751,6 +751,8 @@ func TestTortureFuzz(t *testing.T) {
 	t.Logf("%d messages in %v: %s", total, elapsed.Round(time.Millisecond), strings.Join(whats, ", "))
 	t.Logf("replies: %s; errors: %s", strings.Join(st, ", "), strings.Join(errs, ", "))
 	t.Logf("background traffic through fzi0: %d sent, %d received; bad replies: %d", snd.attempted.Load(), sink.Count(), bad)
+	Figure(t, "fuzz messages", uint64(total))
+	Figure(t, "malformed replies", uint64(bad))
 
 	// Valid configurations still work: create, set, relay, delete.
 	seed2 := uint64(0xfeed)

@@ -121,4 +121,7 @@ ip -n morgana link set veth1 up`)
 	}
 	t.Logf("%d lower removals and re-attaches in %v (slowest deletion %v); traffic resumed after each", rounds, time.Since(start).Round(time.Millisecond), maxDel.Round(time.Millisecond))
 	t.Logf("under churn: sent %d (%d refused), received %d; %s", attempted, refused, sink.Count(), end.ttCounters())
+	Figure(t, "lower removals", uint64(rounds))
+	Figure(t, "re-attaches", uint64(rounds))
+	Figure(t, "datagrams sent", uint64(attempted)+last)
 }

@@ -121,6 +121,7 @@ func TestTortureModuleUnload(t *testing.T) {
 	ttRunBounded(t, 30*time.Second, "ip", "-n", ns2, "link", "del", "td0")
 	ttNoWaiting(t, mark)
 	t.Logf("modprobe -r with %d devices and 2 senders: %v, %d attempts; %d datagrams sent, %d received", devices, took.Round(time.Millisecond), tries, sent, sink.Count())
+	Figure(t, "devices at unload", uint64(devices))
 }
 
 func TestTortureNetnsDeletion(t *testing.T) {
@@ -210,6 +211,7 @@ ip -n ttsrc route add 10.10.4.0/24 dev xins src 10.10.1.1
 	}
 	ttNoWaiting(t, mark)
 	t.Logf("netns with %d insane devices forwarding traffic gone in %v; %d datagrams received", devices, gone.Round(time.Millisecond), sink.Count())
+	Figure(t, "devices in the deleted netns", uint64(devices))
 	t.Logf("xins (lower in the doomed netns): sent %d; %s", x.attempted.Load(), d.ttCounters())
 }
 
@@ -509,4 +511,6 @@ func TestTortureDumpWhileDeleting(t *testing.T) {
 	}
 	t.Logf("%d lower deletions and re-creations (%d re-attaches) in %v while %d goroutines did %d dumps of %d devices (%d messages, %d interrupted)",
 		rounds, rounds*perLower, time.Since(start).Round(time.Millisecond), dumpers, dumps.Load(), len(want), messages.Load(), interrupted.Load())
+	Figure(t, "lower removals", uint64(rounds))
+	Figure(t, "dumps", uint64(dumps.Load()))
 }

@@ -423,6 +423,23 @@ type reportInfo struct {
 	guestLog   string
 }
 
+// printFigures prints the headline figures of the tests that passed, one
+// line per test, in the order the tests ran.
+func printFigures(res *results) {
+	figs := res.Figures()
+	for _, t := range res.Tests {
+		f := figs[t.Name]
+		if len(f) == 0 {
+			continue
+		}
+		parts := make([]string, len(f))
+		for i, x := range f {
+			parts[i] = fmt.Sprintf("%s %d", x.Name, x.Value)
+		}
+		fmt.Printf("vm: figures of %s: %s\n", t.Name, strings.Join(parts, ", "))
+	}
+}
+
 // report prints the verdict and returns whether the run was good.
 func report(cfg *config, res *results, console []byte, info reportInfo) bool {
 	good := true
@@ -463,6 +480,11 @@ func report(cfg *config, res *results, console []byte, info reportInfo) bool {
 					fmt.Printf("    %s %s\n", what, t.Name)
 				}
 			}
+		}
+		printFigures(res)
+		if !cfg.debug {
+			// The debug summary counts the reports by kind.
+			fmt.Printf("vm: kernel log: %d report lines (warnings, bugs, oopses, refcount and RCU reports, hung unregisters)\n", len(kernel))
 		}
 		if passed+failed+skipped == 0 && res.Done {
 			problems = append(problems, "no test ran (check -run)")

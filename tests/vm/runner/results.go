@@ -151,6 +151,40 @@ func (r *results) marker(m string) {
 	}
 }
 
+// reFigure matches what the guest harness's Figure logs, as go test -v
+// prints it: "    file_test.go:12: figure: lower removals = 100".
+var reFigure = regexp.MustCompile(`^\s*\S+\.go:\d+: figure: (.+) = (\d+)\s*$`)
+
+// figure is one headline figure of a test.
+type figure struct {
+	Name  string
+	Value uint64
+}
+
+// Figures returns the figures each test logged, in the order they were
+// logged, for the tests that passed: a failed test's figures would describe
+// work that was not all checked.
+func (r *results) Figures() map[string][]figure {
+	out := make(map[string][]figure)
+	for _, t := range r.Tests {
+		if t.Status != statusPass {
+			continue
+		}
+		for _, l := range t.Log {
+			m := reFigure.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			v, err := strconv.ParseUint(m[2], 10, 64)
+			if err != nil {
+				continue
+			}
+			out[t.Name] = append(out[t.Name], figure{m[1], v})
+		}
+	}
+	return out
+}
+
 // Counts returns the number of tests that passed, failed and were skipped.
 // A test that started and never ended counts as failed.
 func (r *results) Counts() (passed, failed, skipped int) {

@@ -123,3 +123,26 @@ func TestResultsExitWithoutFailure(t *testing.T) {
 		t.Errorf("stray %q", r.Stray)
 	}
 }
+
+func TestFigures(t *testing.T) {
+	r, _ := parseAll(`=== RUN   TestA
+    a_test.go:10: 100 lower removals
+    a_test.go:11: figure: lower removals = 100
+    a_test.go:12: figure: datagrams sent = 603552
+--- PASS: TestA (1.50s)
+=== RUN   TestB
+    b_test.go:5: figure: fuzz messages = 4
+--- FAIL: TestB (0.00s)
+=== RUN   TestC
+    c_test.go:7: figure: not a number = x
+    c_test.go:8: figure: too big = 18446744073709551616
+    c_test.go:9: the figure: = 3
+--- PASS: TestC (0.01s)
+PASS
+`)
+	got := r.Figures()
+	want := map[string][]figure{"TestA": {{"lower removals", 100}, {"datagrams sent", 603552}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("figures %v, want %v", got, want)
+	}
+}
