@@ -426,9 +426,8 @@ type reportInfo struct {
 // printFigures prints the headline figures of the tests that passed, one
 // line per test, in the order the tests ran.
 func printFigures(res *results) {
-	figs := res.Figures()
 	for _, t := range res.Tests {
-		f := figs[t.Name]
+		f := t.Figures()
 		if len(f) == 0 {
 			continue
 		}

@@ -161,25 +161,21 @@ type figure struct {
 	Value uint64
 }
 
-// Figures returns the figures each test logged, in the order they were
-// logged, for the tests that passed: a failed test's figures would describe
-// work that was not all checked.
-func (r *results) Figures() map[string][]figure {
-	out := make(map[string][]figure)
-	for _, t := range r.Tests {
-		if t.Status != statusPass {
+// Figures returns the figures the test logged, in the order it logged them,
+// if it passed: a failed test's figures would describe work that was not all
+// checked.
+func (t *testResult) Figures() []figure {
+	if t.Status != statusPass {
+		return nil
+	}
+	var out []figure
+	for _, l := range t.Log {
+		m := reFigure.FindStringSubmatch(l)
+		if m == nil {
 			continue
 		}
-		for _, l := range t.Log {
-			m := reFigure.FindStringSubmatch(l)
-			if m == nil {
-				continue
-			}
-			v, err := strconv.ParseUint(m[2], 10, 64)
-			if err != nil {
-				continue
-			}
-			out[t.Name] = append(out[t.Name], figure{m[1], v})
+		if v, err := strconv.ParseUint(m[2], 10, 64); err == nil {
+			out = append(out, figure{m[1], v})
 		}
 	}
 	return out
