@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insane-netdev/insane/tests/vm/internal/figure"
 	"github.com/insane-netdev/insane/tests/vm/internal/kmsg"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
 	"golang.org/x/sys/unix"
@@ -406,13 +407,12 @@ func (m KmsgMark) Check(t testing.TB) {
 }
 
 // Figure logs one of a test's headline figures ("lower removals", "fuzz
-// messages", ...) as "figure: NAME = N". The runner collects these lines
-// from the test log and prints them in its summary, so that a run shows what
-// it did without -v. Log a figure once the work it counts is done and
-// checked.
+// messages", ...). The runner collects them from the test log and prints them
+// in its summary, so that a run shows what it did without -v. Log a figure
+// once the work it counts is done and checked.
 func Figure(t testing.TB, name string, n uint64) {
 	t.Helper()
-	t.Logf("figure: %s = %d", name, n)
+	t.Log(figure.Line(name, n))
 }
 
 // CheckKmsg marks the kernel log now and checks it when the test ends.

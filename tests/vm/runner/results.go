@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/insane-netdev/insane/tests/vm/internal/figure"
 )
 
 // The guest writes to its results port the verbose output of `go test`, the
@@ -151,12 +153,8 @@ func (r *results) marker(m string) {
 	}
 }
 
-// reFigure matches what the guest harness's Figure logs, as go test -v
-// prints it: "    file_test.go:12: figure: lower removals = 100".
-var reFigure = regexp.MustCompile(`^\s*\S+\.go:\d+: figure: (.+) = (\d+)\s*$`)
-
-// figure is one headline figure of a test.
-type figure struct {
+// testFigure is one headline figure of a test.
+type testFigure struct {
 	Name  string
 	Value uint64
 }
@@ -164,18 +162,14 @@ type figure struct {
 // Figures returns the figures the test logged, in the order it logged them,
 // if it passed: a failed test's figures would describe work that was not all
 // checked.
-func (t *testResult) Figures() []figure {
+func (t *testResult) Figures() []testFigure {
 	if t.Status != statusPass {
 		return nil
 	}
-	var out []figure
+	var out []testFigure
 	for _, l := range t.Log {
-		m := reFigure.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		if v, err := strconv.ParseUint(m[2], 10, 64); err == nil {
-			out = append(out, figure{m[1], v})
+		if name, n, ok := figure.Parse(l); ok {
+			out = append(out, testFigure{name, n})
 		}
 	}
 	return out

@@ -140,13 +140,13 @@ func TestFigures(t *testing.T) {
 --- PASS: TestC (0.01s)
 PASS
 `)
-	got := map[string][]figure{}
+	got := map[string][]testFigure{}
 	for _, tr := range r.Tests {
 		if f := tr.Figures(); f != nil {
 			got[tr.Name] = f
 		}
 	}
-	want := map[string][]figure{"TestA": {{"lower removals", 100}, {"datagrams sent", 603552}}}
+	want := map[string][]testFigure{"TestA": {{"lower removals", 100}, {"datagrams sent", 603552}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("figures %v, want %v", got, want)
 	}
