@@ -27,8 +27,14 @@
 
 #define INSANE_FEATURES (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_HIGHDMA)
 
-static_assert(INSANE_DROP_NR ==
-	      INSANE_STATS_A_DROP_NOT_IP - INSANE_STATS_A_DROP_POLICY + 1);
+/* The counters' list matches the uapi enum, in order and in number. */
+#define INSANE_COUNTER_ORDER(attr, name, reason)			\
+	static_assert(INSANE_##attr - INSANE_DROP_POLICY ==		\
+		      INSANE_STATS_A_##attr - INSANE_STATS_A_DROP_POLICY);
+INSANE_DROP_CAUSES(INSANE_COUNTER_ORDER)
+#undef INSANE_COUNTER_ORDER
+static_assert(INSANE_STATS_A_DROP_POLICY + INSANE_DROP_NR ==
+	      INSANE_STATS_A_MAX + 1);
 
 static const struct net_device_ops insane_netdev_ops;
 static struct rtnl_link_ops insane_link_ops;
@@ -490,15 +496,12 @@ static const struct net_device_ops insane_netdev_ops = {
 
 /* ethtool */
 
+#define INSANE_GSTRING(attr, name, reason) #name,
 static const char insane_gstrings[][ETH_GSTRING_LEN] = {
-	"relayed_packets",
-	"relayed_bytes",
-	"drop_policy",
-	"drop_no_lower",
-	"drop_no_route",
-	"drop_lower_refused",
-	"drop_not_ip",
+	INSANE_COUNTERS(INSANE_GSTRING)
 };
+
+#undef INSANE_GSTRING
 
 static_assert(ARRAY_SIZE(insane_gstrings) == 2 + INSANE_DROP_NR);
 

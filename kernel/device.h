@@ -9,17 +9,17 @@
 #include <linux/u64_stats_sync.h>
 #include <net/netlink.h>
 
+#include "counters.h"
 #include "policy.h"
 
 /* Drop causes, in the order of INSANE_STATS_A_DROP_* in the uapi header. */
+#define INSANE_DROP_ENUM(attr, name, reason) INSANE_##attr,
 enum insane_drop {
-	INSANE_DROP_POLICY,
-	INSANE_DROP_NO_LOWER,
-	INSANE_DROP_NO_ROUTE,
-	INSANE_DROP_LOWER_REFUSED,
-	INSANE_DROP_NOT_IP,
+	INSANE_DROP_CAUSES(INSANE_DROP_ENUM)
 	INSANE_DROP_NR
 };
+
+#undef INSANE_DROP_ENUM
 
 struct insane_pcpu_drops {
 	u64_stats_t drops[INSANE_DROP_NR];

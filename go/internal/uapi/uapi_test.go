@@ -132,7 +132,7 @@ func TestHeaderSemantics(t *testing.T) {
 		t.Errorf("device flags %d %d %d", DeviceFDetach, DeviceFResetStats, DeviceFAll)
 	}
 	if CmdMax != CmdEvent || DeviceAMax != DeviceAEvent || PolicyAMax != PolicyAOffNs ||
-		StatsAMax != StatsADropNotIp || EventMax != EventResetStats || ModeMax != ModeTime {
+		StatsAMax != StatsADropMalformed || EventMax != EventResetStats || ModeMax != ModeTime {
 		t.Error("a *_MAX constant is not the last enumerator")
 	}
 	if GenlName != "insane" || LinkKind != "insane" || GenlMcgrpEvents != "events" || GenlVersion != 1 {

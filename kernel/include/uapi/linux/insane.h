@@ -58,6 +58,8 @@
  *         INSANE_STATS_A_DROP_NO_ROUTE: NLA_U64
  *         INSANE_STATS_A_DROP_LOWER_REFUSED: NLA_U64
  *         INSANE_STATS_A_DROP_NOT_IP: NLA_U64
+ *         INSANE_STATS_A_DROP_LOOP: NLA_U64
+ *         INSANE_STATS_A_DROP_MALFORMED: NLA_U64
  *
  * INSANE_CMD_SET_DEVICE
  *   Requires CAP_NET_ADMIN in the user namespace that owns the device's
@@ -189,16 +191,31 @@ enum insane_policy_attr {
 
 #define INSANE_POLICY_A_MAX (__INSANE_POLICY_A_MAX - 1)
 
+/*
+ * Counters. Every packet that reaches the device is counted exactly once:
+ * as relayed, or under the one drop cause that stopped it.
+ */
 enum insane_stats_attr {
 	INSANE_STATS_A_UNSPEC,
 	INSANE_STATS_A_PAD,
+	/* handed to the lower device's stack, which took it */
 	INSANE_STATS_A_RELAYED_PACKETS,
+	/* the bytes of the relayed packets, from the network header on */
 	INSANE_STATS_A_RELAYED_BYTES,
+	/* dropped by the policy */
 	INSANE_STATS_A_DROP_POLICY,
+	/* dropped because the device has no lower device */
 	INSANE_STATS_A_DROP_NO_LOWER,
+	/* no unicast route leaves by the lower device */
 	INSANE_STATS_A_DROP_NO_ROUTE,
+	/* the lower device's stack refused the relayed packet */
 	INSANE_STATS_A_DROP_LOWER_REFUSED,
+	/* neither IPv4 nor IPv6, or IPv6 on a kernel where it is disabled */
 	INSANE_STATS_A_DROP_NOT_IP,
+	/* came back into an insane device it had already been relayed by */
+	INSANE_STATS_A_DROP_LOOP,
+	/* an IPv4 or IPv6 header that the stack would refuse on receive */
+	INSANE_STATS_A_DROP_MALFORMED,
 	__INSANE_STATS_A_MAX
 };
 

@@ -80,20 +80,22 @@ const (
 
 // Values of enum insane_stats_attr.
 const (
-	StatsAUnspec           = 0 // INSANE_STATS_A_UNSPEC
-	StatsAPad              = 1 // INSANE_STATS_A_PAD
-	StatsARelayedPackets   = 2 // INSANE_STATS_A_RELAYED_PACKETS
-	StatsARelayedBytes     = 3 // INSANE_STATS_A_RELAYED_BYTES
-	StatsADropPolicy       = 4 // INSANE_STATS_A_DROP_POLICY
-	StatsADropNoLower      = 5 // INSANE_STATS_A_DROP_NO_LOWER
-	StatsADropNoRoute      = 6 // INSANE_STATS_A_DROP_NO_ROUTE
-	StatsADropLowerRefused = 7 // INSANE_STATS_A_DROP_LOWER_REFUSED
-	StatsADropNotIp        = 8 // INSANE_STATS_A_DROP_NOT_IP
+	StatsAUnspec           = 0  // INSANE_STATS_A_UNSPEC
+	StatsAPad              = 1  // INSANE_STATS_A_PAD
+	StatsARelayedPackets   = 2  // INSANE_STATS_A_RELAYED_PACKETS
+	StatsARelayedBytes     = 3  // INSANE_STATS_A_RELAYED_BYTES
+	StatsADropPolicy       = 4  // INSANE_STATS_A_DROP_POLICY
+	StatsADropNoLower      = 5  // INSANE_STATS_A_DROP_NO_LOWER
+	StatsADropNoRoute      = 6  // INSANE_STATS_A_DROP_NO_ROUTE
+	StatsADropLowerRefused = 7  // INSANE_STATS_A_DROP_LOWER_REFUSED
+	StatsADropNotIp        = 8  // INSANE_STATS_A_DROP_NOT_IP
+	StatsADropLoop         = 9  // INSANE_STATS_A_DROP_LOOP
+	StatsADropMalformed    = 10 // INSANE_STATS_A_DROP_MALFORMED
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	StatsAMax = 8 // INSANE_STATS_A_MAX
+	StatsAMax = 10 // INSANE_STATS_A_MAX
 )
 
 // Values of enum insane_event.

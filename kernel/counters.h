@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The one list of insane's counters, shared by the module and the ip(8)
+ * plugin. It includes nothing and only defines macros, so any C program
+ * that includes the uapi header can include it too.
+ *
+ * INSANE_COUNTERS(X) expands X(ATTR, name, reason) once per counter, in the
+ * order of enum insane_stats_attr from INSANE_STATS_A_RELAYED_PACKETS on:
+ *
+ *   ATTR    the suffix of the INSANE_STATS_A_* attribute
+ *   name    the counter's name in ethtool -S and in JSON
+ *   reason  for a drop cause, the suffix of the SKB_DROP_REASON_* that the
+ *           module frees the packet with (6.1's list); unused otherwise
+ *
+ * Adding a drop cause: append its attribute to enum insane_stats_attr in
+ * include/uapi/linux/insane.h and one line at the end of
+ * INSANE_DROP_CAUSES. Nothing else lists the counters.
+ */
+#ifndef _INSANE_COUNTERS_H
+#define _INSANE_COUNTERS_H
+
+#define INSANE_RELAY_COUNTERS(X)					\
+	X(RELAYED_PACKETS,	relayed_packets,	NOT_SPECIFIED)	\
+	X(RELAYED_BYTES,	relayed_bytes,		NOT_SPECIFIED)
+
+#define INSANE_DROP_CAUSES(X)						\
+	X(DROP_POLICY,		drop_policy,		NOT_SPECIFIED)	\
+	X(DROP_NO_LOWER,	drop_no_lower,		DEV_READY)	\
+	X(DROP_NO_ROUTE,	drop_no_route,		IP_OUTNOROUTES)	\
+	X(DROP_LOWER_REFUSED,	drop_lower_refused,	NOT_SPECIFIED)	\
+	X(DROP_NOT_IP,		drop_not_ip,		UNHANDLED_PROTO) \
+	X(DROP_LOOP,		drop_loop,		NOT_SPECIFIED)	\
+	X(DROP_MALFORMED,	drop_malformed,		IP_INHDR)
+
+#define INSANE_COUNTERS(X)	\
+	INSANE_RELAY_COUNTERS(X)	\
+	INSANE_DROP_CAUSES(X)
+
+#endif /* _INSANE_COUNTERS_H */
