@@ -31,6 +31,8 @@ KVER = $(shell ls /usr/src 2>/dev/null | sed -n 's/^linux-headers-\(.*-cloud-amd
 DEB_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 linux-headers-cloud-amd64 \
 	busybox-static iproute2 ethtool sparse linux-source-6.1 kmod cpio gcc make perl \
 	ca-certificates git dkms nftables
+# What building the debug kernel (make test-debug) needs besides DEB_PACKAGES.
+DEBUG_KERNEL_PACKAGES := flex bison bc libelf-dev libssl-dev
 STATICCHECK_VERSION := v0.8.2
 CACHE_BIN := $(CURDIR)/.cache/bin
 STATICCHECK := $(CACHE_BIN)/staticcheck
@@ -62,7 +64,7 @@ go:
 $(RUNNER): go
 
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+	@missing=$$(for p in $(DEB_PACKAGES) $(EXTRA_PACKAGES); do \
 		dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null | grep -qx installed || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -92,7 +94,11 @@ check:
 unit:
 	$(GO) test ./...
 
+# A first, short boot with ipv6.disable=1 runs the tests that need a kernel
+# without IPv6 (they skip in the main boot), unless RUN selects tests.
+NOIPV6_RUN := ^TestRelayIPv6DisabledKernel$$
 vm-test: module plugin $(RUNNER)
+	$(if $(RUN),,$(VM) -mode test -run '$(NOIPV6_RUN)' -append ipv6.disable=1 -out build/vm-noipv6)
 	$(VM) -mode test $(if $(RUN),-run '$(RUN)')
 
 vm-shell: module plugin $(RUNNER)
@@ -127,7 +133,8 @@ test:
 
 # The kernel is cached in /var/cache/insane/debug-kernel (see
 # tests/vm/debugkernel/build.sh); RUN and VMFLAGS work as for vm-test.
-test-debug: deps
+test-debug:
+	$(MAKE) deps EXTRA_PACKAGES='$(DEBUG_KERNEL_PACKAGES)'
 	tests/vm/debugkernel/run.sh $(if $(RUN),-run '$(RUN)') $(VMFLAGS)
 
 clean:

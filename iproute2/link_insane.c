@@ -426,6 +426,8 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 		[INSANE_STATS_A_DROP_NO_ROUTE] = "drop_no_route",
 		[INSANE_STATS_A_DROP_LOWER_REFUSED] = "drop_lower_refused",
 		[INSANE_STATS_A_DROP_NOT_IP] = "drop_not_ip",
+		[INSANE_STATS_A_DROP_LOOP] = "drop_loop",
+		[INSANE_STATS_A_DROP_MALFORMED] = "drop_malformed",
 	};
 	static const char *const labels[] = {
 		[INSANE_STATS_A_RELAYED_PACKETS] = "packets",
@@ -435,6 +437,8 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 		[INSANE_STATS_A_DROP_NO_ROUTE] = "no-route",
 		[INSANE_STATS_A_DROP_LOWER_REFUSED] = "lower-refused",
 		[INSANE_STATS_A_DROP_NOT_IP] = "not-ip",
+		[INSANE_STATS_A_DROP_LOOP] = "loop",
+		[INSANE_STATS_A_DROP_MALFORMED] = "malformed",
 	};
 	__u64 v[INSANE_STATS_A_MAX + 1] = { 0 };
 	__u64 dropped = 0;

@@ -36,4 +36,15 @@
 	INSANE_RELAY_COUNTERS(X)	\
 	INSANE_DROP_CAUSES(X)
 
+#ifdef __KERNEL__
+/* The module's drop causes: INSANE_DROP_POLICY, ... in the list's order. */
+#define INSANE_DROP_ENUM(attr, name, reason) INSANE_##attr,
+enum insane_drop {
+	INSANE_DROP_CAUSES(INSANE_DROP_ENUM)
+	INSANE_DROP_NR
+};
+
+#undef INSANE_DROP_ENUM
+#endif /* __KERNEL__ */
+
 #endif /* _INSANE_COUNTERS_H */

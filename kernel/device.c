@@ -1,29 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The insane link type: rtnl_link_ops, the datapath, ethtool and the
- * notifier that follows the lower device.
- *
- * insane is an L3 device. A relayed packet is routed again in the lower
- * device's network namespace with the lower as output interface, as
- * ipvlan's L3 mode does, so neighbour resolution happens on the lower.
+ * An insane device: its lower device, its MTU, its counters, its
+ * net_device_ops and ethtool_ops. The packet path is in datapath.c, the
+ * link type and the notifier in link.c.
  */
 
 #include "compat.h"
+#include "datapath.h"
 #include "device.h"
-#include "netlink.h"
 #include "version.h"
 
 #include <linux/ethtool.h>
 #include <linux/if_arp.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
 #include <linux/slab.h>
 #include <net/ip.h>
-#include <net/ip6_route.h>
-#include <net/route.h>
-#include <net/rtnetlink.h>
+#include <net/l3mdev.h>
 
 #define INSANE_FEATURES (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_HIGHDMA)
 
@@ -35,197 +28,33 @@ INSANE_DROP_CAUSES(INSANE_COUNTER_ORDER)
 #undef INSANE_COUNTER_ORDER
 static_assert(INSANE_STATS_A_DROP_POLICY + INSANE_DROP_NR ==
 	      INSANE_STATS_A_MAX + 1);
+static_assert(INSANE_STATS_A_RELAYED_BYTES + 1 == INSANE_STATS_A_DROP_POLICY);
 
 static const struct net_device_ops insane_netdev_ops;
-static struct rtnl_link_ops insane_link_ops;
 
-bool insane_dev_is(const struct net_device *dev)
+bool netif_is_insane(const struct net_device *dev)
 {
 	return dev->netdev_ops == &insane_netdev_ops;
 }
 
-/* Datapath */
+/* Counters */
 
-static void insane_count_drop(struct insane_dev *in, enum insane_drop why)
+void insane_dev_count_drop(struct insane_dev *ins, enum insane_drop why)
 {
-	struct insane_pcpu_drops *d = this_cpu_ptr(in->drops);
+	struct insane_pcpu_drops *d = this_cpu_ptr(ins->drops);
 
 	u64_stats_update_begin(&d->syncp);
 	u64_stats_inc(&d->drops[why]);
 	u64_stats_update_end(&d->syncp);
 }
 
-/*
- * Each route function checks the header, looks up the route through @lower
- * in the lower's netns and attaches it to @skb. On failure it sets *@why and
- * the caller still owns @skb, with its old dst.
- */
-static bool insane_route_v4(struct sk_buff *skb, struct net_device *lower,
-			    enum insane_drop *why)
-{
-	const struct iphdr *iph;
-	struct flowi4 fl4 = {
-		.flowi4_oif = lower->ifindex,
-		.flowi4_flags = FLOWI_FLAG_ANYSRC,
-	};
-	struct rtable *rt;
-
-	if (!pskb_network_may_pull(skb, sizeof(*iph)))
-		goto not_ip;
-	iph = ip_hdr(skb);
-	if (iph->version != 4)
-		goto not_ip;
-
-	fl4.flowi4_mark = skb->mark;
-	fl4.flowi4_tos = RT_TOS(iph->tos);
-	fl4.flowi4_proto = iph->protocol;
-	fl4.daddr = iph->daddr;
-	fl4.saddr = iph->saddr;
-
-	/* With an output interface and no matching route, on-link is assumed. */
-	rt = ip_route_output_flow(dev_net(lower), &fl4, NULL);
-	if (IS_ERR(rt))
-		goto no_route;
-	if (rt->rt_type != RTN_UNICAST) {
-		ip_rt_put(rt);
-		goto no_route;
-	}
-
-	skb_dst_drop(skb);
-	skb_dst_set(skb, &rt->dst);
-	memset(IPCB(skb), 0, sizeof(*IPCB(skb)));
-	return true;
-
-not_ip:
-	*why = INSANE_DROP_NOT_IP;
-	return false;
-no_route:
-	*why = INSANE_DROP_NO_ROUTE;
-	return false;
-}
-
-#if IS_ENABLED(CONFIG_IPV6)
-static bool insane_route_v6(struct sk_buff *skb, struct net_device *lower,
-			    enum insane_drop *why)
-{
-	const struct ipv6hdr *ip6h;
-	struct dst_entry *dst;
-	struct flowi6 fl6 = {
-		.flowi6_oif = lower->ifindex,
-		.flowi6_flags = FLOWI_FLAG_ANYSRC,
-	};
-
-	if (!pskb_network_may_pull(skb, sizeof(*ip6h)))
-		goto not_ip;
-	ip6h = ipv6_hdr(skb);
-	if (ip6h->version != 6)
-		goto not_ip;
-
-	fl6.flowi6_mark = skb->mark;
-	fl6.flowi6_proto = ip6h->nexthdr;
-	fl6.flowlabel = ip6_flowinfo(ip6h);
-	fl6.daddr = ip6h->daddr;
-	fl6.saddr = ip6h->saddr;
-
-	/*
-	 * With a source address, ip6_route_output() takes the output
-	 * interface as a mere preference and may pick a route through this
-	 * very device: insist on the lower.
-	 */
-	dst = ip6_route_output_flags(dev_net(lower), NULL, &fl6,
-				     RT6_LOOKUP_F_IFACE);
-	if (dst->error) {
-		dst_release(dst);
-		*why = INSANE_DROP_NO_ROUTE;
-		return false;
-	}
-
-	skb_dst_drop(skb);
-	skb_dst_set(skb, dst);
-	memset(IP6CB(skb), 0, sizeof(*IP6CB(skb)));
-	return true;
-
-not_ip:
-	*why = INSANE_DROP_NOT_IP;
-	return false;
-}
-#else
-static bool insane_route_v6(struct sk_buff *skb, struct net_device *lower,
-			    enum insane_drop *why)
-{
-	*why = INSANE_DROP_NOT_IP;
-	return false;
-}
-#endif
-
-static netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
-{
-	struct insane_dev *in = netdev_priv(dev);
-	unsigned int len = skb->len;
-	struct net_device *lower;
-	enum insane_drop why;
-	struct net *net;
-	bool v4;
-	int err;
-
-	/* Called with rcu_read_lock_bh() held and BHs off. */
-	if (skb->protocol == htons(ETH_P_IP)) {
-		v4 = true;
-	} else if (IS_ENABLED(CONFIG_IPV6) &&
-		   skb->protocol == htons(ETH_P_IPV6)) {
-		v4 = false;
-	} else {
-		why = INSANE_DROP_NOT_IP;
-		goto drop;
-	}
-
-	if (!insane_policy_relays(rcu_dereference_bh(in->policy))) {
-		why = INSANE_DROP_POLICY;
-		goto drop;
-	}
-
-	lower = rcu_dereference_bh(in->lower);
-	if (unlikely(!lower)) {
-		why = INSANE_DROP_NO_LOWER;
-		goto drop;
-	}
-
-	/* Crossing into the lower's netns forgets this one's state. */
-	net = dev_net(lower);
-	if (unlikely(!net_eq(dev_net(dev), net)))
-		skb_scrub_packet(skb, true);
-
-	if (v4) {
-		if (!insane_route_v4(skb, lower, &why))
-			goto drop;
-		err = ip_local_out(net, skb->sk, skb);
-	} else {
-		if (!insane_route_v6(skb, lower, &why))
-			goto drop;
-		err = ip6_local_out(net, skb->sk, skb);
-	}
-	/* From here on @skb belongs to the lower's stack. */
-	if (likely(!net_xmit_eval(err)))
-		dev_sw_netstats_tx_add(dev, 1, len);
-	else
-		insane_count_drop(in, INSANE_DROP_LOWER_REFUSED);
-	return NETDEV_TX_OK;
-
-drop:
-	insane_count_drop(in, why);
-	kfree_skb(skb);
-	return NETDEV_TX_OK;
-}
-
-/* Counters */
-
-static void insane_sum_drops(struct insane_dev *in, u64 *drops)
+static void insane_sum_drops(struct insane_dev *ins, u64 *drops)
 {
 	int cpu, i;
 
 	memset(drops, 0, sizeof(u64) * INSANE_DROP_NR);
 	for_each_possible_cpu(cpu) {
-		const struct insane_pcpu_drops *d = per_cpu_ptr(in->drops, cpu);
+		const struct insane_pcpu_drops *d = per_cpu_ptr(ins->drops, cpu);
 		u64 v[INSANE_DROP_NR];
 		unsigned int start;
 
@@ -240,27 +69,27 @@ static void insane_sum_drops(struct insane_dev *in, u64 *drops)
 	}
 }
 
-static void insane_read_raw(struct insane_dev *in, struct insane_counters *c)
+static void insane_read_raw(struct insane_dev *ins, struct insane_counters *c)
 {
 	struct rtnl_link_stats64 s = {};
 
-	dev_fetch_sw_netstats(&s, in->dev->tstats);
+	dev_fetch_sw_netstats(&s, ins->dev->tstats);
 	c->relayed_packets = s.tx_packets;
 	c->relayed_bytes = s.tx_bytes;
-	insane_sum_drops(in, c->drops);
+	insane_sum_drops(ins, c->drops);
 }
 
 /* Counters since creation or the last reset. Caller holds RTNL. */
-void insane_dev_read_counters(struct insane_dev *in, struct insane_counters *c)
+void insane_dev_read_counters(struct insane_dev *ins, struct insane_counters *c)
 {
 	int i;
 
 	ASSERT_RTNL();
-	insane_read_raw(in, c);
-	c->relayed_packets -= in->baseline.relayed_packets;
-	c->relayed_bytes -= in->baseline.relayed_bytes;
+	insane_read_raw(ins, c);
+	c->relayed_packets -= ins->baseline.relayed_packets;
+	c->relayed_bytes -= ins->baseline.relayed_bytes;
 	for (i = 0; i < INSANE_DROP_NR; i++)
-		c->drops[i] -= in->baseline.drops[i];
+		c->drops[i] -= ins->baseline.drops[i];
 }
 
 /*
@@ -268,10 +97,10 @@ void insane_dev_read_counters(struct insane_dev *in, struct insane_counters *c)
  * writers, so a reset records a baseline instead. The interface statistics
  * of ndo_get_stats64 stay monotonic, as users of ip -s link expect.
  */
-void insane_dev_reset_counters(struct insane_dev *in)
+void insane_dev_reset_counters(struct insane_dev *ins)
 {
 	ASSERT_RTNL();
-	insane_read_raw(in, &in->baseline);
+	insane_read_raw(ins, &ins->baseline);
 }
 
 /* The size of what insane_dev_fill_stats() puts, nest included. */
@@ -285,14 +114,14 @@ size_t insane_dev_stats_size(void)
  * Puts the counters since the last reset as a nest of INSANE_STATS_A_*
  * attributes of type @attrtype. Caller holds RTNL.
  */
-int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *in,
+int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *ins,
 			  int attrtype)
 {
 	struct insane_counters c;
 	struct nlattr *nest;
 	int i;
 
-	insane_dev_read_counters(in, &c);
+	insane_dev_read_counters(ins, &c);
 	nest = nla_nest_start(skb, attrtype);
 	if (!nest)
 		return -EMSGSIZE;
@@ -313,25 +142,13 @@ cancel:
 	return -EMSGSIZE;
 }
 
-static void insane_get_stats64(struct net_device *dev,
-			       struct rtnl_link_stats64 *s)
-{
-	struct insane_dev *in = netdev_priv(dev);
-	u64 drops[INSANE_DROP_NR];
-	int i;
-
-	dev_get_tstats64(dev, s);
-	insane_sum_drops(in, drops);
-	for (i = 0; i < INSANE_DROP_NR; i++)
-		s->tx_dropped += drops[i];
-}
-
 /* Lower device */
 
-static int insane_lower_check(struct insane_dev *in, struct net_device *lower,
-			      struct netlink_ext_ack *extack)
+/* Whether @lower can be @ins's lower device; says why not in @extack. */
+int insane_dev_check_lower(struct insane_dev *ins, struct net_device *lower,
+			   struct netlink_ext_ack *extack)
 {
-	if (lower == in->dev) {
+	if (lower == ins->dev) {
 		NL_SET_ERR_MSG(extack, "an insane device cannot be its own lower device");
 		return -EINVAL;
 	}
@@ -340,64 +157,117 @@ static int insane_lower_check(struct insane_dev *in, struct net_device *lower,
 		NL_SET_ERR_MSG(extack, "the loopback device cannot be a lower device");
 		return -EINVAL;
 	}
-	if (lower->mtu < in->dev->min_mtu) {
+	if (netdev_has_upper_dev(ins->dev, lower)) {
+		NL_SET_ERR_MSG(extack,
+			       "the lower device is stacked on this device: that would be a loop");
+		return -EBUSY;
+	}
+	if (netif_is_l3_master(lower)) {
+		NL_SET_ERR_MSG(extack,
+			       "an L3 master device (VRF) routes by its ports: use one of its ports as the lower device");
+		return -EINVAL;
+	}
+	if (lower->mtu < ins->dev->min_mtu) {
 		NL_SET_ERR_MSG(extack, "the lower device's MTU is below the IPv4 minimum of 68");
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static void insane_unlink(struct insane_dev *in, struct net_device *lower)
+/* Changes the MTU on the module's behalf, not as a user's choice. */
+static int insane_follow_mtu(struct insane_dev *ins, unsigned int mtu)
 {
-	RCU_INIT_POINTER(in->lower, NULL);
-	netdev_upper_dev_unlink(lower, in->dev);
-	/*
-	 * Readers still inside an RCU-bh section may use @lower; its
-	 * unregistration waits for them before it frees it.
-	 */
-	netdev_put(lower, &in->lower_tracker);
+	int err;
+
+	ins->mtu_following = true;
+	err = dev_set_mtu(ins->dev, mtu);
+	ins->mtu_following = false;
+	return err;
+}
+
+/*
+ * The MTU a device takes on @lower: the lower's, unless the user chose one
+ * that the lower allows.
+ */
+static unsigned int insane_mtu_on(struct insane_dev *ins,
+				  struct net_device *lower)
+{
+	if (ins->mtu_user && ins->dev->mtu <= lower->mtu)
+		return ins->dev->mtu;
+	return lower->mtu;
+}
+
+/* After the lower's MTU changed. Caller holds RTNL. */
+void insane_dev_follow_lower_mtu(struct insane_dev *ins,
+				 struct net_device *lower)
+{
+	struct net_device *dev = ins->dev;
+	unsigned int mtu;
+
+	ASSERT_RTNL();
+	if (lower->mtu < dev->min_mtu) {
+		netdev_warn(dev, "cannot follow MTU %u of %s: below %u\n",
+			    lower->mtu, lower->name, dev->min_mtu);
+		return;
+	}
+	dev->max_mtu = lower->mtu;
+	mtu = insane_mtu_on(ins, lower);
+	if (mtu != dev->mtu && insane_follow_mtu(ins, mtu))
+		netdev_warn(dev, "cannot follow MTU %u of %s\n", mtu,
+			    lower->name);
 }
 
 /**
- * insane_dev_attach - make @lower the lower device of @in
- * @in: the insane device
+ * insane_dev_attach - make @lower the lower device of @ins
+ * @ins: the insane device
  * @lower: the new lower device, in any network namespace
  * @extack: where to say what is wrong
  *
- * Replaces any current lower. On failure nothing has changed.
- * Caller holds RTNL.
+ * Replaces any current lower; the datapath sees the old one or the new
+ * one, never none. On failure nothing has changed. Caller holds RTNL.
  *
  * Return: 0 or a negative errno.
  */
-int insane_dev_attach(struct insane_dev *in, struct net_device *lower,
+int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 		      struct netlink_ext_ack *extack)
 {
-	struct net_device *old = rtnl_dereference(in->lower);
-	struct net_device *dev = in->dev;
+	struct net_device *old = rtnl_dereference(ins->lower);
+	unsigned int old_max = ins->dev->max_mtu;
+	struct net_device *dev = ins->dev;
+	netdevice_tracker tracker;
 	int err;
 
 	ASSERT_RTNL();
 	if (old == lower)
 		return 0;
-	err = insane_lower_check(in, lower, extack);
+	err = insane_dev_check_lower(ins, lower, extack);
 	if (err)
 		return err;
 
 	err = netdev_upper_dev_link(lower, dev, extack);
 	if (err)
 		return err;
-	err = dev_set_mtu(dev, lower->mtu);
+	dev->max_mtu = lower->mtu;
+	err = insane_follow_mtu(ins, insane_mtu_on(ins, lower));
 	if (err) {
+		dev->max_mtu = old_max;
 		netdev_upper_dev_unlink(lower, dev);
 		NL_SET_ERR_MSG(extack, "cannot take the lower device's MTU");
 		return err;
 	}
 
-	if (old)
-		insane_unlink(in, old);
-	netdev_hold(lower, &in->lower_tracker, GFP_KERNEL);
+	netdev_hold(lower, &tracker, GFP_KERNEL);
 	dev->needed_headroom = lower->hard_header_len + lower->needed_headroom;
-	rcu_assign_pointer(in->lower, lower);
+	rcu_assign_pointer(ins->lower, lower);
+	if (old) {
+		/*
+		 * Readers still inside an RCU-bh section may use @old; its
+		 * unregistration, if any, waits for them before freeing it.
+		 */
+		netdev_upper_dev_unlink(old, dev);
+		netdev_put(old, &ins->lower_tracker);
+	}
+	ins->lower_tracker = tracker;
 	netif_stacked_transfer_operstate(lower, dev);
 	return 0;
 }
@@ -409,46 +279,50 @@ int insane_dev_attach(struct insane_dev *in, struct net_device *lower,
  * insane_xmit() and is counted as INSANE_DROP_NO_LOWER. Without carrier the
  * core would swap in the noop qdisc, which discards packets uncounted.
  */
-static void insane_set_detached_state(struct net_device *dev)
+void insane_dev_set_detached_state(struct net_device *dev)
 {
 	netif_carrier_on(dev);
 	netif_dormant_on(dev);
 }
 
 /* Drops the lower device, if any, at once. Caller holds RTNL. */
-void insane_dev_detach(struct insane_dev *in)
+void insane_dev_detach(struct insane_dev *ins)
 {
-	struct net_device *lower = rtnl_dereference(in->lower);
+	struct net_device *lower = rtnl_dereference(ins->lower);
+	struct net_device *dev = ins->dev;
 
 	ASSERT_RTNL();
 	if (!lower)
 		return;
-	insane_unlink(in, lower);
-	if (in->dev->reg_state == NETREG_REGISTERED)
-		insane_set_detached_state(in->dev);
+	RCU_INIT_POINTER(ins->lower, NULL);
+	netdev_upper_dev_unlink(lower, dev);
+	netdev_put(lower, &ins->lower_tracker);
+	dev->max_mtu = IP_MAX_MTU;
+	if (dev->reg_state == NETREG_REGISTERED)
+		insane_dev_set_detached_state(dev);
 }
 
 /* Publishes @p and frees the old policy after a grace period. */
-void insane_dev_set_policy(struct insane_dev *in, struct insane_policy *p)
+void insane_dev_replace_policy(struct insane_dev *ins, struct insane_policy *p)
 {
 	struct insane_policy *old;
 
-	old = rcu_replace_pointer(in->policy, p, lockdep_rtnl_is_held());
+	old = rcu_replace_pointer(ins->policy, p, lockdep_rtnl_is_held());
 	if (old)
 		kfree_rcu(old, rcu);
 }
 
 /* net_device_ops */
 
-static int insane_dev_init(struct net_device *dev)
+static int insane_ndo_init(struct net_device *dev)
 {
-	struct insane_dev *in = netdev_priv(dev);
+	struct insane_dev *ins = netdev_priv(dev);
 
 	dev->tstats = netdev_alloc_pcpu_stats(struct pcpu_sw_netstats);
 	if (!dev->tstats)
 		return -ENOMEM;
-	in->drops = netdev_alloc_pcpu_stats(struct insane_pcpu_drops);
-	if (!in->drops) {
+	ins->drops = netdev_alloc_pcpu_stats(struct insane_pcpu_drops);
+	if (!ins->drops) {
 		free_percpu(dev->tstats);
 		dev->tstats = NULL;
 		return -ENOMEM;
@@ -456,30 +330,44 @@ static int insane_dev_init(struct net_device *dev)
 	return 0;
 }
 
-static void insane_dev_uninit(struct net_device *dev)
+static void insane_ndo_uninit(struct net_device *dev)
 {
 	/* The core checks right after this that no lower is left. */
 	insane_dev_detach(netdev_priv(dev));
 }
 
-/* After the last reference: no reader of the policy is left. */
-static void insane_dev_destruct(struct net_device *dev)
+/* The core has checked @new_mtu against min_mtu and max_mtu (the lower's). */
+static int insane_ndo_change_mtu(struct net_device *dev, int new_mtu)
 {
-	struct insane_dev *in = netdev_priv(dev);
+	struct insane_dev *ins = netdev_priv(dev);
 
-	kfree(rcu_dereference_protected(in->policy, true));
-	free_percpu(in->drops);
-	free_percpu(dev->tstats);
+	if (!ins->mtu_following)
+		ins->mtu_user = true;
+	dev->mtu = new_mtu;
+	return 0;
 }
 
-static int insane_get_iflink(const struct net_device *dev)
+static void insane_ndo_get_stats64(struct net_device *dev,
+				   struct rtnl_link_stats64 *s)
 {
-	struct insane_dev *in = netdev_priv(dev);
+	struct insane_dev *ins = netdev_priv(dev);
+	u64 drops[INSANE_DROP_NR];
+	int i;
+
+	dev_get_tstats64(dev, s);
+	insane_sum_drops(ins, drops);
+	for (i = 0; i < INSANE_DROP_NR; i++)
+		s->tx_dropped += drops[i];
+}
+
+static int insane_ndo_get_iflink(const struct net_device *dev)
+{
+	struct insane_dev *ins = netdev_priv(dev);
 	struct net_device *lower;
 	int iflink = dev->ifindex;
 
 	rcu_read_lock();
-	lower = rcu_dereference(in->lower);
+	lower = rcu_dereference(ins->lower);
 	if (lower)
 		iflink = lower->ifindex;
 	rcu_read_unlock();
@@ -487,11 +375,12 @@ static int insane_get_iflink(const struct net_device *dev)
 }
 
 static const struct net_device_ops insane_netdev_ops = {
-	.ndo_init		= insane_dev_init,
-	.ndo_uninit		= insane_dev_uninit,
+	.ndo_init		= insane_ndo_init,
+	.ndo_uninit		= insane_ndo_uninit,
 	.ndo_start_xmit		= insane_xmit,
-	.ndo_get_stats64	= insane_get_stats64,
-	.ndo_get_iflink		= insane_get_iflink,
+	.ndo_change_mtu		= insane_ndo_change_mtu,
+	.ndo_get_stats64	= insane_ndo_get_stats64,
+	.ndo_get_iflink		= insane_ndo_get_iflink,
 };
 
 /* ethtool */
@@ -502,7 +391,6 @@ static const char insane_gstrings[][ETH_GSTRING_LEN] = {
 };
 
 #undef INSANE_GSTRING
-
 static_assert(ARRAY_SIZE(insane_gstrings) == 2 + INSANE_DROP_NR);
 
 static void insane_get_drvinfo(struct net_device *dev,
@@ -546,10 +434,22 @@ static const struct ethtool_ops insane_ethtool_ops = {
 	.get_ethtool_stats	= insane_get_ethtool_stats,
 };
 
-/* rtnl_link_ops */
-
-static void insane_setup(struct net_device *dev)
+/* After the last reference: no reader of the policy is left. */
+static void insane_dev_destruct(struct net_device *dev)
 {
+	struct insane_dev *ins = netdev_priv(dev);
+
+	kfree(rcu_dereference_protected(ins->policy, true));
+	free_percpu(ins->drops);
+	free_percpu(dev->tstats);
+}
+
+/* rtnl_link_ops.setup: a new device, not yet registered. */
+void insane_dev_setup(struct net_device *dev)
+{
+	struct insane_dev *ins = netdev_priv(dev);
+
+	ins->dev = dev;
 	dev->netdev_ops = &insane_netdev_ops;
 	dev->ethtool_ops = &insane_ethtool_ops;
 	dev->needs_free_netdev = true;
@@ -566,211 +466,4 @@ static void insane_setup(struct net_device *dev)
 	insane_set_lltx(dev);
 	dev->features |= INSANE_FEATURES;
 	dev->hw_features |= INSANE_FEATURES;
-}
-
-/*
- * rtnetlink parses IFLA_INFO_DATA liberally, skipping attributes it does
- * not know. Validate it again strictly so that nothing is ignored.
- */
-static int insane_validate(struct nlattr *tb[], struct nlattr *data[],
-			   struct netlink_ext_ack *extack)
-{
-	struct nlattr *info_data;
-	int err;
-
-	if (!tb[IFLA_LINKINFO])
-		return 0;
-	info_data = nla_find_nested(tb[IFLA_LINKINFO], IFLA_INFO_DATA);
-	if (!info_data)
-		return 0;
-	err = nla_validate_nested(info_data, INSANE_POLICY_A_MAX,
-				  insane_policy_nla, extack);
-	if (err)
-		return err;
-	if (!insane_policy_present(data))
-		return 0;
-	return insane_policy_check(data, extack);
-}
-
-static int insane_newlink(struct net *src_net, struct net_device *dev,
-			  struct nlattr *tb[], struct nlattr *data[],
-			  struct netlink_ext_ack *extack)
-{
-	struct insane_dev *in = netdev_priv(dev);
-	struct net_device *lower = NULL;
-	struct insane_policy *p;
-	int err;
-
-	in->dev = dev;
-	if (tb[IFLA_LINK]) {
-		lower = __dev_get_by_index(src_net, nla_get_u32(tb[IFLA_LINK]));
-		if (!lower) {
-			NL_SET_ERR_MSG_ATTR(extack, tb[IFLA_LINK],
-					    "the lower device (IFLA_LINK) does not exist");
-			return -ENODEV;
-		}
-		err = insane_lower_check(in, lower, extack);
-		if (err)
-			return err;
-	}
-
-	p = insane_policy_build(data, extack);
-	if (IS_ERR(p))
-		return PTR_ERR(p);
-
-	err = register_netdevice(dev);
-	if (err) {
-		kfree(p);
-		return err;
-	}
-	/*
-	 * The device cannot be up before the caller drops RTNL, so no packet
-	 * reaches insane_xmit() before the policy is in place.
-	 */
-	rcu_assign_pointer(in->policy, p);
-	insane_set_detached_state(dev);
-
-	if (lower) {
-		err = insane_dev_attach(in, lower, extack);
-		if (err) {
-			unregister_netdevice(dev);
-			return err;
-		}
-	}
-	return 0;
-}
-
-static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
-			     struct nlattr *data[],
-			     struct netlink_ext_ack *extack)
-{
-	struct insane_dev *in = netdev_priv(dev);
-	struct insane_policy *p;
-
-	if (!insane_policy_present(data))
-		return 0;
-	p = insane_policy_build(data, extack);
-	if (IS_ERR(p))
-		return PTR_ERR(p);
-	insane_dev_set_policy(in, p);
-	insane_genl_notify(in, INSANE_EVENT_POLICY);
-	return 0;
-}
-
-static size_t insane_get_size(const struct net_device *dev)
-{
-	return insane_policy_nlmsg_size();
-}
-
-static int insane_fill_info(struct sk_buff *skb, const struct net_device *dev)
-{
-	struct insane_dev *in = netdev_priv(dev);
-
-	return insane_policy_fill(skb, rtnl_dereference(in->policy));
-}
-
-static size_t insane_get_xstats_size(const struct net_device *dev)
-{
-	return insane_dev_stats_size();
-}
-
-static int insane_fill_xstats(struct sk_buff *skb, const struct net_device *dev)
-{
-	return insane_dev_fill_stats(skb, netdev_priv(dev), IFLA_INFO_XSTATS);
-}
-
-static struct net *insane_get_link_net(const struct net_device *dev)
-{
-	struct insane_dev *in = netdev_priv(dev);
-	struct net_device *lower = rtnl_dereference(in->lower);
-
-	return lower ? dev_net(lower) : dev_net(dev);
-}
-
-static struct rtnl_link_ops insane_link_ops __read_mostly = {
-	.kind		= INSANE_LINK_KIND,
-	.priv_size	= sizeof(struct insane_dev),
-	.setup		= insane_setup,
-	.maxtype	= INSANE_POLICY_A_MAX,
-	.policy		= insane_policy_nla,
-	.validate	= insane_validate,
-	.newlink	= insane_newlink,
-	.changelink	= insane_changelink,
-	.get_size	= insane_get_size,
-	.fill_info	= insane_fill_info,
-	.get_xstats_size = insane_get_xstats_size,
-	.fill_xstats	= insane_fill_xstats,
-	.get_link_net	= insane_get_link_net,
-};
-
-/* Notifier */
-
-static int insane_lower_event(struct notifier_block *nb, unsigned long event,
-			      void *ptr)
-{
-	struct net_device *lower = netdev_notifier_info_to_dev(ptr);
-	struct net_device *upper;
-	struct list_head *iter;
-	struct insane_dev *in;
-
-	switch (event) {
-	case NETDEV_UNREGISTER:
-		/* A move to another netns unregisters without removing. */
-		if (lower->reg_state != NETREG_UNREGISTERING)
-			break;
-restart:
-		/* Detaching unlinks, which changes the list being walked. */
-		netdev_for_each_upper_dev_rcu(lower, upper, iter) {
-			if (!insane_dev_is(upper))
-				continue;
-			in = netdev_priv(upper);
-			insane_dev_detach(in);
-			if (upper->reg_state == NETREG_REGISTERED)
-				insane_genl_notify(in, INSANE_EVENT_DETACH);
-			goto restart;
-		}
-		break;
-	case NETDEV_CHANGEMTU:
-		netdev_for_each_upper_dev_rcu(lower, upper, iter)
-			if (insane_dev_is(upper) && upper->mtu != lower->mtu &&
-			    dev_set_mtu(upper, lower->mtu))
-				netdev_warn(upper, "cannot follow MTU %u of %s\n",
-					    lower->mtu, lower->name);
-		break;
-	case NETDEV_UP:
-	case NETDEV_DOWN:
-	case NETDEV_CHANGE:
-		netdev_for_each_upper_dev_rcu(lower, upper, iter)
-			if (insane_dev_is(upper))
-				netif_stacked_transfer_operstate(lower, upper);
-		break;
-	}
-	return NOTIFY_DONE;
-}
-
-static struct notifier_block insane_notifier = {
-	.notifier_call = insane_lower_event,
-};
-
-int __init insane_device_init(void)
-{
-	int err;
-
-	err = register_netdevice_notifier(&insane_notifier);
-	if (err)
-		return err;
-	err = rtnl_link_register(&insane_link_ops);
-	if (err)
-		goto err_link;
-	return 0;
-
-err_link:
-	unregister_netdevice_notifier(&insane_notifier);
-	return err;
-}
-
-void insane_device_uninit(void)
-{
-	rtnl_link_unregister(&insane_link_ops);
-	unregister_netdevice_notifier(&insane_notifier);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The insane link type: a stacked L3 device that relays or drops.
+ * An insane device's state, shared by the datapath (datapath.c), the device
+ * itself (device.c), the link type (link.c) and generic netlink (netlink.c).
  */
 #ifndef _INSANE_DEVICE_H
 #define _INSANE_DEVICE_H
@@ -11,15 +12,6 @@
 
 #include "counters.h"
 #include "policy.h"
-
-/* Drop causes, in the order of INSANE_STATS_A_DROP_* in the uapi header. */
-#define INSANE_DROP_ENUM(attr, name, reason) INSANE_##attr,
-enum insane_drop {
-	INSANE_DROP_CAUSES(INSANE_DROP_ENUM)
-	INSANE_DROP_NR
-};
-
-#undef INSANE_DROP_ENUM
 
 struct insane_pcpu_drops {
 	u64_stats_t drops[INSANE_DROP_NR];
@@ -42,21 +34,35 @@ struct insane_dev {
 	struct insane_pcpu_drops __percpu *drops;
 	/* Counters at the last reset; under RTNL. */
 	struct insane_counters baseline;
+	/*
+	 * Under RTNL: the user chose the MTU (IFLA_MTU or a later change),
+	 * so it no longer follows the lower's except where it must; and
+	 * mtu_following marks the module's own changes while it makes them.
+	 */
+	bool mtu_user;
+	bool mtu_following;
 };
 
-bool insane_dev_is(const struct net_device *dev);
-int insane_dev_attach(struct insane_dev *in, struct net_device *lower,
-		      struct netlink_ext_ack *extack);
-void insane_dev_detach(struct insane_dev *in);
-void insane_dev_set_policy(struct insane_dev *in, struct insane_policy *p);
-void insane_dev_read_counters(struct insane_dev *in,
-			      struct insane_counters *c);
-void insane_dev_reset_counters(struct insane_dev *in);
-size_t insane_dev_stats_size(void);
-int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *in,
-			  int attrtype);
+bool netif_is_insane(const struct net_device *dev);
+void insane_dev_setup(struct net_device *dev);
 
-int insane_device_init(void);
-void insane_device_uninit(void);
+int insane_dev_check_lower(struct insane_dev *ins, struct net_device *lower,
+			   struct netlink_ext_ack *extack);
+int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
+		      struct netlink_ext_ack *extack);
+void insane_dev_detach(struct insane_dev *ins);
+void insane_dev_set_detached_state(struct net_device *dev);
+void insane_dev_follow_lower_mtu(struct insane_dev *ins,
+				 struct net_device *lower);
+void insane_dev_replace_policy(struct insane_dev *ins,
+			       struct insane_policy *p);
+
+void insane_dev_count_drop(struct insane_dev *ins, enum insane_drop why);
+void insane_dev_read_counters(struct insane_dev *ins,
+			      struct insane_counters *c);
+void insane_dev_reset_counters(struct insane_dev *ins);
+size_t insane_dev_stats_size(void);
+int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *ins,
+			  int attrtype);
 
 #endif /* _INSANE_DEVICE_H */

@@ -4,7 +4,7 @@
  * interface that relays or drops packets according to a policy.
  */
 
-#include "device.h"
+#include "link.h"
 #include "netlink.h"
 #include "version.h"
 
@@ -16,28 +16,33 @@ static int __init insane_init(void)
 {
 	int err;
 
-	/* The family first: device teardown sends events through it. */
-	err = insane_genl_init();
+	err = insane_link_init();
 	if (err)
 		return err;
 
-	err = insane_device_init();
+	/* Last: user space can reach the module once everything is ready. */
+	err = insane_genl_init();
 	if (err)
-		goto err_device;
+		goto err_genl;
 
 	pr_info("insane " INSANE_VERSION " loaded\n");
 	return 0;
 
-err_device:
-	insane_genl_uninit();
+err_genl:
+	insane_link_uninit();
 	return err;
 }
 
+/*
+ * In exact reverse. No rcu_barrier(): the module queues no RCU callback of
+ * its own (kfree_rcu() frees without calling into it), and the core has
+ * destroyed every device, destructor included, when rtnl_link_unregister()
+ * returns.
+ */
 static void __exit insane_exit(void)
 {
-	insane_device_uninit();
 	insane_genl_uninit();
-	rcu_barrier();
+	insane_link_uninit();
 }
 
 module_init(insane_init);

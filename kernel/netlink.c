@@ -5,8 +5,10 @@
  * documented in include/uapi/linux/insane.h.
  */
 
-#include "netlink.h"
 #include "device.h"
+#include "link.h"
+#include "netlink.h"
+#include "policy.h"
 
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
@@ -24,13 +26,13 @@ static const struct genl_multicast_group insane_genl_mcgrps[] = {
 };
 
 /* Attributes not listed are NLA_UNSPEC, which strict validation refuses. */
-static const struct nla_policy insane_get_policy[INSANE_DEVICE_A_MAX + 1] = {
+static const struct nla_policy insane_genl_get_nla[INSANE_DEVICE_A_MAX + 1] = {
 	[INSANE_DEVICE_A_IFINDEX]	= { .type = NLA_U32 },
 	[INSANE_DEVICE_A_IFNAME]	= { .type = NLA_NUL_STRING,
 					    .len = IFNAMSIZ - 1 },
 };
 
-static const struct nla_policy insane_set_policy[INSANE_DEVICE_A_MAX + 1] = {
+static const struct nla_policy insane_genl_set_nla[INSANE_DEVICE_A_MAX + 1] = {
 	[INSANE_DEVICE_A_IFINDEX]	= { .type = NLA_U32 },
 	[INSANE_DEVICE_A_IFNAME]	= { .type = NLA_NUL_STRING,
 					    .len = IFNAMSIZ - 1 },
@@ -54,9 +56,10 @@ static_assert(sizeof(struct insane_dump_ctx) <=
  * Finds a device by exactly one of @idx_type or @name_type in @net.
  * Caller holds RTNL.
  */
-static struct net_device *insane_lookup(struct net *net, struct nlattr **attrs,
-					int idx_type, int name_type,
-					struct netlink_ext_ack *extack)
+static struct net_device *insane_genl_lookup(struct net *net,
+					     struct nlattr **attrs,
+					     int idx_type, int name_type,
+					     struct netlink_ext_ack *extack)
 {
 	struct net_device *dev;
 
@@ -86,13 +89,13 @@ static struct net_device *insane_lookup(struct net *net, struct nlattr **attrs,
 	return NULL;
 }
 
-static struct insane_dev *insane_lookup_insane(struct genl_info *info)
+static struct insane_dev *insane_genl_get_dev(struct genl_info *info)
 {
 	struct net_device *dev;
 
-	dev = insane_lookup(genl_info_net(info), info->attrs,
-			    INSANE_DEVICE_A_IFINDEX, INSANE_DEVICE_A_IFNAME,
-			    info->extack);
+	dev = insane_genl_lookup(genl_info_net(info), info->attrs,
+				 INSANE_DEVICE_A_IFINDEX, INSANE_DEVICE_A_IFNAME,
+				 info->extack);
 	if (IS_ERR(dev))
 		return ERR_CAST(dev);
 	if (!dev) {
@@ -100,7 +103,7 @@ static struct insane_dev *insane_lookup_insane(struct genl_info *info)
 			       "INSANE_DEVICE_A_IFINDEX or INSANE_DEVICE_A_IFNAME is required");
 		return ERR_PTR(-EINVAL);
 	}
-	if (!insane_dev_is(dev)) {
+	if (!netif_is_insane(dev)) {
 		NL_SET_ERR_MSG_ATTR(info->extack,
 				    info->attrs[INSANE_DEVICE_A_IFINDEX] ?:
 				    info->attrs[INSANE_DEVICE_A_IFNAME],
@@ -110,7 +113,7 @@ static struct insane_dev *insane_lookup_insane(struct genl_info *info)
 	return netdev_priv(dev);
 }
 
-static size_t insane_msg_size(void)
+static size_t insane_genl_msg_size(void)
 {
 	return nla_total_size(sizeof(u32)) +		/* EVENT */
 	       nla_total_size(sizeof(u32)) +		/* IFINDEX */
@@ -122,13 +125,13 @@ static size_t insane_msg_size(void)
 }
 
 /* Puts a device's state into @skb. Caller holds RTNL. */
-static int insane_fill_device(struct sk_buff *skb, struct insane_dev *in)
+static int insane_genl_fill_device(struct sk_buff *skb, struct insane_dev *ins)
 {
-	struct net_device *lower = rtnl_dereference(in->lower);
+	struct net_device *lower = rtnl_dereference(ins->lower);
 	struct nlattr *nest;
 
-	if (nla_put_u32(skb, INSANE_DEVICE_A_IFINDEX, in->dev->ifindex) ||
-	    nla_put_string(skb, INSANE_DEVICE_A_IFNAME, in->dev->name))
+	if (nla_put_u32(skb, INSANE_DEVICE_A_IFINDEX, ins->dev->ifindex) ||
+	    nla_put_string(skb, INSANE_DEVICE_A_IFNAME, ins->dev->name))
 		return -EMSGSIZE;
 	if (lower &&
 	    (nla_put_u32(skb, INSANE_DEVICE_A_LOWER_IFINDEX, lower->ifindex) ||
@@ -138,30 +141,30 @@ static int insane_fill_device(struct sk_buff *skb, struct insane_dev *in)
 	nest = nla_nest_start(skb, INSANE_DEVICE_A_POLICY);
 	if (!nest)
 		return -EMSGSIZE;
-	if (insane_policy_fill(skb, rtnl_dereference(in->policy))) {
+	if (insane_policy_fill(skb, rtnl_dereference(ins->policy))) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}
 	nla_nest_end(skb, nest);
 
-	return insane_dev_fill_stats(skb, in, INSANE_DEVICE_A_STATS);
+	return insane_dev_fill_stats(skb, ins, INSANE_DEVICE_A_STATS);
 }
 
 static int insane_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct insane_dev *in;
+	struct insane_dev *ins;
 	struct sk_buff *msg;
 	void *hdr;
 	int err;
 
-	msg = genlmsg_new(insane_msg_size(), GFP_KERNEL);
+	msg = genlmsg_new(insane_genl_msg_size(), GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
 
 	rtnl_lock();
-	in = insane_lookup_insane(info);
-	if (IS_ERR(in)) {
-		err = PTR_ERR(in);
+	ins = insane_genl_get_dev(info);
+	if (IS_ERR(ins)) {
+		err = PTR_ERR(ins);
 		goto err_unlock;
 	}
 	hdr = genlmsg_put_reply(msg, info, &insane_genl_family, 0,
@@ -170,7 +173,7 @@ static int insane_get_doit(struct sk_buff *skb, struct genl_info *info)
 		err = -EMSGSIZE;
 		goto err_unlock;
 	}
-	err = insane_fill_device(msg, in);
+	err = insane_genl_fill_device(msg, ins);
 	if (err)
 		goto err_unlock;
 	rtnl_unlock();
@@ -205,7 +208,7 @@ static int insane_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	rtnl_lock();
 	cb->seq = net->dev_base_seq;
 	for_each_netdev(net, dev) {
-		if (!insane_dev_is(dev))
+		if (!netif_is_insane(dev))
 			continue;
 		if (pos++ < ctx->pos)
 			continue;
@@ -217,7 +220,7 @@ static int insane_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 			break;
 		}
 		genl_dump_check_consistent(cb, hdr);
-		err = insane_fill_device(skb, netdev_priv(dev));
+		err = insane_genl_fill_device(skb, netdev_priv(dev));
 		if (err) {
 			genlmsg_cancel(skb, hdr);
 			break;
@@ -238,7 +241,7 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr *ptb[INSANE_POLICY_A_MAX + 1];
 	struct insane_policy *p = NULL;
 	struct net_device *lower;
-	struct insane_dev *in;
+	struct insane_dev *ins;
 	u32 flags = 0;
 	int err;
 
@@ -264,15 +267,15 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	rtnl_lock();
-	in = insane_lookup_insane(info);
-	if (IS_ERR(in)) {
-		err = PTR_ERR(in);
+	ins = insane_genl_get_dev(info);
+	if (IS_ERR(ins)) {
+		err = PTR_ERR(ins);
 		goto out;
 	}
 
-	lower = insane_lookup(dev_net(in->dev), info->attrs,
-			      INSANE_DEVICE_A_LOWER_IFINDEX,
-			      INSANE_DEVICE_A_LOWER_IFNAME, info->extack);
+	lower = insane_genl_lookup(dev_net(ins->dev), info->attrs,
+				   INSANE_DEVICE_A_LOWER_IFINDEX,
+				   INSANE_DEVICE_A_LOWER_IFNAME, info->extack);
 	if (IS_ERR(lower)) {
 		err = PTR_ERR(lower);
 		goto out;
@@ -286,24 +289,24 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	/* Attaching is the one step that can fail; it goes first. */
-	if (lower && lower != rtnl_dereference(in->lower)) {
-		err = insane_dev_attach(in, lower, info->extack);
+	if (lower && lower != rtnl_dereference(ins->lower)) {
+		err = insane_dev_attach(ins, lower, info->extack);
 		if (err)
 			goto out;
-		insane_genl_notify(in, INSANE_EVENT_ATTACH);
+		insane_genl_notify(ins, INSANE_EVENT_ATTACH);
 	}
-	if ((flags & INSANE_DEVICE_F_DETACH) && rtnl_dereference(in->lower)) {
-		insane_dev_detach(in);
-		insane_genl_notify(in, INSANE_EVENT_DETACH);
+	if ((flags & INSANE_DEVICE_F_DETACH) && rtnl_dereference(ins->lower)) {
+		insane_dev_detach(ins);
+		insane_genl_notify(ins, INSANE_EVENT_DETACH);
 	}
 	if (p) {
-		insane_dev_set_policy(in, p);
+		insane_dev_replace_policy(ins, p);
 		p = NULL;
-		insane_genl_notify(in, INSANE_EVENT_POLICY);
+		insane_genl_notify(ins, INSANE_EVENT_POLICY);
 	}
 	if (flags & INSANE_DEVICE_F_RESET_STATS) {
-		insane_dev_reset_counters(in);
-		insane_genl_notify(in, INSANE_EVENT_RESET_STATS);
+		insane_dev_reset_counters(ins);
+		insane_genl_notify(ins, INSANE_EVENT_RESET_STATS);
 	}
 	err = 0;
 
@@ -318,13 +321,13 @@ static const struct genl_ops insane_genl_ops[] = {
 		.cmd = INSANE_CMD_GET_DEVICE,
 		.doit = insane_get_doit,
 		.dumpit = insane_get_dumpit,
-		.policy = insane_get_policy,
+		.policy = insane_genl_get_nla,
 		.maxattr = INSANE_DEVICE_A_MAX,
 	},
 	{
 		.cmd = INSANE_CMD_SET_DEVICE,
 		.doit = insane_set_doit,
-		.policy = insane_set_policy,
+		.policy = insane_genl_set_nla,
 		.maxattr = INSANE_DEVICE_A_MAX,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},
@@ -343,15 +346,15 @@ static struct genl_family insane_genl_family __ro_after_init = {
 
 /**
  * insane_genl_notify - tell the events group that a device changed
- * @in: the device, after the change
+ * @ins: the device, after the change
  * @event: what changed
  *
  * Caller holds RTNL. Best effort: a listener that cannot keep up learns
  * of the loss from ENOBUFS on its socket.
  */
-void insane_genl_notify(struct insane_dev *in, enum insane_event event)
+void insane_genl_notify(struct insane_dev *ins, enum insane_event event)
 {
-	struct net *net = dev_net(in->dev);
+	struct net *net = dev_net(ins->dev);
 	struct sk_buff *msg;
 	void *hdr;
 
@@ -360,13 +363,13 @@ void insane_genl_notify(struct insane_dev *in, enum insane_event event)
 				INSANE_GENL_MCGRP_EVENTS_IDX))
 		return;
 
-	msg = genlmsg_new(insane_msg_size(), GFP_KERNEL);
+	msg = genlmsg_new(insane_genl_msg_size(), GFP_KERNEL);
 	if (!msg)
 		return;
 	hdr = genlmsg_put(msg, 0, 0, &insane_genl_family, 0, INSANE_CMD_EVENT);
 	if (!hdr ||
 	    nla_put_u32(msg, INSANE_DEVICE_A_EVENT, event) ||
-	    insane_fill_device(msg, in)) {
+	    insane_genl_fill_device(msg, ins)) {
 		nlmsg_free(msg);
 		return;
 	}
@@ -375,12 +378,24 @@ void insane_genl_notify(struct insane_dev *in, enum insane_event event)
 				INSANE_GENL_MCGRP_EVENTS_IDX, GFP_KERNEL);
 }
 
+/* Registered last, so user space never meets a half-initialised module. */
 int __init insane_genl_init(void)
 {
-	return genl_register_family(&insane_genl_family);
+	int err;
+
+	err = genl_register_family(&insane_genl_family);
+	if (err)
+		return err;
+	rtnl_lock();
+	insane_link_set_event_fn(insane_genl_notify);
+	rtnl_unlock();
+	return 0;
 }
 
 void insane_genl_uninit(void)
 {
+	rtnl_lock();
+	insane_link_set_event_fn(NULL);
+	rtnl_unlock();
 	genl_unregister_family(&insane_genl_family);
 }

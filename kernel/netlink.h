@@ -9,7 +9,7 @@
 
 struct insane_dev;
 
-void insane_genl_notify(struct insane_dev *in, enum insane_event event);
+void insane_genl_notify(struct insane_dev *ins, enum insane_event event);
 
 int insane_genl_init(void);
 void insane_genl_uninit(void);

@@ -43,33 +43,59 @@ static struct nlattr *insane_policy_first(struct nlattr *const *tb)
 	return NULL;
 }
 
-/* NL_SET_ERR_MSG_ATTR() takes only literals; these messages are chosen. */
-static void insane_extack(struct netlink_ext_ack *extack,
-			  const struct nlattr *attr, const char *msg)
+/*
+ * Each refusal is a literal passed to NL_SET_ERR_MSG_ATTR(), so that it
+ * also reaches the netlink:netlink_extack tracepoint.
+ */
+static void insane_policy_misplaced(struct netlink_ext_ack *extack,
+				    const struct nlattr *attr, int type)
 {
-	if (!extack)
-		return;
-	extack->_msg = msg;
-	extack->bad_attr = attr;
+	switch (type) {
+	case INSANE_POLICY_A_PERCENT:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_PERCENT is only valid in percent mode");
+		break;
+	case INSANE_POLICY_A_SEED:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_SEED is only valid in percent mode");
+		break;
+	case INSANE_POLICY_A_ON_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_ON_NS is only valid in time mode");
+		break;
+	case INSANE_POLICY_A_OFF_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_OFF_NS is only valid in time mode");
+		break;
+	default:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "this policy attribute is not valid in the given mode");
+		break;
+	}
 }
 
-/* What each mode-specific attribute is called in a refusal. */
-static const struct {
-	const char *misplaced;	/* given in a mode it does not belong to */
-	const char *missing;	/* absent in a mode that requires it */
-} insane_policy_msgs[INSANE_POLICY_A_MAX + 1] = {
-	[INSANE_POLICY_A_PERCENT] = {
-		"INSANE_POLICY_A_PERCENT is only valid in percent mode",
-		"INSANE_POLICY_A_PERCENT is required in percent mode" },
-	[INSANE_POLICY_A_SEED] = {
-		"INSANE_POLICY_A_SEED is only valid in percent mode", NULL },
-	[INSANE_POLICY_A_ON_NS] = {
-		"INSANE_POLICY_A_ON_NS is only valid in time mode",
-		"INSANE_POLICY_A_ON_NS is required in time mode" },
-	[INSANE_POLICY_A_OFF_NS] = {
-		"INSANE_POLICY_A_OFF_NS is only valid in time mode",
-		"INSANE_POLICY_A_OFF_NS is required in time mode" },
-};
+static void insane_policy_missing(struct netlink_ext_ack *extack,
+				  const struct nlattr *attr, int type)
+{
+	switch (type) {
+	case INSANE_POLICY_A_PERCENT:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_PERCENT is required in percent mode");
+		break;
+	case INSANE_POLICY_A_ON_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_ON_NS is required in time mode");
+		break;
+	case INSANE_POLICY_A_OFF_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_OFF_NS is required in time mode");
+		break;
+	default:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "a policy attribute that the mode requires is missing");
+		break;
+	}
+}
 
 /* The attributes each mode allows and requires, besides the mode. */
 static const struct {
@@ -119,8 +145,8 @@ int insane_policy_check(struct nlattr *const *tb,
 	int i;
 
 	if (!tb[INSANE_POLICY_A_MODE]) {
-		insane_extack(extack, insane_policy_first(tb),
-			      "INSANE_POLICY_A_MODE is required with any policy attribute");
+		NL_SET_ERR_MSG_ATTR(extack, insane_policy_first(tb),
+				    "INSANE_POLICY_A_MODE is required with any policy attribute");
 		return -EINVAL;
 	}
 	mode = nla_get_u32(tb[INSANE_POLICY_A_MODE]);
@@ -134,12 +160,11 @@ int insane_policy_check(struct nlattr *const *tb,
 
 	for (i = INSANE_POLICY_A_MODE + 1; i <= INSANE_POLICY_A_MAX; i++) {
 		if (tb[i] && !(allowed & BIT(i))) {
-			insane_extack(extack, tb[i], insane_policy_msgs[i].misplaced);
+			insane_policy_misplaced(extack, tb[i], i);
 			return -EINVAL;
 		}
 		if (!tb[i] && (required & BIT(i))) {
-			insane_extack(extack, insane_policy_first(tb),
-				      insane_policy_msgs[i].missing);
+			insane_policy_missing(extack, insane_policy_first(tb), i);
 			return -EINVAL;
 		}
 	}

@@ -42,6 +42,7 @@ var defaultModules = []string{
 	"veth", "dummy", "macvlan", "ifb", "bridge",
 	"sch_netem", "act_gact", "cls_matchall", "sch_ingress",
 	"pktgen", "nf_tables", "nft_numgen", "xt_statistic",
+	"nft_chain_nat", "nft_nat", "nft_ct", "vrf", "ipip",
 }
 
 type config struct {

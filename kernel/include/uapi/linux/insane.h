@@ -2,10 +2,10 @@
 /*
  * insane: a stacked virtual network interface for fault injection.
  *
- * An insane device sits on a lower device (the "slave"). Every IPv4 or IPv6
- * packet routed through it is either relayed out of the lower device or
- * dropped, as decided by the device's policy. Anything that is not IP is
- * dropped and counted.
+ * An insane device sits on a lower device (the article's "slave"). Every
+ * IPv4 or IPv6 packet routed through it is either relayed out of the lower
+ * device or dropped, as decided by the device's policy. Anything else is
+ * dropped, and every packet is counted once (see "Counters").
  *
  * This header is the single source of truth for every number shared by the
  * kernel module, the Go client and the CLI. Every enum here is append-only.
@@ -13,8 +13,12 @@
  * Link type
  * ---------
  * rtnetlink kind "insane". IFLA_LINK names the lower device (optional: a
- * device created without one is detached and has no carrier).
- * IFLA_INFO_DATA holds exactly the attributes of enum insane_policy_attr,
+ * device created without one is detached; see "Carrier and counters").
+ * The lower cannot be the loopback device, an L3 master (VRF) device or
+ * the device itself, and stacking that would close a cycle is refused.
+ * IFLA_MTU, if given, must not exceed the lower's MTU (EINVAL).
+ * IFLA_INFO_DATA, at most once, holds exactly the attributes of enum
+ * insane_policy_attr,
  * the same set that INSANE_DEVICE_A_POLICY nests in generic netlink.
  * IFLA_INFO_XSTATS, in replies only, holds the INSANE_STATS_A_* counters
  * of INSANE_DEVICE_A_STATS. A change of an existing device (RTM_NEWLINK
@@ -87,11 +91,49 @@
  * While attached, the device's carrier and operational state follow the
  * lower's. A detached device keeps its carrier but is dormant: ip link shows
  * NO-CARRIER and state DORMANT, and every packet routed to it is counted in
- * INSANE_STATS_A_DROP_NO_LOWER. (While the lower itself has no carrier,
- * neither has the device, and the kernel discards what is routed to it
- * before the driver sees it, as for any device without carrier.)
+ * INSANE_STATS_A_DROP_NO_LOWER. (While an attached device's lower has no
+ * carrier, neither has the device, and the kernel discards what is routed
+ * to it before the driver sees it, as for any device without carrier.)
  * Interface statistics: TX packets and bytes are the relayed packets, TX
  * dropped is the sum of every drop counter; they are never reset.
+ *
+ * Each packet is checked in this order, and the first check that fails
+ * names its drop cause: a lower device (NO_LOWER); IPv4 or IPv6 (NOT_IP,
+ * also for IPv6 on a kernel booted with ipv6.disable=1); a well-formed
+ * header (MALFORMED: IPv4 with version 4, ihl >= 5, the whole header
+ * present and tot_len equal to the packet's length; IPv6 with version 6
+ * and a non-zero payload_len that matches the packet's length); not already
+ * being relayed by this device (LOOP); the policy (POLICY); a unicast route
+ * that leaves by the lower, not a local, broadcast, multicast or anycast
+ * destination, nor another port of the lower's VRF (NO_ROUTE); the lower's
+ * stack taking it (LOWER_REFUSED, else RELAYED). Only packets that reach
+ * the policy are "handled" in the sense of the seeded sequence below.
+ *
+ * MTU
+ * ---
+ * While attached, the device's MTU is at most the lower's (ip link set
+ * refuses more, with the core's extended-ack message) and follows the
+ * lower's MTU, up and down, unless the user chose one (IFLA_MTU at creation
+ * or a later change): a chosen MTU is kept, and lowered only when the
+ * lower's drops below it.
+ *
+ * Relay and netfilter
+ * -------------------
+ * A relayed packet is routed again in the lower's network namespace with
+ * the lower as output interface, and leaves with the lower as its device
+ * (skb->dev), without the sending socket (skb->sk stays its owner, but the
+ * lower's stack is not given it). When the lower is in the device's own
+ * network namespace, the packet has already passed OUTPUT (and any NAT
+ * there) on its way to the device, so the relay skips OUTPUT and runs only
+ * POSTROUTING again, now with the lower as output device: NAT is decided
+ * once, by rules that see the insane device as the output device. When the
+ * lower is in another network namespace, the packet arrives there scrubbed
+ * (no conntrack entry, no mark) and passes that namespace's OUTPUT and
+ * POSTROUTING as a locally sent packet. A packet that comes back to a
+ * device that is relaying it (a route, a tunnel or NAT of the lower's
+ * namespace leading back) is dropped as LOOP before the kernel's own
+ * recursion limit; a loop through a qdisc added to the device is not
+ * synchronous and is not caught.
  *
  * Policies
  * --------
@@ -110,8 +152,8 @@
  *
  * Percent decisions. Without a seed each packet draws from the kernel's fast
  * random number generator. With a seed S, the decision for the k-th packet
- * handled since the policy was set (k = 0, 1, 2, ...) is a pure function of
- * S and k, whichever CPU sends it:
+ * handled (it reached the policy) since the policy was set (k = 0, 1, 2,
+ * ...) is a pure function of S and k, whichever CPU sends it:
  *
  *     x = S + (k + 1) * 0x9e3779b97f4a7c15          (mod 2^64)
  *     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9

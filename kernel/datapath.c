@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The datapath: each packet routed through an insane device is checked,
+ * decided by the policy and either dropped under one named cause or relayed
+ * out of the lower device.
+ *
+ * insane is an L3 device. A relayed packet is routed again in the lower
+ * device's network namespace with the lower as output interface, as
+ * ipvlan's L3 mode does, so neighbour resolution happens on the lower. What
+ * netfilter sees is written in the uapi header ("Relay and netfilter").
+ */
+
+#include "datapath.h"
+#include "device.h"
+#include "policy.h"
+
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/netdevice.h>
+#include <linux/percpu.h>
+#include <net/addrconf.h>
+#include <net/dst.h>
+#include <net/ip.h>
+#include <net/ip6_route.h>
+#include <net/ipv6.h>
+#include <net/l3mdev.h>
+#include <net/route.h>
+
+/* The kernel's drop reason of each cause, for dropwatch and perf trace. */
+#define INSANE_DROP_REASON(attr, name, reason) \
+	[INSANE_##attr] = SKB_DROP_REASON_##reason,
+static const enum skb_drop_reason insane_drop_reasons[INSANE_DROP_NR] = {
+	INSANE_DROP_CAUSES(INSANE_DROP_REASON)
+};
+
+#undef INSANE_DROP_REASON
+
+/*
+ * The insane devices that the packet being sent on this CPU is being relayed
+ * by, outermost first. Relaying is synchronous down to the lower device's
+ * queue and runs with BHs off, so a device that meets itself here is in a
+ * loop: a route, a tunnel or NAT in the lower's netns sent the packet back.
+ * The core's limit is the same depth, so insane always stops a loop first.
+ */
+struct insane_relay_path {
+	const struct insane_dev *devs[XMIT_RECURSION_LIMIT];
+	unsigned int depth;
+};
+
+static DEFINE_PER_CPU(struct insane_relay_path, insane_relay_path);
+
+static bool insane_relay_enter(struct insane_relay_path *path,
+			       const struct insane_dev *ins)
+{
+	unsigned int i;
+
+	if (unlikely(path->depth >= ARRAY_SIZE(path->devs)))
+		return false;
+	for (i = 0; i < path->depth; i++)
+		if (unlikely(path->devs[i] == ins))
+			return false;
+	path->devs[path->depth++] = ins;
+	return true;
+}
+
+/*
+ * IPv4 header checks of ip_rcv_core(), except the checksum, which the relay
+ * computes anew. A sent packet has no link-layer padding, so tot_len must be
+ * its whole length.
+ */
+static bool insane_check_v4(struct sk_buff *skb)
+{
+	const struct iphdr *iph;
+	unsigned int hlen;
+
+	if (unlikely(skb_network_offset(skb) ||
+		     !pskb_network_may_pull(skb, sizeof(*iph))))
+		return false;
+	iph = ip_hdr(skb);
+	hlen = iph->ihl * 4;
+	if (unlikely(iph->version != 4 || hlen < sizeof(*iph)))
+		return false;
+	if (unlikely(!pskb_network_may_pull(skb, hlen)))
+		return false;
+	iph = ip_hdr(skb);
+	return likely(ntohs(iph->tot_len) == skb->len);
+}
+
+/* A payload length that matches the packet; no jumbogram (length 0). */
+static bool insane_check_v6(struct sk_buff *skb)
+{
+	const struct ipv6hdr *ip6h;
+
+	if (unlikely(skb_network_offset(skb) ||
+		     !pskb_network_may_pull(skb, sizeof(*ip6h))))
+		return false;
+	ip6h = ipv6_hdr(skb);
+	return likely(ip6h->version == 6 && ip6h->payload_len &&
+		      ntohs(ip6h->payload_len) + sizeof(*ip6h) == skb->len);
+}
+
+/*
+ * Routes @skb out of @lower in @net and attaches the route. The flow key
+ * lives in this frame, not in insane_xmit()'s, which nested relays stack.
+ */
+static noinline_for_stack bool insane_route_v4(struct net *net,
+					       struct sk_buff *skb,
+					       struct net_device *lower)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	struct flowi4 fl4 = {
+		.flowi4_oif = lower->ifindex,
+		.flowi4_flags = FLOWI_FLAG_ANYSRC,
+		.flowi4_mark = skb->mark,
+		.flowi4_tos = RT_TOS(iph->tos),
+		.flowi4_proto = iph->protocol,
+		.daddr = iph->daddr,
+		.saddr = iph->saddr,
+	};
+	struct rtable *rt;
+
+	/* With an output interface and no matching route, on-link is assumed. */
+	rt = ip_route_output_flow(net, &fl4, NULL);
+	if (IS_ERR(rt))
+		return false;
+	/* Unicast only, and out of the lower: not local, not another port. */
+	if (rt->rt_type != RTN_UNICAST || rt->dst.dev != lower) {
+		ip_rt_put(rt);
+		return false;
+	}
+	skb_dst_drop(skb);
+	skb_dst_set(skb, &rt->dst);
+	memset(IPCB(skb), 0, sizeof(*IPCB(skb)));
+	return true;
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+static noinline_for_stack bool insane_route_v6(struct net *net,
+					       struct sk_buff *skb,
+					       struct net_device *lower)
+{
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	struct inet6_dev *idev = __in6_dev_get(lower);
+	struct flowi6 fl6 = {
+		.flowi6_oif = lower->ifindex,
+		.flowi6_flags = FLOWI_FLAG_ANYSRC,
+		.flowi6_mark = skb->mark,
+		.flowi6_proto = ip6h->nexthdr,
+		.flowlabel = ip6_flowinfo(ip6h),
+		.daddr = ip6h->daddr,
+		.saddr = ip6h->saddr,
+	};
+	struct dst_entry *dst;
+	struct rt6_info *rt;
+
+	/* ip6_output() would drop it and still report success. */
+	if (!idev || READ_ONCE(idev->cnf.disable_ipv6))
+		return false;
+	if (ipv6_addr_is_multicast(&fl6.daddr))
+		return false;
+	/*
+	 * With a source address, ip6_route_output() takes the output
+	 * interface as a mere preference and may pick a route through this
+	 * very device: insist on the lower.
+	 */
+	dst = ip6_route_output_flags(net, NULL, &fl6, RT6_LOOKUP_F_IFACE);
+	rt = container_of(dst, struct rt6_info, dst);
+	if (dst->error || dst->dev != lower ||
+	    (rt->rt6i_flags & (RTF_LOCAL | RTF_ANYCAST))) {
+		dst_release(dst);
+		return false;
+	}
+	skb_dst_drop(skb);
+	skb_dst_set(skb, dst);
+	memset(IP6CB(skb), 0, sizeof(*IP6CB(skb)));
+	return true;
+}
+#else
+static bool insane_route_v6(struct net *net, struct sk_buff *skb,
+			    struct net_device *lower)
+{
+	return false;
+}
+#endif
+
+/*
+ * In the device's own netns the packet has passed LOCAL_OUT already, with
+ * its conntrack entry and NAT, so it goes straight to dst_output(): the
+ * header fixups of __ip_local_out() without its netfilter hook. Running
+ * LOCAL_OUT again would let NAT re-route it without the lower as output
+ * interface, back into this device.
+ */
+static int insane_output_v4(struct net *net, struct sk_buff *skb)
+{
+	ip_send_check(ip_hdr(skb));
+	skb = l3mdev_ip_out(NULL, skb);
+	if (unlikely(!skb))
+		return 0;
+	skb->protocol = htons(ETH_P_IP);
+	return dst_output(net, NULL, skb);
+}
+
+static int insane_output_v6(struct net *net, struct sk_buff *skb)
+{
+	IP6CB(skb)->nhoff = offsetof(struct ipv6hdr, nexthdr);
+	skb = l3mdev_ip6_out(NULL, skb);
+	if (unlikely(!skb))
+		return 0;
+	skb->protocol = htons(ETH_P_IPV6);
+	return dst_output(net, NULL, skb);
+}
+
+/*
+ * Hands @skb to the lower's stack and sets *@err to what the stack said.
+ * The sender's socket stays the owner but is not passed on: the lower's
+ * netns must not read its bound device, run its cgroup's egress program
+ * again or take a packet socket for an inet one. Without a route out of
+ * the lower it returns false, and the caller still owns @skb.
+ */
+static bool insane_relay(struct sk_buff *skb, struct net_device *dev,
+			 struct net_device *lower, bool v4, int *err)
+{
+	struct net *net = dev_net(lower);
+	bool xnet = !net_eq(dev_net(dev), net);
+
+	/* Crossing into the lower's netns forgets this one's state. */
+	if (unlikely(xnet))
+		skb_scrub_packet(skb, true);
+	if (!(v4 ? insane_route_v4(net, skb, lower) :
+		   insane_route_v6(net, skb, lower)))
+		return false;
+	/* The lower's hooks see the packet coming from the lower. */
+	skb->dev = lower;
+	if (unlikely(xnet))
+		*err = v4 ? ip_local_out(net, NULL, skb) :
+			    ip6_local_out(net, NULL, skb);
+	else
+		*err = v4 ? insane_output_v4(net, skb) :
+			    insane_output_v6(net, skb);
+	return true;
+}
+
+/* Called with rcu_read_lock_bh() held and BHs off. */
+netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	enum skb_drop_reason reason = SKB_DROP_REASON_NOT_SPECIFIED;
+	struct insane_dev *ins = netdev_priv(dev);
+	struct insane_relay_path *path;
+	unsigned int len = skb->len;
+	struct net_device *lower;
+	enum insane_drop why;
+	bool v4, relayed;
+	int err;
+
+	/* Checked first: every packet to a detached device counts here. */
+	lower = rcu_dereference_bh(ins->lower);
+	if (unlikely(!lower)) {
+		why = INSANE_DROP_NO_LOWER;
+		goto drop;
+	}
+
+	if (skb->protocol == htons(ETH_P_IP)) {
+		v4 = true;
+		if (unlikely(!insane_check_v4(skb)))
+			goto malformed;
+	} else if (skb->protocol == htons(ETH_P_IPV6)) {
+		v4 = false;
+		/* Without IPv6 (ipv6.disable=1) its routing state is absent. */
+		if (unlikely(!IS_ENABLED(CONFIG_IPV6) || !ipv6_mod_enabled())) {
+			why = INSANE_DROP_NOT_IP;
+			reason = SKB_DROP_REASON_IPV6DISABLED;
+			goto drop_reason;
+		}
+		if (unlikely(!insane_check_v6(skb)))
+			goto malformed;
+	} else {
+		why = INSANE_DROP_NOT_IP;
+		goto drop;
+	}
+
+	path = this_cpu_ptr(&insane_relay_path);
+	if (unlikely(!insane_relay_enter(path, ins))) {
+		why = INSANE_DROP_LOOP;
+		goto drop;
+	}
+
+	if (!insane_policy_relays(rcu_dereference_bh(ins->policy))) {
+		path->depth--;
+		why = INSANE_DROP_POLICY;
+		goto drop;
+	}
+
+	relayed = insane_relay(skb, dev, lower, v4, &err);
+	path->depth--;
+	if (unlikely(!relayed)) {
+		why = INSANE_DROP_NO_ROUTE;
+		goto drop;
+	}
+	/* From here on @skb belongs to the lower's stack. */
+	if (likely(!net_xmit_eval(err)))
+		dev_sw_netstats_tx_add(dev, 1, len);
+	else
+		insane_dev_count_drop(ins, INSANE_DROP_LOWER_REFUSED);
+	return NETDEV_TX_OK;
+
+malformed:
+	why = INSANE_DROP_MALFORMED;
+drop:
+	reason = insane_drop_reasons[why];
+drop_reason:
+	insane_dev_count_drop(ins, why);
+	kfree_skb_reason(skb, reason);
+	return NETDEV_TX_OK;
+}

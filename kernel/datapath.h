@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The transmit path: every packet routed through an insane device.
+ */
+#ifndef _INSANE_DATAPATH_H
+#define _INSANE_DATAPATH_H
+
+#include <linux/netdevice.h>
+
+netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev);
+
+#endif /* _INSANE_DATAPATH_H */
