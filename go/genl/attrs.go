@@ -8,7 +8,7 @@ import (
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // encodePolicy writes the attributes of enum insane_policy_attr for p,

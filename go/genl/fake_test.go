@@ -11,7 +11,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // This file holds the test side of the wire: a fake family, an encoder of

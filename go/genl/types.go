@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // A Mode is the kind of a policy.
@@ -124,13 +124,6 @@ func (p Policy) Relays(k uint64) (relay, predictable bool) {
 		return Relays(*p.Seed, k, p.PercentUnits()), true
 	}
 	return false, false
-}
-
-// Relays is the kernel's seeded percent decision: whether the k-th packet
-// (from 0) handled since a policy with this seed and percent, in millionths
-// of a percent, was set is relayed.
-func Relays(seed, k uint64, percentUnits uint32) bool {
-	return uapi.Relays(seed, k, percentUnits)
 }
 
 // String returns the policy in the CLI's grammar, such as

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/insane-netdev/insane/tests/vm/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
 	"github.com/mdlayher/genetlink"
 	"golang.org/x/sys/unix"

@@ -1,6 +1,8 @@
-// Command gen writes the Go constants of package uapi from the uapi header.
+// Command uapigen writes the Go constants of package
+// github.com/insane-netdev/insane/go/genl/uapi from the uapi header; go
+// generate runs it (see go/genl/uapi/uapi.go).
 //
-// Usage: go run ./internal/gen -header PATH -o FILE
+// Usage: go run ./go/internal/uapigen -header PATH -o FILE [-pkg NAME]
 package main
 
 import (
@@ -8,16 +10,16 @@ import (
 	"log"
 	"os"
 
-	"github.com/insane-netdev/insane/go/internal/uapi/internal/cheader"
+	"github.com/insane-netdev/insane/go/internal/cheader"
 )
 
 func main() {
-	header := flag.String("header", "../../../kernel/include/uapi/linux/insane.h", "uapi header to read")
+	header := flag.String("header", "kernel/include/uapi/linux/insane.h", "uapi header to read")
 	out := flag.String("o", "zz_generated.go", "Go file to write")
 	pkg := flag.String("pkg", "uapi", "Go package name")
 	flag.Parse()
 	log.SetFlags(0)
-	log.SetPrefix("gen: ")
+	log.SetPrefix("uapigen: ")
 
 	src, err := os.ReadFile(*header)
 	if err != nil {
