@@ -168,22 +168,6 @@ func FormatDuration(d time.Duration) string {
 	return strconv.FormatInt(int64(d), 10) + "ns"
 }
 
-// Stats are a device's counters since its creation or the last reset.
-type Stats struct {
-	RelayedPackets   uint64
-	RelayedBytes     uint64
-	DropPolicy       uint64 // dropped by the policy
-	DropNoLower      uint64 // dropped because the device is detached
-	DropNoRoute      uint64 // no route out of the lower device
-	DropLowerRefused uint64 // the lower device refused the packet
-	DropNotIP        uint64 // neither IPv4 nor IPv6
-}
-
-// Dropped returns the sum of all drop counters.
-func (s Stats) Dropped() uint64 {
-	return s.DropPolicy + s.DropNoLower + s.DropNoRoute + s.DropLowerRefused + s.DropNotIP
-}
-
 // A Device is the state of one insane device.
 type Device struct {
 	Name  string

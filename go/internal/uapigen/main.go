@@ -1,8 +1,9 @@
-// Command uapigen writes the Go constants of package
-// github.com/insane-netdev/insane/go/genl/uapi from the uapi header; go
-// generate runs it (see go/genl/uapi/uapi.go).
+// Command uapigen writes, from the uapi header, the Go constants of package
+// github.com/insane-netdev/insane/go/genl/uapi (-o) or the Stats type and
+// the counter table of package genl (-counters); go generate runs it (see
+// go/genl/uapi/uapi.go and go/genl/counters.go).
 //
-// Usage: go run ./go/internal/uapigen -header PATH -o FILE [-pkg NAME]
+// Usage: go run ./go/internal/uapigen -header PATH [-counters] -o FILE [-pkg NAME]
 package main
 
 import (
@@ -13,10 +14,15 @@ import (
 	"github.com/insane-netdev/insane/go/internal/cheader"
 )
 
+// uapiImport is the import path of the generated constants, which the
+// counter table refers to.
+const uapiImport = "github.com/insane-netdev/insane/go/genl/uapi"
+
 func main() {
 	header := flag.String("header", "kernel/include/uapi/linux/insane.h", "uapi header to read")
 	out := flag.String("o", "zz_generated.go", "Go file to write")
-	pkg := flag.String("pkg", "uapi", "Go package name")
+	counters := flag.Bool("counters", false, "write the Stats type and counter table instead of the constants")
+	pkg := flag.String("pkg", "", "Go package name (default uapi, or genl with -counters)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("uapigen: ")
@@ -25,11 +31,24 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	code, err := cheader.Generate(*pkg, "include/uapi/linux/insane.h", "INSANE_", string(src))
+	const source = "include/uapi/linux/insane.h"
+	var code []byte
+	if *counters {
+		code, err = cheader.GenerateCounters(pkgOr(*pkg, "genl"), uapiImport, source, string(src))
+	} else {
+		code, err = cheader.Generate(pkgOr(*pkg, "uapi"), source, "INSANE_", string(src))
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(*out, code, 0o644); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func pkgOr(pkg, def string) string {
+	if pkg == "" {
+		return def
+	}
+	return pkg
 }

@@ -106,7 +106,7 @@ func TestCLILink(t *testing.T) {
 	clOK(t, b, "link", "set", "ins0", "mode", "percent", "0")
 	tp.UDP(t, vmnet.SendOptions{Count: 20})
 	stats := clOK(t, b, "-s", "show", "ins0")
-	if !strings.Contains(stats, "    relayed: packets 0 bytes 0\n    dropped: total 20 policy 20 no-lower 0 no-route 0 lower-refused 0 not-ip 0\n") {
+	if !strings.Contains(stats, "    relayed: packets 0 bytes 0\n    dropped: total 20 policy 20 no-lower 0 no-route 0 lower-refused 0 not-ip 0 loop 0 malformed 0") {
 		t.Errorf("-s show after 20 dropped:\n%s", stats)
 	}
 	if js := clParseJSON(t, clOK(t, b, "-s", "-j", "show", "ins0")); js[0].Stats == nil || js[0].Stats.DropPolicy != 20 || js[0].Stats.Dropped != 20 {
