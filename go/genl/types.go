@@ -173,7 +173,7 @@ type Device struct {
 	Name  string
 	Index int
 
-	// LowerName and LowerIndex name the lower device (the slave) while the
+	// LowerName and LowerIndex name the lower device while the
 	// device is attached; they are "" and 0 when it is detached. LowerIndex
 	// is the index in the lower's own network namespace.
 	LowerName  string

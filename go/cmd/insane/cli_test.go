@@ -48,7 +48,18 @@ func TestParse(t *testing.T) {
 		{"link add ins0 mode time 50 100", command{verb: verbAdd, name: "ins0", policy: ptr(genl.Time(500*time.Millisecond, time.Second))}},
 		{"link add ins0 mode time 500ms 1s slave eth0", command{verb: verbAdd, name: "ins0", lower: "eth0", policy: ptr(genl.Time(500*time.Millisecond, time.Second))}},
 		{"link a ins0 m ti 250us 0", command{verb: verbAdd, name: "ins0", policy: ptr(genl.Time(250*time.Microsecond, 0))}},
-		{"link set ins0 noslave", command{verb: verbSet, name: "ins0", noslave: true}},
+		{"link set ins0 noslave", command{verb: verbSet, name: "ins0", nolower: true}},
+		{"link set ins0 nolower", command{verb: verbSet, name: "ins0", nolower: true}},
+		{"link set ins0 nol", command{verb: verbSet, name: "ins0", nolower: true}},
+		{"link set ins0 nos", command{verb: verbSet, name: "ins0", nolower: true}},
+		{"link set ins0 n", command{verb: verbSet, name: "ins0", nolower: true}},
+		{"link add ins0 lower veth0", command{verb: verbAdd, name: "ins0", lower: "veth0"}},
+		{"link add ins0 lo veth0", command{verb: verbAdd, name: "ins0", lower: "veth0"}},
+		{"link add ins0 s veth0", command{verb: verbAdd, name: "ins0", lower: "veth0"}},
+		{"link add ins0 sl veth0", command{verb: verbAdd, name: "ins0", lower: "veth0"}},
+		{"link add ins0 se 5 mode percent 5", command{verb: verbAdd, name: "ins0", policy: ptr(genl.Percent(5, nil)), seed: ptr(uint64(5))}},
+		{"link add insane0 slave eth0 mode time 50 100", command{verb: verbAdd, name: "insane0", lower: "eth0", policy: ptr(genl.Time(500*time.Millisecond, time.Second))}},
+		{"link add insane0 lower eth0 mode time 50 100", command{verb: verbAdd, name: "insane0", lower: "eth0", policy: ptr(genl.Time(500*time.Millisecond, time.Second))}},
 		{"link set ins0 slave veth1 mode percent 0", command{verb: verbSet, name: "ins0", lower: "veth1", policy: ptr(genl.Percent(0, nil))}},
 		{"link set ins0 reset-stats", command{verb: verbSet, name: "ins0", resetStats: true}},
 		{"link set ins0 seed 18446744073709551615", command{verb: verbSet, name: "ins0", seed: ptr(uint64(1<<64 - 1))}},
@@ -105,6 +116,10 @@ func TestParseUsageErrors(t *testing.T) {
 		"link add a/b",
 		"link set ins0",
 		"link set ins0 slave veth0 noslave",
+		"link set ins0 lower veth0 nolower",
+		"link set ins0 lower veth0 noslave",
+		"link set ins0 slave veth0 lower veth1",
+		"link add ins0 lower",
 		"link del",
 		"link del ins0 extra",
 		"link show ins0 extra",
@@ -314,6 +329,8 @@ func TestCommands(t *testing.T) {
 		"link add ins5 mode time 50 100":      `AddLink ins5 "" mode time 500ms 1s`,
 		"link del ins0":                       "DeleteLink ins0",
 		"link set ins0 slave veth1":           "ConfigureDevice ins0",
+		"link set ins0 lower veth2":           "ConfigureDevice ins0",
+		"link set ins0 nolower reset-stats":   "ConfigureDevice ins0",
 		"link set ins0 mode pass noslave":     "ConfigureDevice ins0",
 		"link set ins0 reset-stats":           "ConfigureDevice ins0",
 		"link set ins0 mode percent 5 seed 3": "ConfigureDevice ins0",
@@ -326,6 +343,8 @@ func TestCommands(t *testing.T) {
 	}
 	want := []genl.Config{
 		{Lower: "veth1"},
+		{Lower: "veth2"},
+		{Detach: true, ResetStats: true},
 		{Detach: true, Policy: ptr(genl.Pass())},
 		{ResetStats: true},
 		{Policy: ptr(genl.Percent(5, ptr(uint64(3))))},
@@ -372,6 +391,8 @@ func TestErrors(t *testing.T) {
 		{"show nope", nil, 1, "insane: get device nope: no such device: no insane device nope\n"},
 		{"link add ins0 mode percent 101", nil, 2, "insane: percentage \"101\" is not between 0 and 100; try 'insane help'\n"},
 		{"link bogus", nil, 2, "insane: unknown link command \"bogus\"; try 'insane help'\n"},
+		{"link set ins0 slave veth0 nolower", nil, 2, "insane: lower and nolower exclude each other; try 'insane help'\n"},
+		{"link add ins0 lower", nil, 2, "insane: lower needs a device name; try 'insane help'\n"},
 		{"show", &genl.NotLoadedError{Op: "x", Err: unix.ENOENT}, 1, "insane: the insane kernel module is not loaded; load it with 'modprobe insane'\n"},
 		{"link set ins0 mode pass", &genl.Error{Op: "set device ins0", Err: unix.EPERM}, 1, "insane: set device ins0: operation not permitted (CAP_NET_ADMIN is needed)\n"},
 		{"link set ins0 mode percent 5", &genl.Error{Op: "set device ins0", Err: unix.EINVAL, Message: "percent too high"}, 1, "insane: set device ins0: invalid argument: percent too high\n"},
@@ -405,7 +426,8 @@ func TestHelp(t *testing.T) {
 	f := &fakeBackend{}
 	for _, args := range []string{"help", "-h", "link help", "help link"} {
 		code, out, errOut := runCLI(t, f, args)
-		if code != 0 || errOut != "" || !strings.Contains(out, "insane link add NAME [ slave DEV ] [ POLICY ] [ seed S ]") ||
+		if code != 0 || errOut != "" || !strings.Contains(out, "insane link add NAME [ lower DEV ] [ POLICY ] [ seed S ]") ||
+			!strings.Contains(out, "insane link set NAME [ lower DEV | nolower ]") || !strings.Contains(out, `"slave DEV" and "noslave"`) ||
 			!strings.Contains(out, "mode time ON OFF") {
 			t.Errorf("%s: exit %d, out %q", args, code, out)
 		}

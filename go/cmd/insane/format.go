@@ -13,7 +13,9 @@ import (
 )
 
 // Text output follows the grammar, so that a shown policy can be typed
-// back: "7: ins0: slave veth0 mode percent 12.5 seed 42".
+// back: "7: ins0: slave veth0 mode percent 12.5 seed 42". It still says
+// slave and noslave, the aliases of lower and nolower, as it always has,
+// for the scripts that read it.
 
 func deviceLine(d *genl.Device) string {
 	var b strings.Builder
