@@ -350,7 +350,7 @@ func parseMode(args []string) (*genl.Policy, []string, error) {
 		return nil, nil, err
 	}
 	if on+off <= 0 || on+off < on {
-		return nil, nil, usagef("mode time %s %s: ON + OFF must be positive", args[0], args[1])
+		return nil, nil, usagef("mode time %s %s: ON + OFF must be 1 ns to 2^63 - 1 ns", args[0], args[1])
 	}
 	p := genl.Time(on, off)
 	return &p, args[2:], nil
@@ -385,11 +385,10 @@ func parseTime(s string) (time.Duration, error) {
 		}
 		return time.Duration(n) * tick, nil
 	}
-	if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
-		return 0, usagef("time %q must be a positive duration", s)
-	}
+	// ParseDuration takes a sign; a time here has none, and is refused
+	// with the words of the ip plugin.
 	d, err := time.ParseDuration(s)
-	if err != nil {
+	if err != nil || strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
 		return 0, usagef("%q is not a time: use a unit (500ms, 1s, 250us) or an integer of 10 ms ticks", s)
 	}
 	return d, nil
