@@ -19,6 +19,7 @@
  * in the original driver; a time with a unit (500ms, 1.5s, 1m30s) is exact.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -33,6 +34,7 @@
 #include <linux/insane.h>
 
 #include "ip_plugin.h"
+#include "../kernel/counters.h"
 
 /* The request buffer of ip link add/set, as its own link types assume. */
 #define REQ_MAX 1024
@@ -415,56 +417,80 @@ static void insane_print_opt(struct link_util *lu, FILE *f,
 	}
 }
 
+/*
+ * The counters, from the module's own list in uapi order: the attribute and
+ * the name of ethtool -S and JSON ("drop_no_lower"). The text shows a short
+ * name after "relayed:" or "dropped:" ("no-lower"), see short_name().
+ */
+struct counter {
+	int attr;
+	const char *name;
+};
+
+#define INSANE_COUNTER(attr, name, reason) { INSANE_STATS_A_##attr, #name },
+static const struct counter counters[] = {
+	INSANE_COUNTERS(INSANE_COUNTER)
+};
+
+#undef INSANE_COUNTER
+
+static_assert(ARRAY_SIZE(counters) == INSANE_STATS_A_MAX - INSANE_STATS_A_PAD,
+	      "kernel/counters.h and enum insane_stats_attr disagree");
+
+static bool is_drop(const struct counter *c)
+{
+	return !strncmp(c->name, "drop_", strlen("drop_"));
+}
+
+/* The name without "drop_" or "relayed_", with '-' for '_'. */
+static void short_name(const struct counter *c, char *buf, size_t len)
+{
+	const char *s = c->name + (is_drop(c) ? strlen("drop_") : 0);
+	size_t i;
+
+	if (!strncmp(s, "relayed_", strlen("relayed_")))
+		s += strlen("relayed_");
+	for (i = 0; s[i] && i + 1 < len; i++)
+		buf[i] = s[i] == '_' ? '-' : s[i];
+	buf[i] = '\0';
+}
+
 static void insane_print_xstats(struct link_util *lu, FILE *f,
 				struct rtattr *xstats)
 {
-	static const char *const keys[] = {
-		[INSANE_STATS_A_RELAYED_PACKETS] = "relayed_packets",
-		[INSANE_STATS_A_RELAYED_BYTES] = "relayed_bytes",
-		[INSANE_STATS_A_DROP_POLICY] = "drop_policy",
-		[INSANE_STATS_A_DROP_NO_LOWER] = "drop_no_lower",
-		[INSANE_STATS_A_DROP_NO_ROUTE] = "drop_no_route",
-		[INSANE_STATS_A_DROP_LOWER_REFUSED] = "drop_lower_refused",
-		[INSANE_STATS_A_DROP_NOT_IP] = "drop_not_ip",
-		[INSANE_STATS_A_DROP_LOOP] = "drop_loop",
-		[INSANE_STATS_A_DROP_MALFORMED] = "drop_malformed",
-	};
-	static const char *const labels[] = {
-		[INSANE_STATS_A_RELAYED_PACKETS] = "packets",
-		[INSANE_STATS_A_RELAYED_BYTES] = "bytes",
-		[INSANE_STATS_A_DROP_POLICY] = "policy",
-		[INSANE_STATS_A_DROP_NO_LOWER] = "no-lower",
-		[INSANE_STATS_A_DROP_NO_ROUTE] = "no-route",
-		[INSANE_STATS_A_DROP_LOWER_REFUSED] = "lower-refused",
-		[INSANE_STATS_A_DROP_NOT_IP] = "not-ip",
-		[INSANE_STATS_A_DROP_LOOP] = "loop",
-		[INSANE_STATS_A_DROP_MALFORMED] = "malformed",
-	};
 	__u64 v[INSANE_STATS_A_MAX + 1] = { 0 };
+	bool in_drops = false;
 	__u64 dropped = 0;
 	struct rtattr *rta;
-	char fmt[40];
-	int len, i;
+	char fmt[48], label[32];
+	size_t i;
+	int len;
 
 	len = (int)RTA_PAYLOAD(xstats);
 	for (rta = RTA_DATA(xstats); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
 		if (rta->rta_type <= INSANE_STATS_A_MAX)
 			get_u64(rta, &v[rta->rta_type]);
-	for (i = INSANE_STATS_A_DROP_POLICY; i <= INSANE_STATS_A_MAX; i++)
-		dropped += v[i];
+	for (i = 0; i < ARRAY_SIZE(counters); i++)
+		if (is_drop(&counters[i]))
+			dropped += v[counters[i].attr];
 
 	/* Like the insane CLI's -s lines; counters since the last reset. */
 	print_nl();
 	print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s",
 			   "    relayed:");
-	for (i = INSANE_STATS_A_RELAYED_PACKETS; i <= INSANE_STATS_A_MAX; i++) {
-		if (i == INSANE_STATS_A_DROP_POLICY) {
+	for (i = 0; i < ARRAY_SIZE(counters); i++) {
+		const struct counter *c = &counters[i];
+
+		if (is_drop(c) && !in_drops) {
 			print_nl();
 			print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, "dropped",
 					"    dropped: total %llu", dropped);
+			in_drops = true;
 		}
-		snprintf(fmt, sizeof(fmt), " %s %%llu", labels[i]);
-		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, keys[i], fmt, v[i]);
+		short_name(c, label, sizeof(label));
+		snprintf(fmt, sizeof(fmt), " %s %%llu", label);
+		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, c->name, fmt,
+				v[c->attr]);
 	}
 	/* ip goes on with the device's other details, indented. */
 	print_nl();

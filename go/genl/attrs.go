@@ -8,7 +8,7 @@ import (
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // encodePolicy writes the attributes of enum insane_policy_attr for p,
@@ -66,23 +66,12 @@ func nsDuration(ns uint64) time.Duration {
 	return time.Duration(ns)
 }
 
+// decodeStats reads the attributes of enum insane_stats_attr; it skips
+// the padding and counters this package does not know.
 func decodeStats(ad *netlink.AttributeDecoder, s *Stats) error {
 	for ad.Next() {
-		switch ad.Type() {
-		case uapi.StatsARelayedPackets:
-			s.RelayedPackets = ad.Uint64()
-		case uapi.StatsARelayedBytes:
-			s.RelayedBytes = ad.Uint64()
-		case uapi.StatsADropPolicy:
-			s.DropPolicy = ad.Uint64()
-		case uapi.StatsADropNoLower:
-			s.DropNoLower = ad.Uint64()
-		case uapi.StatsADropNoRoute:
-			s.DropNoRoute = ad.Uint64()
-		case uapi.StatsADropLowerRefused:
-			s.DropLowerRefused = ad.Uint64()
-		case uapi.StatsADropNotIp:
-			s.DropNotIP = ad.Uint64()
+		if c, ok := counterFor(ad.Type()); ok {
+			c.Set(s, ad.Uint64())
 		}
 	}
 	return ad.Err()

@@ -24,7 +24,7 @@ import (
 	"github.com/mdlayher/netlink/nlenc"
 	"golang.org/x/sys/unix"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // Options configure Dial.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // A Subscription delivers the events of the client's network namespace, in

@@ -11,7 +11,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // This file holds the test side of the wire: a fake family, an encoder of
@@ -62,20 +62,8 @@ func kernelDevice(t testing.TB, d Device, ev EventType) []byte {
 		return nil
 	})
 	ae.Nested(uapi.DeviceAStats, func(nae *netlink.AttributeEncoder) error {
-		s := d.Stats
-		for _, a := range []struct {
-			typ uint16
-			v   uint64
-		}{
-			{uapi.StatsARelayedPackets, s.RelayedPackets},
-			{uapi.StatsARelayedBytes, s.RelayedBytes},
-			{uapi.StatsADropPolicy, s.DropPolicy},
-			{uapi.StatsADropNoLower, s.DropNoLower},
-			{uapi.StatsADropNoRoute, s.DropNoRoute},
-			{uapi.StatsADropLowerRefused, s.DropLowerRefused},
-			{uapi.StatsADropNotIp, s.DropNotIP},
-		} {
-			nae.Uint64(a.typ, a.v)
+		for _, c := range Counters() {
+			nae.Uint64(c.Attr, c.Get(d.Stats))
 		}
 		return nil
 	})

@@ -8,7 +8,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // LinkData is the IFLA_INFO_DATA of a link of kind "insane": its policy.

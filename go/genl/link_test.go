@@ -14,7 +14,7 @@ import (
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // fakeRtnl answers RTM_GETLINK by name from links and records the other

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // A Mode is the kind of a policy.
@@ -126,13 +126,6 @@ func (p Policy) Relays(k uint64) (relay, predictable bool) {
 	return false, false
 }
 
-// Relays is the kernel's seeded percent decision: whether the k-th packet
-// (from 0) handled since a policy with this seed and percent, in millionths
-// of a percent, was set is relayed.
-func Relays(seed, k uint64, percentUnits uint32) bool {
-	return uapi.Relays(seed, k, percentUnits)
-}
-
 // String returns the policy in the CLI's grammar, such as
 // "mode percent 12.5 seed 42" or "mode time 500ms 1s".
 func (p Policy) String() string {
@@ -175,28 +168,12 @@ func FormatDuration(d time.Duration) string {
 	return strconv.FormatInt(int64(d), 10) + "ns"
 }
 
-// Stats are a device's counters since its creation or the last reset.
-type Stats struct {
-	RelayedPackets   uint64
-	RelayedBytes     uint64
-	DropPolicy       uint64 // dropped by the policy
-	DropNoLower      uint64 // dropped because the device is detached
-	DropNoRoute      uint64 // no route out of the lower device
-	DropLowerRefused uint64 // the lower device refused the packet
-	DropNotIP        uint64 // neither IPv4 nor IPv6
-}
-
-// Dropped returns the sum of all drop counters.
-func (s Stats) Dropped() uint64 {
-	return s.DropPolicy + s.DropNoLower + s.DropNoRoute + s.DropLowerRefused + s.DropNotIP
-}
-
 // A Device is the state of one insane device.
 type Device struct {
 	Name  string
 	Index int
 
-	// LowerName and LowerIndex name the lower device (the slave) while the
+	// LowerName and LowerIndex name the lower device while the
 	// device is attached; they are "" and 0 when it is detached. LowerIndex
 	// is the index in the lower's own network namespace.
 	LowerName  string

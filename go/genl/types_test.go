@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/insane-netdev/insane/go/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 func TestPolicyValidate(t *testing.T) {
@@ -71,7 +71,7 @@ func TestPolicyRelays(t *testing.T) {
 	p := Percent(37.5, ptr(uint64(99)))
 	for k := uint64(0); k < 1000; k++ {
 		r, ok := p.Relays(k)
-		if !ok || r != uapi.Relays(99, k, 37500000) || r != Relays(99, k, 37500000) {
+		if !ok || r != bigRelays(99, k, 37500000) || r != Relays(99, k, 37500000) {
 			t.Fatalf("packet %d: %v %v", k, r, ok)
 		}
 	}

@@ -13,7 +13,9 @@ import (
 )
 
 // Text output follows the grammar, so that a shown policy can be typed
-// back: "7: ins0: slave veth0 mode percent 12.5 seed 42".
+// back: "7: ins0: slave veth0 mode percent 12.5 seed 42". It still says
+// slave and noslave, the aliases of lower and nolower, as it always has,
+// for the scripts that read it.
 
 func deviceLine(d *genl.Device) string {
 	var b strings.Builder
@@ -30,11 +32,20 @@ func deviceLine(d *genl.Device) string {
 	return b.String()
 }
 
+// statsLines prints the counters of genl.Counters in their order: the
+// relayed ones after "relayed:", then the total and the drop causes after
+// "dropped:".
 func statsLines(s genl.Stats) string {
-	return fmt.Sprintf("    relayed: packets %d bytes %d\n"+
-		"    dropped: total %d policy %d no-lower %d no-route %d lower-refused %d not-ip %d\n",
-		s.RelayedPackets, s.RelayedBytes, s.Dropped(),
-		s.DropPolicy, s.DropNoLower, s.DropNoRoute, s.DropLowerRefused, s.DropNotIP)
+	relayed := "    relayed:"
+	dropped := fmt.Sprintf("    dropped: total %d", s.Dropped())
+	for _, c := range genl.Counters() {
+		if c.Drop {
+			dropped += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
+		} else {
+			relayed += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
+		}
+	}
+	return relayed + "\n" + dropped + "\n"
 }
 
 func writeText(w io.Writer, ds []*genl.Device, stats bool) error {
@@ -60,15 +71,28 @@ type jsonPolicy struct {
 	OffNs   *int64   `json:"off_ns,omitempty"`
 }
 
-type jsonStats struct {
-	RelayedPackets   uint64 `json:"relayed_packets"`
-	RelayedBytes     uint64 `json:"relayed_bytes"`
-	Dropped          uint64 `json:"dropped"`
-	DropPolicy       uint64 `json:"drop_policy"`
-	DropNoLower      uint64 `json:"drop_no_lower"`
-	DropNoRoute      uint64 `json:"drop_no_route"`
-	DropLowerRefused uint64 `json:"drop_lower_refused"`
-	DropNotIP        uint64 `json:"drop_not_ip"`
+// jsonStats is the "stats" object: each counter of genl.Counters under its
+// name, in order, with "dropped", the sum of the drop causes, before the
+// first of them.
+type jsonStats genl.Stats
+
+func (js jsonStats) MarshalJSON() ([]byte, error) {
+	s := genl.Stats(js)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	total := false
+	for i, c := range genl.Counters() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if c.Drop && !total {
+			fmt.Fprintf(&b, "\"dropped\":%d,", s.Dropped())
+			total = true
+		}
+		fmt.Fprintf(&b, "%q:%d", c.Name, c.Get(s))
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 type jsonDevice struct {
@@ -96,12 +120,8 @@ func toJSON(d *genl.Device, stats bool) jsonDevice {
 	}
 	jd := jsonDevice{Ifindex: d.Index, Ifname: d.Name, Link: d.LowerName, LinkIndex: d.LowerIndex, Policy: jp}
 	if stats {
-		s := d.Stats
-		jd.Stats = &jsonStats{
-			RelayedPackets: s.RelayedPackets, RelayedBytes: s.RelayedBytes, Dropped: s.Dropped(),
-			DropPolicy: s.DropPolicy, DropNoLower: s.DropNoLower, DropNoRoute: s.DropNoRoute,
-			DropLowerRefused: s.DropLowerRefused, DropNotIP: s.DropNotIP,
-		}
+		js := jsonStats(d.Stats)
+		jd.Stats = &js
 	}
 	return jd
 }

@@ -1,13 +1,16 @@
 // Command insane configures insane devices, the Linux virtual network
 // interfaces for fault injection, in the style of ip(8):
 //
-//	insane link add NAME [slave DEV] [mode pass | mode percent P | mode time ON OFF] [seed S]
-//	insane link set NAME [slave DEV | noslave] [mode ...] [seed S] [reset-stats]
+//	insane link add NAME [lower DEV] [mode pass | mode percent P | mode time ON OFF] [seed S]
+//	insane link set NAME [lower DEV | nolower] [mode ...] [seed S] [reset-stats]
 //	insane link del NAME
 //	insane [-s] [-j [-p]] [-n NETNS] link show [NAME]
 //	insane monitor
 //
-// "insane help" prints the whole grammar. The exit status is 0 on success,
+// DEV is the lower device, the one that relays what the policy lets
+// through; "slave DEV" and "noslave", the words of the article that insane
+// follows, are aliases of "lower DEV" and "nolower". "insane help" prints
+// the whole grammar. The exit status is 0 on success,
 // 1 when the kernel refuses, 2 for a command line that does not parse.
 package main
 

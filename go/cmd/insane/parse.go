@@ -18,8 +18,8 @@ where  OBJECT := { link | monitor | help }
 
 ` + linkUsageText
 
-const linkUsageText = `Usage: insane link add NAME [ slave DEV ] [ POLICY ] [ seed S ]
-       insane link set NAME [ slave DEV | noslave ] [ POLICY ] [ seed S ] [ reset-stats ]
+const linkUsageText = `Usage: insane link add NAME [ lower DEV ] [ POLICY ] [ seed S ]
+       insane link set NAME [ lower DEV | nolower ] [ POLICY ] [ seed S ] [ reset-stats ]
        insane link del NAME
        insane link show [ NAME ]
        insane link help
@@ -30,6 +30,9 @@ where  POLICY := { mode pass | mode percent P | mode time ON OFF }
                  (500ms, 1s, 250us, 100ns) or a bare integer of 10 ms ticks
                  (mode time 50 100 relays 500ms and drops 1s)
        S := a 64-bit seed that makes the percent decisions reproducible
+       DEV := the lower device, which relays what the policy lets through;
+              nolower detaches it ("slave DEV" and "noslave", the original
+              article's words, are aliases)
        NETNS := a name under /var/run/netns, or a path
 `
 
@@ -69,7 +72,7 @@ type command struct {
 
 	// add and set
 	lower      string
-	noslave    bool
+	nolower    bool
 	policy     *genl.Policy // the mode, without the seed
 	seed       *uint64
 	resetStats bool
@@ -93,6 +96,22 @@ func pick(arg string, keywords ...string) (string, bool) {
 		}
 		if match(arg, words[0]) {
 			return words[0], true
+		}
+	}
+	return "", false
+}
+
+// pickSetting returns the keyword of link add or set that arg names. As in
+// pick, each entry is a keyword and its aliases, but here an alias may be
+// abbreviated too, so that "s" and "nos" still mean slave and noslave, as
+// they did when those were the keywords.
+func pickSetting(arg string, keywords ...string) (string, bool) {
+	for _, k := range keywords {
+		words := strings.Fields(k)
+		for _, w := range words {
+			if match(arg, w) {
+				return words[0], true
+			}
 		}
 	}
 	return "", false
@@ -238,7 +257,7 @@ func (c *command) parseShow(args []string) error {
 func (c *command) parseSettings(sub string, args []string) error {
 	seen := map[string]bool{}
 	for len(args) > 0 {
-		kw, ok := pick(args[0], "slave", "noslave", "mode", "seed", "reset-stats")
+		kw, ok := pickSetting(args[0], "lower slave", "nolower noslave", "mode", "seed", "reset-stats")
 		if !ok {
 			return usagef("unknown keyword %q for link %s", args[0], sub)
 		}
@@ -248,16 +267,16 @@ func (c *command) parseSettings(sub string, args []string) error {
 		seen[kw] = true
 		args = args[1:]
 		switch kw {
-		case "slave":
+		case "lower":
 			if len(args) == 0 {
-				return usagef("slave needs a device name")
+				return usagef("lower needs a device name")
 			}
 			if err := checkIfName(args[0]); err != nil {
 				return err
 			}
 			c.lower, args = args[0], args[1:]
-		case "noslave":
-			c.noslave = true
+		case "nolower":
+			c.nolower = true
 		case "reset-stats":
 			if sub == "add" {
 				return usagef("reset-stats is for link set")
@@ -280,8 +299,8 @@ func (c *command) parseSettings(sub string, args []string) error {
 			c.policy, args = p, rest
 		}
 	}
-	if c.lower != "" && c.noslave {
-		return usagef("slave and noslave exclude each other")
+	if c.lower != "" && c.nolower {
+		return usagef("lower and nolower exclude each other")
 	}
 	if c.seed != nil && c.policy != nil && c.policy.Mode != genl.ModePercent {
 		return usagef("seed goes with mode percent, not mode %s", c.policy.Mode)
@@ -289,7 +308,7 @@ func (c *command) parseSettings(sub string, args []string) error {
 	if sub == "add" && c.seed != nil && c.policy == nil {
 		return usagef("seed goes with mode percent")
 	}
-	if sub == "set" && c.lower == "" && !c.noslave && c.policy == nil && c.seed == nil && !c.resetStats {
+	if sub == "set" && c.lower == "" && !c.nolower && c.policy == nil && c.seed == nil && !c.resetStats {
 		return usagef("link set %s: nothing to change", c.name)
 	}
 	return nil
@@ -331,7 +350,7 @@ func parseMode(args []string) (*genl.Policy, []string, error) {
 		return nil, nil, err
 	}
 	if on+off <= 0 || on+off < on {
-		return nil, nil, usagef("mode time %s %s: ON + OFF must be positive", args[0], args[1])
+		return nil, nil, usagef("mode time %s %s: ON + OFF must be 1 ns to 2^63 - 1 ns", args[0], args[1])
 	}
 	p := genl.Time(on, off)
 	return &p, args[2:], nil
@@ -366,11 +385,10 @@ func parseTime(s string) (time.Duration, error) {
 		}
 		return time.Duration(n) * tick, nil
 	}
-	if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
-		return 0, usagef("time %q must be a positive duration", s)
-	}
+	// ParseDuration takes a sign; a time here has none, and is refused
+	// with the words of the ip plugin.
 	d, err := time.ParseDuration(s)
-	if err != nil {
+	if err != nil || strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
 		return 0, usagef("%q is not a time: use a unit (500ms, 1s, 250us) or an integer of 10 ms ticks", s)
 	}
 	return d, nil

@@ -129,7 +129,7 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 	case verbDel:
 		return b.DeleteLink(cmd.name)
 	case verbSet:
-		cfg := genl.Config{Lower: cmd.lower, Detach: cmd.noslave, ResetStats: cmd.resetStats, Policy: cmd.policy}
+		cfg := genl.Config{Lower: cmd.lower, Detach: cmd.nolower, ResetStats: cmd.resetStats, Policy: cmd.policy}
 		if cmd.seed != nil {
 			if cfg.Policy == nil {
 				// A policy is complete: keep the current percentage.

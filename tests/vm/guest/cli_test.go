@@ -92,9 +92,16 @@ func TestCLILink(t *testing.T) {
 	if out := clOK(t, b, "show", "ins0"); !strings.HasSuffix(out, "mode time 250us 1500ms\n") {
 		t.Errorf("after mode time 250us 1.5s: %q", out)
 	}
+	// lower and nolower, and their aliases slave and noslave; the output
+	// keeps saying slave.
+	clOK(t, b, "link", "set", "ins0", "nolower")
+	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: noslave mode time 250us 1500ms\n", idx) {
+		t.Errorf("after nolower: %q", out)
+	}
+	clOK(t, b, "link", "set", "ins0", "lower", "veth0")
 	clOK(t, b, "link", "set", "ins0", "noslave")
 	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: noslave mode time 250us 1500ms\n", idx) {
-		t.Errorf("after noslave: %q", out)
+		t.Errorf("after lower veth0, noslave: %q", out)
 	}
 	clOK(t, b, "link", "set", "ins0", "slave", "veth0", "mode", "pass")
 	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: slave veth0 mode pass\n", idx) {
@@ -106,7 +113,7 @@ func TestCLILink(t *testing.T) {
 	clOK(t, b, "link", "set", "ins0", "mode", "percent", "0")
 	tp.UDP(t, vmnet.SendOptions{Count: 20})
 	stats := clOK(t, b, "-s", "show", "ins0")
-	if !strings.Contains(stats, "    relayed: packets 0 bytes 0\n    dropped: total 20 policy 20 no-lower 0 no-route 0 lower-refused 0 not-ip 0\n") {
+	if !strings.Contains(stats, "    relayed: packets 0 bytes 0\n    dropped: total 20 policy 20 no-lower 0 no-route 0 lower-refused 0 not-ip 0 loop 0 malformed 0") {
 		t.Errorf("-s show after 20 dropped:\n%s", stats)
 	}
 	if js := clParseJSON(t, clOK(t, b, "-s", "-j", "show", "ins0")); js[0].Stats == nil || js[0].Stats.DropPolicy != 20 || js[0].Stats.Dropped != 20 {
@@ -155,7 +162,7 @@ func TestCLIErrors(t *testing.T) {
 		t.Error("a usage error created ins9")
 	}
 	for _, args := range [][]string{{"help"}, {"link", "help"}} {
-		if out := clOK(t, "", args...); !strings.Contains(out, "insane link set NAME [ slave DEV | noslave ] [ POLICY ] [ seed S ] [ reset-stats ]") {
+		if out := clOK(t, "", args...); !strings.Contains(out, "insane link set NAME [ lower DEV | nolower ] [ POLICY ] [ seed S ] [ reset-stats ]") {
 			t.Errorf("insane %s:\n%s", strings.Join(args, " "), out)
 		}
 	}

@@ -3,16 +3,17 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/insane-netdev/insane/go/genl"
+	"github.com/insane-netdev/insane/go/genl/policytest"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
 )
 
@@ -22,18 +23,11 @@ import (
 
 // pluginInfo is linkinfo as ip -d -s -j prints it with the plugin.
 type pluginInfo struct {
-	InfoKind   string          `json:"info_kind"`
-	InfoData   json.RawMessage `json:"info_data"` // compared as a whole
-	InfoXstats *struct {
-		RelayedPackets   uint64 `json:"relayed_packets"`
-		RelayedBytes     uint64 `json:"relayed_bytes"`
-		Dropped          uint64 `json:"dropped"`
-		DropPolicy       uint64 `json:"drop_policy"`
-		DropNoLower      uint64 `json:"drop_no_lower"`
-		DropNoRoute      uint64 `json:"drop_no_route"`
-		DropLowerRefused uint64 `json:"drop_lower_refused"`
-		DropNotIP        uint64 `json:"drop_not_ip"`
-	} `json:"info_xstats"`
+	InfoKind string          `json:"info_kind"`
+	InfoData json.RawMessage `json:"info_data"` // compared as a whole
+	// InfoXstats holds "dropped" and every counter of genl.Counters
+	// under its name.
+	InfoXstats map[string]uint64 `json:"info_xstats"`
 }
 
 func pluginLink(t *testing.T, ns, dev string) pluginInfo {
@@ -46,6 +40,23 @@ func pluginLink(t *testing.T, ns, dev string) pluginInfo {
 		t.Fatalf("ip -d -s -j link show %s: %v\n%s", dev, err, out)
 	}
 	return links[0].Linkinfo
+}
+
+// wantInfoData is the info_data that ip -d -j prints for p, with the
+// numbers exact: the names of the insane CLI's JSON.
+func wantInfoData(p genl.Policy) map[string]any {
+	m := map[string]any{"mode": p.Mode.String()}
+	switch p.Mode {
+	case genl.ModePercent:
+		m["percent"] = json.Number(genl.FormatPercentUnits(p.PercentUnits()))
+		if p.Seed != nil {
+			m["seed"] = json.Number(strconv.FormatUint(*p.Seed, 10))
+		}
+	case genl.ModeTime:
+		m["on_ns"] = json.Number(strconv.FormatInt(int64(p.On), 10))
+		m["off_ns"] = json.Number(strconv.FormatInt(int64(p.Off), 10))
+	}
+	return m
 }
 
 func TestIPLinkPlugin(t *testing.T) {
@@ -64,63 +75,53 @@ func TestIPLinkPlugin(t *testing.T) {
 		}
 	})
 
-	// Each step sets a policy with ip, then reads it back three ways: the
-	// client, ip -d (text) and ip -d -j.
-	steps := []struct {
-		name     string
-		args     []string // after "type insane"
-		want     genl.Policy
-		text     string
-		jsonData string
-	}{
-		{"add percent", []string{"mode", "percent", "12.5", "seed", "42"},
-			genl.Percent(12.5, ptr[uint64](42)), "insane mode percent 12.5 seed 42 ",
-			`{"mode":"percent","percent":12.5,"seed":42}`},
-		{"time in ticks", []string{"mode", "time", "50", "100"},
-			genl.Time(500*time.Millisecond, time.Second), "insane mode time 500ms 1s ",
-			`{"mode":"time","on_ns":500000000,"off_ns":1000000000}`},
-		{"time with units", []string{"mode", "time", "1m30s", "1.5ms"},
-			genl.Time(90*time.Second, 1500*time.Microsecond), "insane mode time 90s 1500us ",
-			`{"mode":"time","on_ns":90000000000,"off_ns":1500000}`},
-		{"percent to a millionth", []string{"mode", "percent", "0.000001%"},
-			genl.Percent(0.000001, nil), "insane mode percent 0.000001 ",
-			`{"mode":"percent","percent":0.000001}`},
-		{"largest seed", []string{"mode", "percent", "100", "seed", "0xffffffffffffffff"},
-			genl.Percent(100, ptr[uint64](1<<64-1)), "insane mode percent 100 seed 18446744073709551615 ",
-			`{"mode":"percent","percent":100,"seed":18446744073709551615}`},
-		{"pass", []string{"mode", "pass"},
-			genl.Pass(), "insane mode pass ", `{"mode":"pass"}`},
-	}
-	for i, s := range steps {
-		ok := t.Run(s.name, func(t *testing.T) {
-			if i == 0 {
-				RunIn(t, b, append([]string{"ip", "link", "add", "link", tp.BoreaDev, "name", "ins0", "type", "insane"}, s.args...)...)
-			} else {
-				RunIn(t, b, append([]string{"ip", "link", "set", "ins0", "type", "insane"}, s.args...)...)
-			}
-			d := clDevice(t, c, "ins0")
-			if d.Policy.String() != s.want.String() || d.Policy.PercentUnits() != s.want.PercentUnits() {
-				t.Errorf("client reads %q, want %q", d.Policy, s.want)
-			}
-			if out := RunIn(t, b, "ip", "-d", "link", "show", "ins0"); !strings.Contains(out, s.text) {
-				t.Errorf("ip -d link show lacks %q:\n%s", s.text, out)
-			}
-			info := pluginLink(t, b, "ins0")
-			var want, have any
-			if err := json.Unmarshal([]byte(s.jsonData), &want); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(info.InfoData, &have); err != nil {
-				t.Fatalf("info_data %s: %v", info.InfoData, err)
-			}
-			if diff := cmp.Diff(want, have); diff != "" {
-				t.Errorf("ip -j info_data (-want +got):\n%s", diff)
-			}
-		})
-		if !ok && i == 0 {
-			t.FailNow()
+	// checkPolicy reads the policy back three ways: the client, ip -d
+	// (text, in the CLI's grammar) and ip -d -j (the CLI's JSON names).
+	checkPolicy := func(t *testing.T, want string) {
+		t.Helper()
+		d := clDevice(t, c, "ins0")
+		if d.Policy.String() != want {
+			t.Errorf("client reads %q, want %q", d.Policy, want)
+		}
+		if out := RunIn(t, b, "ip", "-d", "link", "show", "ins0"); !strings.Contains(out, "insane "+want+" ") {
+			t.Errorf("ip -d link show lacks %q:\n%s", "insane "+want+" ", out)
+		}
+		info := pluginLink(t, b, "ins0")
+		dec := json.NewDecoder(bytes.NewReader(info.InfoData))
+		dec.UseNumber()
+		var have map[string]any
+		if err := dec.Decode(&have); err != nil {
+			t.Fatalf("info_data %s: %v", info.InfoData, err)
+		}
+		if diff := cmp.Diff(wantInfoData(d.Policy), have); diff != "" {
+			t.Errorf("ip -j info_data (-want +got):\n%s", diff)
 		}
 	}
+
+	t.Run("add", func(t *testing.T) {
+		RunIn(t, b, "ip", "link", "add", "link", tp.BoreaDev, "name", "ins0", "type", "insane", "mode", "percent", "12.5", "seed", "42")
+		checkPolicy(t, "mode percent 12.5 seed 42")
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// The grammar cases the CLI's unit tests run too.
+	cases, err := policytest.Cases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("grammar", func(t *testing.T) {
+		for _, tc := range cases {
+			if tc.Policy == "" {
+				continue
+			}
+			t.Run(tc.Name(), func(t *testing.T) {
+				RunIn(t, b, append([]string{"ip", "link", "set", "ins0", "type", "insane"}, tc.Args...)...)
+				checkPolicy(t, tc.Policy)
+			})
+		}
+	})
 
 	t.Run("no mode keeps the policy", func(t *testing.T) {
 		RunIn(t, b, "ip", "link", "set", "ins0", "type", "insane", "mode", "percent", "30")
@@ -133,37 +134,35 @@ func TestIPLinkPlugin(t *testing.T) {
 
 	t.Run("refused", func(t *testing.T) {
 		before := clDevice(t, c, "ins0").Policy.String()
-		for _, bad := range []struct {
+		type refusal struct {
+			line int
 			args []string
 			msg  string
-		}{
-			{[]string{"mode", "percent", "100.5"}, `percentage "100.5" is not between 0 and 100`},
-			{[]string{"mode", "percent", "-1"}, `"-1" is not a percentage`},
-			{[]string{"mode", "percent"}, "mode percent needs a percentage"},
-			{[]string{"mode", "time", "50"}, "mode time needs ON and OFF times"},
-			{[]string{"mode", "time", "0", "0"}, "ON + OFF must be 1 ns to 2^63 - 1 ns"},
-			{[]string{"mode", "time", "5x", "1s"}, `"5x" is not a time`},
-			{[]string{"mode", "time", "1s", "-1s"}, `"-1s" is not a time`},
-			{[]string{"mode", "time", "9223372036854775807", "1"}, "is too large"},
-			{[]string{"mode", "chaos"}, `unknown mode "chaos"`},
-			{[]string{"mode", "pass", "mode", "pass"}, "mode given twice"},
-			{[]string{"seed", "7"}, "seed goes with mode percent"},
-			{[]string{"mode", "pass", "seed", "7"}, "seed goes with mode percent"},
-			{[]string{"mode", "percent", "5", "seed", "18446744073709551616"}, "is not a 64-bit unsigned integer"},
-			{[]string{"slave", "veth0"}, `unknown option "slave"`},
-		} {
-			args := append([]string{"ip", "netns", "exec", b, "ip", "link", "set", "ins0", "type", "insane"}, bad.args...)
+		}
+		var bad []refusal
+		for _, tc := range cases {
+			if tc.Err != "" {
+				bad = append(bad, refusal{tc.Line, tc.Args, tc.Err})
+			}
+		}
+		// The plugin's own: ip attaches with "link DEV", the CLI with
+		// "lower DEV".
+		bad = append(bad,
+			refusal{0, []string{"slave", "veth0"}, `unknown option "slave"`},
+			refusal{0, []string{"lower", "veth0"}, `unknown option "lower"`})
+		for _, r := range bad {
+			args := append([]string{"ip", "netns", "exec", b, "ip", "link", "set", "ins0", "type", "insane"}, r.args...)
 			cmd := exec.Command(args[0], args[1:]...)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			err := cmd.Run()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() == 0 {
-				t.Errorf("%v: err %v, want a non-zero exit", bad.args, err)
+				t.Errorf("cases.txt:%d: %v: err %v, want a non-zero exit", r.line, r.args, err)
 			}
 			msg := strings.TrimSpace(stderr.String())
-			if !strings.HasPrefix(msg, "insane: ") || !strings.Contains(msg, bad.msg) || strings.Count(msg, "\n") != 0 {
-				t.Errorf("%v: stderr %q, want one line \"insane: ...%s...\"", bad.args, msg, bad.msg)
+			if !strings.HasPrefix(msg, "insane: ") || !strings.Contains(msg, r.msg) || strings.Count(msg, "\n") != 0 {
+				t.Errorf("cases.txt:%d: %v: stderr %q, want one line \"insane: ...%s...\"", r.line, r.args, msg, r.msg)
 			}
 		}
 		if after := clDevice(t, c, "ins0").Policy.String(); after != before {
@@ -202,23 +201,45 @@ func TestIPLinkPlugin(t *testing.T) {
 		if x == nil {
 			t.Fatal("ip -d -s -j link show prints no info_xstats")
 		}
-		if x.RelayedPackets != relayed || st.RelayedPackets != relayed || x.DropPolicy != n-relayed {
-			t.Errorf("relayed %d (client %d), drop_policy %d; want %d and %d", x.RelayedPackets, st.RelayedPackets, x.DropPolicy, relayed, n-relayed)
+		if x["relayed_packets"] != relayed || st.RelayedPackets != relayed || x["drop_policy"] != n-relayed {
+			t.Errorf("relayed %d (client %d), drop_policy %d; want %d and %d", x["relayed_packets"], st.RelayedPackets, x["drop_policy"], relayed, n-relayed)
 		}
-		got := genl.Stats{RelayedPackets: x.RelayedPackets, RelayedBytes: x.RelayedBytes,
-			DropPolicy: x.DropPolicy, DropNoLower: x.DropNoLower, DropNoRoute: x.DropNoRoute,
-			DropLowerRefused: x.DropLowerRefused, DropNotIP: x.DropNotIP}
-		if got != st || x.Dropped != st.Dropped() {
-			t.Errorf("ip xstats %+v (dropped %d), client %+v (dropped %d)", got, x.Dropped, st, st.Dropped())
+		// ip names the counters from kernel/counters.h, the client from
+		// the uapi header: the same names and values, and nothing more.
+		var got genl.Stats
+		for _, k := range genl.Counters() {
+			v, ok := x[k.Name]
+			if !ok {
+				t.Errorf("ip -j info_xstats lacks %s: %v", k.Name, x)
+			}
+			k.Set(&got, v)
+		}
+		if len(x) != len(genl.Counters())+1 {
+			t.Errorf("ip -j info_xstats has %d keys, want the %d counters and dropped: %v", len(x), len(genl.Counters()), x)
+		}
+		if got != st || x["dropped"] != st.Dropped() {
+			t.Errorf("ip xstats %+v (dropped %d), client %+v (dropped %d)", got, x["dropped"], st, st.Dropped())
+		}
+		relayedLine := "relayed:"
+		droppedLine := "dropped: total " + strconv.FormatUint(st.Dropped(), 10)
+		for _, k := range genl.Counters() {
+			if k.Drop {
+				droppedLine += " " + k.Short + " " + strconv.FormatUint(k.Get(st), 10)
+			} else {
+				relayedLine += " " + k.Short + " " + strconv.FormatUint(k.Get(st), 10)
+			}
+		}
+		if want := "relayed: packets " + strconv.FormatUint(relayed, 10) + " bytes "; !strings.HasPrefix(relayedLine, want) {
+			t.Fatalf("the client's counters begin %q, want %q", relayedLine, want)
 		}
 		out := RunIn(t, b, "ip", "-d", "-s", "link", "show", "ins0")
-		for _, want := range []string{
-			"relayed: packets " + strconv.FormatUint(relayed, 10) + " bytes " + strconv.FormatUint(st.RelayedBytes, 10),
-			"dropped: total " + strconv.FormatUint(st.Dropped(), 10) + " policy " + strconv.FormatUint(n-relayed, 10) + " no-lower 0 no-route 0 lower-refused 0 not-ip 0",
-		} {
+		for _, want := range []string{"    " + relayedLine + "\n", "    " + droppedLine + "\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ip -d -s link show lacks %q:\n%s", want, out)
 			}
+		}
+		if !strings.Contains(out, " not-ip 0 loop 0 malformed 0") {
+			t.Errorf("ip -d -s link show lacks the loop and malformed causes:\n%s", out)
 		}
 	})
 

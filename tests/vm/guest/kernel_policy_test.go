@@ -201,7 +201,7 @@ func TestKernelCountersAddUp(t *testing.T) {
 	if s.RelayedPackets+s.Dropped() != n {
 		t.Errorf("relayed %d + dropped %d != sent %d", s.RelayedPackets, s.Dropped(), n)
 	}
-	if s.DropNoLower+s.DropNoRoute+s.DropLowerRefused+s.DropNotIP != 0 {
+	if s.Dropped() != s.DropPolicy {
 		t.Errorf("unexpected drop causes: %+v", s)
 	}
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/insane-netdev/insane/go/genl"
-	"github.com/insane-netdev/insane/tests/vm/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/insane-netdev/insane/go/genl"
-	"github.com/insane-netdev/insane/tests/vm/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
 	"golang.org/x/sys/unix"
 )

@@ -19,12 +19,14 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/insane-netdev/insane/tests/vm/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
 	"github.com/mdlayher/genetlink"
 	"golang.org/x/sys/unix"
@@ -755,11 +757,18 @@ func (d *ttDev) ttSum() uint64 {
 	return s
 }
 
-// ttCounters formats the counters for t.Logf.
+// ttCounters formats the counters for t.Logf, as "relayed N, drop policy
+// N no-lower N ..." with the names of genl.Counters.
 func (d *ttDev) ttCounters() string {
-	return fmt.Sprintf("relayed %d, drop policy %d no-lower %d no-route %d refused %d not-ip %d",
-		d.Stats[uapi.StatsARelayedPackets], d.Stats[uapi.StatsADropPolicy], d.Stats[uapi.StatsADropNoLower],
-		d.Stats[uapi.StatsADropNoRoute], d.Stats[uapi.StatsADropLowerRefused], d.Stats[uapi.StatsADropNotIp])
+	var relayed, drops []string
+	for _, c := range genl.Counters() {
+		if c.Drop {
+			drops = append(drops, fmt.Sprintf("%s %d", c.Short, d.Stats[c.Attr]))
+		} else if c.Attr == uapi.StatsARelayedPackets {
+			relayed = append(relayed, fmt.Sprintf("relayed %d", d.Stats[c.Attr]))
+		}
+	}
+	return strings.Join(relayed, ", ") + ", drop " + strings.Join(drops, " ")
 }
 
 // ttNlaTypeMask is NLA_TYPE_MASK: an attribute type without its flags.

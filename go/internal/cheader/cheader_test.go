@@ -132,3 +132,76 @@ func TestGenerate(t *testing.T) {
 		t.Error("name without prefix accepted")
 	}
 }
+
+func TestDoc(t *testing.T) {
+	src := `/* the enum */
+enum e {
+	E_A,
+	/* counts a */
+	E_B,
+	/*
+	 * two lines
+	 * of text
+	 */
+	E_C, /* trailing, not a doc */
+	E_D,
+
+	// first
+	// second
+	E_E,
+	/* separated */
+
+	E_F,
+};
+/* a macro */
+#define M 1
+`
+	cs, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"E_A": "", "E_B": "counts a", "E_C": "two lines of text", "E_D": "",
+		"E_E": "first second", "E_F": "", "M": "a macro",
+	}
+	for _, c := range cs {
+		if w, ok := want[c.Name]; !ok || c.Doc != w {
+			t.Errorf("%s: doc %q, want %q", c.Name, c.Doc, w)
+		}
+	}
+}
+
+func TestCounters(t *testing.T) {
+	src := `enum insane_stats_attr {
+	INSANE_STATS_A_UNSPEC,
+	INSANE_STATS_A_PAD,
+	/* sent on */
+	INSANE_STATS_A_RELAYED_PACKETS,
+	/* not IP */
+	INSANE_STATS_A_DROP_NOT_IP,
+	__INSANE_STATS_A_MAX
+};
+enum other { INSANE_OTHER_A };
+`
+	cs, err := Counters(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Counter{
+		{CName: "INSANE_STATS_A_RELAYED_PACKETS", Const: "StatsARelayedPackets", Field: "RelayedPackets", Name: "relayed_packets", Short: "packets", Doc: "sent on"},
+		{CName: "INSANE_STATS_A_DROP_NOT_IP", Const: "StatsADropNotIp", Field: "DropNotIP", Name: "drop_not_ip", Short: "not-ip", Drop: true, Doc: "not IP"},
+	}
+	if len(cs) != len(want) || cs[0] != want[0] || cs[1] != want[1] {
+		t.Errorf("Counters = %+v, want %+v", cs, want)
+	}
+	for _, bad := range []string{
+		"enum insane_stats_attr { INSANE_STATS_A_PAD, /* x */\n INSANE_STATS_A_DROP_X };\n", // no doc above
+		"enum insane_stats_attr {\n/* x */\nINSANE_STATS_A_OTHER };\n",                      // neither relayed nor drop
+		"enum insane_stats_attr {\n/* x */\nINSANE_X };\n",                                  // no prefix
+		"enum insane_stats_attr { INSANE_STATS_A_UNSPEC };\n",                               // no counter
+	} {
+		if _, err := Counters(bad); err == nil {
+			t.Errorf("Counters(%q) succeeded", bad)
+		}
+	}
+}

@@ -35,11 +35,16 @@ type Const struct {
 	Enum  string // the enum's tag for an enumerator, "" for a #define
 	Line  int    // 1-based line of the definition
 	IsDef bool   // true for #define, false for an enumerator
+	// Doc is the text of the comment on the lines just above the
+	// definition, if those lines hold nothing else: "/* text */" or a run
+	// of "// text" lines, without the comment markers and with the lines
+	// joined by spaces.
+	Doc string
 }
 
 // Parse returns every constant of src in the order of definition.
 func Parse(src string) ([]Const, error) {
-	p := &parser{vals: map[string]Const{}}
+	p := &parser{vals: map[string]Const{}, docs: map[int]string{}}
 	if err := p.parse(src); err != nil {
 		return nil, err
 	}
@@ -49,31 +54,49 @@ func Parse(src string) ([]Const, error) {
 type parser struct {
 	out  []Const
 	vals map[string]Const
+	// docs maps the last line of a comment that stands alone on its lines
+	// to the comment's text; see Const.Doc.
+	docs map[int]string
 }
 
 func (p *parser) add(c Const) error {
 	if _, dup := p.vals[c.Name]; dup {
 		return fmt.Errorf("line %d: %s defined twice", c.Line, c.Name)
 	}
+	c.Doc = p.docs[c.Line-1]
 	p.vals[c.Name] = c
 	p.out = append(p.out, c)
 	return nil
 }
 
+// A comment is the text of one comment and the lines it spans.
+type comment struct {
+	first, last int // 1-based
+	text        string
+}
+
 // stripComments replaces comments by spaces, keeping newlines so that line
-// numbers stay right, and leaves string literals alone.
-func stripComments(src string) (string, error) {
-	var b strings.Builder
+// numbers stay right, and leaves string literals alone. It also returns
+// the comments, in order.
+func stripComments(src string) (string, []comment, error) {
+	var (
+		b        strings.Builder
+		comments []comment
+	)
+	line := 1
 	for i := 0; i < len(src); {
 		switch {
 		case strings.HasPrefix(src[i:], "/*"):
 			end := strings.Index(src[i+2:], "*/")
 			if end < 0 {
-				return "", fmt.Errorf("unterminated comment")
+				return "", nil, fmt.Errorf("unterminated comment")
 			}
-			for _, r := range src[i : i+2+end+2] {
+			body := src[i+2 : i+2+end]
+			comments = append(comments, comment{first: line, last: line + strings.Count(body, "\n"), text: commentText(body)})
+			for _, r := range body {
 				if r == '\n' {
 					b.WriteByte('\n')
+					line++
 				}
 			}
 			b.WriteByte(' ')
@@ -83,6 +106,7 @@ func stripComments(src string) (string, error) {
 			if end < 0 {
 				end = len(src) - i
 			}
+			comments = append(comments, comment{first: line, last: line, text: commentText(src[i+2 : i+end])})
 			i += end
 		case src[i] == '"':
 			j := i + 1
@@ -91,28 +115,71 @@ func stripComments(src string) (string, error) {
 					j++
 				}
 				if j < len(src) && src[j] == '\n' {
-					return "", fmt.Errorf("newline in string literal")
+					return "", nil, fmt.Errorf("newline in string literal")
 				}
 				j++
 			}
 			if j >= len(src) {
-				return "", fmt.Errorf("unterminated string literal")
+				return "", nil, fmt.Errorf("unterminated string literal")
 			}
 			b.WriteString(src[i : j+1])
 			i = j + 1
 		default:
+			if src[i] == '\n' {
+				line++
+			}
 			b.WriteByte(src[i])
 			i++
 		}
 	}
-	return b.String(), nil
+	return b.String(), comments, nil
+}
+
+// commentText returns the words of a comment's body, without the leading
+// "*" of block comment lines, joined by single spaces.
+func commentText(body string) string {
+	var words []string
+	for _, l := range strings.Split(body, "\n") {
+		l = strings.TrimPrefix(strings.TrimSpace(l), "*")
+		words = append(words, strings.Fields(l)...)
+	}
+	return strings.Join(words, " ")
+}
+
+// collectDocs fills p.docs with the comments that have their lines to
+// themselves in stripped, the source without comments. A run of such
+// comments on consecutive lines makes one text.
+func (p *parser) collectDocs(stripped string, comments []comment) {
+	lines := strings.Split(stripped, "\n")
+	alone := func(c comment) bool {
+		for l := c.first; l <= c.last; l++ {
+			if l-1 >= len(lines) || strings.TrimSpace(lines[l-1]) != "" {
+				return false
+			}
+		}
+		return true
+	}
+	prevLast := -1
+	for _, c := range comments {
+		if !alone(c) {
+			prevLast = -1
+			continue
+		}
+		if text, ok := p.docs[prevLast]; ok && c.first == prevLast+1 {
+			delete(p.docs, prevLast)
+			c.text = strings.TrimSpace(text + " " + c.text)
+		}
+		p.docs[c.last] = c.text
+		prevLast = c.last
+	}
 }
 
 func (p *parser) parse(src string) error {
-	src, err := stripComments(src)
+	src, comments, err := stripComments(src)
 	if err != nil {
 		return err
 	}
+	p.collectDocs(src, comments)
 	lines := strings.Split(src, "\n")
 	for i := 0; i < len(lines); i++ {
 		line := strings.TrimSpace(lines[i])

@@ -1,0 +1,61 @@
+package genl
+
+//go:generate go run ../internal/uapigen -header ../../kernel/include/uapi/linux/insane.h -counters -o zz_counters.go
+
+// A Counter describes one of the counters of Stats: an attribute of enum
+// insane_stats_attr in the uapi header. The Stats type and the table that
+// Counters returns are generated from that enum (zz_counters.go), so that a
+// new counter in the header needs no edit here: the decoder, Stats.Dropped,
+// the CLI's output and the tests all follow the table.
+type Counter struct {
+	// Attr is the INSANE_STATS_A_* attribute.
+	Attr uint16
+	// Name is the counter's name in ethtool -S and in JSON, the attribute
+	// in lower case: "relayed_packets", "drop_no_lower".
+	Name string
+	// Short is the name in text after "relayed:" or "dropped:", Name
+	// without "relayed_" or "drop_" and with '-' for '_': "packets",
+	// "no-lower".
+	Short string
+	// Drop tells a drop cause (INSANE_STATS_A_DROP_*), which Stats.Dropped
+	// sums, from a count of relayed traffic.
+	Drop bool
+	// Doc is the header's description of what the counter counts.
+	Doc string
+
+	field func(*Stats) *uint64
+}
+
+// Counters returns the descriptions of the fields of Stats, in the order of
+// enum insane_stats_attr.
+func Counters() []Counter {
+	return append([]Counter(nil), counters[:]...)
+}
+
+// Get returns the counter's value in s.
+func (c Counter) Get(s Stats) uint64 { return *c.field(&s) }
+
+// Set stores v as the counter's value in s.
+func (c Counter) Set(s *Stats, v uint64) { *c.field(s) = v }
+
+// counterFor returns the counter of attribute attr, false for an attribute
+// this package does not know (from a newer kernel).
+func counterFor(attr uint16) (Counter, bool) {
+	for _, c := range counters {
+		if c.Attr == attr {
+			return c, true
+		}
+	}
+	return Counter{}, false
+}
+
+// Dropped returns the sum of all drop counters.
+func (s Stats) Dropped() uint64 {
+	var n uint64
+	for _, c := range counters {
+		if c.Drop {
+			n += *c.field(&s)
+		}
+	}
+	return n
+}

@@ -1,0 +1,149 @@
+package uapi
+
+import (
+	"go/ast"
+	"go/constant"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/insane-netdev/insane/go/internal/cheader"
+)
+
+const headerPath = "../../../kernel/include/uapi/linux/insane.h"
+
+func readHeader(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(headerPath)
+	if err != nil {
+		t.Fatalf("reading the uapi header: %v", err)
+	}
+	return string(b)
+}
+
+// TestGeneratedUpToDate fails when a file generated from the header is not
+// what the generator makes from it now: this package's constants and
+// package genl's Stats and counter table. Run "go generate ./go/...".
+func TestGeneratedUpToDate(t *testing.T) {
+	const source = "include/uapi/linux/insane.h"
+	src := readHeader(t)
+	for file, gen := range map[string]func() ([]byte, error){
+		"zz_generated.go": func() ([]byte, error) { return cheader.Generate("uapi", source, "INSANE_", src) },
+		"../zz_counters.go": func() ([]byte, error) {
+			return cheader.GenerateCounters("genl", "github.com/insane-netdev/insane/go/genl/uapi", source, src)
+		},
+	} {
+		want, err := gen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s is stale: run \"go generate ./go/...\"", file)
+		}
+	}
+}
+
+// packageConsts type-checks the non-test Go files of this package and
+// returns the value of every exported constant.
+func packageConsts(t *testing.T) map[string]constant.Value {
+	t.Helper()
+	fset := token.NewFileSet()
+	paths, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	conf := types.Config{Importer: importer.Default()}
+	pkg, err := conf.Check("uapi", fset, files, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]constant.Value{}
+	for _, name := range pkg.Scope().Names() {
+		if c, ok := pkg.Scope().Lookup(name).(*types.Const); ok && c.Exported() {
+			out[name] = c.Val()
+		}
+	}
+	return out
+}
+
+// TestConstantsMatchHeader compares the header with the constants this
+// package really declares, in both directions, independently of the
+// generator's output format.
+func TestConstantsMatchHeader(t *testing.T) {
+	consts, err := cheader.Parse(readHeader(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goConsts := packageConsts(t)
+	fromHeader := map[string]bool{}
+	for _, c := range consts {
+		name, err := cheader.GoName(c.Name, "INSANE_")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "" {
+			continue
+		}
+		fromHeader[name] = true
+		got, ok := goConsts[name]
+		if !ok {
+			t.Errorf("%s (%s) is in the header but not in Go", c.Name, name)
+			continue
+		}
+		var want constant.Value
+		if c.Kind == cheader.String {
+			want = constant.MakeString(c.Str)
+		} else {
+			want = constant.MakeInt64(c.Int)
+		}
+		if !constant.Compare(got, token.EQL, want) {
+			t.Errorf("%s: Go %s = %s, header says %s", c.Name, name, got, want)
+		}
+	}
+	for name := range goConsts {
+		if !fromHeader[name] {
+			t.Errorf("Go constant %s has no counterpart in the header", name)
+		}
+	}
+	if len(fromHeader) < 40 {
+		t.Errorf("only %d constants found in the header; the parser is missing some", len(fromHeader))
+	}
+}
+
+// TestHeaderSemantics pins the values the Go client relies on, as a second,
+// hand-written check against a generator bug.
+func TestHeaderSemantics(t *testing.T) {
+	if PercentMax != 100*PercentScale || PercentScale != 1000000 {
+		t.Errorf("PercentMax %d, PercentScale %d", PercentMax, PercentScale)
+	}
+	if DeviceFAll != DeviceFDetach|DeviceFResetStats || DeviceFDetach != 1 || DeviceFResetStats != 2 {
+		t.Errorf("device flags %d %d %d", DeviceFDetach, DeviceFResetStats, DeviceFAll)
+	}
+	if CmdMax != CmdEvent || DeviceAMax != DeviceAEvent || PolicyAMax != PolicyAOffNs ||
+		StatsAMax < StatsADropMalformed || EventMax != EventResetStats || ModeMax != ModeTime {
+		t.Error("a *_MAX constant is not the last enumerator (INSANE_STATS_A_MAX grows with new drop causes)")
+	}
+	if GenlName != "insane" || LinkKind != "insane" || GenlMcgrpEvents != "events" || GenlVersion != 1 {
+		t.Error("names or version changed")
+	}
+}
