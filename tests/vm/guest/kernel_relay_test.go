@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/insane-netdev/insane/go/genl"
-	"github.com/insane-netdev/insane/tests/vm/internal/uapi"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
