@@ -258,9 +258,9 @@ func TestShowText(t *testing.T) {
 	extra, _ := newCauses()
 	f := &fakeBackend{devices: []*genl.Device{devA, devB, devC}}
 	code, out, errOut := runCLI(t, f, "link show")
-	want := "7: ins0: slave veth0 mode percent 12.5 seed 42\n" +
-		"8: ins1: noslave mode time 500ms 1s\n" +
-		"9: ins2: slave lo mode pass\n"
+	want := "7: ins0: lower veth0 mode percent 12.5 seed 42\n" +
+		"8: ins1: nolower mode time 500ms 1s\n" +
+		"9: ins2: lower lo mode pass\n"
 	if code != 0 || out != want || errOut != "" {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
 	}
@@ -268,7 +268,7 @@ func TestShowText(t *testing.T) {
 		t.Error("client not closed")
 	}
 	code, out, _ = runCLI(t, f, "-s show ins0")
-	want = "7: ins0: slave veth0 mode percent 12.5 seed 42\n" +
+	want = "7: ins0: lower veth0 mode percent 12.5 seed 42\n" +
 		"    relayed: packets 100 bytes 12345\n" +
 		"    dropped: total 30 policy 20 no-lower 0 no-route 2 lower-refused 0 not-ip 1 loop 3 malformed 4" + extra + "\n"
 	if code != 0 || out != want {
@@ -444,13 +444,13 @@ func TestMonitor(t *testing.T) {
 		{Type: genl.EventDetach, Device: *devB},
 	}}
 	for _, tc := range []struct{ args, want string }{
-		{"monitor", "[2026-11-26T14:05:01.123456Z] policy 7: ins0: slave veth0 mode percent 12.5 seed 42\n" +
-			"[2026-11-26T14:05:01.123456Z] detach 8: ins1: noslave mode time 500ms 1s\n"},
+		{"monitor", "[2026-11-26T14:05:01.123456Z] policy 7: ins0: lower veth0 mode percent 12.5 seed 42\n" +
+			"[2026-11-26T14:05:01.123456Z] detach 8: ins1: nolower mode time 500ms 1s\n"},
 		{"-j monitor", `{"timestamp":"2026-11-26T14:05:01.123456Z","event":"policy","ifindex":7,"ifname":"ins0","link":"veth0","link_index":3,"policy":{"mode":"percent","percent":12.5,"seed":42}}` + "\n" +
 			`{"timestamp":"2026-11-26T14:05:01.123456Z","event":"detach","ifindex":8,"ifname":"ins1","policy":{"mode":"time","on_ns":500000000,"off_ns":1000000000}}` + "\n"},
-		{"-s monitor", "[2026-11-26T14:05:01.123456Z] policy 7: ins0: slave veth0 mode percent 12.5 seed 42\n" + "    relayed: packets 100 bytes 12345\n" +
+		{"-s monitor", "[2026-11-26T14:05:01.123456Z] policy 7: ins0: lower veth0 mode percent 12.5 seed 42\n" + "    relayed: packets 100 bytes 12345\n" +
 			"    dropped: total 30 policy 20 no-lower 0 no-route 2 lower-refused 0 not-ip 1 loop 3 malformed 4" + extra + "\n" +
-			"[2026-11-26T14:05:01.123456Z] detach 8: ins1: noslave mode time 500ms 1s\n" + "    relayed: packets 0 bytes 0\n" +
+			"[2026-11-26T14:05:01.123456Z] detach 8: ins1: nolower mode time 500ms 1s\n" + "    relayed: packets 0 bytes 0\n" +
 			"    dropped: total 0 policy 0 no-lower 0 no-route 0 lower-refused 0 not-ip 0 loop 0 malformed 0" + extra + "\n"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -13,20 +13,18 @@ import (
 )
 
 // Text output follows the grammar, so that a shown policy can be typed
-// back: "7: ins0: slave veth0 mode percent 12.5 seed 42". It still says
-// slave and noslave, the aliases of lower and nolower, as it always has,
-// for the scripts that read it.
+// back: "7: ins0: lower veth0 mode percent 12.5 seed 42".
 
 func deviceLine(d *genl.Device) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d: %s: ", d.Index, d.Name)
 	switch {
 	case d.LowerName != "":
-		b.WriteString("slave " + d.LowerName)
+		b.WriteString("lower " + d.LowerName)
 	case d.LowerIndex != 0:
-		fmt.Fprintf(&b, "slave if%d", d.LowerIndex)
+		fmt.Fprintf(&b, "lower if%d", d.LowerIndex)
 	default:
-		b.WriteString("noslave")
+		b.WriteString("nolower")
 	}
 	b.WriteString(" " + d.Policy.String())
 	return b.String()

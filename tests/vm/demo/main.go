@@ -98,7 +98,7 @@ func demo() error {
 	}
 	fmt.Println("\n== On borea: insane0 on veth0, with borea's address, and morgana routed through it")
 	err = shAll([][]string{
-		{borea, "insane", "link", "add", "insane0", "slave", "veth0", "mode", "pass"},
+		{borea, "insane", "link", "add", "insane0", "lower", "veth0", "mode", "pass"},
 		// Keep IPv6 chatter out of the counters.
 		{borea, "sysctl", "-q", "-w", "net.ipv6.conf.insane0.disable_ipv6=1"},
 		{borea, "ip", "addr", "add", boreaIP + "/32", "dev", "insane0"},

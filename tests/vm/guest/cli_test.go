@@ -57,7 +57,7 @@ func TestCLILink(t *testing.T) {
 		t.Errorf("link add printed %q", out)
 	}
 	idx, lidx := clIfindex(t, b, "ins0"), clIfindex(t, b, "veth0")
-	line := fmt.Sprintf("%d: ins0: slave veth0 mode percent 12.5 seed 42\n", idx)
+	line := fmt.Sprintf("%d: ins0: lower veth0 mode percent 12.5 seed 42\n", idx)
 	if out := clOK(t, "", append(nsArg, "link", "show")...); out != line {
 		t.Errorf("link show = %q, want %q", out, line)
 	}
@@ -78,11 +78,11 @@ func TestCLILink(t *testing.T) {
 
 	// set: a seed alone keeps the percentage; then time, detach, attach.
 	clOK(t, b, "link", "set", "ins0", "seed", "7")
-	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: slave veth0 mode percent 12.5 seed 7\n", idx) {
+	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: lower veth0 mode percent 12.5 seed 7\n", idx) {
 		t.Errorf("after set seed: %q", out)
 	}
 	clOK(t, b, "link", "set", "ins0", "mode", "time", "50", "100")
-	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: slave veth0 mode time 500ms 1s\n", idx) {
+	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: lower veth0 mode time 500ms 1s\n", idx) {
 		t.Errorf("after mode time 50 100: %q", out)
 	}
 	if js := clParseJSON(t, clOK(t, b, "-j", "show", "ins0")); *js[0].Policy.OnNs != 500e6 || *js[0].Policy.OffNs != 1e9 {
@@ -93,18 +93,18 @@ func TestCLILink(t *testing.T) {
 		t.Errorf("after mode time 250us 1.5s: %q", out)
 	}
 	// lower and nolower, and their aliases slave and noslave; the output
-	// keeps saying slave.
+	// says lower.
 	clOK(t, b, "link", "set", "ins0", "nolower")
-	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: noslave mode time 250us 1500ms\n", idx) {
+	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: nolower mode time 250us 1500ms\n", idx) {
 		t.Errorf("after nolower: %q", out)
 	}
 	clOK(t, b, "link", "set", "ins0", "lower", "veth0")
 	clOK(t, b, "link", "set", "ins0", "noslave")
-	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: noslave mode time 250us 1500ms\n", idx) {
+	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: nolower mode time 250us 1500ms\n", idx) {
 		t.Errorf("after lower veth0, noslave: %q", out)
 	}
 	clOK(t, b, "link", "set", "ins0", "slave", "veth0", "mode", "pass")
-	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: slave veth0 mode pass\n", idx) {
+	if out := clOK(t, b, "show", "ins0"); out != fmt.Sprintf("%d: ins0: lower veth0 mode pass\n", idx) {
 		t.Errorf("after slave veth0 mode pass: %q", out)
 	}
 
@@ -127,7 +127,7 @@ func TestCLILink(t *testing.T) {
 	// A detached device next to it; delete both.
 	clOK(t, b, "link", "add", "ins1")
 	out := clOK(t, b, "link", "show")
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.HasSuffix(lines[1], ": ins1: noslave mode pass") {
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.HasSuffix(lines[1], ": ins1: nolower mode pass") {
 		t.Errorf("two devices:\n%s", out)
 	}
 	clOK(t, b, "link", "del", "ins1")
@@ -185,7 +185,7 @@ func TestCLIErrors(t *testing.T) {
 	t.Cleanup(func() { c.DeleteLink("clperm0") })
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
 	code, out, errOut := clCLIAs(t, nobody, "", "show", "clperm0")
-	if code != 0 || !regexp.MustCompile(`^\d+: clperm0: noslave mode pass\n$`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`^\d+: clperm0: nolower mode pass\n$`).MatchString(out) {
 		t.Errorf("show as nobody: exit %d, %q, %q", code, out, errOut)
 	}
 	for _, args := range [][]string{
@@ -308,10 +308,10 @@ func TestCLIMonitor(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"mode", "percent", "50", "seed", "3"}, fmt.Sprintf(`policy %d: ins0: slave veth0 mode percent 50 seed 3`, idx)},
-		{[]string{"noslave"}, fmt.Sprintf(`detach %d: ins0: noslave mode percent 50 seed 3`, idx)},
-		{[]string{"slave", "veth0"}, fmt.Sprintf(`attach %d: ins0: slave veth0 mode percent 50 seed 3`, idx)},
-		{[]string{"mode", "time", "1s", "2s"}, fmt.Sprintf(`policy %d: ins0: slave veth0 mode time 1s 2s`, idx)},
+		{[]string{"mode", "percent", "50", "seed", "3"}, fmt.Sprintf(`policy %d: ins0: lower veth0 mode percent 50 seed 3`, idx)},
+		{[]string{"noslave"}, fmt.Sprintf(`detach %d: ins0: nolower mode percent 50 seed 3`, idx)},
+		{[]string{"slave", "veth0"}, fmt.Sprintf(`attach %d: ins0: lower veth0 mode percent 50 seed 3`, idx)},
+		{[]string{"mode", "time", "1s", "2s"}, fmt.Sprintf(`policy %d: ins0: lower veth0 mode time 1s 2s`, idx)},
 	}
 	for _, s := range steps {
 		clOK(t, b, append([]string{"link", "set", "ins0"}, s.args...)...)
@@ -332,7 +332,7 @@ func TestCLIMonitor(t *testing.T) {
 	clOK(t, "", "link", "set", "clmon0", "mode", "pass")
 	clOK(t, "", "link", "del", "clmon0")
 	clOK(t, b, "link", "set", "ins0", "mode", "pass")
-	if l := m.next(t); !strings.HasSuffix(l, fmt.Sprintf("policy %d: ins0: slave veth0 mode pass", idx)) {
+	if l := m.next(t); !strings.HasSuffix(l, fmt.Sprintf("policy %d: ins0: lower veth0 mode pass", idx)) {
 		t.Errorf("monitor printed %q: an event from another namespace?", l)
 	}
 	m.interrupt(t)

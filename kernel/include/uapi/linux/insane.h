@@ -2,10 +2,11 @@
 /*
  * insane: a stacked virtual network interface for fault injection.
  *
- * An insane device sits on a lower device (the article's "slave"). Every
- * IPv4 or IPv6 packet routed through it is either relayed out of the lower
- * device or dropped, as decided by the device's policy. Anything else is
- * dropped, and every packet is counted once (see "Counters").
+ * An insane device sits on a lower device (the 2000 article called it the
+ * "slave"). Every IPv4 or IPv6 packet routed through it is either relayed
+ * out of the lower device or dropped, as decided by the device's policy.
+ * Anything else is dropped, and every packet is counted once (see
+ * "Counters").
  *
  * This header is the single source of truth for every number shared by the
  * kernel module, the Go client and the CLI. Every enum here is append-only.
