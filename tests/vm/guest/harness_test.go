@@ -182,7 +182,19 @@ type Topo struct {
 
 // NewTopo creates namespaces "borea" and "morgana" with veth0
 // (192.0.2.1/24) in borea and veth1 (192.0.2.2/24) in morgana. It is not
-// for parallel tests: the names are fixed.
+// for parallel tests: the names are fixed. With AddInsane or
+// RouteViaInsane, borea's traffic to morgana goes through insane0:
+//
+//	netns borea                                     netns morgana
+//	+-------------------------------------+         +----------------+
+//	|  socket                             |         |  socket        |
+//	|    | route 192.0.2.2/32 dev insane0 |         |    ^           |
+//	|    v                                |         |    |           |
+//	|  insane0 (192.0.2.1/32) -- relay -> veth0 ====== veth1          |
+//	|                       policy drops  | 192.0.2.1/24  192.0.2.2/24 |
+//	+-------------------------------------+         +----------------+
+//
+// Replies from morgana come back on veth0, beside insane0.
 func NewTopo(t testing.TB) *Topo {
 	t.Helper()
 	tp := &Topo{
