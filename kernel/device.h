@@ -57,7 +57,10 @@ void insane_dev_follow_lower_mtu(struct insane_dev *ins,
 void insane_dev_replace_policy(struct insane_dev *ins,
 			       struct insane_policy *p);
 
+extern const struct ethtool_ops insane_ethtool_ops;
+
 void insane_dev_count_drop(struct insane_dev *ins, enum insane_drop why);
+void insane_dev_sum_drops(struct insane_dev *ins, u64 *drops);
 void insane_dev_read_counters(struct insane_dev *ins,
 			      struct insane_counters *c);
 void insane_dev_reset_counters(struct insane_dev *ins);
