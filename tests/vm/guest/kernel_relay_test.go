@@ -365,28 +365,22 @@ func TestRelayMalformedHeaders(t *testing.T) {
 		"version 4":        mut6(func(b []byte) []byte { b[0] = 0x40; return b }),
 	}
 	const reps = 10
-	for name, f := range v4 {
-		before := rlCounters(t, tp.Borea, "insane0")
-		var frames [][]byte
-		for i := 0; i < reps; i++ {
-			frames = append(frames, f)
-		}
-		sent := rlRawSend(t, tp.Borea, "insane0", unix.ETH_P_IP, frames)
-		rlExpect(t, "IPv4 "+name, rlDelta(before, rlCounters(t, tp.Borea, "insane0")), map[string]uint64{"drop_malformed": uint64(sent)})
-		if sent != reps {
-			t.Errorf("IPv4 %s: %d of %d frames sent", name, sent, reps)
-		}
-	}
-	for name, f := range v6 {
-		before := rlCounters(t, tp.Borea, "insane0")
-		var frames [][]byte
-		for i := 0; i < reps; i++ {
-			frames = append(frames, f)
-		}
-		sent := rlRawSend(t, tp.Borea, "insane0", unix.ETH_P_IPV6, frames)
-		rlExpect(t, "IPv6 "+name, rlDelta(before, rlCounters(t, tp.Borea, "insane0")), map[string]uint64{"drop_malformed": uint64(sent)})
-		if sent != reps {
-			t.Errorf("IPv6 %s: %d of %d frames sent", name, sent, reps)
+	for _, fam := range []struct {
+		name   string
+		proto  uint16
+		frames map[string][]byte
+	}{{"IPv4", unix.ETH_P_IP, v4}, {"IPv6", unix.ETH_P_IPV6, v6}} {
+		for name, f := range fam.frames {
+			before := rlCounters(t, tp.Borea, "insane0")
+			var frames [][]byte
+			for i := 0; i < reps; i++ {
+				frames = append(frames, f)
+			}
+			sent := rlRawSend(t, tp.Borea, "insane0", fam.proto, frames)
+			rlExpect(t, fam.name+" "+name, rlDelta(before, rlCounters(t, tp.Borea, "insane0")), map[string]uint64{"drop_malformed": uint64(sent)})
+			if sent != reps {
+				t.Errorf("%s %s: %d of %d frames sent", fam.name, name, sent, reps)
+			}
 		}
 	}
 	// The same header, correct, is relayed.
@@ -631,14 +625,7 @@ func TestRelayRepeatedInfoData(t *testing.T) {
 	LoadModule(t)
 	Run(t, "ip", "link", "add", "rd0", "type", "dummy")
 	t.Cleanup(func() { TryRun("ip", "link", "del", "rd0") })
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Strict: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetOption(netlink.ExtendedAcknowledge, true); err != nil {
-		t.Fatal(err)
-	}
+	c := kRtnlDial(t)
 	ae := netlink.NewAttributeEncoder()
 	ae.String(unix.IFLA_IFNAME, "rins1")
 	ae.Uint32(unix.IFLA_LINK, uint32(GetLink(t, "", "rd0").Ifindex))

@@ -190,6 +190,21 @@ func TestKernelGenlRefusesBadInput(t *testing.T) {
 
 // rtnetlink: IFLA_INFO_DATA is validated strictly too, on newlink and on
 // changelink, and changelink replaces the policy.
+// kRtnlDial opens a strict rtnetlink socket with extended acks, closed when
+// the test ends.
+func kRtnlDial(t *testing.T) *netlink.Conn {
+	t.Helper()
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetOption(netlink.ExtendedAcknowledge, true); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestKernelRtnetlinkInfoData(t *testing.T) {
 	CheckKmsg(t)
 	LoadModule(t)
@@ -197,14 +212,7 @@ func TestKernelRtnetlinkInfoData(t *testing.T) {
 	t.Cleanup(func() { TryRun("ip", "link", "del", "rv0") })
 	lower := GetLink(t, "", "rv0").Ifindex
 
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Strict: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetOption(netlink.ExtendedAcknowledge, true); err != nil {
-		t.Fatal(err)
-	}
+	c := kRtnlDial(t)
 	link := func(flags netlink.HeaderFlags, name string, data func(ae *netlink.AttributeEncoder)) error {
 		ae := netlink.NewAttributeEncoder()
 		ae.String(unix.IFLA_IFNAME, name)
