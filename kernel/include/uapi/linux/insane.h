@@ -16,11 +16,11 @@
  * rtnetlink kind "insane". IFLA_LINK names the lower device (optional: a
  * device created without one is detached; see "Carrier and counters").
  * The lower cannot be the loopback device, an L3 master (VRF) device or
- * the device itself, and stacking that would close a cycle is refused.
- * IFLA_MTU, if given, must not exceed the lower's MTU (EINVAL).
- * IFLA_INFO_DATA, at most once, holds exactly the attributes of enum
- * insane_policy_attr,
- * the same set that INSANE_DEVICE_A_POLICY nests in generic netlink.
+ * the device itself (EINVAL), and stacking that would close a cycle is
+ * refused (EBUSY). IFLA_MTU, if given, must not exceed the lower's MTU
+ * (EINVAL). IFLA_INFO_DATA, at most once, holds exactly the attributes of
+ * enum insane_policy_attr, the same set that INSANE_DEVICE_A_POLICY nests
+ * in generic netlink.
  * IFLA_INFO_XSTATS, in replies only, holds the INSANE_STATS_A_* counters
  * of INSANE_DEVICE_A_STATS. A change of an existing device (RTM_NEWLINK
  * without NLM_F_CREATE) replaces the whole policy when IFLA_INFO_DATA holds
@@ -104,11 +104,14 @@
  * header (MALFORMED: IPv4 with version 4, ihl >= 5, the whole header
  * present and tot_len equal to the packet's length; IPv6 with version 6
  * and a non-zero payload_len that matches the packet's length); not already
- * being relayed by this device (LOOP); the policy (POLICY); a unicast route
- * that leaves by the lower, not a local, broadcast, multicast or anycast
- * destination, nor another port of the lower's VRF (NO_ROUTE); the lower's
- * stack taking it (LOWER_REFUSED, else RELAYED). Only packets that reach
- * the policy are "handled" in the sense of the seeded sequence below.
+ * being relayed by this device (LOOP); the policy (POLICY); a route out of
+ * the lower (NO_ROUTE): the lookup has the lower as output interface, and a
+ * result that is not unicast (local, broadcast, multicast, anycast) or that
+ * leaves by another device is refused, as is IPv6 on a lower where IPv6 is
+ * disabled (an IPv4 destination with no route is taken to be on-link, as
+ * the kernel does for a lookup with an output interface); the lower's stack
+ * taking it (LOWER_REFUSED, else RELAYED). Only packets that reach the
+ * policy are "handled" in the sense of the seeded sequence below.
  *
  * MTU
  * ---
