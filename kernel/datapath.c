@@ -140,7 +140,8 @@ static noinline_for_stack bool insane_route_v6(struct net *net,
 					       struct net_device *lower)
 {
 	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
-	struct inet6_dev *idev = __in6_dev_get(lower);
+	/* __in6_dev_get() wants RCU or RTNL; the datapath holds RCU-bh. */
+	struct inet6_dev *idev = rcu_dereference_bh(lower->ip6_ptr);
 	struct flowi6 fl6 = {
 		.flowi6_oif = lower->ifindex,
 		.flowi6_flags = FLOWI_FLAG_ANYSRC,

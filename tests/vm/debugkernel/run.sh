@@ -41,6 +41,13 @@ runner=build/vm-runner
 mkdir -p build
 "$GO" build -o "$runner" ./tests/vm/runner
 
-exec "$runner" -debug -kver "$release" -kernel "$tree/arch/x86/boot/bzImage" \
-	-moddir "$cache/modroot/lib/modules/$release" -module "$moddir/insane.ko" \
-	-mem 2G -timeout "$timeout" -out build/vm-debug -mode test "$@"
+vm=("$runner" -debug -kver "$release" -kernel "$tree/arch/x86/boot/bzImage"
+	-moddir "$cache/modroot/lib/modules/$release" -module "$moddir/insane.ko"
+	-mem 2G -timeout "$timeout")
+# As make vm-test: the tests that need a kernel without IPv6 first, in a boot
+# of their own, unless runner flags were given.
+if (($# == 0)); then
+	"${vm[@]}" -out build/vm-debug-noipv6 -mode test -run '^TestRelayIPv6DisabledKernel$' \
+		-append ipv6.disable=1
+fi
+exec "${vm[@]}" -out build/vm-debug -mode test "$@"
