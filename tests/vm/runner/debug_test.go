@@ -99,6 +99,14 @@ vm: debug kernel: reports after user space began: KASAN 0, KFENCE 0, UBSAN 1, lo
 	if !strings.Contains(out.String(), "kmemleak leaks: not checked") {
 		t.Errorf("debug summary without the check:\n%s", out.String())
 	}
+
+	// As go test -exec, the tests are go test's to count.
+	out.Reset()
+	cfg.testBinary = "/tmp/guest.test"
+	debugSummary(cfg, res, nil, nil)
+	if !strings.HasPrefix(out.String(), "vm: debug kernel: kmemleak leaks: not checked\n") {
+		t.Errorf("debug summary as go test -exec:\n%s", out.String())
+	}
 }
 
 func TestDebugArgs(t *testing.T) {

@@ -17,9 +17,10 @@ const (
 )
 
 // execTimeoutSlack is what the VM gets beyond the test binary's -test.timeout
-// as go test -exec: for building the initramfs, booting, and the kernel log
-// at the end. go test kills its -exec program a minute after the timeout.
-const execTimeoutSlack = 50 * time.Second
+// as go test -exec: for booting, and the kernel log at the end. go test kills
+// its -exec program a minute after the timeout, and the runner needs some
+// of that minute before the VM starts, to build the initramfs.
+const execTimeoutSlack = 30 * time.Second
 
 // goTestExec checks the settings of a run as go test -exec and derives the
 // VM's time limit from the binary's -test.timeout, unless -timeout was given.

@@ -38,7 +38,7 @@
 // check of -debug. The runner's own messages and the kernel log verdict go to
 // standard error, and it exits non-zero if the binary did or the kernel log
 // shows a problem. Without -timeout, the VM's limit is the binary's
-// -test.timeout plus 50 s, within the minute go test allows beyond it.
+// -test.timeout plus 30 s, within the minute go test allows beyond it.
 package main
 
 import (
@@ -171,9 +171,14 @@ func main() {
 		cfg.testBinary, cfg.testArgs, cfg.msgs = bin, flag.Args()[1:], os.Stderr
 	}
 
-	// go test sends SIGQUIT to an -exec program that outlives its
-	// -timeout by a minute: the guest goes down with the runner.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
+	signals := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if cfg.testBinary != "" {
+		// go test sends SIGQUIT to an -exec program that outlives
+		// its -timeout by a minute: the guest goes down with the
+		// runner.
+		signals = append(signals, syscall.SIGQUIT)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), signals...)
 	ok, err := run(ctx, &cfg)
 	stop()
 	if err != nil {
@@ -233,7 +238,7 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 		return false, err
 	}
 
-	unlock, err := lockOut(ctx, cfg.out)
+	unlock, err := lockOut(ctx, cfg.out, cfg.msgOut())
 	if err != nil {
 		return false, err
 	}
@@ -252,7 +257,7 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 // other run that holds it: two runs would overwrite each other's initramfs
 // and logs, and two TCG guests on the same cores slow each other down enough
 // to upset the tests that measure time.
-func lockOut(ctx context.Context, dir string) (func(), error) {
+func lockOut(ctx context.Context, dir string, msgs io.Writer) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
@@ -268,7 +273,7 @@ func lockOut(ctx context.Context, dir string) (func(), error) {
 			return nil, fmt.Errorf("locking %s: %w", dir, err)
 		}
 		if !waiting {
-			fmt.Fprintf(os.Stderr, "vm: waiting for another VM run that uses %s to finish\n", dir)
+			fmt.Fprintf(msgs, "vm: waiting for another VM run that uses %s to finish\n", dir)
 			waiting = true
 		}
 		select {

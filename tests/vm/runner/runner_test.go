@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -157,18 +158,18 @@ func TestVermagic(t *testing.T) {
 
 func TestLockOut(t *testing.T) {
 	dir := t.TempDir()
-	unlock, err := lockOut(context.Background(), dir)
+	unlock, err := lockOut(context.Background(), dir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second run waits; here it gives up when its context ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	if _, err := lockOut(ctx, dir); err == nil {
+	if _, err := lockOut(ctx, dir, io.Discard); err == nil {
 		t.Fatal("a second lock on the same directory was granted")
 	}
 	unlock()
-	unlock2, err := lockOut(context.Background(), dir)
+	unlock2, err := lockOut(context.Background(), dir, io.Discard)
 	if err != nil {
 		t.Fatalf("after the first run ended: %v", err)
 	}
