@@ -169,3 +169,39 @@ vm: guest ran 12.3s; console log: c.log; guest output: g.log
 		t.Errorf("report of a leak = %v:\n%s", good, out)
 	}
 }
+
+func TestVmtestConfig(t *testing.T) {
+	read := func(a *archive, name string) string {
+		t.Helper()
+		e := a.files["/etc/vmtest/"+name]
+		if e == nil {
+			t.Fatalf("no /etc/vmtest/%s", name)
+		}
+		return string(e.data)
+	}
+	a := newArchive()
+	cfg := &config{mode: "test", timeout: 20 * time.Minute, run: "TestA"}
+	if err := vmtestConfig(a, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(a, "gotest"); got != "false\n" {
+		t.Errorf("gotest = %q", got)
+	}
+	if got := read(a, "timeout"); got != "18m0s\n" {
+		t.Errorf("timeout = %q, want 9/10 of the VM's", got)
+	}
+
+	// As go test -exec, init gets go test's arguments, one a line.
+	a = newArchive()
+	cfg = &config{mode: "test", timeout: time.Minute, testBinary: "/tmp/guest.test",
+		testArgs: []string{"-test.paniconexit0", "-test.run=TestKernel|TestIPLink", "-test.v=test2json"}}
+	if err := vmtestConfig(a, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(a, "gotest"); got != "true\n" {
+		t.Errorf("gotest = %q", got)
+	}
+	if got, want := read(a, "args"), "-test.paniconexit0\n-test.run=TestKernel|TestIPLink\n-test.v=test2json\n"; got != want {
+		t.Errorf("args = %q, want %q", got, want)
+	}
+}
