@@ -16,6 +16,9 @@
 #   make bench      packet rates, loss accuracy, time-mode edges and memory
 #                   per device, in the guest (docs/benchmarks.md); not in
 #                   make test
+#
+# After make, build/vm-runner is also go test's -exec program (README.md):
+#   go test -exec "$PWD/build/vm-runner" -tags vmtest ./tests/vm/guest -run X
 
 SHELL := /bin/bash
 # Keeps the last line of make test the VM runner's "vm: N passed, N failed".

@@ -96,7 +96,7 @@ func kmemleakLeaks(res *results) (int, bool) {
 		return 0, false
 	}
 	n := 0
-	for _, l := range t.Log {
+	for _, l := range t.Output {
 		if strings.Contains(l, "unreferenced object 0x") {
 			n++
 		}
@@ -108,10 +108,11 @@ func kmemleakLeaks(res *results) (int, bool) {
 // the closing counts. It returns a problem if the kmemleak check never ran.
 func debugSummary(cfg *config, res *results, early, kernel []string) []string {
 	var problems []string
+	w := cfg.msgOut()
 	if len(early) > 0 {
-		fmt.Println("vm: warning: the kernel log shows problems before user space began (not counted; no test or module had run):")
+		fmt.Fprintln(w, "vm: warning: the kernel log shows problems before user space began (not counted; no test or module had run):")
 		for _, l := range early {
-			fmt.Printf("    %s\n", l)
+			fmt.Fprintf(w, "    %s\n", l)
 		}
 	}
 	counts := countReports(kernel)
@@ -126,12 +127,17 @@ func debugSummary(cfg *config, res *results, early, kernel []string) []string {
 			problems = append(problems, "the kmemleak check did not run")
 		}
 	}
-	passed, failed, skipped := res.Counts()
-	fmt.Printf("vm: debug kernel: tests %d passed, %d failed, %d skipped; kmemleak leaks: %s\n", passed, failed, skipped, leakText)
+	if cfg.testBinary != "" {
+		// As go test -exec, go test counts the tests.
+		fmt.Fprintf(w, "vm: debug kernel: kmemleak leaks: %s\n", leakText)
+	} else {
+		passed, failed, skipped := res.Counts()
+		fmt.Fprintf(w, "vm: debug kernel: tests %d passed, %d failed, %d skipped; kmemleak leaks: %s\n", passed, failed, skipped, leakText)
+	}
 	var parts []string
 	for _, k := range reportKinds {
 		parts = append(parts, fmt.Sprintf("%s %d", k.name, counts[k.name]))
 	}
-	fmt.Printf("vm: debug kernel: reports after user space began: %s; before: %d lines (warning only)\n", strings.Join(parts, ", "), len(early))
+	fmt.Fprintf(w, "vm: debug kernel: reports after user space began: %s; before: %d lines (warning only)\n", strings.Join(parts, ", "), len(early))
 	return problems
 }

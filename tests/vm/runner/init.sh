@@ -1,10 +1,17 @@
 #!/bin/bash
 # Guest init for the insane VM tests, run by the kernel as /init from the
 # initramfs built by tests/vm/runner. The console is ttyS0 (stdout and
-# stderr here); results go to ttyS1 for the host to parse.
+# stderr here). ttyS1 is the results port: markers ("@@@ ..."), the test
+# events of the scripts and the kmemleak check (JSON lines, go doc
+# cmd/test2json, written by eventrun), the kernel log, and the output of an
+# exec mode command. ttyS2 is the test port: the guest test binary's output,
+# exactly as it printed it with -test.v=test2json.
 #
 # /etc/vmtest holds the host's settings: mode (test, shell or exec), run (the
-# test regexp), cmd (the exec mode command line) and verbose.
+# test regexp), cmd (the exec mode command line), timeout, debug, gotest
+# (true when the runner is go test's -exec program; then only the test binary
+# runs) and args (then the binary's arguments as go test gave them, one a
+# line).
 
 export PATH=/usr/sbin:/usr/bin HOME=/root TERM=linux LANG=C
 umask 022
@@ -24,6 +31,7 @@ hostname insane-vm
 ip link set lo up
 
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
+stty -F /dev/ttyS2 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1
 
 mode=$(</etc/vmtest/mode)
@@ -45,34 +53,30 @@ fi
 # before it happened with no test run and no module loaded.
 echo "insane-vm: user space begins" >/dev/kmsg
 
-# kmemleak_check is the debug run's closing check, framed like a test: two
-# scans a few seconds apart (kmemleak reports only objects older than 5 s
-# that no scan found a reference to), then any suspect fails it.
+# kmemleak_check is the debug run's closing check, run as a test named
+# kmemleak through eventrun: two scans a few seconds apart (kmemleak reports
+# only objects older than 5 s that no scan found a reference to), then any
+# suspect fails it.
 kmemleak_check() {
-	local start=$EPOCHREALTIME rc=0 n
-	echo "=== RUN   kmemleak" >&3
 	if [[ ! -r $kmemleak ]]; then
-		echo "    $kmemleak is missing: no CONFIG_DEBUG_KMEMLEAK, or debugfs is not mounted" >&3
-		rc=1
-	else
-		echo scan >$kmemleak
-		sleep 6
-		echo scan >$kmemleak
-		n=$(grep -c '^unreferenced object' $kmemleak)
-		echo "    kmemleak: $n suspected leaks" >&3
-		if ((n > 0)); then
-			cat $kmemleak >&3
-			rc=1
-		fi
+		echo "    $kmemleak is missing: no CONFIG_DEBUG_KMEMLEAK, or debugfs is not mounted"
+		return 1
 	fi
-	local elapsed
-	elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-	if ((rc == 0)); then
-		echo "--- PASS: kmemleak (${elapsed}s)" >&3
-	else
-		echo "--- FAIL: kmemleak (${elapsed}s)" >&3
+	echo scan >$kmemleak
+	sleep 6
+	echo scan >$kmemleak
+	local n
+	n=$(grep -c '^unreferenced object' $kmemleak)
+	echo "    kmemleak: $n suspected leaks"
+	if ((n > 0)); then
+		cat $kmemleak
+		return 1
 	fi
 }
+export -f kmemleak_check
+export kmemleak
+
+eventrun=/usr/libexec/insane/eventrun
 
 finish() {
 	mark dmesg-begin
@@ -93,29 +97,33 @@ echo "insane-vm: kernel $(uname -r), mode $mode"
 case "$mode" in
 test)
 	cd /tmp
-	args=(-test.v -test.timeout="$(</etc/vmtest/timeout)")
-	[[ -n $run ]] && args+=(-test.run="$run")
-	/usr/libexec/insane/guest.test "${args[@]}" >&3 2>&3
+	if [[ $(</etc/vmtest/gotest) == true ]]; then
+		# go test -exec: its flags, and nothing else runs but the
+		# closing kmemleak check of a debug run.
+		args=()
+		[[ -n $(</etc/vmtest/args) ]] && mapfile -t args </etc/vmtest/args
+		scripts=false
+	else
+		args=(-test.v=test2json -test.timeout="$(</etc/vmtest/timeout)")
+		[[ -n $run ]] && args+=(-test.run="$run")
+		scripts=true
+	fi
+	# The binary is the only process with the test port open, so its exit
+	# is the port's last close, which waits until its output has gone out:
+	# the host has all of it when it reads the exit marker.
+	/usr/libexec/insane/guest.test "${args[@]}" >/dev/ttyS2 2>&1
 	mark exit guest.test $?
 	for script in /usr/libexec/insane/scripts/*.sh; do
-		[[ -e $script ]] || continue
+		[[ $scripts == true && -e $script ]] || continue
 		name=script/${script##*/}
 		if [[ -n $run ]] && ! [[ $name =~ $run ]]; then
 			continue
 		fi
-		echo "=== RUN   $name" >&3
-		start=$EPOCHREALTIME
-		bash "$script" >&3 2>&3
-		rc=$?
-		elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-		if ((rc == 0)); then
-			echo "--- PASS: $name (${elapsed}s)" >&3
-		else
-			echo "    exit status $rc" >&3
-			echo "--- FAIL: $name (${elapsed}s)" >&3
-		fi
+		$eventrun -p github.com/insane-netdev/insane/tests/vm/scripts -name "$name" -- bash "$script" >&3
 	done
-	[[ $debug == true ]] && kmemleak_check
+	if [[ $debug == true ]]; then
+		$eventrun -p github.com/insane-netdev/insane/tests/vm/runner -name kmemleak -- bash -c kmemleak_check >&3
+	fi
 	;;
 shell)
 	modprobe insane 2>/dev/null && echo "insane-vm: module insane loaded"

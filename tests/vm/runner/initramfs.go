@@ -56,13 +56,20 @@ type goProgram struct {
 	need  bool   // fail if the package does not build
 }
 
+// guestTestPath is where the guest test binary goes in the guest.
+const guestTestPath = "/usr/libexec/insane/guest.test"
+
 func goPrograms(cfg *config) []goProgram {
-	return []goProgram{
-		{pkg: "./tests/vm/guest", test: true, guest: "/usr/libexec/insane/guest.test", need: cfg.mode == "test"},
+	var progs []goProgram
+	if cfg.testBinary == "" {
+		progs = append(progs, goProgram{pkg: "./tests/vm/guest", test: true, guest: guestTestPath, need: cfg.mode == "test"})
+	}
+	return append(progs, []goProgram{
+		{pkg: "./tests/vm/runner/eventrun", guest: "/usr/libexec/insane/eventrun", need: cfg.mode == "test"},
 		{pkg: "./go/cmd/insane", guest: "/usr/bin/insane", need: cfg.mode == "demo"},
 		{pkg: "./tests/vm/demo", guest: "/usr/bin/insane-demo", need: cfg.mode == "demo"},
 		{pkg: "./tests/vm/bench", guest: "/usr/bin/insane-bench", need: strings.HasPrefix(cfg.guestCmd, "insane-bench")},
-	}
+	}...)
 }
 
 // buildInitramfs assembles the guest's root file system and writes it as an
@@ -136,6 +143,10 @@ func vmtestConfig(a *archive, cfg *config) error {
 		"cmd":     cmd,
 		"timeout": testTimeout.String(),
 		"debug":   fmt.Sprint(cfg.debug),
+		// As go test -exec, the test binary's arguments, one a line
+		// (goTestExec refuses a newline in one).
+		"args":   strings.Join(cfg.testArgs, "\n"),
+		"gotest": fmt.Sprint(cfg.testBinary != ""),
 	}
 	for name, v := range files {
 		if err := a.Bytes("/etc/vmtest/"+name, []byte(v+"\n"), 0o644); err != nil {
@@ -272,6 +283,11 @@ func addScripts(a *archive, cfg *config) error {
 }
 
 func addGoPrograms(ctx context.Context, a *archive, cfg *config) error {
+	if cfg.testBinary != "" {
+		if err := addTestBinary(a, cfg.testBinary); err != nil {
+			return err
+		}
+	}
 	for _, p := range goPrograms(cfg) {
 		if _, err := os.Stat(filepath.Join(cfg.root, p.pkg)); err != nil {
 			if p.need {
@@ -297,6 +313,25 @@ func addGoPrograms(ctx context.Context, a *archive, cfg *config) error {
 			continue
 		}
 		if err := a.File(out, p.guest, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addTestBinary installs the test binary go test built and handed to the
+// runner as its -exec program, with its shared libraries if it is
+// dynamically linked (go test builds with cgo when it can).
+func addTestBinary(a *archive, bin string) error {
+	if err := a.File(bin, guestTestPath, 0o755); err != nil {
+		return err
+	}
+	libs, err := sharedLibs(bin, libDirs)
+	if err != nil {
+		return err
+	}
+	for _, l := range libs {
+		if err := a.File(l, guestLibPath(l), 0o755); err != nil {
 			return err
 		}
 	}

@@ -11,12 +11,41 @@
 // logs, and a closing line "vm: N passed, N failed". It exits non-zero if a
 // test failed, the guest did not finish in time, or the kernel log shows a
 // warning, bug, oops, panic or leak.
+//
+// The guest runs its test binary with -test.v=test2json and the host turns
+// the binary's output into Go's standard test events with go tool test2json
+// (go doc cmd/test2json); the scripts and the debug run's kmemleak check
+// report the same events, written in the guest by tests/vm/runner/eventrun.
+// build/vm/events.json keeps every event of the last run, in the format of go
+// test -json.
+//
+// # As go test -exec
+//
+// When its first argument after the runner's own flags is an executable file
+// whose name ends in .test, the runner is go test's -exec program:
+//
+//	go test -exec "$PWD/build/vm-runner" -tags vmtest ./tests/vm/guest -run X [-v|-json]
+//	go test -exec "$PWD/build/vm-runner -append INSANE_TORTURE=full" -tags vmtest ./tests/vm/guest -run TestTorture
+//
+// It then boots the guest with that binary in place of the one it would
+// build, with the module and the other guest programs as in test mode (it
+// runs make for kernel/insane.ko and the ip plugin first, unless -module or
+// -ip-plugin name other files), and runs the binary with the arguments go
+// test gave it (-test.run, -test.v, -test.count, -test.failfast,
+// -test.timeout, ...). What the binary prints goes to standard output
+// unchanged, plain -test.v text or the test2json framing of go test -json,
+// for go test to read. Nothing else runs in the guest, but for the kmemleak
+// check of -debug. The runner's own messages and the kernel log verdict go to
+// standard error, and it exits non-zero if the binary did or the kernel log
+// shows a problem. Without -timeout, the VM's limit is the binary's
+// -test.timeout plus 30 s, within the minute go test allows beyond it.
 package main
 
 import (
 	"bufio"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,10 +55,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/insane-netdev/insane/tests/vm/internal/kmsg"
+	"github.com/insane-netdev/insane/tests/vm/runner/testevent"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,6 +97,34 @@ type config struct {
 	verbose  bool
 	console  bool
 	root     string
+
+	// go test -exec: the test binary go test built and its arguments.
+	testBinary string
+	testArgs   []string
+	timeoutSet bool      // -timeout was given
+	msgs       io.Writer // where the runner's own messages go (nil: stdout)
+}
+
+// msgOut is where the runner's own messages go: standard output, or as go
+// test -exec standard error, so that standard output is the test binary's.
+func (c *config) msgOut() io.Writer {
+	if c.msgs == nil {
+		return os.Stdout
+	}
+	return c.msgs
+}
+
+// guestPackage is the import path of the guest tests.
+const guestPackage = "github.com/insane-netdev/insane/tests/vm/guest"
+
+// isTestBinary reports whether path names an executable file whose name
+// ends in .test, as the binaries that go test builds and hands to -exec.
+func isTestBinary(path string) bool {
+	if !strings.HasSuffix(path, ".test") {
+		return false
+	}
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0
 }
 
 func main() {
@@ -73,8 +132,8 @@ func main() {
 	flag.StringVar(&cfg.mode, "mode", "test", "test: run the guest tests; shell: interactive guest shell; demo: run the demo; exec: run -guest-cmd")
 	flag.StringVar(&cfg.kver, "kver", "", "kernel version to boot (default: newest /usr/src/linux-headers-*-cloud-amd64)")
 	flag.StringVar(&cfg.kernel, "kernel", "", "kernel image (default: /boot/vmlinuz-KVER)")
-	flag.StringVar(&cfg.module, "module", "kernel/insane.ko", "insane module to install in the guest (empty: none)")
-	flag.StringVar(&cfg.ipPlugin, "ip-plugin", "iproute2/link_insane.so", "ip(8) plugin for the insane link type, installed where the guest's ip looks (empty: none)")
+	flag.StringVar(&cfg.module, "module", defaultModule, "insane module to install in the guest (empty: none)")
+	flag.StringVar(&cfg.ipPlugin, "ip-plugin", defaultIPPlugin, "ip(8) plugin for the insane link type, installed where the guest's ip looks (empty: none)")
 	flag.StringVar(&cfg.run, "run", "", "run only guest tests (and scripts/*.sh named script/NAME) matching this regexp")
 	flag.StringVar(&cfg.guestCmd, "guest-cmd", "", "exec mode: bash command line to run in the guest")
 	flag.StringVar(&cfg.mem, "mem", "1G", "guest memory")
@@ -89,13 +148,37 @@ func main() {
 	flag.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "overall limit for the VM run")
 	flag.BoolVar(&cfg.verbose, "v", false, "stream the guest's raw test output")
 	flag.BoolVar(&cfg.console, "console", false, "also stream the guest console (kernel log) to stderr")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags]\n       %s [flags] PKG.test [test flags]   (as go test -exec)\n", os.Args[0], os.Args[0])
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "timeout" {
+			cfg.timeoutSet = true
+		}
+	})
 	if flag.NArg() != 0 {
-		fmt.Fprintf(os.Stderr, "vm: unexpected arguments: %s\n", strings.Join(flag.Args(), " "))
-		os.Exit(2)
+		if !isTestBinary(flag.Arg(0)) {
+			fmt.Fprintf(os.Stderr, "vm: unexpected arguments: %s\n", strings.Join(flag.Args(), " "))
+			os.Exit(2)
+		}
+		bin, err := filepath.Abs(flag.Arg(0))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vm: %v\n", err)
+			os.Exit(2)
+		}
+		cfg.testBinary, cfg.testArgs, cfg.msgs = bin, flag.Args()[1:], os.Stderr
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	signals := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if cfg.testBinary != "" {
+		// go test sends SIGQUIT to an -exec program that outlives
+		// its -timeout by a minute: the guest goes down with the
+		// runner.
+		signals = append(signals, syscall.SIGQUIT)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), signals...)
 	ok, err := run(ctx, &cfg)
 	stop()
 	if err != nil {
@@ -119,6 +202,9 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 		}
 	default:
 		return false, fmt.Errorf("unknown mode %q (want test, shell, demo or exec)", cfg.mode)
+	}
+	if err := goTestExec(cfg); err != nil {
+		return false, err
 	}
 	root, err := repoRoot()
 	if err != nil {
@@ -148,8 +234,11 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return false, err
 	}
+	if err := buildForExec(ctx, cfg); err != nil {
+		return false, err
+	}
 
-	unlock, err := lockOut(ctx, cfg.out)
+	unlock, err := lockOut(ctx, cfg.out, cfg.msgOut())
 	if err != nil {
 		return false, err
 	}
@@ -160,7 +249,7 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	fmt.Printf("vm: initramfs %s built in %.1fs; booting %s\n", rel(cfg.root, initrd), time.Since(start).Seconds(), cfg.kernel)
+	fmt.Fprintf(cfg.msgOut(), "vm: initramfs %s built in %.1fs; booting %s\n", rel(cfg.root, initrd), time.Since(start).Seconds(), cfg.kernel)
 	return boot(ctx, cfg, initrd)
 }
 
@@ -168,7 +257,7 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 // other run that holds it: two runs would overwrite each other's initramfs
 // and logs, and two TCG guests on the same cores slow each other down enough
 // to upset the tests that measure time.
-func lockOut(ctx context.Context, dir string) (func(), error) {
+func lockOut(ctx context.Context, dir string, msgs io.Writer) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
@@ -184,7 +273,7 @@ func lockOut(ctx context.Context, dir string) (func(), error) {
 			return nil, fmt.Errorf("locking %s: %w", dir, err)
 		}
 		if !waiting {
-			fmt.Printf("vm: waiting for another VM run that uses %s to finish\n", dir)
+			fmt.Fprintf(msgs, "vm: waiting for another VM run that uses %s to finish\n", dir)
 			waiting = true
 		}
 		select {
@@ -197,19 +286,34 @@ func lockOut(ctx context.Context, dir string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// repoRoot finds the repository from the working directory (go test runs
+// an -exec program in the package's directory) or else from where the
+// runner's executable is (build/vm-runner).
 func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
 	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, dir := range starts {
+		if root, ok := findRoot(dir); ok {
+			return root, nil
+		}
+	}
+	return "", errors.New("not inside the insane repository (no go.mod found)")
+}
+
+func findRoot(dir string) (string, bool) {
 	for {
 		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 		if err == nil && strings.Contains(string(data), "module github.com/insane-netdev/insane\n") {
-			return dir, nil
+			return dir, true
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("not inside the insane repository (no go.mod found)")
+			return "", false
 		}
 		dir = parent
 	}
@@ -233,10 +337,10 @@ func kernelArgs(extra string) string {
 	return args
 }
 
-// qemuArgs returns QEMU's arguments. The console (ttyS0) and the results
-// port (ttyS1) are written to the files given; in shell mode the console is
-// on stdio instead.
-func qemuArgs(cfg *config, initrd, consolePath, resultsPath string) []string {
+// qemuArgs returns QEMU's arguments. The console (ttyS0), the results port
+// (ttyS1) and the test port (ttyS2) are written to the files given; in shell
+// mode the console is on stdio instead.
+func qemuArgs(cfg *config, initrd, consolePath, resultsPath, testsPath string) []string {
 	args := []string{
 		"-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
 		"-machine", "q35", "-accel", cfg.accel, "-cpu", "max",
@@ -250,6 +354,7 @@ func qemuArgs(cfg *config, initrd, consolePath, resultsPath string) []string {
 		args = append(args, "-chardev", "file,id=console,path="+consolePath, "-serial", "chardev:console")
 	}
 	args = append(args, "-chardev", "file,id=results,path="+resultsPath, "-serial", "chardev:results")
+	args = append(args, "-chardev", "file,id=tests,path="+testsPath, "-serial", "chardev:tests")
 	return args
 }
 
@@ -257,15 +362,21 @@ func qemuArgs(cfg *config, initrd, consolePath, resultsPath string) []string {
 func boot(ctx context.Context, cfg *config, initrd string) (bool, error) {
 	consoleLog := filepath.Join(cfg.out, "console.log")
 	guestLog := filepath.Join(cfg.out, "guest.log")
+	eventsLog := filepath.Join(cfg.out, "events.json")
 
-	// QEMU writes both serial ports into pipes (reopened through
+	// QEMU writes the serial ports into pipes (reopened through
 	// /dev/fd), so that the host sees the guest's output as it comes.
 	resultsR, resultsW, err := os.Pipe()
 	if err != nil {
 		return false, err
 	}
 	defer resultsR.Close()
-	files := []*os.File{resultsW}
+	testsR, testsW, err := os.Pipe()
+	if err != nil {
+		return false, err
+	}
+	defer testsR.Close()
+	files := []*os.File{resultsW, testsW}
 	consolePath := ""
 	var consoleR *os.File
 	if cfg.mode != "shell" {
@@ -276,12 +387,43 @@ func boot(ctx context.Context, cfg *config, initrd string) (bool, error) {
 		}
 		defer consoleR.Close()
 		files = append(files, consoleW)
-		consolePath = "/dev/fd/4"
+		consolePath = "/dev/fd/5"
+	}
+
+	gl, err := os.Create(guestLog)
+	if err != nil {
+		return false, err
+	}
+	defer gl.Close()
+	s := &session{cfg: cfg, res: newResults(), guestLog: gl}
+	if cfg.mode == "test" && cfg.testBinary == "" {
+		el, err := os.Create(eventsLog)
+		if err != nil {
+			return false, err
+		}
+		defer el.Close()
+		s.events = el
+		s.printer = testPrinter(cfg.msgOut(), cfg.verbose)
 	}
 
 	runCtx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, cfg.qemu, qemuArgs(cfg, initrd, consolePath, "/dev/fd/3")...)
+
+	// The test port: through go tool test2json into events, or as go
+	// test -exec to standard output as it is.
+	var port *testPort
+	switch {
+	case cfg.testBinary != "":
+		port = newTestPort(testsR, nopCloser{io.MultiWriter(os.Stdout, gl)}, nil)
+	case cfg.mode == "test":
+		if port, err = s.test2json(runCtx, testsR); err != nil {
+			return false, err
+		}
+	default:
+		port = newTestPort(testsR, nopCloser{io.Discard}, nil)
+	}
+
+	cmd := exec.CommandContext(runCtx, cfg.qemu, qemuArgs(cfg, initrd, consolePath, "/dev/fd/3", "/dev/fd/4")...)
 	cmd.ExtraFiles = files
 	cmd.Stderr = os.Stderr
 	if cfg.mode == "shell" {
@@ -289,10 +431,11 @@ func boot(ctx context.Context, cfg *config, initrd string) (bool, error) {
 	}
 	cmd.WaitDelay = 5 * time.Second
 	if cfg.verbose {
-		fmt.Printf("vm: %s\n", strings.Join(cmd.Args, " "))
+		fmt.Fprintf(cfg.msgOut(), "vm: %s\n", strings.Join(cmd.Args, " "))
 	}
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
+		port.Close()
 		return false, fmt.Errorf("starting %s: %w (install qemu-system-x86)", cfg.qemu, err)
 	}
 	for _, f := range files {
@@ -306,40 +449,40 @@ func boot(ctx context.Context, cfg *config, initrd string) (bool, error) {
 		consoleDone <- nil
 	}
 
-	gl, err := os.Create(guestLog)
-	if err != nil {
-		return false, err
-	}
-	defer gl.Close()
-	res := newResults()
-	var printer func(line string, ended *testResult, marker string)
-	switch cfg.mode {
-	case "test":
-		printer = testPrinter(res, cfg.verbose)
-	default:
-		printer = streamPrinter(res)
-	}
+	var portErr error
 	br := bufio.NewReaderSize(resultsR, 64*1024)
 	for {
 		line, err := br.ReadString('\n')
 		if line != "" {
-			gl.WriteString(line)
-			line = strings.TrimRight(line, "\r\n")
-			ended, marker := res.Line(line)
-			printer(line, ended, marker)
+			marker := s.resultsLine(line)
+			// The guest has written all of its test binary's output
+			// when it says the binary exited: the events of that
+			// output come before whatever follows.
+			if f := strings.Fields(marker); len(f) >= 2 && f[0] == markExit && f[1] == guestTest {
+				if err := port.Drain(); err != nil && portErr == nil {
+					portErr = err
+				}
+			}
 		}
 		if err != nil {
 			break
 		}
 	}
 	waitErr := cmd.Wait()
+	if err := port.Close(); err != nil && portErr == nil {
+		portErr = err
+	}
 	if err := <-consoleDone; err != nil {
 		return false, err
 	}
+	s.res.Finish()
 	elapsed := time.Since(started)
 	timedOut := runCtx.Err() == context.DeadlineExceeded
 	if ctx.Err() != nil {
 		return false, errors.New("interrupted")
+	}
+	if portErr != nil {
+		return false, fmt.Errorf("test output: %w", portErr)
 	}
 
 	var console []byte
@@ -349,13 +492,17 @@ func boot(ctx context.Context, cfg *config, initrd string) (bool, error) {
 			return false, err
 		}
 	}
-	return report(cfg, res, console, reportInfo{
+	info := reportInfo{
 		elapsed:    elapsed,
 		timedOut:   timedOut,
 		qemuErr:    waitErr,
 		consoleLog: rel(cfg.root, consoleLog),
 		guestLog:   rel(cfg.root, guestLog),
-	}), nil
+	}
+	if s.events != nil {
+		info.eventsLog = rel(cfg.root, eventsLog)
+	}
+	return report(cfg, s.res, console, info), nil
 }
 
 func saveConsole(r io.Reader, path string, echo bool) error {
@@ -374,32 +521,141 @@ func saveConsole(r io.Reader, path string, echo bool) error {
 	return err
 }
 
-// testPrinter prints each test as it ends, with the log of a failed test.
-func testPrinter(res *results, verbose bool) func(string, *testResult, string) {
-	return func(line string, ended *testResult, marker string) {
-		if verbose && marker == "" && !res.inDmesg {
-			fmt.Printf("    | %s\n", line)
+// session is what one boot has seen, fed from the results port and the
+// test port's events.
+type session struct {
+	cfg      *config
+	mu       sync.Mutex // the two ports are read by two goroutines
+	res      *results
+	guestLog io.Writer
+	events   io.Writer                   // events.json, in test mode
+	printer  func(*testResult, []string) // in test mode
+}
+
+// event takes one test event.
+func (s *session) event(e testevent.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.events != nil {
+		if b, err := json.Marshal(e); err == nil {
+			s.events.Write(append(b, '\n'))
+		}
+	}
+	if e.Action == testevent.Output {
+		io.WriteString(s.guestLog, e.Output)
+	}
+	ended, lines := s.res.Event(e)
+	if s.printer != nil {
+		s.printer(ended, lines)
+	}
+}
+
+// resultsLine takes one line of the results port and returns the marker it
+// carried, if any.
+func (s *session) resultsLine(line string) string {
+	// Test events on the results port come from eventrun, in test mode
+	// only: in exec and demo mode a line is the program's own output.
+	marker, ev := func() (string, *testevent.Event) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.res.Line(line, s.cfg.mode == "test")
+	}()
+	if ev != nil {
+		s.event(*ev)
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	io.WriteString(s.guestLog, line)
+	if marker != "" || s.res.inDmesg {
+		return marker
+	}
+	text := strings.TrimRight(line, "\r\n")
+	switch {
+	case s.cfg.mode == "test" && s.cfg.testBinary == "":
+		s.res.Stray = append(s.res.Stray, text)
+		if s.cfg.verbose {
+			fmt.Fprintf(s.cfg.msgOut(), "    | %s\n", text)
+		}
+	case s.cfg.mode == "test":
+		s.res.Stray = append(s.res.Stray, text)
+	default:
+		// -mode exec and demo: the program's output as it comes.
+		fmt.Println(text)
+	}
+	return ""
+}
+
+// test2json starts go tool test2json on the test port, its events going to
+// the session.
+func (s *session) test2json(ctx context.Context, r *os.File) (*testPort, error) {
+	cmd := exec.CommandContext(ctx, goTool(), "tool", "test2json", "-t", "-p", guestPackage)
+	cmd.Dir = s.cfg.root
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("go tool test2json: %w", err)
+	}
+	decoded := make(chan error, 1)
+	go func() {
+		decoded <- decodeEvents(out, s.event)
+	}()
+	return newTestPort(r, in, func() error {
+		derr := <-decoded
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("go tool test2json: %w", err)
+		}
+		return derr
+	}), nil
+}
+
+// decodeEvents reads a stream of test events and hands each to fn.
+func decodeEvents(r io.Reader, fn func(testevent.Event)) error {
+	br := bufio.NewReaderSize(r, 64*1024)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			e, perr := testevent.Parse(line)
+			if perr != nil {
+				return fmt.Errorf("test event %q: %w", line, perr)
+			}
+			fn(e)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// testPrinter prints each test as it ends, with the log of a failed test,
+// and with verbose every line of output as it comes.
+func testPrinter(w io.Writer, verbose bool) func(*testResult, []string) {
+	return func(ended *testResult, lines []string) {
+		if verbose {
+			for _, l := range lines {
+				fmt.Fprintf(w, "    | %s\n", l)
+			}
 		}
 		if ended == nil {
 			return
 		}
 		indent := strings.Repeat("    ", ended.Depth())
-		fmt.Printf("%s%s %s (%s)\n", indent, ended.Status, ended.Name, ended.Elapsed)
+		fmt.Fprintf(w, "%s%s %s (%.2fs)\n", indent, ended.Status, ended.Name, ended.Elapsed)
 		if ended.Status == statusFail && !verbose {
-			for _, l := range ended.Log {
-				fmt.Printf("%s    | %s\n", indent, l)
+			for _, l := range ended.Log() {
+				fmt.Fprintf(w, "%s    | %s\n", indent, l)
 			}
 		}
-	}
-}
-
-// streamPrinter copies the guest program's output to stdout as it comes.
-func streamPrinter(res *results) func(string, *testResult, string) {
-	return func(line string, _ *testResult, marker string) {
-		if marker != "" || res.inDmesg {
-			return
-		}
-		fmt.Println(line)
 	}
 }
 
@@ -422,11 +678,12 @@ type reportInfo struct {
 	qemuErr    error
 	consoleLog string
 	guestLog   string
+	eventsLog  string // "" if none was written
 }
 
 // printFigures prints the headline figures of the tests that passed, one
 // line per test, in the order the tests ran.
-func printFigures(res *results) {
+func printFigures(w io.Writer, res *results) {
 	for _, t := range res.Tests {
 		f := t.Figures()
 		if len(f) == 0 {
@@ -436,12 +693,15 @@ func printFigures(res *results) {
 		for i, x := range f {
 			parts[i] = fmt.Sprintf("%s %d", x.Name, x.Value)
 		}
-		fmt.Printf("vm: figures of %s: %s\n", t.Name, strings.Join(parts, ", "))
+		fmt.Fprintf(w, "vm: figures of %s: %s\n", t.Name, strings.Join(parts, ", "))
 	}
 }
 
-// report prints the verdict and returns whether the run was good.
+// report prints the verdict and returns whether the run was good. As go
+// test -exec, it leaves the tests to go test and prints the rest on
+// standard error.
 func report(cfg *config, res *results, console []byte, info reportInfo) bool {
+	w := cfg.msgOut()
 	good := true
 	var problems []string
 	if cfg.mode == "shell" {
@@ -470,49 +730,68 @@ func report(cfg *config, res *results, console []byte, info reportInfo) bool {
 	if cfg.mode == "test" {
 		passed, failed, skipped := res.Counts()
 		if failed > 0 {
-			fmt.Println("vm: failed tests:")
+			fmt.Fprintln(w, "vm: failed tests:")
 			for _, t := range res.Tests {
 				if t.Status == statusFail || t.Status == "" {
 					what := "FAIL"
 					if t.Status == "" {
 						what = "did not finish:"
 					}
-					fmt.Printf("    %s %s\n", what, t.Name)
+					fmt.Fprintf(w, "    %s %s\n", what, t.Name)
+					if cfg.testBinary != "" {
+						// Nobody printed its log yet.
+						for _, l := range t.Log() {
+							fmt.Fprintf(w, "        | %s\n", l)
+						}
+					}
 				}
 			}
 		}
-		printFigures(res)
+		good = failed == 0
+		if cfg.testBinary != "" {
+			// go test reports the tests; the exit status of the
+			// binary is part of the verdict.
+			if st, ok := res.exitStatus(guestTest); ok && st != 0 {
+				good = false
+				if failed > 0 {
+					fmt.Fprintf(w, "vm: %s exited with status %d\n", guestTest, st)
+				}
+			}
+		} else {
+			printFigures(w, res)
+			if passed+failed+skipped == 0 && res.Done {
+				problems = append(problems, "no test ran (check -run)")
+			}
+		}
 		if !cfg.debug {
 			// The debug summary counts the reports by kind.
-			fmt.Printf("vm: kernel log: %d report lines (warnings, bugs, oopses, refcount and RCU reports, hung unregisters)\n", len(kernel))
+			fmt.Fprintf(w, "vm: kernel log: %d report lines (warnings, bugs, oopses, refcount and RCU reports, hung unregisters)\n", len(kernel))
 		}
-		if passed+failed+skipped == 0 && res.Done {
-			problems = append(problems, "no test ran (check -run)")
+		if cfg.testBinary == "" {
+			defer func() {
+				// Problems outside the tests count as failures
+				// too, so that the closing line never reads as
+				// a clean run when the exit status is not zero.
+				extra := 0
+				if len(problems) > 0 {
+					extra++
+				}
+				if len(kernel) > 0 {
+					extra++
+				}
+				line := fmt.Sprintf("vm: %d passed, %d failed", passed, failed+extra)
+				if skipped > 0 {
+					line += fmt.Sprintf(", %d skipped", skipped)
+				}
+				fmt.Fprintln(w, line)
+			}()
 		}
-		defer func() {
-			// Problems outside the tests count as failures too, so
-			// that the closing line never reads as a clean run when
-			// the exit status is not zero.
-			extra := 0
-			if len(problems) > 0 {
-				extra++
-			}
-			if len(kernel) > 0 {
-				extra++
-			}
-			line := fmt.Sprintf("vm: %d passed, %d failed", passed, failed+extra)
-			if skipped > 0 {
-				line += fmt.Sprintf(", %d skipped", skipped)
-			}
-			fmt.Println(line)
-		}()
-		good = failed == 0
 	}
 	if len(kernel) > 0 {
 		good = false
-		fmt.Println("vm: the kernel log shows problems:")
+		fmt.Fprintln(w, "vm: the kernel log shows problems:")
 		for _, l := range kernel {
-			fmt.Printf("    %s\n", l)
+			fmt.Fprintf(w, "    %s\n", l)
 		}
 	}
 	if cfg.debug {
@@ -520,8 +799,35 @@ func report(cfg *config, res *results, console []byte, info reportInfo) bool {
 	}
 	for _, p := range problems {
 		good = false
-		fmt.Printf("vm: %s\n", p)
+		fmt.Fprintf(w, "vm: %s\n", p)
 	}
-	fmt.Printf("vm: guest ran %.1fs; console log: %s; guest output: %s\n", info.elapsed.Seconds(), info.consoleLog, info.guestLog)
+	logs := fmt.Sprintf("console log: %s; guest output: %s", info.consoleLog, info.guestLog)
+	if info.eventsLog != "" {
+		logs += "; test events: " + info.eventsLog
+	}
+	fmt.Fprintf(w, "vm: guest ran %.1fs; %s\n", info.elapsed.Seconds(), logs)
+	if cfg.testBinary != "" && !good {
+		fmt.Fprintf(w, "vm: FAIL: %s\n", strings.Join(execVerdict(res, kernel), "; "))
+	}
 	return good
+}
+
+// execVerdict says why a run as go test -exec failed.
+func execVerdict(res *results, kernel []string) []string {
+	var why []string
+	if st, ok := res.exitStatus(guestTest); !ok {
+		why = append(why, "the test binary did not finish")
+	} else if st != 0 {
+		why = append(why, fmt.Sprintf("the test binary exited with status %d", st))
+	}
+	if len(kernel) > 0 {
+		why = append(why, "the kernel log shows problems")
+	}
+	if _, failed, _ := res.Counts(); failed > 0 {
+		why = append(why, "a check after the tests failed")
+	}
+	if len(why) == 0 {
+		why = append(why, "see above")
+	}
+	return why
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -120,7 +121,7 @@ func TestGuestLibPath(t *testing.T) {
 
 func TestQemuArgs(t *testing.T) {
 	cfg := &config{mode: "test", accel: "tcg,thread=multi", smp: 2, mem: "1G", kernel: "/boot/vmlinuz-x", append: "foo=1"}
-	args := strings.Join(qemuArgs(cfg, "/tmp/i.cpio", "/dev/fd/4", "/dev/fd/3"), " ")
+	args := strings.Join(qemuArgs(cfg, "/tmp/i.cpio", "/dev/fd/5", "/dev/fd/3", "/dev/fd/4"), " ")
 	for _, want := range []string{
 		"-no-reboot", "-accel tcg,thread=multi", "-smp 2", "-m 1G", "-kernel /boot/vmlinuz-x", "-initrd /tmp/i.cpio",
 		"panic_on_warn=1", "panic=-1", "oops=panic", "console=ttyS0", " foo=1",
@@ -129,13 +130,15 @@ func TestQemuArgs(t *testing.T) {
 			t.Errorf("qemu args lack %q: %s", want, args)
 		}
 	}
-	// ttyS0 is the console, ttyS1 the results.
-	if c, r := strings.Index(args, "path=/dev/fd/4"), strings.Index(args, "path=/dev/fd/3"); c < 0 || r < 0 || c > r {
+	// ttyS0 is the console, ttyS1 the results, ttyS2 the test output.
+	c, r, o := strings.Index(args, "path=/dev/fd/5"), strings.Index(args, "path=/dev/fd/3"), strings.Index(args, "path=/dev/fd/4")
+	if c < 0 || r < 0 || o < 0 || c > r || r > o {
 		t.Errorf("serial ports out of order: %s", args)
 	}
 	cfg.mode = "shell"
-	if args := strings.Join(qemuArgs(cfg, "i", "", "/dev/fd/3"), " "); !strings.Contains(args, "-serial mon:stdio") {
-		t.Errorf("shell mode: console not on stdio: %s", args)
+	args = strings.Join(qemuArgs(cfg, "i", "", "/dev/fd/3", "/dev/fd/4"), " ")
+	if !strings.Contains(args, "-serial mon:stdio") || strings.Index(args, "mon:stdio") > strings.Index(args, "path=/dev/fd/3") {
+		t.Errorf("shell mode: console not on stdio first: %s", args)
 	}
 }
 
@@ -155,18 +158,18 @@ func TestVermagic(t *testing.T) {
 
 func TestLockOut(t *testing.T) {
 	dir := t.TempDir()
-	unlock, err := lockOut(context.Background(), dir)
+	unlock, err := lockOut(context.Background(), dir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second run waits; here it gives up when its context ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	if _, err := lockOut(ctx, dir); err == nil {
+	if _, err := lockOut(ctx, dir, io.Discard); err == nil {
 		t.Fatal("a second lock on the same directory was granted")
 	}
 	unlock()
-	unlock2, err := lockOut(context.Background(), dir)
+	unlock2, err := lockOut(context.Background(), dir, io.Discard)
 	if err != nil {
 		t.Fatalf("after the first run ended: %v", err)
 	}
