@@ -201,7 +201,7 @@ func bench(o *options) error {
 			printThroughput(&rep)
 		}
 	}
-	if phase("profile") {
+	if phase("profile") && o.profile != "" {
 		if err := profiles(c, cs, o); err != nil {
 			return err
 		}
