@@ -47,7 +47,7 @@ type options struct {
 func main() {
 	var o options
 	flag.IntVar(&o.reps, "reps", 5, "throughput: rounds of every case and source, interleaved")
-	flag.DurationVar(&o.dur, "dur", time.Second, "throughput: length of each run, in guest time (instructions under icount)")
+	flag.DurationVar(&o.dur, "dur", 500*time.Millisecond, "throughput: length of each run, in guest time (instructions under icount)")
 	flag.StringVar(&o.sources, "sources", "pktgen,udp", "throughput: traffic sources (pktgen, udp)")
 	flag.IntVar(&o.noisyReps, "noisy-reps", 5, "noisy: rounds of pktgen with 1 and 2 CPUs under multi-threaded TCG")
 	flag.DurationVar(&o.noisyDur, "noisy-dur", 2*time.Second, "noisy: length of each run")
