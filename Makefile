@@ -13,9 +13,12 @@
 #                   kernel (built once, ~40 min, then cached); not in make test
 #   make torture    the torture, fault and fuzz tests at full size, in the
 #                   guest (docs/reliability.md); make test runs them lighter
-#   make bench      packet rates, loss accuracy, time-mode edges and memory
-#                   per device, in the guest (docs/benchmarks.md); not in
-#                   make test
+#   make bench      cost per packet in instructions (under QEMU icount) and,
+#                   separately, the noisy 2-vCPU rates, loss accuracy,
+#                   time-mode edges and memory per device, in the guest
+#                   (docs/benchmarks.md); not in make test
+#   make profile    perf flame graphs and top symbols per case, under icount
+#                   (CASE=a,b,... SOURCE=pktgen,udp), into build/
 #
 # After make, build/vm-runner is also go test's -exec program (README.md):
 #   go test -exec "$PWD/build/vm-runner" -tags vmtest ./tests/vm/guest -run X
@@ -49,7 +52,7 @@ VMFLAGS ?=
 RUNNER := build/vm-runner
 VM = $(RUNNER) -kver '$(KVER)' -timeout $(VM_TIMEOUT) $(VMFLAGS)
 
-.PHONY: all module plugin go deps check unit vm-test vm-shell demo test test-debug torture bench clean
+.PHONY: all module plugin go deps check unit vm-test vm-shell demo test test-debug torture bench bench-deps bench-icount bench-noisy profile clean
 
 all: module plugin go
 
@@ -116,15 +119,44 @@ torture: VM_TIMEOUT = 40m
 torture: module plugin $(RUNNER)
 	$(VM) -mode test -run '$(or $(RUN),^TestTorture)' -append INSANE_TORTURE=full
 
-# BENCHFLAGS passes flags to the guest program (go run ./tests/vm/bench -h).
-# The runner streams its output; the BENCH-JSON line it ends with is left
-# out here and drawn as build/benchmarks.svg from the guest log.
+# make bench is two VM runs, each of which can be run alone:
+#   bench-icount  the throughput phase in instructions: single-threaded TCG
+#                 under -icount shift=0 with 1 vCPU, so guest time is
+#                 instructions; both sources, every case, interleaved rounds;
+#   bench-noisy   the 2-vCPU run under multi-threaded TCG (wall-clock, noisy):
+#                 1 and 2 sending CPUs, loss accuracy, allocations, time-mode
+#                 edges, memory per device.
+# BENCHFLAGS and NOISYFLAGS pass flags to the guest program in each (go run
+# ./tests/vm/bench -h). The runner streams its output; the BENCH-JSON line it
+# ends with is left out here, and the noisy run's is drawn as
+# build/benchmarks.svg from the guest log.
+#
+# make profile records perf in the guest under icount for each case in CASE
+# (keys as in the bench tables) and source in SOURCE, and writes
+# build/profile-CASE-SOURCE.txt (top symbols, self), .folded and .svg (a
+# flame graph). bench and profile install linux-perf (the guest's perf).
+BENCH_PACKAGES := linux-perf
 BENCHFLAGS ?=
-BENCH_LOG = $(or $(patsubst -out=%,%,$(filter -out=%,$(VMFLAGS))),build/vm)/guest.log
-bench: module plugin $(RUNNER)
+NOISYFLAGS ?=
+CASE ?= a,b,z,s,v
+SOURCE ?= pktgen,udp
+bench-deps:
+	$(MAKE) deps EXTRA_PACKAGES='$(BENCH_PACKAGES)'
+
+bench: bench-icount bench-noisy
+
+bench-icount: bench-deps module plugin $(RUNNER)
+	@echo "bench: host $$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg); under icount the figures do not depend on it"
+	set -o pipefail; $(VM) -icount -out build/vm-bench -mode exec -guest-cmd 'insane-bench $(BENCHFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
+
+bench-noisy: bench-deps module plugin $(RUNNER)
 	@echo "bench: host $$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg)"
-	set -o pipefail; $(VM) -mode exec -guest-cmd 'insane-bench $(BENCHFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
-	$(GO) run ./tests/vm/bench -render $(BENCH_LOG) -svg build/benchmarks.svg
+	set -o pipefail; $(VM) -out build/vm-bench-noisy -mode exec -guest-cmd 'insane-bench -phases noisy,lines,acc,alloc,edge,mem $(NOISYFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
+	$(GO) run ./tests/vm/bench -render build/vm-bench-noisy/guest.log -svg build/benchmarks.svg
+
+profile: bench-deps module plugin $(RUNNER)
+	set -o pipefail; $(VM) -icount -out build/vm-profile -mode exec -guest-cmd 'insane-bench -profile $(CASE) -profile-source $(SOURCE)' | grep --line-buffered -v -E '^(PROFILE-|BENCH-JSON )'
+	$(GO) run ./tests/vm/bench -profiles build/vm-profile/guest.log -profile-out build
 
 # One step at a time, each in a new make so that KVER is read after deps.
 test:

@@ -25,6 +25,9 @@ import (
 type options struct {
 	reps       int
 	dur        time.Duration
+	sources    string
+	noisyReps  int
+	noisyDur   time.Duration
 	count      uint64
 	allocCount uint64
 	devices    int
@@ -32,27 +35,47 @@ type options struct {
 	edgeOn     time.Duration
 	edgeOff    time.Duration
 	phases     string
+	profile    string
+	profileSrc string
+	profileDur time.Duration
 	render     string
 	svg        string
+	profiles   string
+	profileOut string
 }
 
 func main() {
 	var o options
-	flag.IntVar(&o.reps, "reps", 7, "throughput: runs of each case and CPU count, interleaved")
-	flag.DurationVar(&o.dur, "dur", 3*time.Second, "throughput: length of each run")
+	flag.IntVar(&o.reps, "reps", 5, "throughput: rounds of every case and source, interleaved")
+	flag.DurationVar(&o.dur, "dur", 500*time.Millisecond, "throughput: length of each run, in guest time (instructions under icount)")
+	flag.StringVar(&o.sources, "sources", "pktgen,udp", "throughput: traffic sources (pktgen, udp)")
+	flag.IntVar(&o.noisyReps, "noisy-reps", 5, "noisy: rounds of pktgen with 1 and 2 CPUs under multi-threaded TCG")
+	flag.DurationVar(&o.noisyDur, "noisy-dur", 2*time.Second, "noisy: length of each run")
 	flag.Uint64Var(&o.count, "count", 100000, "loss accuracy: packets per tool")
 	flag.Uint64Var(&o.allocCount, "alloc-count", 20000, "allocations: packets per case")
 	flag.IntVar(&o.devices, "devices", 1000, "memory: devices created of each kind")
 	flag.DurationVar(&o.edgeDur, "edge-dur", 3*time.Second, "time-mode edges: how long to send")
 	flag.DurationVar(&o.edgeOn, "edge-on", 20*time.Millisecond, "time-mode edges: ON window")
 	flag.DurationVar(&o.edgeOff, "edge-off", 20*time.Millisecond, "time-mode edges: OFF window")
-	flag.StringVar(&o.phases, "phases", "tput,acc,alloc,edge,mem", "phases to run")
+	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,lines,noisy,acc,alloc,edge,mem,profile (default: tput,lines under icount, else noisy,lines,acc,alloc,edge,mem)")
+	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
+	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
+	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
 	flag.StringVar(&o.render, "render", "", "host: read the BENCH-JSON line from this guest log and draw -svg")
 	flag.StringVar(&o.svg, "svg", "build/benchmarks.svg", "with -render: the SVG file to write")
+	flag.StringVar(&o.profiles, "profiles", "", "host: read the profiles from this guest log and write them to -profile-out")
+	flag.StringVar(&o.profileOut, "profile-out", "build", "with -profiles: the directory for profile-CASE-SOURCE.{txt,folded,svg}")
 	flag.Parse()
 
-	if o.render != "" {
-		if err := render(o.render, o.svg); err != nil {
+	if o.render != "" || o.profiles != "" {
+		var err error
+		if o.render != "" {
+			err = render(o.render, o.svg)
+		}
+		if err == nil && o.profiles != "" {
+			err = writeProfiles(o.profiles, o.profileOut)
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "insane-bench: %v\n", err)
 			os.Exit(1)
 		}
@@ -68,20 +91,32 @@ func main() {
 	}
 }
 
+// underIcount reports whether the runner booted the guest under -icount
+// (it adds insane_icount=1 to the kernel command line).
+func underIcount() bool {
+	b, err := os.ReadFile("/proc/cmdline")
+	return err == nil && strings.Contains(" "+strings.TrimSpace(string(b))+" ", " insane_icount=1 ")
+}
+
 // report is everything one run measured; it is printed as BENCH-JSON.
 type report struct {
-	Kernel     string        `json:"kernel"`
-	CPUs       int           `json:"cpus"`
-	Reps       int           `json:"reps"`
-	RunSeconds float64       `json:"run_seconds"`
-	Cases      []caseInfo    `json:"cases"`
-	Runs       []runRec      `json:"runs,omitempty"`
-	Accuracy   []accRec      `json:"accuracy,omitempty"`
-	Allocs     []allocRec    `json:"allocs,omitempty"`
-	Edges      *edgeResult   `json:"edges,omitempty"`
-	Memory     []memRec      `json:"memory,omitempty"`
-	Skipped    []string      `json:"skipped,omitempty"`
-	Elapsed    time.Duration `json:"elapsed_ns"`
+	Kernel       string        `json:"kernel"`
+	CPUs         int           `json:"cpus"`
+	Icount       bool          `json:"icount"`
+	Reps         int           `json:"reps"`
+	RunSeconds   float64       `json:"run_seconds"`
+	Sources      []string      `json:"sources,omitempty"`
+	Cases        []caseInfo    `json:"cases"`
+	Runs         []runRec      `json:"runs,omitempty"`
+	NoisyReps    int           `json:"noisy_reps,omitempty"`
+	NoisySeconds float64       `json:"noisy_run_seconds,omitempty"`
+	NoisyRuns    []runRec      `json:"noisy_runs,omitempty"`
+	Accuracy     []accRec      `json:"accuracy,omitempty"`
+	Allocs       []allocRec    `json:"allocs,omitempty"`
+	Edges        *edgeResult   `json:"edges,omitempty"`
+	Memory       []memRec      `json:"memory,omitempty"`
+	Skipped      []string      `json:"skipped,omitempty"`
+	Elapsed      time.Duration `json:"elapsed_ns"`
 }
 
 type caseInfo struct {
@@ -106,7 +141,23 @@ func bench(o *options) error {
 	if n, err := run("nproc"); err == nil {
 		fmt.Sscan(n, &ncpu)
 	}
-	rep := report{Kernel: strings.TrimSpace(uname), CPUs: ncpu, Reps: o.reps, RunSeconds: o.dur.Seconds()}
+	rep := report{Kernel: strings.TrimSpace(uname), CPUs: ncpu, Icount: underIcount(), Reps: o.reps, RunSeconds: o.dur.Seconds()}
+	if o.phases == "" {
+		switch {
+		case o.profile != "":
+			o.phases = "profile"
+		case rep.Icount:
+			o.phases = "tput,lines"
+		default:
+			o.phases = "noisy,lines,acc,alloc,edge,mem"
+		}
+	}
+	for _, src := range strings.Split(o.sources, ",") {
+		if src != srcPktgen && src != srcUDP {
+			return fmt.Errorf("unknown source %q (want pktgen or udp)", src)
+		}
+		rep.Sources = append(rep.Sources, src)
+	}
 	all := cases()
 	var cs []dropper
 	for _, d := range all {
@@ -117,13 +168,43 @@ func bench(o *options) error {
 		cs = append(cs, d)
 		rep.Cases = append(rep.Cases, caseInfo{d.key, d.name})
 	}
-	fmt.Printf("insane-bench: kernel %s, %d CPUs, QEMU TCG\n\n", rep.Kernel, ncpu)
+	clock := "QEMU multi-threaded TCG (wall-clock guest time: noisy)"
+	if rep.Icount {
+		clock = "QEMU single-threaded TCG under -icount shift=0 (1 ns of guest time = 1 guest instruction)"
+	}
+	fmt.Printf("insane-bench: kernel %s, %d CPUs, %s\n\n", rep.Kernel, ncpu, clock)
 
 	if phase("tput") {
-		if rep.Runs, err = throughput(c, cs, o); err != nil {
+		if rep.Runs, err = throughput(c, cs, rep.Sources, []int{1}, o.reps, o.dur); err != nil {
 			return err
 		}
-		printThroughput(&rep)
+		printInstructions(&rep)
+		printTargets(&rep)
+	}
+	if phase("lines") {
+		printSharedLines()
+	}
+	if phase("noisy") {
+		if ncpu < 2 {
+			rep.Skipped = append(rep.Skipped, "noisy: needs 2 vCPUs (run without -icount)")
+		} else {
+			var ncs []dropper
+			for _, d := range cs {
+				if strings.Contains("abcsdef", d.key) {
+					ncs = append(ncs, d)
+				}
+			}
+			rep.NoisyReps, rep.NoisySeconds = o.noisyReps, o.noisyDur.Seconds()
+			if rep.NoisyRuns, err = throughput(c, ncs, []string{srcPktgen}, []int{1, 2}, o.noisyReps, o.noisyDur); err != nil {
+				return err
+			}
+			printThroughput(&rep)
+		}
+	}
+	if phase("profile") && o.profile != "" {
+		if err := profiles(c, cs, o); err != nil {
+			return err
+		}
 	}
 	if phase("acc") {
 		if rep.Accuracy, err = accuracy(c, cs, o.count); err != nil {
@@ -168,12 +249,21 @@ func bench(o *options) error {
 type runRec struct {
 	Case      string  `json:"case"`
 	CPUs      int     `json:"cpus"`
+	Source    string  `json:"source,omitempty"`
 	Rep       int     `json:"rep"`
 	PPS       float64 `json:"pps"`
 	Sent      uint64  `json:"sent"`
 	Delivered uint64  `json:"delivered"`
 	Dropped   uint64  `json:"dropped"`
+	// SendErrors counts the UDP source's failed sends.
+	SendErrors uint64 `json:"send_errors,omitempty"`
 }
+
+// Traffic sources.
+const (
+	srcPktgen = "pktgen"
+	srcUDP    = "udp"
+)
 
 // measure runs case d once with pktgen on ncpu devices, count packets each
 // (0: for dur), and returns what it sent, what left low0 and what the tool
@@ -182,13 +272,21 @@ type runRec struct {
 // around, if not nil, is called right before pktgen starts, once the case
 // is set up; the function it returns is called right after pktgen stops.
 func measure(c *genl.Client, d dropper, ncpu int, count uint64, dur time.Duration, around func() (func() error, error)) (runRec, error) {
-	r := runRec{Case: d.key, CPUs: ncpu}
+	return measureSrc(c, d, srcPktgen, ncpu, count, dur, around)
+}
+
+// measureSrc is measure with a choice of source: with srcUDP, one
+// connected UDP socket sends for dur (count and ncpu are ignored).
+func measureSrc(c *genl.Client, d dropper, src string, ncpu int, count uint64, dur time.Duration, around func() (func() error, error)) (runRec, error) {
+	r := runRec{Case: d.key, CPUs: ncpu, Source: src}
 	if err := d.setup(c); err != nil {
 		return r, fmt.Errorf("(%s) setup: %w", d.key, err)
 	}
 	err := func() error {
-		if err := (pktgen{}).configure(ncpu, count); err != nil {
-			return err
+		if src == srcPktgen {
+			if err := (pktgen{}).configure(ncpu, count); err != nil {
+				return err
+			}
 		}
 		after := func() error { return nil }
 		if around != nil {
@@ -205,7 +303,13 @@ func measure(c *genl.Client, d dropper, ncpu int, count uint64, dur time.Duratio
 		if err != nil {
 			return err
 		}
-		sent, pps, err := pktgen{}.run(ncpu, dur)
+		var sent, errs uint64
+		var pps float64
+		if src == srcUDP {
+			sent, errs, pps, err = udpSend(dur)
+		} else {
+			sent, pps, err = pktgen{}.run(ncpu, dur)
+		}
 		if aerr := after(); err == nil {
 			err = aerr
 		}
@@ -222,7 +326,7 @@ func measure(c *genl.Client, d dropper, ncpu int, count uint64, dur time.Duratio
 		if err != nil {
 			return err
 		}
-		r.Sent, r.PPS, r.Delivered, r.Dropped = sent, pps, tx1-tx0, dr1-dr0
+		r.Sent, r.PPS, r.Delivered, r.Dropped, r.SendErrors = sent, pps, tx1-tx0, dr1-dr0, errs
 		return nil
 	}()
 	if terr := d.teardown(c); err == nil && terr != nil {
@@ -231,27 +335,33 @@ func measure(c *genl.Client, d dropper, ncpu int, count uint64, dur time.Duratio
 	return r, err
 }
 
-func throughput(c *genl.Client, cs []dropper, o *options) ([]runRec, error) {
-	fmt.Printf("throughput: %d rounds of %d cases x {1, 2} CPUs, %s each, interleaved ...\n", o.reps, len(cs), o.dur)
+// throughput runs every case with every source and CPU count once per
+// round, interleaved, so that a drift of the machine spreads over all.
+func throughput(c *genl.Client, cs []dropper, sources []string, cpus []int, reps int, dur time.Duration) ([]runRec, error) {
+	fmt.Printf("throughput: %d rounds of %d cases x sources %v x CPUs %v, %s each, interleaved ...\n", reps, len(cs), sources, cpus, dur)
 	// Warm up caches, routes and the emulator's translated code.
-	for _, n := range []int{1, 2} {
-		if _, err := measure(c, cs[0], n, 0, time.Second, nil); err != nil {
-			return nil, err
+	for _, src := range sources {
+		for _, n := range cpus {
+			if _, err := measureSrc(c, cs[0], src, n, 0, dur/2, nil); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var runs []runRec
-	for rep := 0; rep < o.reps; rep++ {
-		for _, n := range []int{1, 2} {
-			for _, d := range cs {
-				r, err := measure(c, d, n, 0, o.dur, nil)
-				if err != nil {
-					return nil, err
+	for rep := 0; rep < reps; rep++ {
+		for _, src := range sources {
+			for _, n := range cpus {
+				for _, d := range cs {
+					r, err := measureSrc(c, d, src, n, 0, dur, nil)
+					if err != nil {
+						return nil, err
+					}
+					r.Rep = rep
+					runs = append(runs, r)
 				}
-				r.Rep = rep
-				runs = append(runs, r)
 			}
 		}
-		fmt.Printf("  round %d/%d done\n", rep+1, o.reps)
+		fmt.Printf("  round %d/%d done\n", rep+1, reps)
 	}
 	return runs, nil
 }
@@ -268,7 +378,7 @@ type accRec struct {
 func accuracy(c *genl.Client, cs []dropper, count uint64) ([]accRec, error) {
 	var out []accRec
 	for _, d := range cs {
-		if d.key == "a" || d.key == "b" {
+		if d.loss <= 0 && d.key != "d" {
 			continue
 		}
 		r, err := measure(c, d, 1, count, 0, nil)

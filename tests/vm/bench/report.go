@@ -39,11 +39,19 @@ func (s spread) format(scale float64, prec int) string {
 	return fmt.Sprintf("%.*f [%.*f–%.*f]", prec, s.med*scale, prec, s.min*scale, prec, s.max*scale)
 }
 
-// byRep indexes throughput runs by case, CPU count and round.
-func byRep(runs []runRec) map[[2]string]map[int]runRec {
-	m := make(map[[2]string]map[int]runRec)
+// runKey names the runs of one case with one CPU count and one source.
+type runKey struct {
+	cse    string
+	cpus   int
+	source string
+}
+
+// byRep indexes throughput runs by case, CPU count and source, then round.
+// A run without a source (older logs) is pktgen's.
+func byRep(runs []runRec) map[runKey]map[int]runRec {
+	m := make(map[runKey]map[int]runRec)
 	for _, r := range runs {
-		k := [2]string{r.Case, fmt.Sprint(r.CPUs)}
+		k := runKey{r.Case, r.CPUs, r.source()}
 		if m[k] == nil {
 			m[k] = make(map[int]runRec)
 		}
@@ -52,16 +60,29 @@ func byRep(runs []runRec) map[[2]string]map[int]runRec {
 	return m
 }
 
-// tputStats are one case's figures for one CPU count.
-type tputStats struct {
-	pps, ratio, delivered spread
+func (r runRec) source() string {
+	if r.Source == "" {
+		return srcPktgen
+	}
+	return r.Source
 }
 
-func statsFor(m map[[2]string]map[int]runRec, key string, cpus int) tputStats {
-	var pps, ratio, deliv []float64
-	base := m[[2]string{"a", fmt.Sprint(cpus)}]
-	for rep, r := range m[[2]string{key, fmt.Sprint(cpus)}] {
+// tputStats are one case's figures for one CPU count and source: packets
+// per second, guest nanoseconds per packet (instructions per packet under
+// icount), the ratio of pps to the lower alone's in the same round, and
+// the share of packets that left low0.
+type tputStats struct {
+	pps, nsPerPkt, ratio, delivered spread
+}
+
+func statsFor(m map[runKey]map[int]runRec, key string, cpus int, source string) tputStats {
+	var pps, ns, ratio, deliv []float64
+	base := m[runKey{"a", cpus, source}]
+	for rep, r := range m[runKey{key, cpus, source}] {
 		pps = append(pps, r.PPS)
+		if r.PPS > 0 {
+			ns = append(ns, 1e9/r.PPS)
+		}
 		if b, ok := base[rep]; ok && b.PPS > 0 {
 			ratio = append(ratio, r.PPS/b.PPS)
 		}
@@ -69,13 +90,13 @@ func statsFor(m map[[2]string]map[int]runRec, key string, cpus int) tputStats {
 			deliv = append(deliv, float64(r.Delivered)/float64(r.Sent))
 		}
 	}
-	return tputStats{spreadOf(pps), spreadOf(ratio), spreadOf(deliv)}
+	return tputStats{spreadOf(pps), spreadOf(ns), spreadOf(ratio), spreadOf(deliv)}
 }
 
-func scalingFor(m map[[2]string]map[int]runRec, key string) spread {
+func scalingFor(m map[runKey]map[int]runRec, key string) spread {
 	var v []float64
-	one := m[[2]string{key, "1"}]
-	for rep, r := range m[[2]string{key, "2"}] {
+	one := m[runKey{key, 1, srcPktgen}]
+	for rep, r := range m[runKey{key, 2, srcPktgen}] {
 		if o, ok := one[rep]; ok && o.PPS > 0 {
 			v = append(v, r.PPS/o.PPS)
 		}
@@ -83,17 +104,156 @@ func scalingFor(m map[[2]string]map[int]runRec, key string) spread {
 	return spreadOf(v)
 }
 
+// printThroughput prints the noisy phase: pktgen with 1 and 2 sending
+// CPUs under multi-threaded TCG.
 func printThroughput(rep *report) {
-	m := byRep(rep.Runs)
-	fmt.Printf("\n### Throughput (pktgen, 64-byte UDP, forwarded in0/in1 -> low0; %d rounds x %.0f s; median [min–max])\n\n", rep.Reps, rep.RunSeconds)
+	m := byRep(rep.NoisyRuns)
+	fmt.Printf("\n### Noisy: 1 and 2 CPUs under multi-threaded TCG (pktgen, 64-byte UDP, forwarded in0/in1 -> low0; %d rounds x %.0f s; median [min–max])\n\n", rep.NoisyReps, rep.NoisySeconds)
+	fmt.Println("Wall-clock rates on shared host cores: they move with the host's load, and the spread shows it.")
+	fmt.Println()
 	fmt.Println("| case | 1 CPU kpps | 1 CPU / (a) | 2 CPUs kpps | 2 CPUs / (a) | 2 CPUs / 1 CPU | left low0, 1 CPU |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, c := range rep.Cases {
-		s1, s2 := statsFor(m, c.Key, 1), statsFor(m, c.Key, 2)
+		if _, ok := m[runKey{c.Key, 1, srcPktgen}]; !ok {
+			continue
+		}
+		s1, s2 := statsFor(m, c.Key, 1, srcPktgen), statsFor(m, c.Key, 2, srcPktgen)
 		fmt.Printf("| (%s) %s | %s | %s | %s | %s | %s | %s |\n", c.Key, c.Name,
 			s1.pps.format(1e-3, 1), s1.ratio.format(1, 3),
 			s2.pps.format(1e-3, 1), s2.ratio.format(1, 3),
 			scalingFor(m, c.Key).format(1, 2), s1.delivered.format(100, 1)+" %")
+	}
+}
+
+// printInstructions prints the throughput phase, one table per source.
+// Under icount a guest nanosecond is one guest instruction.
+func printInstructions(rep *report) {
+	m := byRep(rep.Runs)
+	unit, clock := "guest ns per packet", "guest time (not instruction-counted: wall-clock TCG)"
+	if rep.Icount {
+		unit, clock = "instructions per packet", "guest time under icount (1 ns = 1 instruction)"
+	}
+	for _, src := range rep.Sources {
+		fmt.Printf("\n### Throughput, %s source, 1 CPU (%d rounds x %.1f s of %s; median [min–max])\n\n", sourceTitle(src), rep.Reps, rep.RunSeconds, clock)
+		fmt.Printf("| case | kpps | %s | / (a) lower alone, same round | left low0 |\n", unit)
+		fmt.Println("|---|---|---|---|---|")
+		for _, c := range rep.Cases {
+			if _, ok := m[runKey{c.Key, 1, src}]; !ok {
+				continue
+			}
+			st := statsFor(m, c.Key, 1, src)
+			fmt.Printf("| (%s) %s | %s | %s | %s | %s |\n", c.Key, c.Name,
+				st.pps.format(1e-3, 1), st.nsPerPkt.format(1, 0), st.ratio.format(1, 3), st.delivered.format(100, 1)+" %")
+		}
+	}
+}
+
+// pairRatio is the spread over rounds of case num's rate divided by case
+// den's in the same round, from the same source.
+func pairRatio(m map[runKey]map[int]runRec, num, den string, cpus int, source string) spread {
+	var v []float64
+	d := m[runKey{den, cpus, source}]
+	for rep, r := range m[runKey{num, cpus, source}] {
+		if b, ok := d[rep]; ok && b.PPS > 0 {
+			v = append(v, r.PPS/b.PPS)
+		}
+	}
+	return spreadOf(v)
+}
+
+// targetPairs are issue 13's comparisons: each is met when the ratio of
+// the two rates is at least min.
+var targetPairs = []struct {
+	num, den string
+	min      float64
+	what     string
+}{
+	{"b", "a", 0.95, "insane pass >= 0.95 x lower alone"},
+	{"b", "m", 1, "insane pass >= macvlan"},
+	{"b", "v", 1, "insane pass >= ipvlan l3"},
+	{"z", "a", 1, "insane percent 0 >= lower alone"},
+	{"c", "e", 1, "insane percent 50 >= netem loss 50%"},
+	{"c", "f", 1, "insane percent 50 >= gact 1/2"},
+	{"s", "c", 0.98, "seeded percent 50 within 2 % of unseeded (>= 0.98)"},
+	{"d", "c", 0.98, "time 10ms/10ms within 2 % of unseeded percent 50 (>= 0.98; its relayed share differs)"},
+}
+
+// printTargets prints each target's ratio per source, and the run-to-run
+// spread of every case's ratio to the lower alone.
+func printTargets(rep *report) {
+	m := byRep(rep.Runs)
+	fmt.Println("\n### Targets (issue 13), per source: ratio of rates in the same round, median [min–max]")
+	fmt.Println()
+	fmt.Printf("| target |")
+	for _, src := range rep.Sources {
+		fmt.Printf(" %s | met |", src)
+	}
+	fmt.Println()
+	fmt.Println("|---" + strings.Repeat("|---|---", len(rep.Sources)) + "|")
+	for _, t := range targetPairs {
+		fmt.Printf("| %s |", t.what)
+		for _, src := range rep.Sources {
+			r := pairRatio(m, t.num, t.den, 1, src)
+			met := "-"
+			if r.n > 0 {
+				met = "no"
+				if r.med >= t.min {
+					met = "yes"
+				}
+			}
+			fmt.Printf(" %s | %s |", r.format(1, 3), met)
+		}
+		fmt.Println()
+	}
+	fmt.Println("\nRun-to-run spread of each case's ratio to (a), (max - min) / median (target <= 2 %):")
+	fmt.Println()
+	for _, src := range rep.Sources {
+		var parts []string
+		for _, c := range rep.Cases {
+			if c.Key == "a" {
+				continue
+			}
+			r := statsFor(m, c.Key, 1, src).ratio
+			if r.n > 0 {
+				parts = append(parts, fmt.Sprintf("(%s) %.1f %%", c.Key, 100*(r.max-r.min)/r.med))
+			}
+		}
+		fmt.Printf("- %s: %s\n", src, strings.Join(parts, ", "))
+	}
+}
+
+func sourceTitle(src string) string {
+	switch src {
+	case srcPktgen:
+		return "pktgen (netif_receive on in0, forwarded to 10.2.0.2)"
+	case srcUDP:
+		return "UDP socket (connected, 64-byte datagrams, counted by successful sends)"
+	}
+	return src
+}
+
+// sharedLines is the static count of cache lines that every CPU may write
+// which insane's own datapath writes per packet, by mode. It comes from
+// reading kernel/datapath.c (insane_xmit) and kernel/policy.h
+// (insane_policy_relays); it is not measured.
+var sharedLines = []struct {
+	mode  string
+	lines int
+	why   string
+}{
+	{"pass", 0, "per-CPU only: dev_sw_netstats_tx_add, the per-CPU relay depth"},
+	{"percent, unseeded", 0, "per-CPU only: get_random_u32's per-CPU batch, the per-CPU drop counters"},
+	{"percent, seeded", 1, "atomic64_inc_return(&policy->next), on a cache line of its own"},
+	{"time", 0, "reads ktime_get_ns() and the policy; writes per-CPU counters only"},
+}
+
+func printSharedLines() {
+	fmt.Println("\n### Shared cache lines written per packet by insane (static, from kernel/datapath.c and kernel/policy.h; not measured)")
+	fmt.Println()
+	fmt.Println("| mode | shared lines written per packet | what |")
+	fmt.Println("|---|---|---|")
+	for _, l := range sharedLines {
+		fmt.Printf("| %s | %d | %s |\n", l.mode, l.lines, l.why)
 	}
 }
 
@@ -272,8 +432,8 @@ func render(logPath, svgPath string) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	if rep == nil || len(rep.Runs) == 0 {
-		return errors.New(logPath + ": no BENCH-JSON line with throughput runs (did the bench finish?)")
+	if rep == nil || len(rep.NoisyRuns) == 0 {
+		return errors.New(logPath + ": no BENCH-JSON line with noisy-phase runs (did the bench finish?)")
 	}
 	if err := os.MkdirAll(filepath.Dir(svgPath), 0o755); err != nil {
 		return err
@@ -286,12 +446,12 @@ func render(logPath, svgPath string) error {
 }
 
 func svgPlot(rep *report) string {
-	m := byRep(rep.Runs)
+	m := byRep(rep.NoisyRuns)
 	var top float64
 	stats := make([][2]spread, len(rep.Cases))
 	for i, c := range rep.Cases {
 		for j, n := range []int{1, 2} {
-			stats[i][j] = statsFor(m, c.Key, n).pps
+			stats[i][j] = statsFor(m, c.Key, n, srcPktgen).pps
 			top = math.Max(top, stats[i][j].max)
 		}
 	}
@@ -314,8 +474,8 @@ func svgPlot(rep *report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%.0f" y="20" font-size="14" font-weight="bold">insane-bench: packets per second by case (median of %d runs, whiskers min–max)</text>`+"\n", left, rep.Reps)
-	fmt.Fprintf(&b, `<text x="%.0f" y="38" fill="#555">kernel %s, QEMU TCG, %d vCPUs; pktgen 64-byte UDP forwarded to low0</text>`+"\n", left, html.EscapeString(rep.Kernel), rep.CPUs)
+	fmt.Fprintf(&b, `<text x="%.0f" y="20" font-size="14" font-weight="bold">insane-bench: packets per second by case (median of %d runs, whiskers min–max)</text>`+"\n", left, rep.NoisyReps)
+	fmt.Fprintf(&b, `<text x="%.0f" y="38" fill="#555">kernel %s, QEMU multi-threaded TCG (noisy), %d vCPUs; pktgen 64-byte UDP forwarded to low0</text>`+"\n", left, html.EscapeString(rep.Kernel), rep.CPUs)
 	for v := 0.0; v <= axisTop+1e-9; v += step {
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", left, width-right, y(v), y(v))
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n", left-6, y(v)+4, v)

@@ -59,7 +59,7 @@ func TestSVGPlot(t *testing.T) {
 	rep := &report{Kernel: "k", CPUs: 2, Reps: 2, Cases: []caseInfo{{"a", "lower alone"}, {"b", "insane pass"}}}
 	for rep0 := 0; rep0 < 2; rep0++ {
 		for _, n := range []int{1, 2} {
-			rep.Runs = append(rep.Runs,
+			rep.NoisyRuns = append(rep.NoisyRuns,
 				runRec{Case: "a", CPUs: n, Rep: rep0, PPS: 70000 * float64(n)},
 				runRec{Case: "b", CPUs: n, Rep: rep0, PPS: 60000 * float64(n)})
 		}

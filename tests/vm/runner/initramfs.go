@@ -43,6 +43,7 @@ var hostTools = []struct {
 	{"ethtool", "/usr/sbin", "ethtool", false},
 	{"kmod", "/usr/bin", "kmod", false},
 	{"nft", "/usr/sbin", "nftables", true}, // make bench
+	{"perf", "/usr/bin", "linux-perf", true},
 }
 
 // kmodTools run as kmod under these names.

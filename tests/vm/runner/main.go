@@ -73,7 +73,7 @@ var defaultModules = []string{
 	"veth", "dummy", "macvlan", "ifb", "bridge",
 	"sch_netem", "act_gact", "cls_matchall", "sch_ingress",
 	"pktgen", "nf_tables", "nft_numgen", "xt_statistic",
-	"nft_chain_nat", "nft_nat", "nft_ct", "vrf", "ipip",
+	"nft_chain_nat", "nft_nat", "nft_ct", "vrf", "ipip", "ipvlan",
 }
 
 type config struct {
@@ -211,6 +211,7 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 		return false, err
 	}
 	cfg.root = root
+	applyIcount(cfg)
 	if !filepath.IsAbs(cfg.out) {
 		cfg.out = filepath.Join(root, cfg.out)
 	}
@@ -348,6 +349,7 @@ func qemuArgs(cfg *config, initrd, consolePath, resultsPath, testsPath string) [
 		"-kernel", cfg.kernel, "-initrd", initrd,
 		"-append", kernelArgs(debugArgs(cfg, cfg.append)),
 	}
+	args = append(args, icountArgs()...)
 	if cfg.mode == "shell" {
 		args = append(args, "-serial", "mon:stdio")
 	} else {
