@@ -25,13 +25,19 @@ static_assert(INSANE_STATS_A_RELAYED_BYTES + 1 == INSANE_STATS_A_DROP_POLICY);
 
 /* Counters */
 
-void insane_dev_count_drop(struct insane_dev *ins, enum insane_drop why)
+void insane_dev_count_drops(struct insane_dev *ins, enum insane_drop why,
+			    unsigned int packets)
 {
 	struct insane_pcpu_drops *d = this_cpu_ptr(ins->drops);
 
 	u64_stats_update_begin(&d->syncp);
-	u64_stats_inc(&d->drops[why]);
+	u64_stats_add(&d->drops[why], packets);
 	u64_stats_update_end(&d->syncp);
+}
+
+void insane_dev_count_drop(struct insane_dev *ins, enum insane_drop why)
+{
+	insane_dev_count_drops(ins, why, 1);
 }
 
 void insane_dev_sum_drops(struct insane_dev *ins, u64 *drops)

@@ -13,6 +13,7 @@
 #include "datapath.h"
 #include "device.h"
 #include "policy.h"
+#include "route.h"
 
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -21,10 +22,8 @@
 #include <net/addrconf.h>
 #include <net/dst.h>
 #include <net/ip.h>
-#include <net/ip6_route.h>
 #include <net/ipv6.h>
 #include <net/l3mdev.h>
-#include <net/route.h>
 
 /* The kernel's drop reason of each cause, for dropwatch and perf trace. */
 #define INSANE_DROP_REASON(attr, name, reason) \
@@ -100,91 +99,6 @@ static bool insane_check_v6(struct sk_buff *skb)
 }
 
 /*
- * Routes @skb out of @lower in @net and attaches the route. The flow key
- * lives in this frame, not in insane_xmit()'s, which nested relays stack.
- */
-static noinline_for_stack bool insane_route_v4(struct net *net,
-					       struct sk_buff *skb,
-					       struct net_device *lower)
-{
-	const struct iphdr *iph = ip_hdr(skb);
-	struct flowi4 fl4 = {
-		.flowi4_oif = lower->ifindex,
-		.flowi4_flags = FLOWI_FLAG_ANYSRC,
-		.flowi4_mark = skb->mark,
-		.flowi4_tos = RT_TOS(iph->tos),
-		.flowi4_proto = iph->protocol,
-		.daddr = iph->daddr,
-		.saddr = iph->saddr,
-	};
-	struct rtable *rt;
-
-	/* With an output interface and no matching route, on-link is assumed. */
-	rt = ip_route_output_flow(net, &fl4, NULL);
-	if (IS_ERR(rt))
-		return false;
-	/* Unicast only, and out of the lower: not local, not another port. */
-	if (rt->rt_type != RTN_UNICAST || rt->dst.dev != lower) {
-		ip_rt_put(rt);
-		return false;
-	}
-	skb_dst_drop(skb);
-	skb_dst_set(skb, &rt->dst);
-	memset(IPCB(skb), 0, sizeof(*IPCB(skb)));
-	return true;
-}
-
-#if IS_ENABLED(CONFIG_IPV6)
-static noinline_for_stack bool insane_route_v6(struct net *net,
-					       struct sk_buff *skb,
-					       struct net_device *lower)
-{
-	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
-	/* __in6_dev_get() wants RCU or RTNL; the datapath holds RCU-bh. */
-	struct inet6_dev *idev = rcu_dereference_bh(lower->ip6_ptr);
-	struct flowi6 fl6 = {
-		.flowi6_oif = lower->ifindex,
-		.flowi6_flags = FLOWI_FLAG_ANYSRC,
-		.flowi6_mark = skb->mark,
-		.flowi6_proto = ip6h->nexthdr,
-		.flowlabel = ip6_flowinfo(ip6h),
-		.daddr = ip6h->daddr,
-		.saddr = ip6h->saddr,
-	};
-	struct dst_entry *dst;
-	struct rt6_info *rt;
-
-	/* ip6_output() would drop it and still report success. */
-	if (!idev || READ_ONCE(idev->cnf.disable_ipv6))
-		return false;
-	if (ipv6_addr_is_multicast(&fl6.daddr))
-		return false;
-	/*
-	 * With a source address, ip6_route_output() takes the output
-	 * interface as a mere preference and may pick a route through this
-	 * very device: insist on the lower.
-	 */
-	dst = ip6_route_output_flags(net, NULL, &fl6, RT6_LOOKUP_F_IFACE);
-	rt = container_of(dst, struct rt6_info, dst);
-	if (dst->error || dst->dev != lower ||
-	    (rt->rt6i_flags & (RTF_LOCAL | RTF_ANYCAST))) {
-		dst_release(dst);
-		return false;
-	}
-	skb_dst_drop(skb);
-	skb_dst_set(skb, dst);
-	memset(IP6CB(skb), 0, sizeof(*IP6CB(skb)));
-	return true;
-}
-#else
-static bool insane_route_v6(struct net *net, struct sk_buff *skb,
-			    struct net_device *lower)
-{
-	return false;
-}
-#endif
-
-/*
  * In the device's own netns the packet has passed LOCAL_OUT already, with
  * its conntrack entry and NAT, so it goes straight to dst_output(): the
  * header fixups of __ip_local_out() without its netfilter hook. Running
@@ -218,17 +132,18 @@ static int insane_output_v6(struct net *net, struct sk_buff *skb)
  * again or take a packet socket for an inet one. Without a route out of
  * the lower it returns false, and the caller still owns @skb.
  */
-static bool insane_relay(struct sk_buff *skb, struct net_device *dev,
+static bool insane_relay(struct insane_dev *ins, struct sk_buff *skb,
 			 struct net_device *lower, bool v4, int *err)
 {
+	struct net_device *dev = ins->dev;
 	struct net *net = dev_net(lower);
 	bool xnet = !net_eq(dev_net(dev), net);
 
 	/* Crossing into the lower's netns forgets this one's state. */
 	if (unlikely(xnet))
 		skb_scrub_packet(skb, true);
-	if (!(v4 ? insane_route_v4(net, skb, lower) :
-		   insane_route_v6(net, skb, lower)))
+	if (!(v4 ? insane_route_v4(ins, net, skb, lower) :
+		   insane_route_v6(ins, net, skb, lower)))
 		return false;
 	/* The lower's hooks see the packet coming from the lower. */
 	skb->dev = lower;
@@ -241,20 +156,29 @@ static bool insane_relay(struct sk_buff *skb, struct net_device *dev,
 	return true;
 }
 
-/* Called with rcu_read_lock_bh() held and BHs off. */
-netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
+/* A GSO packet stands for gso_segs wire packets in the counters. */
+static unsigned int insane_wire_packets(const struct sk_buff *skb)
+{
+	return skb_is_gso(skb) ? max_t(u16, skb_shinfo(skb)->gso_segs, 1) : 1;
+}
+
+/*
+ * Checks, decides and relays or drops one packet: a wire packet, or a GSO
+ * packet under a policy that relays every packet.
+ */
+static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
+			    struct net_device *lower,
+			    struct insane_policy *policy)
 {
 	enum skb_drop_reason reason = SKB_DROP_REASON_NOT_SPECIFIED;
-	struct insane_dev *ins = netdev_priv(dev);
+	unsigned int packets = insane_wire_packets(skb);
 	struct insane_relay_path *path;
 	unsigned int len = skb->len;
-	struct net_device *lower;
 	enum insane_drop why;
 	bool v4, relayed;
 	int err;
 
 	/* Checked first: every packet to a detached device counts here. */
-	lower = rcu_dereference_bh(ins->lower);
 	if (unlikely(!lower)) {
 		why = INSANE_DROP_NO_LOWER;
 		goto drop;
@@ -285,13 +209,13 @@ netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 		goto drop;
 	}
 
-	if (!insane_policy_relays(rcu_dereference_bh(ins->policy))) {
+	if (!insane_policy_relays(policy)) {
 		path->depth--;
 		why = INSANE_DROP_POLICY;
 		goto drop;
 	}
 
-	relayed = insane_relay(skb, dev, lower, v4, &err);
+	relayed = insane_relay(ins, skb, lower, v4, &err);
 	path->depth--;
 	if (unlikely(!relayed)) {
 		why = INSANE_DROP_NO_ROUTE;
@@ -299,17 +223,72 @@ netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 	}
 	/* From here on @skb belongs to the lower's stack. */
 	if (likely(!net_xmit_eval(err)))
-		dev_sw_netstats_tx_add(dev, 1, len);
+		dev_sw_netstats_tx_add(ins->dev, packets, len);
 	else
-		insane_dev_count_drop(ins, INSANE_DROP_LOWER_REFUSED);
-	return NETDEV_TX_OK;
+		insane_dev_count_drops(ins, INSANE_DROP_LOWER_REFUSED, packets);
+	return;
 
 malformed:
+	/* Its GSO fields are as untrusted as the rest. */
+	packets = 1;
 	why = INSANE_DROP_MALFORMED;
 drop:
 	reason = insane_drop_reasons[why];
 drop_reason:
-	insane_dev_count_drop(ins, why);
+	insane_dev_count_drops(ins, why, packets);
 	kfree_skb_reason(skb, reason);
+}
+
+/*
+ * Policies decide per wire packet. GSO packets reach insane_xmit() whole
+ * only while the policy relays every packet (pass); under any other policy
+ * the core segments them first, because of this.
+ */
+netdev_features_t insane_features_check(struct sk_buff *skb,
+					struct net_device *dev,
+					netdev_features_t features)
+{
+	struct insane_dev *ins = netdev_priv(dev);
+
+	/* A DODGY packet's GSO fields come from user space: not trusted. */
+	if (skb_is_gso(skb) &&
+	    (rcu_dereference_bh(ins->policy)->mode != INSANE_MODE_PASS ||
+	     (skb_shinfo(skb)->gso_type & SKB_GSO_DODGY)))
+		features &= ~NETIF_F_GSO_MASK;
+	return features;
+}
+
+/* Called with rcu_read_lock_bh() held and BHs off. */
+netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	struct insane_dev *ins = netdev_priv(dev);
+	struct insane_policy *policy = rcu_dereference_bh(ins->policy);
+	struct net_device *lower = rcu_dereference_bh(ins->lower);
+	struct sk_buff *segs, *next;
+
+	/*
+	 * A GSO packet let through whole for a pass policy that has been
+	 * replaced since is cut here, and each piece decided by the policy
+	 * in force now.
+	 */
+	if (unlikely(skb_is_gso(skb) && lower &&
+		     (policy->mode != INSANE_MODE_PASS ||
+		      (skb_shinfo(skb)->gso_type & SKB_GSO_DODGY)))) {
+		segs = skb_gso_segment(skb, dev->features & ~NETIF_F_GSO_MASK);
+		if (IS_ERR(segs)) {
+			insane_dev_count_drops(ins, INSANE_DROP_MALFORMED, 1);
+			kfree_skb_reason(skb, SKB_DROP_REASON_SKB_GSO_SEG);
+			return NETDEV_TX_OK;
+		}
+		if (segs) {
+			consume_skb(skb);
+			skb_list_walk_safe(segs, skb, next) {
+				skb_mark_not_on_list(skb);
+				insane_xmit_one(ins, skb, lower, policy);
+			}
+			return NETDEV_TX_OK;
+		}
+	}
+	insane_xmit_one(ins, skb, lower, policy);
 	return NETDEV_TX_OK;
 }

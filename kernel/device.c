@@ -8,6 +8,7 @@
 #include "compat.h"
 #include "datapath.h"
 #include "device.h"
+#include "route.h"
 
 #include <linux/if_arp.h>
 #include <linux/netdevice.h>
@@ -16,7 +17,12 @@
 #include <net/ip.h>
 #include <net/l3mdev.h>
 
-#define INSANE_FEATURES (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_HIGHDMA)
+/*
+ * GSO packets are taken whole and relayed whole when the policy is pass
+ * (insane_features_check()): the lower's own offloads or the core cut them.
+ */
+#define INSANE_FEATURES (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_HIGHDMA | \
+			 NETIF_F_FRAGLIST | NETIF_F_GSO_SOFTWARE)
 
 static const struct net_device_ops insane_netdev_ops;
 
@@ -100,6 +106,20 @@ void insane_dev_follow_lower_mtu(struct insane_dev *ins,
 			    lower->name);
 }
 
+/*
+ * GSO packets no larger than the lower takes, and never above 64 KB: the
+ * header checks refuse the length-less IPv6 jumbograms of BIG TCP.
+ */
+void insane_dev_follow_lower_tso(struct insane_dev *ins,
+				 struct net_device *lower)
+{
+	struct net_device *dev = ins->dev;
+
+	netif_inherit_tso_max(dev, lower);
+	if (dev->tso_max_size > GSO_LEGACY_MAX_SIZE)
+		netif_set_tso_max_size(dev, GSO_LEGACY_MAX_SIZE);
+}
+
 /**
  * insane_dev_attach - make @lower the lower device of @ins
  * @ins: the insane device
@@ -140,6 +160,8 @@ int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 	}
 
 	netdev_hold(lower, &tracker, GFP_KERNEL);
+	insane_routes_invalidate(ins);
+	insane_dev_follow_lower_tso(ins, lower);
 	dev->needed_headroom = lower->hard_header_len + lower->needed_headroom;
 	rcu_assign_pointer(ins->lower, lower);
 	if (old) {
@@ -178,6 +200,7 @@ void insane_dev_detach(struct insane_dev *ins)
 	if (!lower)
 		return;
 	RCU_INIT_POINTER(ins->lower, NULL);
+	insane_routes_invalidate(ins);
 	netdev_upper_dev_unlink(lower, dev);
 	netdev_put(lower, &ins->lower_tracker);
 	dev->max_mtu = IP_MAX_MTU;
@@ -205,18 +228,30 @@ static int insane_ndo_init(struct net_device *dev)
 	if (!dev->tstats)
 		return -ENOMEM;
 	ins->drops = netdev_alloc_pcpu_stats(struct insane_pcpu_drops);
-	if (!ins->drops) {
-		free_percpu(dev->tstats);
-		dev->tstats = NULL;
-		return -ENOMEM;
-	}
+	if (!ins->drops)
+		goto err_drops;
+	if (insane_routes_alloc(ins))
+		goto err_routes;
 	return 0;
+
+err_routes:
+	free_percpu(ins->drops);
+	ins->drops = NULL;
+err_drops:
+	free_percpu(dev->tstats);
+	dev->tstats = NULL;
+	return -ENOMEM;
 }
 
+/* Unregistering: the device is closed and no packet is in its xmit. */
 static void insane_ndo_uninit(struct net_device *dev)
 {
+	struct insane_dev *ins = netdev_priv(dev);
+
 	/* The core checks right after this that no lower is left. */
-	insane_dev_detach(netdev_priv(dev));
+	insane_dev_detach(ins);
+	/* The routes pin nothing but memory: the core reroutes them away. */
+	insane_routes_release(ins);
 }
 
 /* The core has checked @new_mtu against min_mtu and max_mtu (the lower's). */
@@ -261,6 +296,7 @@ static const struct net_device_ops insane_netdev_ops = {
 	.ndo_init		= insane_ndo_init,
 	.ndo_uninit		= insane_ndo_uninit,
 	.ndo_start_xmit		= insane_xmit,
+	.ndo_features_check	= insane_features_check,
 	.ndo_change_mtu		= insane_ndo_change_mtu,
 	.ndo_get_stats64	= insane_ndo_get_stats64,
 	.ndo_get_iflink		= insane_ndo_get_iflink,
@@ -272,6 +308,7 @@ static void insane_dev_destruct(struct net_device *dev)
 	struct insane_dev *ins = netdev_priv(dev);
 
 	kfree(rcu_dereference_protected(ins->policy, true));
+	insane_routes_free(ins);
 	free_percpu(ins->drops);
 	free_percpu(dev->tstats);
 }
@@ -294,7 +331,11 @@ void insane_dev_setup(struct net_device *dev)
 	dev->min_mtu = IPV4_MIN_MTU;
 	dev->max_mtu = IP_MAX_MTU;
 	dev->flags = IFF_NOARP;
-	dev->priv_flags |= IFF_NO_QUEUE;
+	/*
+	 * No netpoll: it would call insane_xmit() from hard IRQs, inside
+	 * the per-CPU relay state of a packet it interrupted.
+	 */
+	dev->priv_flags |= IFF_NO_QUEUE | IFF_DISABLE_NETPOLL;
 	insane_set_lltx(dev);
 	dev->features |= INSANE_FEATURES;
 	dev->hw_features |= INSANE_FEATURES;

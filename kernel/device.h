@@ -13,6 +13,8 @@
 #include "counters.h"
 #include "policy.h"
 
+struct insane_routes;
+
 struct insane_pcpu_drops {
 	u64_stats_t drops[INSANE_DROP_NR];
 	struct u64_stats_sync syncp;
@@ -31,6 +33,9 @@ struct insane_dev {
 	struct net_device __rcu *lower;
 	netdevice_tracker lower_tracker;
 	struct insane_policy __rcu *policy;
+	/* The relay's per-CPU routes (route.c); generation under RTNL. */
+	struct insane_routes __percpu *routes;
+	unsigned int routes_gen;
 	struct insane_pcpu_drops __percpu *drops;
 	/* Counters at the last reset; under RTNL. */
 	struct insane_counters baseline;
@@ -52,6 +57,8 @@ int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 		      struct netlink_ext_ack *extack);
 void insane_dev_detach(struct insane_dev *ins);
 void insane_dev_set_detached_state(struct net_device *dev);
+void insane_dev_follow_lower_tso(struct insane_dev *ins,
+				 struct net_device *lower);
 void insane_dev_follow_lower_mtu(struct insane_dev *ins,
 				 struct net_device *lower);
 void insane_dev_replace_policy(struct insane_dev *ins,
@@ -60,6 +67,8 @@ void insane_dev_replace_policy(struct insane_dev *ins,
 extern const struct ethtool_ops insane_ethtool_ops;
 
 void insane_dev_count_drop(struct insane_dev *ins, enum insane_drop why);
+void insane_dev_count_drops(struct insane_dev *ins, enum insane_drop why,
+			    unsigned int packets);
 void insane_dev_sum_drops(struct insane_dev *ins, u64 *drops);
 void insane_dev_read_counters(struct insane_dev *ins,
 			      struct insane_counters *c);

@@ -7,6 +7,7 @@
 #include "device.h"
 #include "link.h"
 #include "policy.h"
+#include "route.h"
 
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
@@ -195,8 +196,12 @@ static int insane_lower_event(struct notifier_block *nb, unsigned long event,
 	switch (event) {
 	case NETDEV_UNREGISTER:
 		/* A move to another netns unregisters without removing. */
-		if (lower->reg_state != NETREG_UNREGISTERING)
+		if (lower->reg_state != NETREG_UNREGISTERING) {
+			netdev_for_each_upper_dev_rcu(lower, upper, iter)
+				if (netif_is_insane(upper))
+					insane_routes_invalidate(netdev_priv(upper));
 			break;
+		}
 restart:
 		/* Detaching unlinks, which changes the list being walked. */
 		netdev_for_each_upper_dev_rcu(lower, upper, iter) {
@@ -213,6 +218,12 @@ restart:
 		netdev_for_each_upper_dev_rcu(lower, upper, iter)
 			if (netif_is_insane(upper))
 				insane_dev_follow_lower_mtu(netdev_priv(upper),
+							    lower);
+		break;
+	case NETDEV_FEAT_CHANGE:
+		netdev_for_each_upper_dev_rcu(lower, upper, iter)
+			if (netif_is_insane(upper))
+				insane_dev_follow_lower_tso(netdev_priv(upper),
 							    lower);
 		break;
 	case NETDEV_UP:

@@ -6,6 +6,7 @@
 
 #include "link.h"
 #include "netlink.h"
+#include "policy.h"
 #include "version.h"
 
 #include <linux/module.h>
@@ -15,6 +16,9 @@
 static int __init insane_init(void)
 {
 	int err;
+
+	/* Before any device exists: nothing to undo. */
+	insane_policy_init();
 
 	err = insane_link_init();
 	if (err)

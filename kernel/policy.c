@@ -8,6 +8,17 @@
 #include <linux/bits.h>
 #include <linux/slab.h>
 
+DEFINE_PER_CPU(u64, insane_rng);
+
+/* Starts each CPU's unseeded sequence at its own random point. */
+void insane_policy_init(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		per_cpu(insane_rng, cpu) = get_random_u64();
+}
+
 /*
  * Ranges are checked by insane_policy_check() rather than by the policy
  * table, so that each refusal names the attribute and says what is allowed.
@@ -209,8 +220,12 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 	p->mode = INSANE_MODE_PASS;
 	if (insane_policy_present(tb)) {
 		p->mode = nla_get_u32(tb[INSANE_POLICY_A_MODE]);
-		if (tb[INSANE_POLICY_A_PERCENT])
+		if (tb[INSANE_POLICY_A_PERCENT]) {
 			p->percent = nla_get_u32(tb[INSANE_POLICY_A_PERCENT]);
+			p->threshold =
+				DIV_ROUND_UP_ULL((u64)p->percent << 32,
+						 INSANE_PERCENT_MAX);
+		}
 		if (tb[INSANE_POLICY_A_SEED]) {
 			p->seeded = true;
 			p->seed = nla_get_u64(tb[INSANE_POLICY_A_SEED]);

@@ -13,6 +13,7 @@
 #include <linux/cache.h>
 #include <linux/ktime.h>
 #include <linux/math64.h>
+#include <linux/percpu.h>
 #include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/types.h>
@@ -24,6 +25,11 @@ struct insane_policy {
 	struct rcu_head rcu;
 	u32 mode;
 	u32 percent;		/* INSANE_MODE_PERCENT, in millionths of % */
+	/*
+	 * A 32-bit draw r relays iff r < threshold: the header's comparison
+	 * r * INSANE_PERCENT_MAX < percent << 32, solved once for r.
+	 */
+	u64 threshold;
 	bool seeded;
 	u64 seed;
 	u64 on_ns;		/* INSANE_MODE_TIME */
@@ -47,19 +53,35 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p);
 size_t insane_policy_nlmsg_size(void);
 
-/* The mixing function documented in the uapi header. */
-static inline u64 insane_policy_mix(u64 seed, u64 k)
+/* The finaliser of the mixing function documented in the uapi header. */
+static inline u64 insane_mix64(u64 x)
 {
-	u64 x = seed + (k + 1) * 0x9e3779b97f4a7c15ULL;
-
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
 	return x ^ (x >> 31);
 }
 
-static inline bool insane_percent_relays(u32 r, u32 percent)
+#define INSANE_GOLDEN_GAMMA 0x9e3779b97f4a7c15ULL
+
+/* The decision value of the k-th packet under seed @seed (uapi header). */
+static inline u64 insane_policy_mix(u64 seed, u64 k)
 {
-	return (u64)r * INSANE_PERCENT_MAX < (u64)percent << 32;
+	return insane_mix64(seed + (k + 1) * INSANE_GOLDEN_GAMMA);
+}
+
+/*
+ * Unseeded draws: one SplitMix64 sequence per CPU, started at a random
+ * point when the module loads. A fault injector needs uniform, cheap and
+ * unpredictable-enough values, not a CSPRNG: get_random_u32() takes a local
+ * lock per call and refills a ChaCha batch every few calls.
+ */
+DECLARE_PER_CPU(u64, insane_rng);
+void insane_policy_init(void);
+
+static inline u32 insane_random_u32(void)
+{
+	return insane_mix64(this_cpu_add_return(insane_rng,
+						INSANE_GOLDEN_GAMMA)) >> 32;
 }
 
 /* Called for every packet, under rcu_read_lock_bh(). */
@@ -72,11 +94,9 @@ static inline bool insane_policy_relays(struct insane_policy *p)
 		return true;
 	case INSANE_MODE_PERCENT:
 		if (!p->seeded)
-			return insane_percent_relays(get_random_u32(),
-						     p->percent);
+			return insane_random_u32() < p->threshold;
 		k = atomic64_inc_return(&p->next) - 1;
-		return insane_percent_relays(insane_policy_mix(p->seed, k) >> 32,
-					     p->percent);
+		return (insane_policy_mix(p->seed, k) >> 32) < p->threshold;
 	case INSANE_MODE_TIME:
 		div64_u64_rem(ktime_get_ns() - p->epoch_ns, p->period_ns, &rem);
 		return rem < p->on_ns;

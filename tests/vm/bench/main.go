@@ -38,6 +38,7 @@ type options struct {
 	profile    string
 	profileSrc string
 	profileDur time.Duration
+	profilePer int
 	render     string
 	svg        string
 	profiles   string
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
 	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
+	flag.IntVar(&o.profilePer, "profile-period", 0, "profile: sample every N ns of guest time (perf -c N; under icount, N instructions); 0: perf's default frequency")
 	flag.StringVar(&o.render, "render", "", "host: read the BENCH-JSON line from this guest log and draw -svg")
 	flag.StringVar(&o.svg, "svg", "build/benchmarks.svg", "with -render: the SVG file to write")
 	flag.StringVar(&o.profiles, "profiles", "", "host: read the profiles from this guest log and write them to -profile-out")

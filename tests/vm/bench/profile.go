@@ -55,7 +55,7 @@ func profiles(c *genl.Client, cs []dropper, o *options) error {
 			if src != srcPktgen && src != srcUDP {
 				return fmt.Errorf("profile: unknown source %q", src)
 			}
-			if err := profileOne(c, d, src, o.profileDur); err != nil {
+			if err := profileOne(c, d, src, o.profileDur, o.profilePer); err != nil {
 				return fmt.Errorf("profile (%s) %s: %w", d.key, src, err)
 			}
 		}
@@ -63,7 +63,7 @@ func profiles(c *genl.Client, cs []dropper, o *options) error {
 	return nil
 }
 
-func profileOne(c *genl.Client, d dropper, src string, dur time.Duration) error {
+func profileOne(c *genl.Client, d dropper, src string, dur time.Duration, period int) error {
 	data := fmt.Sprintf("/tmp/perf-%s-%s.data", d.key, src)
 	if err := d.setup(c); err != nil {
 		return err
@@ -84,8 +84,12 @@ func profileOne(c *genl.Client, d dropper, src string, dur time.Duration) error 
 			}()
 		}
 		time.Sleep(200 * time.Millisecond)
-		out, rerr := exec.Command("perf", "record", "-N", "-q", "-a", "-g", "-e", "cpu-clock",
-			"-o", data, "--", "sleep", fmt.Sprintf("%.3f", dur.Seconds())).CombinedOutput()
+		args := []string{"record", "-N", "-q", "-a", "-g", "-e", "cpu-clock"}
+		if period > 0 {
+			args = append(args, "-c", strconv.Itoa(period))
+		}
+		args = append(args, "-o", data, "--", "sleep", fmt.Sprintf("%.3f", dur.Seconds()))
+		out, rerr := exec.Command("perf", args...).CombinedOutput()
 		stop.Store(true)
 		if src == srcPktgen {
 			if err := pgWrite("pgctrl", "stop"); err != nil && rerr == nil {

@@ -154,8 +154,11 @@
  *                     sum must be positive and must not overflow. The first
  *                     ON window opens when the policy is set.
  *
- * Percent decisions. Without a seed each packet draws from the kernel's fast
- * random number generator. With a seed S, the decision for the k-th packet
+ * Percent decisions. Without a seed each packet draws from its CPU's own
+ * pseudo-random sequence, x = mix(state += 0x9e3779b97f4a7c15) with the
+ * mixing steps below (SplitMix64), each CPU's state started at a random
+ * value when the module loads: uniform and cheap, not cryptographic, and
+ * not reproducible. With a seed S, the decision for the k-th packet
  * handled (it reached the policy) since the policy was set (k = 0, 1, 2,
  * ...) is a pure function of S and k, whichever CPU sends it:
  *
