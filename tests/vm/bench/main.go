@@ -58,7 +58,7 @@ func main() {
 	flag.DurationVar(&o.edgeDur, "edge-dur", 3*time.Second, "time-mode edges: how long to send")
 	flag.DurationVar(&o.edgeOn, "edge-on", 20*time.Millisecond, "time-mode edges: ON window")
 	flag.DurationVar(&o.edgeOff, "edge-off", 20*time.Millisecond, "time-mode edges: OFF window")
-	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,lines,noisy,acc,alloc,edge,mem,profile (default: tput,lines under icount, else noisy,lines,acc,alloc,edge,mem)")
+	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,noisy,acc,alloc,edge,mem,profile (default: tput,tcp,lines under icount, else noisy,lines,acc,alloc,edge,mem)")
 	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
 	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
@@ -110,6 +110,7 @@ type report struct {
 	Sources      []string      `json:"sources,omitempty"`
 	Cases        []caseInfo    `json:"cases"`
 	Runs         []runRec      `json:"runs,omitempty"`
+	TCP          []tcpRec      `json:"tcp,omitempty"`
 	NoisyReps    int           `json:"noisy_reps,omitempty"`
 	NoisySeconds float64       `json:"noisy_run_seconds,omitempty"`
 	NoisyRuns    []runRec      `json:"noisy_runs,omitempty"`
@@ -149,7 +150,7 @@ func bench(o *options) error {
 		case o.profile != "":
 			o.phases = "profile"
 		case rep.Icount:
-			o.phases = "tput,lines"
+			o.phases = "tput,tcp,lines"
 		default:
 			o.phases = "noisy,lines,acc,alloc,edge,mem"
 		}
@@ -182,6 +183,12 @@ func bench(o *options) error {
 		}
 		printInstructions(&rep)
 		printTargets(&rep)
+	}
+	if phase("tcp") {
+		if rep.TCP, err = tcpBulk(c, o.reps, o.dur); err != nil {
+			return err
+		}
+		printTCP(rep.TCP, o.reps, o.dur)
 	}
 	if phase("lines") {
 		printSharedLines()

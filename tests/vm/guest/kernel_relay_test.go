@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"regexp"
@@ -772,5 +773,219 @@ func TestRelayNested(t *testing.T) {
 	}
 	for i, d := range devs {
 		rlExpect(t, d, rlDelta(befores[i], rlCounters(t, tp.Borea, d)), map[string]uint64{"relayed_packets": n})
+	}
+}
+
+// TestRelayRouteCacheFollowsChanges: the relay remembers routes per CPU
+// (kernel/route.c), and every change that would change a fresh lookup is
+// seen by the next packet. The relay's lookups (oif l0) go to table 77 by a
+// policy rule that the sockets' own lookups never match; the peer counts
+// what reaches its address, the only gateway that answers. A gateway
+// replaced, put back and removed, and routes that differ only by the
+// packet's mark, sent interleaved through one cache slot, must each be
+// followed packet by packet.
+func TestRelayRouteCacheFollowsChanges(t *testing.T) {
+	CheckKmsg(t)
+	LoadModule(t)
+	ns := NewNetns(t, "rcache")
+	peer := NewNetns(t, "rcpeer")
+	AddVeth(t, Veth{NS1: ns, Name1: "l0", Addr1: "10.77.0.1/24", NS2: peer, Name2: "p0", Addr2: "10.77.0.2/24"})
+	Sysctl(t, ns, "net.ipv6.conf.l0.disable_ipv6", "0")
+	Sysctl(t, peer, "net.ipv6.conf.p0.disable_ipv6", "0")
+	RunIn(t, ns, "ip", "addr", "add", "2001:db8:77::1/64", "dev", "l0", "nodad")
+	RunIn(t, peer, "ip", "addr", "add", "2001:db8:77::2/64", "dev", "p0", "nodad")
+	RunIn(t, ns, "ip", "link", "add", "link", "l0", "name", "insane0", "type", "insane")
+	RunIn(t, ns, "ip", "link", "set", "insane0", "up")
+	Sysctl(t, ns, "net.ipv6.conf.insane0.disable_ipv6", "0")
+	RunIn(t, ns, "ip", "addr", "add", "198.51.100.1/32", "dev", "insane0")
+	RunIn(t, ns, "ip", "addr", "add", "2001:db8:78::1/128", "dev", "insane0", "nodad")
+	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "dev", "insane0")
+	RunIn(t, ns, "ip", "-6", "route", "add", "2001:db8:79::/64", "dev", "insane0")
+	RunIn(t, ns, "ip", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
+	RunIn(t, ns, "ip", "-6", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
+	rlNft(t, peer, "table netdev cnt {\n chain in {\n  type filter hook ingress device \"p0\" priority 0;\n"+
+		"  ip daddr 198.51.100.9 counter comment \"v4\"\n"+
+		"  ip6 daddr 2001:db8:79::9 counter comment \"v6\"\n }\n}\n")
+
+	const n = 20
+	send := func(dst string, count int) {
+		t.Helper()
+		sent, err := vmnet.Send(ns, dst, vmnet.SendOptions{Count: count})
+		if err != nil {
+			t.Fatalf("sending to %s: %v", dst, err)
+		}
+		if sent.Errors > 0 {
+			t.Fatalf("sending to %s: %d refused: %v", dst, sent.Errors, sent.FirstError)
+		}
+	}
+	// step sends n datagrams and checks what insane counted and how many
+	// reached the peer's address.
+	step := func(what, fam, dst string, relayed, noRoute, arrived uint64) {
+		t.Helper()
+		before, pb := rlCounters(t, ns, "insane0"), rlNftCounters(t, peer, "netdev", "cnt")
+		send(dst, n)
+		// Neighbour resolution may hold packets briefly.
+		var got uint64
+		WaitFor(t, 5*time.Second, what, func() bool {
+			got = rlNftCounters(t, peer, "netdev", "cnt")[fam] - pb[fam]
+			return got >= arrived
+		})
+		if arrived == 0 {
+			time.Sleep(300 * time.Millisecond)
+			got = rlNftCounters(t, peer, "netdev", "cnt")[fam] - pb[fam]
+		}
+		d := rlDelta(before, rlCounters(t, ns, "insane0"))
+		// IPv6 on insane0 adds its own multicast reports: no-route too.
+		if d["relayed_packets"] != relayed || d["drop_no_route"] < noRoute || got != arrived {
+			t.Errorf("%s: insane %v, peer got %d; want %d relayed, %d no-route, %d at the peer",
+				what, d, got, relayed, noRoute, arrived)
+		}
+	}
+	for _, f := range []struct{ fam, v, dst, prefix, gw, absent string }{
+		{"v4", "-4", "198.51.100.9:9", "198.51.100.0/24", "10.77.0.2", "10.77.0.3"},
+		{"v6", "-6", "[2001:db8:79::9]:9", "2001:db8:79::/64", "2001:db8:77::2", "2001:db8:77::3"},
+	} {
+		RunIn(t, ns, "ip", f.v, "route", "add", f.prefix, "via", f.gw, "dev", "l0", "table", "77")
+		step(f.fam+" via the peer", f.fam, f.dst, n, 0, n)
+		step(f.fam+" via the peer, the route remembered", f.fam, f.dst, n, 0, n)
+		RunIn(t, ns, "ip", f.v, "route", "replace", f.prefix, "via", f.absent, "dev", "l0", "table", "77")
+		step(f.fam+" via an absent gateway", f.fam, f.dst, n, 0, 0)
+		RunIn(t, ns, "ip", f.v, "route", "replace", f.prefix, "via", f.gw, "dev", "l0", "table", "77")
+		step(f.fam+" via the peer again", f.fam, f.dst, n, 0, n)
+		RunIn(t, ns, "ip", f.v, "route", "del", f.prefix, "table", "77")
+		if f.fam == "v4" {
+			// IPv4 assumes on-link for a lookup with an output interface.
+			step("v4 route removed: on-link, unanswered", f.fam, f.dst, n, 0, 0)
+		} else {
+			step("v6 route removed: no route out of l0", f.fam, f.dst, 0, n, 0)
+		}
+	}
+
+	// Packets with mark 7 are routed through the absent gateway, the
+	// others through the peer; sent alternately.
+	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "via", "10.77.0.2", "dev", "l0", "table", "77")
+	RunIn(t, ns, "ip", "rule", "add", "fwmark", "7", "oif", "l0", "lookup", "78", "pref", "90")
+	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "via", "10.77.0.3", "dev", "l0", "table", "78")
+	rlNft(t, ns, "table ip mk {\n chain out {\n  type route hook output priority mangle;\n"+
+		"  udp dport 7777 meta mark set 7\n }\n}\n")
+	before, pb := rlCounters(t, ns, "insane0"), rlNftCounters(t, peer, "netdev", "cnt")
+	for i := 0; i < n; i++ {
+		send("198.51.100.9:7777", 1)
+		send("198.51.100.9:7778", 1)
+	}
+	WaitFor(t, 5*time.Second, "unmarked packets at the peer", func() bool {
+		return rlNftCounters(t, peer, "netdev", "cnt")["v4"]-pb["v4"] >= n
+	})
+	time.Sleep(300 * time.Millisecond)
+	if got := rlNftCounters(t, peer, "netdev", "cnt")["v4"] - pb["v4"]; got != n {
+		t.Errorf("marks 7 and 0 interleaved: %d at the peer, want the %d unmarked", got, n)
+	}
+	rlExpect(t, "marks 7 and 0 interleaved", rlDelta(before, rlCounters(t, ns, "insane0")),
+		map[string]uint64{"relayed_packets": 2 * n})
+}
+
+// rlTCP sends size bytes over one TCP connection from namespace from to a
+// sink listening in namespace to on addr, and fails unless all arrive.
+func rlTCP(t testing.TB, from, to, addr string, size int) {
+	t.Helper()
+	var ln net.Listener
+	if err := vmnet.Do(to, func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(addr, "0"))
+		return err
+	}); err != nil {
+		t.Fatalf("listening in %s: %v", to, err)
+	}
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		got <- n
+	}()
+	var c net.Conn
+	if err := vmnet.Do(from, func() (err error) {
+		c, err = net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("connecting from %s: %v", from, err)
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	buf := make([]byte, 64<<10)
+	for sent := 0; sent < size; sent += len(buf) {
+		if _, err := c.Write(buf); err != nil {
+			c.Close()
+			t.Fatalf("sending: %v", err)
+		}
+	}
+	c.Close()
+	select {
+	case n := <-got:
+		if n != int64(size) {
+			t.Fatalf("the sink received %d of %d bytes", n, size)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the transfer did not finish")
+	}
+}
+
+// TestRelayGSO: under pass, TCP's GSO packets are relayed whole and counted
+// as the wire packets they stand for; under any other policy each segment
+// is decided on its own, and a transfer still completes.
+func TestRelayGSO(t *testing.T) {
+	CheckKmsg(t)
+	LoadModule(t)
+	ns := NewNetns(t, "gso")
+	peer := NewNetns(t, "gsopeer")
+	AddVeth(t, Veth{NS1: ns, Name1: "l0", Addr1: "10.78.0.1/24", NS2: peer, Name2: "p0", Addr2: "10.78.0.2/24"})
+	RunIn(t, ns, "ip", "link", "add", "link", "l0", "name", "insane0", "type", "insane")
+	RunIn(t, ns, "ip", "link", "set", "insane0", "up")
+	RunIn(t, ns, "ip", "route", "add", "10.78.0.2/32", "dev", "insane0")
+	// No ARP on l0 during the counts.
+	mac := strings.TrimSpace(RunIn(t, peer, "cat", "/sys/class/net/p0/address"))
+	RunIn(t, ns, "ip", "neigh", "replace", "10.78.0.2", "lladdr", mac, "dev", "l0", "nud", "permanent")
+	if k := RunIn(t, ns, "ethtool", "-k", "insane0"); !strings.Contains(k, "tcp-segmentation-offload: on") {
+		t.Fatalf("insane0 does not offer TSO:\n%s", k)
+	}
+	lowerTx := func() uint64 {
+		v, err := strconv.ParseUint(strings.TrimSpace(RunIn(t, ns, "cat", "/sys/class/net/l0/statistics/tx_packets")), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	const size = 8 << 20
+	for _, c := range []struct {
+		policy []string
+		whole  bool
+	}{
+		{[]string{"mode", "pass"}, true},
+		{[]string{"mode", "percent", "99"}, false},
+		{[]string{"mode", "time", "1s", "1ms"}, false},
+	} {
+		what := strings.Join(c.policy, " ")
+		RunIn(t, ns, append([]string{"insane", "link", "set", "insane0"}, c.policy...)...)
+		before, tx0 := rlCounters(t, ns, "insane0"), lowerTx()
+		rlTCP(t, ns, peer, "10.78.0.2", size)
+		d, tx := rlDelta(before, rlCounters(t, ns, "insane0")), lowerTx()-tx0
+		relayed := d["relayed_packets"]
+		// 8 MB in segments of at most 1448 bytes: at least 5794 of them.
+		if relayed < size/1448 {
+			t.Errorf("%s: %d wire packets relayed, want at least %d", what, relayed, size/1448)
+		}
+		if c.whole && 2*tx > relayed {
+			t.Errorf("%s: %d wire packets relayed in %d lower transmits: GSO packets were cut", what, relayed, tx)
+		}
+		if !c.whole && tx != relayed {
+			t.Errorf("%s: %d wire packets relayed in %d lower transmits: want one decision per segment", what, relayed, tx)
+		}
+		if strings.Contains(what, "percent") && d["drop_policy"] == 0 {
+			t.Errorf("%s: no segment dropped (%v)", what, d)
+		}
+		t.Logf("%s: %d wire packets relayed in %d lower transmits, %d dropped by policy", what, relayed, tx, d["drop_policy"])
 	}
 }
