@@ -241,14 +241,14 @@ var sharedLines = []struct {
 	lines int
 	why   string
 }{
-	{"pass", 0, "per-CPU only: dev_sw_netstats_tx_add, the per-CPU relay depth"},
-	{"percent, unseeded", 0, "per-CPU only: get_random_u32's per-CPU batch, the per-CPU drop counters"},
+	{"pass", 0, "per-CPU only: dev_sw_netstats_tx_add, the per-CPU relay depth; the route comes from this CPU's cache slot without a reference (a miss writes only that slot)"},
+	{"percent, unseeded", 0, "per-CPU only: this CPU's SplitMix64 state (insane_rng), the per-CPU drop counters"},
 	{"percent, seeded", 1, "atomic64_inc_return(&policy->next), on a cache line of its own"},
 	{"time", 0, "reads ktime_get_ns() and the policy; writes per-CPU counters only"},
 }
 
 func printSharedLines() {
-	fmt.Println("\n### Shared cache lines written per packet by insane (static, from kernel/datapath.c and kernel/policy.h; not measured)")
+	fmt.Println("\n### Shared cache lines written per packet by insane (static, from kernel/datapath.c, kernel/route.c and kernel/policy.h; not measured)")
 	fmt.Println()
 	fmt.Println("| mode | shared lines written per packet | what |")
 	fmt.Println("|---|---|---|")

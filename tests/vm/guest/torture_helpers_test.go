@@ -633,9 +633,13 @@ func ttSend(t testing.TB, ns string, dsts []string, id uint64, cpu int, pause ti
 			t.Fatal(err)
 		}
 		var c *net.UDPConn
+		network := "udp4"
+		if ua.IP.To4() == nil {
+			network = "udp6"
+		}
 		if err := vmnet.Do(ns, func() error {
 			var err error
-			c, err = net.ListenUDP("udp4", nil)
+			c, err = net.ListenUDP(network, nil)
 			return err
 		}); err != nil {
 			t.Fatalf("sender socket in %s: %v", ns, err)
