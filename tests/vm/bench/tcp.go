@@ -141,7 +141,8 @@ func tcpViaInsane(c *genl.Client, p *genl.Policy) error {
 	if err := c.SetPolicy(tcpIns, *p); err != nil {
 		return err
 	}
-	_, err := run("ip", "route", "replace", tcpDstIP+"/32", "dev", tcpIns)
+	// The source stays the veth's address, which the sink routes back.
+	_, err := run("ip", "route", "replace", tcpDstIP+"/32", "dev", tcpIns, "src", "10.3.0.1")
 	return err
 }
 
