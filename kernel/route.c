@@ -128,8 +128,8 @@ insane_lookup_v4(struct net *net, const struct insane_route4 *key,
  * Routes @skb out of @lower in @net and attaches the route.
  * Return: false if there is no such route.
  */
-bool insane_route_v4(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower)
+static bool __insane_route_v4(struct insane_dev *ins, struct net *net,
+			      struct sk_buff *skb, struct net_device *lower)
 {
 	const struct iphdr *iph = ip_hdr(skb);
 	unsigned int gen = READ_ONCE(ins->routes_gen);
@@ -195,8 +195,8 @@ insane_lookup_v6(struct net *net, const struct insane_route6 *key,
 	return dst;
 }
 
-bool insane_route_v6(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower)
+static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
+			      struct sk_buff *skb, struct net_device *lower)
 {
 	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
 	/* __in6_dev_get() wants RCU or RTNL; the datapath holds RCU-bh. */
@@ -240,9 +240,36 @@ found:
 	return true;
 }
 #else
-bool insane_route_v6(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower)
+static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
+			      struct sk_buff *skb, struct net_device *lower)
 {
 	return false;
 }
 #endif
+
+/*
+ * The datapath holds only rcu_read_lock_bh(); the IPv6 lookup and the
+ * route checks dereference RCU pointers that lockdep wants under
+ * rcu_read_lock() as well; nesting it costs a few instructions.
+ */
+bool insane_route_v4(struct insane_dev *ins, struct net *net,
+		     struct sk_buff *skb, struct net_device *lower)
+{
+	bool ok;
+
+	rcu_read_lock();
+	ok = __insane_route_v4(ins, net, skb, lower);
+	rcu_read_unlock();
+	return ok;
+}
+
+bool insane_route_v6(struct insane_dev *ins, struct net *net,
+		     struct sk_buff *skb, struct net_device *lower)
+{
+	bool ok;
+
+	rcu_read_lock();
+	ok = __insane_route_v6(ins, net, skb, lower);
+	rcu_read_unlock();
+	return ok;
+}
