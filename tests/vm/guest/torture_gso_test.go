@@ -70,7 +70,9 @@ func TestTortureRawGSO(t *testing.T) {
 	ifindex := GetLink(t, tp.Borea, "insane0").Ifindex
 	accepted := 0
 	err := vmnet.Do(tp.Borea, func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, 0)
+		// PACKET_VNET_HDR wants SOCK_RAW; insane0 has no link-layer
+		// header, so a raw frame is the IP packet.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
 		if err != nil {
 			return err
 		}

@@ -386,6 +386,9 @@ func addModules(ctx context.Context, a *archive, cfg *config) error {
 		}
 	}
 	names := append([]string(nil), defaultModules...)
+	if strings.HasPrefix(cfg.guestCmd, "insane-bench") {
+		names = append(names, benchModules...)
+	}
 	for _, m := range strings.Split(cfg.modules, ",") {
 		if m = strings.TrimSpace(m); m != "" {
 			names = append(names, m)
