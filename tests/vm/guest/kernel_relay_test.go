@@ -803,7 +803,8 @@ func TestRelayRouteCacheFollowsChanges(t *testing.T) {
 	RunIn(t, ns, "ip", "-6", "route", "add", "2001:db8:79::/64", "dev", "insane0")
 	RunIn(t, ns, "ip", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
 	RunIn(t, ns, "ip", "-6", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
-	rlNft(t, peer, "table netdev cnt {\n chain in {\n  type filter hook ingress device \"p0\" priority 0;\n"+
+	// Only frames addressed to the peer's MAC reach its PREROUTING.
+	rlNft(t, peer, "table inet cnt {\n chain in {\n  type filter hook prerouting priority 0;\n"+
 		"  ip daddr 198.51.100.9 counter comment \"v4\"\n"+
 		"  ip6 daddr 2001:db8:79::9 counter comment \"v6\"\n }\n}\n")
 
@@ -822,17 +823,17 @@ func TestRelayRouteCacheFollowsChanges(t *testing.T) {
 	// reached the peer's address.
 	step := func(what, fam, dst string, relayed, noRoute, arrived uint64) {
 		t.Helper()
-		before, pb := rlCounters(t, ns, "insane0"), rlNftCounters(t, peer, "netdev", "cnt")
+		before, pb := rlCounters(t, ns, "insane0"), rlNftCounters(t, peer, "inet", "cnt")
 		send(dst, n)
 		// Neighbour resolution may hold packets briefly.
 		var got uint64
 		WaitFor(t, 5*time.Second, what, func() bool {
-			got = rlNftCounters(t, peer, "netdev", "cnt")[fam] - pb[fam]
+			got = rlNftCounters(t, peer, "inet", "cnt")[fam] - pb[fam]
 			return got >= arrived
 		})
 		if arrived == 0 {
 			time.Sleep(300 * time.Millisecond)
-			got = rlNftCounters(t, peer, "netdev", "cnt")[fam] - pb[fam]
+			got = rlNftCounters(t, peer, "inet", "cnt")[fam] - pb[fam]
 		}
 		d := rlDelta(before, rlCounters(t, ns, "insane0"))
 		// IPv6 on insane0 adds its own multicast reports: no-route too.
@@ -868,16 +869,16 @@ func TestRelayRouteCacheFollowsChanges(t *testing.T) {
 	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "via", "10.77.0.3", "dev", "l0", "table", "78")
 	rlNft(t, ns, "table ip mk {\n chain out {\n  type route hook output priority mangle;\n"+
 		"  udp dport 7777 meta mark set 7\n }\n}\n")
-	before, pb := rlCounters(t, ns, "insane0"), rlNftCounters(t, peer, "netdev", "cnt")
+	before, pb := rlCounters(t, ns, "insane0"), rlNftCounters(t, peer, "inet", "cnt")
 	for i := 0; i < n; i++ {
 		send("198.51.100.9:7777", 1)
 		send("198.51.100.9:7778", 1)
 	}
 	WaitFor(t, 5*time.Second, "unmarked packets at the peer", func() bool {
-		return rlNftCounters(t, peer, "netdev", "cnt")["v4"]-pb["v4"] >= n
+		return rlNftCounters(t, peer, "inet", "cnt")["v4"]-pb["v4"] >= n
 	})
 	time.Sleep(300 * time.Millisecond)
-	if got := rlNftCounters(t, peer, "netdev", "cnt")["v4"] - pb["v4"]; got != n {
+	if got := rlNftCounters(t, peer, "inet", "cnt")["v4"] - pb["v4"]; got != n {
 		t.Errorf("marks 7 and 0 interleaved: %d at the peer, want the %d unmarked", got, n)
 	}
 	rlExpect(t, "marks 7 and 0 interleaved", rlDelta(before, rlCounters(t, ns, "insane0")),
@@ -945,6 +946,8 @@ func TestRelayGSO(t *testing.T) {
 	RunIn(t, ns, "ip", "link", "add", "link", "l0", "name", "insane0", "type", "insane")
 	RunIn(t, ns, "ip", "link", "set", "insane0", "up")
 	RunIn(t, ns, "ip", "route", "add", "10.78.0.2/32", "dev", "insane0")
+	Sysctl(t, ns, "net.ipv6.conf.l0.disable_ipv6", "1")
+	Sysctl(t, ns, "net.ipv6.conf.insane0.disable_ipv6", "1")
 	// No ARP on l0 during the counts.
 	mac := strings.TrimSpace(RunIn(t, peer, "cat", "/sys/class/net/p0/address"))
 	RunIn(t, ns, "ip", "neigh", "replace", "10.78.0.2", "lladdr", mac, "dev", "l0", "nud", "permanent")
@@ -980,7 +983,9 @@ func TestRelayGSO(t *testing.T) {
 		if c.whole && 2*tx > relayed {
 			t.Errorf("%s: %d wire packets relayed in %d lower transmits: GSO packets were cut", what, relayed, tx)
 		}
-		if !c.whole && tx != relayed {
+		// l0's own chatter (none expected: IPv6 off, a permanent
+		// neighbour) may add a transmit or two, never remove one.
+		if !c.whole && (tx < relayed || tx > relayed+2) {
 			t.Errorf("%s: %d wire packets relayed in %d lower transmits: want one decision per segment", what, relayed, tx)
 		}
 		if strings.Contains(what, "percent") && d["drop_policy"] == 0 {

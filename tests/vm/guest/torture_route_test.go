@@ -55,13 +55,15 @@ func TestTortureRouteChurn(t *testing.T) {
 	// 77 (a gateway, on-link, prohibit, none), the rules themselves,
 	// neighbours and the lower's MTU. ip -batch takes no per-line -6, so
 	// each family has its own batch, and the two run at once.
+	// A flush under traffic may never complete; a replace always does.
+	mac := strings.TrimSpace(RunIn(t, tp.Morgana, "cat", "/sys/class/net/"+tp.MorganaDev+"/address"))
 	v4 := []string{
 		"route replace 192.0.2.2/32 via 192.0.2.2 dev veth0 onlink table 77",
 		"route replace prohibit 192.0.2.2/32 table 77",
 		"route replace 192.0.2.2/32 dev veth0 table 77",
 		"route del 192.0.2.2/32 table 77",
 		"rule del pref 100",
-		"neigh flush dev veth0", // both families: the batch has none
+		"neigh replace 192.0.2.2 lladdr " + mac + " dev veth0 nud stale",
 		"link set veth0 mtu 1400",
 		"rule add oif veth0 lookup 77 pref 100",
 		"link set veth0 mtu 1500",
@@ -72,6 +74,7 @@ func TestTortureRouteChurn(t *testing.T) {
 		"route replace 2001:db8:7::2/128 dev veth0 table 77",
 		"route del 2001:db8:7::2/128 table 77",
 		"rule del pref 100",
+		"neigh replace 2001:db8:7::2 lladdr " + mac + " dev veth0 nud stale",
 		"rule add oif veth0 lookup 77 pref 100",
 	}
 	batch := func(ops []string, n int) string {
