@@ -36,7 +36,7 @@ const (
 var specKeys = map[string]bool{
 	"cniVersion": true, "name": true, "type": true, "capabilities": true,
 	"prevResult": true, "runtimeConfig": true, "args": true,
-	"cni.dev/valid-attachments": true,
+	"cni.dev/valid-attachments": true, "cni.dev/attachments": true,
 }
 
 var ownKeys = map[string]bool{keyTx: true, keyRx: true, keyDestinations: true}
