@@ -54,6 +54,8 @@ type cniNode struct {
 	ipam   string // host-local's data directory
 	subnet string // the pods' IPv4 subnet, such as 10.77.0.0/24
 	gw     string // ptp's gateway, the first address of the subnet
+	// subnet6 and gw6, when set, make the pods dual-stack.
+	subnet6, gw6 string
 }
 
 var cniNodes int
@@ -79,13 +81,19 @@ func newCNINode(t *testing.T) *cniNode {
 
 // ptpConf is the main plugin's configuration.
 func (n *cniNode) ptpConf() map[string]any {
+	ranges := [][]map[string]string{{{"subnet": n.subnet}}}
+	routes := []map[string]string{{"dst": "0.0.0.0/0"}}
+	if n.subnet6 != "" {
+		ranges = append(ranges, []map[string]string{{"subnet": n.subnet6}})
+		routes = append(routes, map[string]string{"dst": "::/0"})
+	}
 	return map[string]any{
 		"type":   "ptp",
 		"ipMasq": false,
 		"ipam": map[string]any{
 			"type":    "host-local",
-			"ranges":  [][]map[string]string{{{"subnet": n.subnet}}},
-			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+			"ranges":  ranges,
+			"routes":  routes,
 			"dataDir": n.ipam,
 		},
 	}
@@ -315,6 +323,45 @@ func TestCNIDestinations(t *testing.T) {
 	}
 	if err := n.check(l, cniRT(pod, nil)); err != nil {
 		t.Errorf("CHECK: %v", err)
+	}
+}
+
+// TestCNIDualStack gives a pod IPv4 and IPv6 addresses: both families'
+// routes go through the insane device, IPv6 ones with a metric one better
+// than ptp's, and IPv6 traffic to the node loses packets within 4 sigma.
+func TestCNIDualStack(t *testing.T) {
+	Sysctl(t, "", "net.core.rmem_max", "16777216")
+	n := newCNINode(t)
+	n.subnet6 = fmt.Sprintf("fd00:77:%d::/64", cniNodes)
+	n.gw6 = fmt.Sprintf("fd00:77:%d::1", cniNodes)
+	pod := NewNetns(t, "pod1")
+	l := n.list("1.1.0", map[string]any{"tx": "mode percent 60"})
+	res := n.mustAdd(l, cniRT(pod, nil))
+	if len(res.IPs) != 2 {
+		t.Fatalf("addresses %v, want one of each family", res.IPs)
+	}
+	routes := RunIn(t, pod, "ip", "-6", "route", "show")
+	t.Logf("pod IPv6 routes:\n%s", routes)
+	for _, want := range []string{"default dev insane-eth0 proto static metric 1023", n.subnet6 + " dev insane-eth0 proto static metric 1023"} {
+		if !strings.Contains(routes, want) {
+			t.Errorf("the pod's IPv6 routes lack %q", want)
+		}
+	}
+	if err := n.check(l, cniRT(pod, nil)); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
+	WaitFor(t, 10*time.Second, "the node's IPv6 gateway address out of DAD", func() bool {
+		out, err := TryRunIn(n.ns, "ip", "-6", "addr", "show", "tentative")
+		return err == nil && !strings.Contains(out, n.gw6)
+	})
+	const count = 2000
+	sent, got := UDPFlow(t, pod, n.ns, n.gw6, vmnet.SendOptions{Count: count})
+	if sent.Errors != 0 {
+		t.Fatalf("%d sends refused, first: %v", sent.Errors, sent.FirstError)
+	}
+	kWithin(t, "IPv6 pod to node through tx mode percent 60", len(got.Seqs), count, 0.60, 4)
+	if d := cniDevice(t, pod); d.Stats.RelayedPackets < uint64(len(got.Seqs)) {
+		t.Errorf("the device relayed %d packets, %d arrived", d.Stats.RelayedPackets, len(got.Seqs))
 	}
 }
 
