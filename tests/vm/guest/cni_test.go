@@ -461,15 +461,16 @@ func TestCNICheckDel(t *testing.T) {
 		t.Errorf("CHECK on a good pod: %v", err)
 	}
 	// Another policy set from the node (insane -n) is what CHECK reports.
-	if code, _, errOut := clCLI(t, pod, "link", "set", "insane-eth0", "mode", "pass"); code != 0 {
-		t.Fatalf("insane -n %s link set: %s", pod, errOut)
+	nsPath := vmnet.NetnsDir + "/" + pod
+	if code, _, errOut := clCLI(t, "", "-n", nsPath, "link", "set", "insane-eth0", "mode", "pass"); code != 0 {
+		t.Fatalf("insane -n %s link set: %s", nsPath, errOut)
 	}
 	err = n.do(func() error { return n.cni.CheckNetwork(ctx, conf, rt) })
 	if err == nil || !strings.Contains(err.Error(), `has tx policy "mode pass"`) {
 		t.Errorf("CHECK after a policy change: %v", err)
 	}
 	// A route deleted behind its back.
-	if code, _, errOut := clCLI(t, pod, "link", "set", "insane-eth0", "mode", "percent", "90"); code != 0 {
+	if code, _, errOut := clCLI(t, "", "-n", nsPath, "link", "set", "insane-eth0", "mode", "percent", "90"); code != 0 {
 		t.Fatal(errOut)
 	}
 	RunIn(t, pod, "ip", "route", "del", n.gw, "dev", "insane-eth0")
