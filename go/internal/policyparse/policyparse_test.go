@@ -89,3 +89,35 @@ func TestPercent(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse feeds arbitrary policy strings: Parse must not panic, what it
+// accepts must be a valid policy, and its String must read back as the
+// same policy.
+func FuzzParse(f *testing.F) {
+	cases, err := policytest.Cases()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, tc := range cases {
+		f.Add(tc.Name())
+	}
+	f.Add("")
+	f.Add("m p 1 s 0x0")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseString(s)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Msg == "" {
+				t.Fatalf("%q: error %v is not an *Error with a message", s, err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("%q: accepted an invalid policy %+v: %v", s, p, err)
+		}
+		q, err := ParseString(p.String())
+		if err != nil || q.String() != p.String() {
+			t.Fatalf("%q read as %q, which reads back as %q, %v", s, p, q, err)
+		}
+	})
+}

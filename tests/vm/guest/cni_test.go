@@ -460,6 +460,19 @@ func TestCNICheckDel(t *testing.T) {
 	if err := n.do(func() error { return n.cni.CheckNetwork(ctx, conf, rt) }); err != nil {
 		t.Errorf("CHECK on a good pod: %v", err)
 	}
+	// ADD again on the same pod is refused, and leaves the first ADD's
+	// device as it was.
+	withDevice := cniState(t, pod)
+	err = n.do(func() error { _, err := n.cni.AddNetwork(ctx, conf, rt); return err })
+	if te := cniCode(t, err); te.Code != types.ErrInternal || !strings.Contains(te.Msg, "a device called insane-eth0 exists already") {
+		t.Errorf("a second ADD: code %d, %q", te.Code, te.Msg)
+	}
+	if s := cniState(t, pod); s != withDevice {
+		t.Errorf("the refused second ADD changed the pod:\n%s\nbefore:\n%s", s, withDevice)
+	}
+	if err := n.do(func() error { return n.cni.CheckNetwork(ctx, conf, rt) }); err != nil {
+		t.Errorf("CHECK after a refused second ADD: %v", err)
+	}
 	// Another policy set from the node (insane -n) is what CHECK reports.
 	nsPath := vmnet.NetnsDir + "/" + pod
 	if code, _, errOut := clCLI(t, "", "-n", nsPath, "link", "set", "insane-eth0", "mode", "pass"); code != 0 {
@@ -740,10 +753,10 @@ func cniLeft(t *testing.T, ns string) string {
 	return strings.Join(left, ", ")
 }
 
-// TestCNIManyPods adds and deletes 100 pods (300 with INSANE_TORTURE=full)
+// TestTortureCNIPods adds and deletes 100 pods (300 with INSANE_TORTURE=full)
 // in parallel batches of 10; nothing is left behind: no device, route or address in the pods or the node, no IP
 // allocation, no reference on the module, and a clean kernel log.
-func TestCNIManyPods(t *testing.T) {
+func TestTortureCNIPods(t *testing.T) {
 	pods := ttSize(100, 300)
 	const batch = 10
 	mark := MarkKmsg(t)
