@@ -835,6 +835,9 @@ func TestTortureCNIPods(t *testing.T) {
 		t.Errorf("module references: %s before, %s after", strings.TrimSpace(refBefore), strings.TrimSpace(ref))
 	}
 	mark.Check(t)
+	if !t.Failed() {
+		Figure(t, "pods added and deleted", uint64(pods))
+	}
 }
 
 // TestCNIService sends service traffic through the plugin's setup: an
