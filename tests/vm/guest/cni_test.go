@@ -762,6 +762,7 @@ func TestTortureCNIPods(t *testing.T) {
 	mark := MarkKmsg(t)
 	n := newCNINode(t)
 	nodeBefore := cniState(t, n.ns)
+	LoadModule(t) // run alone, no test before has loaded it
 	refBefore := Sh(t, "cat /sys/module/insane/refcnt")
 	l := n.list("1.1.0", map[string]any{"tx": "mode percent 75 seed 1", "capabilities": map[string]bool{cniAnnotations: true}})
 	// The pods' namespaces, made and removed by one ip -batch each.
