@@ -279,14 +279,11 @@ func (c *command) parseSettings(sub string, args []string) error {
 			}
 			c.resetStats = true
 		case "seed":
-			if len(args) == 0 {
-				return usagef("seed needs a value")
-			}
-			s, err := policyparse.Seed(args[0])
+			s, rest, err := policyparse.SeedWords(args)
 			if err != nil {
 				return policyErr(err)
 			}
-			c.seed, args = &s, args[1:]
+			c.seed, args = &s, rest
 		case "mode":
 			p, rest, err := policyparse.Mode(args)
 			if err != nil {

@@ -65,14 +65,11 @@ func Parse(words []string) (genl.Policy, error) {
 			}
 			mode, words = p, rest
 		case "seed":
-			if len(words) == 0 {
-				return genl.Policy{}, errorf("seed needs a value")
-			}
-			s, err := Seed(words[0])
+			s, rest, err := SeedWords(words)
 			if err != nil {
 				return genl.Policy{}, err
 			}
-			seed, words = &s, words[1:]
+			seed, words = &s, rest
 		}
 	}
 	if err := CheckSeed(mode, seed); err != nil {
@@ -190,6 +187,19 @@ func Time(s string) (time.Duration, error) {
 		return 0, errorf("%q is not a time: use a unit (500ms, 1s, 250us) or an integer of 10 ms ticks", s)
 	}
 	return d, nil
+}
+
+// SeedWords reads the word after the keyword "seed" and returns the seed
+// and the words left.
+func SeedWords(args []string) (uint64, []string, error) {
+	if len(args) == 0 {
+		return 0, nil, errorf("seed needs a value")
+	}
+	s, err := Seed(args[0])
+	if err != nil {
+		return 0, nil, err
+	}
+	return s, args[1:], nil
 }
 
 // Seed reads a 64-bit seed, in decimal, octal (0 prefix) or hex (0x).
