@@ -761,6 +761,8 @@ func TestTortureCNIPods(t *testing.T) {
 	const batch = 10
 	mark := MarkKmsg(t)
 	n := newCNINode(t)
+	// Room for 1,021 pods.
+	n.subnet, n.gw = "10.78.0.0/22", "10.78.0.1"
 	nodeBefore := cniState(t, n.ns)
 	LoadModule(t) // run alone, no test before has loaded it
 	refBefore := Sh(t, "cat /sys/module/insane/refcnt")
