@@ -5,6 +5,8 @@
 #   make deps       install what the build and the VM tests need (root, apt)
 #   make check      gofmt, go vet, staticcheck, and sparse + checkpatch
 #   make unit       host unit tests (go test ./...)
+#   make install-cni the CNI plugin into $(CNI_BIN_DIR) (/opt/cni/bin) as
+#                   type "insane"
 #   make vm-test    the kernel tests in a QEMU guest; RUN=regexp selects tests
 #   make vm-shell   an interactive shell in the guest, module loaded
 #   make demo       the article's three modes with real traffic, in the guest
@@ -52,7 +54,7 @@ VMFLAGS ?=
 RUNNER := build/vm-runner
 VM = $(RUNNER) -kver '$(KVER)' -timeout $(VM_TIMEOUT) $(VMFLAGS)
 
-.PHONY: all module plugin go deps check unit vm-test vm-shell demo test test-debug torture bench bench-deps bench-icount bench-noisy profile clean
+.PHONY: all module plugin go install-cni deps check unit vm-test vm-shell demo test test-debug torture bench bench-deps bench-icount bench-noisy profile clean
 
 all: module plugin go
 
@@ -65,9 +67,18 @@ plugin:
 go:
 	@mkdir -p build
 	CGO_ENABLED=0 $(GO) build -trimpath -o build/insane ./go/cmd/insane
+	CGO_ENABLED=0 $(GO) build -trimpath -o build/insane-cni ./go/cmd/insane-cni
 	$(GO) build -o $(RUNNER) ./tests/vm/runner
 
 $(RUNNER): go
+
+# The CNI plugin, as type "insane", into the CNI bin directory (containerd
+# and CRI-O look in /opt/cni/bin unless configured otherwise).
+CNI_BIN_DIR ?= /opt/cni/bin
+install-cni:
+	@mkdir -p build
+	CGO_ENABLED=0 $(GO) build -trimpath -o build/insane-cni ./go/cmd/insane-cni
+	install -D -m 0755 build/insane-cni $(DESTDIR)$(CNI_BIN_DIR)/insane
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES) $(EXTRA_PACKAGES); do \

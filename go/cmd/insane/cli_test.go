@@ -133,28 +133,6 @@ func TestParseUsageErrors(t *testing.T) {
 	}
 }
 
-func TestParseTime(t *testing.T) {
-	for s, want := range map[string]time.Duration{
-		"0": 0, "1": 10 * time.Millisecond, "50": 500 * time.Millisecond, "100": time.Second,
-		"500ms": 500 * time.Millisecond, "1s": time.Second, "250us": 250 * time.Microsecond,
-		"250µs": 250 * time.Microsecond, "1.5s": 1500 * time.Millisecond, "7ns": 7, "2m": 2 * time.Minute,
-	} {
-		got, err := parseTime(s)
-		if err != nil || got != want {
-			t.Errorf("parseTime(%q) = %v, %v, want %v", s, got, err, want)
-		}
-	}
-}
-
-func TestParsePercent(t *testing.T) {
-	for s, want := range map[string]float64{"0": 0, "100": 100, "12.5": 12.5, "12.5%": 12.5, ".5": 0.5, "7.": 7, "0.000001": 0.000001} {
-		got, err := parsePercent(s)
-		if err != nil || got != want {
-			t.Errorf("parsePercent(%q) = %v, %v, want %v", s, got, err, want)
-		}
-	}
-}
-
 // fakeBackend records what the CLI asks of the client.
 type fakeBackend struct {
 	devices []*genl.Device

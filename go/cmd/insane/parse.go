@@ -1,14 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"math"
-	"regexp"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/insane-netdev/insane/go/genl"
+	"github.com/insane-netdev/insane/go/internal/policyparse"
 )
 
 const usageText = `Usage: insane [ OPTIONS ] OBJECT { COMMAND | help }
@@ -79,9 +77,7 @@ type command struct {
 }
 
 // match reports whether arg abbreviates keyword, as ip(8) allows.
-func match(arg, keyword string) bool {
-	return arg != "" && strings.HasPrefix(keyword, arg)
-}
+func match(arg, keyword string) bool { return policyparse.Match(arg, keyword) }
 
 // pick returns the first keyword of the list that arg abbreviates; each
 // entry is a keyword and its aliases, separated by spaces. Full aliases
@@ -283,18 +279,15 @@ func (c *command) parseSettings(sub string, args []string) error {
 			}
 			c.resetStats = true
 		case "seed":
-			if len(args) == 0 {
-				return usagef("seed needs a value")
-			}
-			s, err := parseSeed(args[0])
+			s, rest, err := policyparse.SeedWords(args)
 			if err != nil {
-				return err
+				return policyErr(err)
 			}
-			c.seed, args = &s, args[1:]
+			c.seed, args = &s, rest
 		case "mode":
-			p, rest, err := parseMode(args)
+			p, rest, err := policyparse.Mode(args)
 			if err != nil {
-				return err
+				return policyErr(err)
 			}
 			c.policy, args = p, rest
 		}
@@ -302,11 +295,12 @@ func (c *command) parseSettings(sub string, args []string) error {
 	if c.lower != "" && c.nolower {
 		return usagef("lower and nolower exclude each other")
 	}
-	if c.seed != nil && c.policy != nil && c.policy.Mode != genl.ModePercent {
-		return usagef("seed goes with mode percent, not mode %s", c.policy.Mode)
-	}
-	if sub == "add" && c.seed != nil && c.policy == nil {
-		return usagef("seed goes with mode percent")
+	// link set may give a seed alone: it then goes with the current
+	// percentage (see execute).
+	if c.seed != nil && (c.policy != nil || sub == "add") {
+		if err := policyparse.CheckSeed(c.policy, c.seed); err != nil {
+			return policyErr(err)
+		}
 	}
 	if sub == "set" && c.lower == "" && !c.nolower && c.policy == nil && c.seed == nil && !c.resetStats {
 		return usagef("link set %s: nothing to change", c.name)
@@ -314,92 +308,13 @@ func (c *command) parseSettings(sub string, args []string) error {
 	return nil
 }
 
-func parseMode(args []string) (*genl.Policy, []string, error) {
-	if len(args) == 0 {
-		return nil, nil, usagef("mode needs pass, percent P or time ON OFF")
+// policyErr turns the shared parser's refusal into a usage error.
+func policyErr(err error) error {
+	var pe *policyparse.Error
+	if errors.As(err, &pe) {
+		return &usageError{msg: pe.Msg}
 	}
-	m, ok := pick(args[0], "pass", "percent", "time")
-	if !ok {
-		return nil, nil, usagef("unknown mode %q: want pass, percent or time", args[0])
-	}
-	args = args[1:]
-	switch m {
-	case "pass":
-		p := genl.Pass()
-		return &p, args, nil
-	case "percent":
-		if len(args) == 0 {
-			return nil, nil, usagef("mode percent needs a percentage")
-		}
-		v, err := parsePercent(args[0])
-		if err != nil {
-			return nil, nil, err
-		}
-		p := genl.Percent(v, nil)
-		return &p, args[1:], nil
-	}
-	if len(args) < 2 {
-		return nil, nil, usagef("mode time needs ON and OFF times")
-	}
-	on, err := parseTime(args[0])
-	if err != nil {
-		return nil, nil, err
-	}
-	off, err := parseTime(args[1])
-	if err != nil {
-		return nil, nil, err
-	}
-	if on+off <= 0 || on+off < on {
-		return nil, nil, usagef("mode time %s %s: ON + OFF must be 1 ns to 2^63 - 1 ns", args[0], args[1])
-	}
-	p := genl.Time(on, off)
-	return &p, args[2:], nil
-}
-
-var decimal = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
-
-// parsePercent reads a percentage from 0 to 100 with an optional "%".
-func parsePercent(s string) (float64, error) {
-	t := strings.TrimSuffix(s, "%")
-	if !decimal.MatchString(t) {
-		return 0, usagef("%q is not a percentage", s)
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || math.IsInf(v, 0) || v > 100 {
-		return 0, usagef("percentage %q is not between 0 and 100", s)
-	}
-	return v, nil
-}
-
-// tick is the unit of a bare integer time, as in the original article.
-const tick = 10 * time.Millisecond
-
-var digits = regexp.MustCompile(`^[0-9]+$`)
-
-// parseTime reads a duration with a unit, or a bare integer of ticks.
-func parseTime(s string) (time.Duration, error) {
-	if digits.MatchString(s) {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n > math.MaxInt64/int64(tick) {
-			return 0, usagef("time %q is too large", s)
-		}
-		return time.Duration(n) * tick, nil
-	}
-	// ParseDuration takes a sign; a time here has none, and is refused
-	// with the words of the ip plugin.
-	d, err := time.ParseDuration(s)
-	if err != nil || strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
-		return 0, usagef("%q is not a time: use a unit (500ms, 1s, 250us) or an integer of 10 ms ticks", s)
-	}
-	return d, nil
-}
-
-func parseSeed(s string) (uint64, error) {
-	v, err := strconv.ParseUint(s, 0, 64)
-	if err != nil {
-		return 0, usagef("seed %q is not a 64-bit unsigned integer", s)
-	}
-	return v, nil
+	return err
 }
 
 // netnsPath maps a name to ip(8)'s /var/run/netns/NAME; a path is kept.

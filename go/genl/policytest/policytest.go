@@ -2,8 +2,10 @@
 // CLI (go/cmd/insane) and the ip(8) plugin (iproute2/link_insane.c) share:
 // the words that follow "insane link add NAME" or "ip link ... type
 // insane", and the policy both must read from them or a part of the error
-// message both must give. The CLI's unit tests and the plugin's VM test run
-// every case, so that the two parsers cannot drift apart.
+// message both must give. The CLI's unit tests, those of
+// go/internal/policyparse (the Go parser, which the CLI and the CNI plugin
+// share) and the plugin's VM test run every case, so that the two parsers
+// cannot drift apart.
 //
 // The cases live in cases.txt, embedded, so that a test binary built on the
 // host and run in the VM guest carries them.

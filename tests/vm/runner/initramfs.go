@@ -51,14 +51,23 @@ var kmodTools = []string{"modprobe", "insmod", "rmmod", "lsmod", "modinfo", "dep
 
 // goProgram is a static Go program built for the guest.
 type goProgram struct {
-	pkg   string // package path relative to the repository root
-	test  bool   // build the package's tests (go test -c)
-	guest string // where it goes in the guest
-	need  bool   // fail if the package does not build
+	// pkg is the package path relative to the repository root, or, for a
+	// dependency's program (module), its import path, built at the
+	// version go.mod names.
+	pkg    string
+	module bool
+	test   bool   // build the package's tests (go test -c)
+	guest  string // where it goes in the guest
+	need   bool   // fail if the package does not build
 }
 
 // guestTestPath is where the guest test binary goes in the guest.
 const guestTestPath = "/usr/libexec/insane/guest.test"
+
+// guestCNIBin is the guest's CNI bin directory, the conventional
+// /opt/cni/bin: the insane plugin as type "insane", and the upstream
+// plugins its tests chain it after (tool lines of go.mod).
+const guestCNIBin = "/opt/cni/bin"
 
 func goPrograms(cfg *config) []goProgram {
 	var progs []goProgram
@@ -70,6 +79,9 @@ func goPrograms(cfg *config) []goProgram {
 		{pkg: "./go/cmd/insane", guest: "/usr/bin/insane", need: cfg.mode == "demo"},
 		{pkg: "./tests/vm/demo", guest: "/usr/bin/insane-demo", need: cfg.mode == "demo"},
 		{pkg: "./tests/vm/bench", guest: "/usr/bin/insane-bench", need: strings.HasPrefix(cfg.guestCmd, "insane-bench")},
+		{pkg: "./go/cmd/insane-cni", guest: guestCNIBin + "/insane", need: cfg.mode == "test"},
+		{pkg: "github.com/containernetworking/plugins/plugins/main/ptp", module: true, guest: guestCNIBin + "/ptp", need: cfg.mode == "test"},
+		{pkg: "github.com/containernetworking/plugins/plugins/ipam/host-local", module: true, guest: guestCNIBin + "/host-local", need: cfg.mode == "test"},
 	}...)
 }
 
@@ -290,13 +302,17 @@ func addGoPrograms(ctx context.Context, a *archive, cfg *config) error {
 		}
 	}
 	for _, p := range goPrograms(cfg) {
-		if _, err := os.Stat(filepath.Join(cfg.root, p.pkg)); err != nil {
+		if _, err := os.Stat(filepath.Join(cfg.root, p.pkg)); err != nil && !p.module {
 			if p.need {
 				return fmt.Errorf("%s: %w", p.pkg, err)
 			}
 			continue
 		}
 		out := filepath.Join(cfg.out, path.Base(p.guest))
+		if path.Dir(p.guest) == guestCNIBin {
+			// The plugin is "insane" there, like the CLI.
+			out = filepath.Join(cfg.out, "cni-"+path.Base(p.guest))
+		}
 		args := []string{"build", "-trimpath", "-o", out}
 		if p.test {
 			args = []string{"test", "-c", "-tags", "vmtest", "-trimpath", "-o", out}

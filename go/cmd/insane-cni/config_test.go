@@ -1,0 +1,168 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/types"
+)
+
+// prevResult is what ptp returns for a pod with one IPv4 address.
+const prevResult = `{"cniVersion": "1.1.0",
+	"interfaces": [{"name": "veth1234", "mac": "aa:bb:cc:dd:ee:01"}, {"name": "eth0", "mac": "aa:bb:cc:dd:ee:02", "sandbox": "/var/run/netns/pod"}],
+	"ips": [{"address": "10.77.1.5/24", "gateway": "10.77.1.1", "interface": 1}],
+	"routes": [{"dst": "0.0.0.0/0"}]}`
+
+// netconf writes a configuration with the given keys after type.
+func netconf(version, keys string, prev bool) []byte {
+	s := fmt.Sprintf(`{"cniVersion": %q, "name": "podnet", "type": "insane"%s`, version, keys)
+	if prev {
+		s += `, "prevResult": ` + prevResult
+	}
+	return []byte(s + "}")
+}
+
+func cniErr(t *testing.T, err error) *types.Error {
+	t.Helper()
+	var te *types.Error
+	if !errors.As(err, &te) {
+		t.Fatalf("%v (%T) is not a CNI error", err, err)
+	}
+	return te
+}
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := parseConfig(netconf("1.1.0", `, "tx": "mode percent 80 seed 42", "destinations": ["10.0.0.0/8", "2001:db8::/32"]`, true), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.tx.policy.String() != "mode percent 80 seed 42" || cfg.rx != nil || cfg.defaultDestinations {
+		t.Errorf("tx %q, rx %v, default destinations %v", cfg.tx.policy, cfg.rx, cfg.defaultDestinations)
+	}
+	if fmt.Sprint(cfg.destinations) != "[10.0.0.0/8 2001:db8::/32]" {
+		t.Errorf("destinations %v", cfg.destinations)
+	}
+	tg, err := newTarget(cfg, "eth0")
+	if err == nil || cniErr(t, err).Code != types.ErrInvalidNetworkConfig || !strings.Contains(err.Error(), "2001:db8::/32 is IPv6, but prevResult gives the pod's interface \"eth0\" no IPv6 address") {
+		t.Errorf("an IPv6 destination for an IPv4 pod: %v, %v", tg, err)
+	}
+
+	// Defaults: pass, everything; a family without an address is left
+	// alone.
+	cfg, err = parseConfig(netconf("1.0.0", "", true), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.tx.policy.String() != "mode pass" || !cfg.defaultDestinations {
+		t.Errorf("defaults: %q, %v", cfg.tx.policy, cfg.destinations)
+	}
+	tg, err = newTarget(cfg, "eth0")
+	if err != nil || fmt.Sprint(tg.dests) != "[0.0.0.0/0]" || tg.src4.String() != "10.77.1.5" {
+		t.Errorf("target: %+v, %v", tg, err)
+	}
+	if _, err := newTarget(cfg, "net1"); err == nil || cniErr(t, err).Code != types.ErrInvalidNetworkConfig {
+		t.Errorf("an interface prevResult lacks: %v", err)
+	}
+}
+
+func TestParseConfigOlderVersions(t *testing.T) {
+	for _, v := range []string{"0.3.0", "0.3.1", "0.4.0"} {
+		prev := strings.Replace(prevResult, `"cniVersion": "1.1.0"`, fmt.Sprintf("%q: %q", "cniVersion", v), 1)
+		prev = strings.Replace(prev, `"ips": [{"address"`, `"ips": [{"version": "4", "address"`, 1)
+		b := []byte(fmt.Sprintf(`{"cniVersion": %q, "name": "n", "type": "insane", "tx": "mode pass", "prevResult": %s}`, v, prev))
+		cfg, err := parseConfig(b, true)
+		if err != nil {
+			t.Errorf("%s: %v", v, err)
+			continue
+		}
+		if tg, err := newTarget(cfg, "eth0"); err != nil || tg.src4.String() != "10.77.1.5" {
+			t.Errorf("%s: target %+v, %v", v, tg, err)
+		}
+	}
+}
+
+func TestAnnotations(t *testing.T) {
+	caps := `, "capabilities": {"io.kubernetes.cri.pod-annotations": true}`
+	rc := func(ann string) string {
+		return caps + `, "tx": "mode percent 10", "runtimeConfig": {"io.kubernetes.cri.pod-annotations": {` + ann + `}}`
+	}
+	cfg, err := parseConfig(netconf("1.1.0", rc(`"insane.dev/tx": "mode time 1s 2s", "example.com/other": "x"`), true), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.tx.policy.String() != "mode time 1s 2s" || cfg.tx.from != "annotation insane.dev/tx" {
+		t.Errorf("with the annotation: %q from %s", cfg.tx.policy, cfg.tx.from)
+	}
+	cfg, err = parseConfig(netconf("1.1.0", rc(`"example.com/other": "x"`), true), true)
+	if err != nil || cfg.tx.policy.String() != "mode percent 10" {
+		t.Errorf("without it: %v, %v", cfg, err)
+	}
+	for ann, want := range map[string]struct {
+		code uint
+		msg  string
+	}{
+		`"insane.dev/tx": "mode percent"`:     {types.ErrInvalidNetworkConfig, `insane: annotation insane.dev/tx: "mode percent": mode percent needs a percentage`},
+		`"insane.dev/rx": "mode pass"`:        {types.ErrUnsupportedField, `annotation insane.dev/rx ("mode pass"): the receive direction is not available in this version`},
+		`"insane.dev/loss": "5"`:              {types.ErrUnsupportedField, `unknown pod annotation "insane.dev/loss" (value "5")`},
+		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, not mode pass"},
+	} {
+		_, err := parseConfig(netconf("1.1.0", rc(ann), true), true)
+		if te := cniErr(t, err); te.Code != want.code || !strings.Contains(te.Msg, want.msg) {
+			t.Errorf("%s: code %d, %q; want %d, %q", ann, te.Code, te.Msg, want.code, want.msg)
+		}
+	}
+}
+
+func TestParseConfigRefuses(t *testing.T) {
+	for keys, want := range map[string]struct {
+		code uint
+		msg  string
+	}{
+		`, "loss": 20`:                                   {types.ErrUnsupportedField, `unknown key "loss" (value 20)`},
+		`, "ipam": {"type": "host-local"}`:               {types.ErrUnsupportedField, `unknown key "ipam"`},
+		`, "capabilities": {"portMappings": true}`:       {types.ErrUnsupportedField, `unknown capability "portMappings"`},
+		`, "runtimeConfig": {"bandwidth": {}}`:           {types.ErrUnsupportedField, `unknown runtime configuration "bandwidth"`},
+		`, "tx": "mode percent 120"`:                     {types.ErrInvalidNetworkConfig, `"tx" in the network configuration: "mode percent 120": percentage "120" is not between 0 and 100`},
+		`, "tx": ""`:                                     {types.ErrInvalidNetworkConfig, "a policy needs mode"},
+		`, "tx": "lower eth1"`:                           {types.ErrInvalidNetworkConfig, `unknown keyword "lower"`},
+		`, "tx": 5`:                                      {types.ErrDecodingFailure, "reading the network configuration"},
+		`, "rx": "mode percent 90"`:                      {types.ErrUnsupportedField, `"rx" in the network configuration ("mode percent 90"): the receive direction is not available in this version of insane`},
+		`, "rx": "mode nonsense"`:                        {types.ErrInvalidNetworkConfig, `unknown mode "nonsense"`},
+		`, "destinations": []`:                           {types.ErrInvalidNetworkConfig, `"destinations" is empty`},
+		`, "destinations": ["10.0.0.0/33"]`:              {types.ErrInvalidNetworkConfig, `"10.0.0.0/33" is not a prefix`},
+		`, "destinations": ["10.0.0.1"]`:                 {types.ErrInvalidNetworkConfig, `"10.0.0.1" is not a prefix`},
+		`, "destinations": ["eth0"]`:                     {types.ErrInvalidNetworkConfig, `"eth0" is not a prefix`},
+		`, "destinations": ["10.1.2.3/8"]`:               {types.ErrInvalidNetworkConfig, `has host bits set: the prefix is 10.0.0.0/8`},
+		`, "destinations": ["::ffff:10.0.0.0/104"]`:      {types.ErrInvalidNetworkConfig, "IPv4-mapped"},
+		`, "destinations": ["10.0.0.0/8", "10.0.0.0/8"]`: {types.ErrInvalidNetworkConfig, "10.0.0.0/8 given twice"},
+	} {
+		_, err := parseConfig(netconf("1.1.0", keys, true), true)
+		if te := cniErr(t, err); te.Code != want.code || !strings.Contains(te.Msg, want.msg) {
+			t.Errorf("%s: code %d, %q; want %d, %q", keys, te.Code, te.Msg, want.code, want.msg)
+		}
+	}
+	_, err := parseConfig(netconf("1.1.0", `, "tx": "mode pass"`, false), true)
+	if te := cniErr(t, err); te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, "no prevResult: insane is a chained plugin") {
+		t.Errorf("no prevResult: %v", te)
+	}
+	if _, err := parseConfig(netconf("1.1.0", `, "tx": "mode pass"`, false), false); err != nil {
+		t.Errorf("no prevResult where none is needed (STATUS): %v", err)
+	}
+	if _, err := parseConfig([]byte(`[1, 2]`), false); cniErr(t, err).Code != types.ErrDecodingFailure {
+		t.Errorf("not an object: %v", err)
+	}
+}
+
+func TestDeviceName(t *testing.T) {
+	for in, want := range map[string]string{"eth0": "insane-eth0", "net1": "insane-net1", "eth12345": "insane-eth12345"} {
+		if got := deviceName(in); got != want {
+			t.Errorf("deviceName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	a, b := deviceName("a-long-ifname0"), deviceName("a-long-ifname1")
+	if a == b || len(a) > 15 || !strings.HasPrefix(a, "ins") {
+		t.Errorf("long names: %q, %q", a, b)
+	}
+}

@@ -1,0 +1,123 @@
+package policyparse
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insane-netdev/insane/go/genl/policytest"
+)
+
+// TestCases runs the grammar's shared cases (go/genl/policytest/cases.txt)
+// through Parse, as the CNI plugin reads its tx policy. The CLI's unit
+// tests run the same cases through its command line.
+func TestCases(t *testing.T) {
+	cases, err := policytest.Cases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.Name(), func(t *testing.T) {
+			p, err := Parse(tc.Args)
+			if tc.Err != "" {
+				var pe *Error
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.Err) {
+					t.Errorf("cases.txt:%d: error %v, want an *Error with %q", tc.Line, err, tc.Err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("cases.txt:%d: %v", tc.Line, err)
+			}
+			if err := p.Validate(); err != nil {
+				t.Errorf("cases.txt:%d: the policy read is invalid: %v", tc.Line, err)
+			}
+			if p.String() != tc.Policy {
+				t.Errorf("cases.txt:%d: read %q, want %q", tc.Line, p, tc.Policy)
+			}
+			// What String prints reads back as the same policy.
+			q, err := ParseString(p.String())
+			if err != nil || q.String() != p.String() {
+				t.Errorf("cases.txt:%d: %q reads back as %q, %v", tc.Line, p, q, err)
+			}
+		})
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	for s, want := range map[string]string{
+		"":                       "a policy needs mode",
+		"   ":                    "a policy needs mode",
+		"lower eth0 mode pass":   `unknown keyword "lower"`,
+		"mode pass reset-stats":  `unknown keyword "reset-stats"`,
+		"mode percent 5 seed 1x": `seed "1x"`,
+	} {
+		_, err := ParseString(s)
+		var pe *Error
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseString(%q) = %v, want an *Error with %q", s, err, want)
+		}
+	}
+}
+
+func TestParseAbbreviations(t *testing.T) {
+	p, err := ParseString("m perc 20 s 3")
+	if err != nil || p.String() != "mode percent 20 seed 3" {
+		t.Errorf("m perc 20 s 3: %q, %v", p, err)
+	}
+}
+
+func TestTime(t *testing.T) {
+	for s, want := range map[string]time.Duration{
+		"0": 0, "1": 10 * time.Millisecond, "50": 500 * time.Millisecond, "100": time.Second,
+		"500ms": 500 * time.Millisecond, "1s": time.Second, "250us": 250 * time.Microsecond,
+		"250µs": 250 * time.Microsecond, "1.5s": 1500 * time.Millisecond, "7ns": 7, "2m": 2 * time.Minute,
+	} {
+		got, err := Time(s)
+		if err != nil || got != want {
+			t.Errorf("Time(%q) = %v, %v, want %v", s, got, err, want)
+		}
+	}
+}
+
+func TestPercent(t *testing.T) {
+	for s, want := range map[string]float64{"0": 0, "100": 100, "12.5": 12.5, "12.5%": 12.5, ".5": 0.5, "7.": 7, "0.000001": 0.000001} {
+		got, err := Percent(s)
+		if err != nil || got != want {
+			t.Errorf("Percent(%q) = %v, %v, want %v", s, got, err, want)
+		}
+	}
+}
+
+// FuzzParse feeds arbitrary policy strings: Parse must not panic, what it
+// accepts must be a valid policy, and its String must read back as the
+// same policy.
+func FuzzParse(f *testing.F) {
+	cases, err := policytest.Cases()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, tc := range cases {
+		f.Add(tc.Name())
+	}
+	f.Add("")
+	f.Add("m p 1 s 0x0")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseString(s)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Msg == "" {
+				t.Fatalf("%q: error %v is not an *Error with a message", s, err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("%q: accepted an invalid policy %+v: %v", s, p, err)
+		}
+		q, err := ParseString(p.String())
+		if err != nil || q.String() != p.String() {
+			t.Fatalf("%q read as %q, which reads back as %q, %v", s, p, q, err)
+		}
+	})
+}
