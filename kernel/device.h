@@ -22,8 +22,12 @@ struct insane_pcpu_drops {
 struct insane_counters {
 	u64 relayed_packets;
 	u64 relayed_bytes;
+	u64 rx_relayed_packets;
+	u64 rx_relayed_bytes;
 	u64 drops[INSANE_DROP_NR];
 };
+
+struct insane_rx_port;
 
 struct insane_dev {
 	struct net_device *dev;
@@ -31,6 +35,14 @@ struct insane_dev {
 	struct net_device __rcu *lower;
 	netdevice_tracker lower_tracker;
 	struct insane_policy __rcu *policy;
+	/*
+	 * The receive policy, NULL while off. Written under RTNL, read under
+	 * RCU by the receive path (rx.c). While it is on and the device is
+	 * attached, the device is on its lower's rx_port list (rx_node).
+	 */
+	struct insane_policy __rcu *rx_policy;
+	struct insane_rx_port *rx_port;
+	struct list_head rx_node;
 	struct insane_pcpu_drops __percpu *drops;
 	/* Counters at the last reset; under RTNL. */
 	struct insane_counters baseline;
