@@ -341,7 +341,7 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 	    put_policy(n, &dirs[0].p, dirs[0].have_seed ? &dirs[0].seed : NULL))
 		return -1;
 	if (dirs[1].p.mode >= 0) {
-		nest = addattr_nest(n, REQ_MAX, INSANE_POLICY_A_RX);
+		nest = addattr_nest(n, REQ_MAX, INSANE_POLICY_A_RX | NLA_F_NESTED);
 		if (!nest ||
 		    put_policy(n, &dirs[1].p, dirs[1].have_seed ? &dirs[1].seed : NULL))
 			return -1;

@@ -80,22 +80,26 @@ struct insane_rx_key {
 static bool insane_rx_read(struct sk_buff *skb, struct insane_rx_key *k)
 {
 	if (skb->protocol == htons(ETH_P_IP)) {
-		if (!skb_header_pointer(skb, 0, sizeof(k->ip4), &k->ip4))
+		const struct iphdr *h;
+
+		/* A pointer into the packet, or to the copy in k. */
+		h = skb_header_pointer(skb, 0, sizeof(k->ip4), &k->ip4);
+		if (!h || h->version != 4 || h->ihl < 5 ||
+		    ipv4_is_multicast(h->daddr) || ipv4_is_lbcast(h->daddr))
 			return false;
-		if (k->ip4.version != 4 || k->ip4.ihl < 5 ||
-		    ipv4_is_multicast(k->ip4.daddr) ||
-		    ipv4_is_lbcast(k->ip4.daddr))
-			return false;
+		k->ip4 = *h;
 		k->v4 = true;
 		return true;
 	}
 	if (IS_ENABLED(CONFIG_IPV6) && skb->protocol == htons(ETH_P_IPV6)) {
-		if (!ipv6_mod_enabled() ||
-		    !skb_header_pointer(skb, 0, sizeof(k->ip6), &k->ip6))
+		const struct ipv6hdr *h;
+
+		if (!ipv6_mod_enabled())
 			return false;
-		if (k->ip6.version != 6 ||
-		    ipv6_addr_is_multicast(&k->ip6.daddr))
+		h = skb_header_pointer(skb, 0, sizeof(k->ip6), &k->ip6);
+		if (!h || h->version != 6 || ipv6_addr_is_multicast(&h->daddr))
 			return false;
+		k->ip6 = *h;
 		k->v4 = false;
 		return true;
 	}
