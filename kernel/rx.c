@@ -397,7 +397,13 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 		if (!old)
 			return 0;
 		insane_rx_leave(ins);
-		/* Waits for insane_rx_decide(), so it never sees NULL. */
+		/*
+		 * A packet taken over before the leave is still decided and
+		 * counted: wait for it before the decision goes, and for
+		 * insane_rx_decide() before the policy goes, so that it never
+		 * sees NULL.
+		 */
+		synchronize_net();
 		netdev_rx_handler_unregister(ins->dev);
 		RCU_INIT_POINTER(ins->rx_policy, NULL);
 		kfree_rcu(old, rcu);

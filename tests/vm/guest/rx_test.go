@@ -849,3 +849,50 @@ func TestRxEvents(t *testing.T) {
 		t.Errorf("event after rx on over rtnetlink: %v", ev.Type)
 	}
 }
+
+// TestRxCLI drives the receive grammar of the insane CLI against the module:
+// link add ... rx POLICY, link set NAME rx POLICY | rx off | tx POLICY,
+// show, -s and -j.
+func TestRxCLI(t *testing.T) {
+	CheckKmsg(t)
+	LoadModule(t)
+	tp := NewTopo(t)
+	b := tp.Borea
+	clOK(t, b, "link", "add", "ins0", "lower", tp.BoreaDev, "mode", "percent", "80", "rx", "mode", "percent", "90", "seed", "3")
+	if out := clOK(t, b, "link", "show", "ins0"); !strings.HasSuffix(out, ": ins0: lower "+tp.BoreaDev+" mode percent 80 rx mode percent 90 seed 3\n") {
+		t.Errorf("show after add: %q", out)
+	}
+	out := clOK(t, b, "-s", "link", "show", "ins0")
+	for _, want := range []string{"\n    rx relayed: packets 0 bytes 0\n", "\n    rx dropped: total 0 policy 0 no-memory 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-s show lacks %q:\n%s", want, out)
+		}
+	}
+	js := clOK(t, b, "-j", "-s", "link", "show", "ins0")
+	for _, want := range []string{`"rx_policy":{"mode":"percent","percent":90,"seed":3}`, `"rx_dropped":0,"rx_drop_policy":0`} {
+		if !strings.Contains(js, want) {
+			t.Errorf("-j -s show lacks %s:\n%s", want, js)
+		}
+	}
+	// tx changes only the transmit policy; rx seed keeps the percentage.
+	clOK(t, b, "link", "set", "ins0", "tx", "mode", "time", "1s", "2s")
+	clOK(t, b, "link", "set", "ins0", "rx", "seed", "4")
+	if out := clOK(t, b, "link", "show", "ins0"); !strings.Contains(out, " mode time 1s 2s rx mode percent 90 seed 4\n") {
+		t.Errorf("show after tx and rx seed: %q", out)
+	}
+	clOK(t, b, "link", "set", "ins0", "rx", "off")
+	if out := clOK(t, b, "link", "show", "ins0"); strings.Contains(out, " rx ") {
+		t.Errorf("show after rx off: %q", out)
+	}
+	if js := clOK(t, b, "-j", "link", "show", "ins0"); strings.Contains(js, "rx_policy") {
+		t.Errorf("-j show after rx off: %s", js)
+	}
+	clFails(t, nil, b, 1, []string{"link", "set", "ins0", "rx", "seed", "5"}, "receive policy is off: a seed goes with mode percent")
+	clFails(t, nil, b, 2, []string{"link", "set", "ins0", "rx", "mode", "pass", "rx", "off"}, "rx off given with another receive policy")
+	clOK(t, b, "link", "set", "ins0", "rx", "mode", "pass")
+	d := kDevice(t, kDial(t, b), "ins0")
+	if d.RxPolicy == nil || d.RxPolicy.String() != "mode pass" || d.Policy.String() != "mode time 1s 2s" {
+		t.Errorf("after the CLI: transmit %q, receive %v", d.Policy, d.RxPolicy)
+	}
+	clOK(t, b, "link", "del", "ins0")
+}

@@ -194,7 +194,9 @@
  * (rp_filter=1) holds with no sysctl change. A lower in another network
  * namespace than the insane device works: the lookup is made in the insane
  * device's namespace, and the packet is scrubbed (no mark, no conntrack
- * state) as it crosses.
+ * state) as it crosses. ARP stays on the lower, where strict rp_filter
+ * still validates an ARP request's source against the lower: a routed host
+ * learns this host's address from this host's own ARP requests.
  *
  * The lower's rx_handler is a single slot: a bridge, bond, team, macvlan,
  * ipvlan or Open vSwitch port already holds it, and then setting a
