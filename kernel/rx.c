@@ -49,6 +49,7 @@
 #include <net/ip6_fib.h>
 #include <net/ipv6.h>
 #include <net/ipv6_stubs.h>
+#include <net/ndisc.h>
 #include <net/route.h>
 
 /*
@@ -72,6 +73,20 @@ struct insane_rx_key {
 		struct ipv6hdr ip6;
 	};
 };
+
+/*
+ * Neighbour discovery (RFC 4861) belongs to the lower, as ARP does: its
+ * messages carry no extension header before the ICMPv6 one.
+ */
+static bool insane_rx_is_ndisc(struct sk_buff *skb, const struct ipv6hdr *h)
+{
+	u8 type, *t;
+
+	if (h->nexthdr != IPPROTO_ICMPV6)
+		return false;
+	t = skb_header_pointer(skb, sizeof(*h), sizeof(type), &type);
+	return !t || (*t >= NDISC_ROUTER_SOLICITATION && *t <= NDISC_REDIRECT);
+}
 
 /*
  * Reads the network header without changing @skb: a packet that is not
@@ -101,7 +116,7 @@ static bool insane_rx_read(struct sk_buff *skb, struct insane_rx_key *k)
 			return false;
 		k->ip6 = *h;
 		k->v4 = false;
-		return true;
+		return !insane_rx_is_ndisc(skb, &k->ip6);
 	}
 	return false;
 }
@@ -236,7 +251,10 @@ static int insane_rx_busy(struct net_device *dev, bool lower,
 {
 	rx_handler_func_t *h = rtnl_dereference(dev->rx_handler);
 
-	if (!lower)
+	if (!lower && h == insane_rx_lower)
+		NL_SET_ERR_MSG(extack,
+			       "the insane device is the lower of an insane device whose receive policy is on, which holds its rx_handler");
+	else if (!lower)
 		NL_SET_ERR_MSG(extack,
 			       "the insane device's own rx_handler is held by another driver (a bond or team port?): no receive policy can be set");
 	else if (dev->priv_flags & IFF_NO_RX_HANDLER)

@@ -896,3 +896,53 @@ func TestRxCLI(t *testing.T) {
 	}
 	clOK(t, b, "link", "del", "ins0")
 }
+
+// TestRxIPv6 takes over IPv6 as IPv4, and leaves neighbour discovery on
+// the lower: the seeded receive sequence counts morgana's datagrams only,
+// and morgana keeps reaching borea while its neighbour entry is probed.
+func TestRxIPv6(t *testing.T) {
+	CheckKmsg(t)
+	LoadModule(t)
+	tp := NewTopo(t)
+	const b6, m6 = "2001:db8::1", "2001:db8::2"
+	RunIn(t, tp.Borea, "ip", "addr", "add", b6+"/64", "dev", tp.BoreaDev, "nodad")
+	RunIn(t, tp.Morgana, "ip", "addr", "add", m6+"/64", "dev", tp.MorganaDev, "nodad")
+	c := kDial(t, tp.Borea)
+	seed := uint64(0x6666)
+	rx := genl.Percent(60, &seed)
+	if err := c.AddLinkRx("insane0", tp.BoreaDev, nil, &rx); err != nil {
+		t.Fatal(err)
+	}
+	RunIn(t, tp.Borea, "ip", "addr", "add", b6+"/128", "dev", "insane0", "nodad")
+	RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "up")
+	RunIn(t, tp.Borea, "ip", "-6", "route", "add", m6+"/128", "dev", "insane0")
+	// Borea speaks first over IPv6, through insane0 and out of the lower.
+	if sent, got := UDPFlow(t, tp.Borea, tp.Morgana, m6, vmnet.SendOptions{Count: 100}); sent.Errors != 0 || len(got.Seqs) != 100 {
+		t.Fatalf("borea to morgana over IPv6: %d of 100 arrived (%d refused)", len(got.Seqs), sent.Errors)
+	}
+	if err := c.ConfigureDevice("insane0", genl.Config{RxPolicy: &rx, ResetStats: true}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	// Spread over a few seconds, so that morgana's neighbour entry for
+	// borea goes stale and is probed (unicast NS) meanwhile.
+	sent, got := UDPFlow(t, tp.Morgana, tp.Borea, b6, vmnet.SendOptions{Count: n, Interval: 6 * time.Millisecond})
+	if sent.Errors != 0 {
+		t.Fatalf("%d sends refused", sent.Errors)
+	}
+	var want []uint64
+	for k := uint64(0); k < n; k++ {
+		if r, _ := rx.Relays(k); r {
+			want = append(want, k)
+		}
+	}
+	if !equalU64(got.Seqs, want) {
+		t.Errorf("over IPv6 %d of %d arrived, the receive seed predicts %d; first difference at %d",
+			len(got.Seqs), n, len(want), firstDiff(got.Seqs, want))
+	}
+	s := kDevice(t, c, "insane0").Stats
+	if s.RxRelayedPackets != uint64(len(want)) || s.RxDropPolicy != uint64(n-len(want)) {
+		t.Errorf("counters %+v, want %d passed up and %d dropped: only morgana's datagrams", s, len(want), n-len(want))
+	}
+	Figure(t, "rx IPv6 datagrams", n)
+}
