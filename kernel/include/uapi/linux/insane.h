@@ -175,8 +175,9 @@
  * these hold: it is an IPv4 or IPv6 packet addressed to this host at the
  * link layer (PACKET_HOST, no VLAN tag left), with a readable header
  * (IPv4 version 4 and ihl >= 5, IPv6 version 6), not IPv6 neighbour
- * discovery, and a destination that is not multicast or limited broadcast; and the route to its source address,
- * looked up in the insane device's network namespace as for a reply (the
+ * discovery, and a destination that is not multicast or limited
+ * broadcast; and the route to its source address, looked up in the
+ * insane device's network namespace as for a reply (the
  * main lookup with the policy rules, the packet's destination as source
  * and its mark; a multipath route by its first nexthop), is a unicast
  * route out of that insane device, which is up. Several insane devices on
