@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -945,4 +946,41 @@ func TestRxIPv6(t *testing.T) {
 		t.Errorf("counters %+v, want %d passed up and %d dropped: only morgana's datagrams", s, len(want), n-len(want))
 	}
 	Figure(t, "rx IPv6 datagrams", n)
+}
+
+// TestRxNetfilterIif: what insane0 takes over is received on insane0 as
+// netfilter sees it too (iif insane0 in prerouting), and what it passes up
+// reaches the local socket after that.
+func TestRxNetfilterIif(t *testing.T) {
+	CheckKmsg(t)
+	pass := genl.Pass()
+	tp, _ := rxTopo(t, nil, &pass)
+	script := `table inet rxt {
+	chain pre {
+		type filter hook prerouting priority 0; policy accept;
+		iifname "insane0" ip saddr ` + tp.MorganaIP + ` udp dport 1-65535 counter
+		iifname "` + tp.BoreaDev + `" ip saddr ` + tp.MorganaIP + ` udp dport 1-65535 counter
+	}
+}
+`
+	cmd := exec.Command("ip", "netns", "exec", tp.Borea, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	const n = 300
+	_, got := tp.fromMorgana(t, vmnet.SendOptions{Count: n})
+	if len(got.Seqs) != n {
+		t.Errorf("%d of %d arrived", len(got.Seqs), n)
+	}
+	out := RunIn(t, tp.Borea, "nft", "list", "chain", "inet", "rxt", "pre")
+	var counts []string
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, "counter packets "); i >= 0 {
+			counts = append(counts, strings.Fields(l[i+len("counter packets "):])[0])
+		}
+	}
+	if len(counts) != 2 || counts[0] != u64s(n) || counts[1] != "0" {
+		t.Errorf("prerouting counters (iif insane0, iif %s) = %v, want [%d 0]:\n%s", tp.BoreaDev, counts, n, out)
+	}
 }
