@@ -41,6 +41,12 @@ struct json_writer;
 
 int addattr32(struct nlmsghdr *n, int maxlen, int type, __u32 data);
 int addattr64(struct nlmsghdr *n, int maxlen, int type, __u64 data);
+int addattr_l(struct nlmsghdr *n, int maxlen, int type, const void *data,
+	      int alen);
+struct rtattr *addattr_nest(struct nlmsghdr *n, int maxlen, int type);
+int addattr_nest_end(struct nlmsghdr *n, struct rtattr *nest);
+void open_json_object(const char *str);
+void close_json_object(void);
 bool is_json_context(void);
 struct json_writer *get_json_writer(void);
 void jsonw_name(struct json_writer *jw, const char *name);

@@ -4,6 +4,8 @@
  *
  *   ip link add link eth0 name insane0 type insane mode percent 80 seed 7
  *   ip link set insane0 type insane mode time 50 100
+ *   ip link set insane0 type insane rx mode percent 90   (receive policy)
+ *   ip link set insane0 type insane rx off
  *   ip -d link show insane0            (the policy)
  *   ip -s -d link show insane0         (the policy and the per-cause counters)
  *   ip link help insane
@@ -46,8 +48,13 @@ static const char time_help[] =
 	"use a unit (500ms, 1s, 250us) or an integer of 10 ms ticks";
 
 static const char usage_text[] =
-	"Usage: ... insane [ mode pass | mode percent P [ seed S ] | mode time ON OFF ]\n"
+	"Usage: ... insane [ [ tx ] POLICY ] [ rx { POLICY | off } ]\n"
 	"\n"
+	"POLICY := { mode pass | mode percent P [ seed S ] | mode time ON OFF }\n"
+	"tx, rx := the direction of the POLICY words that follow: what is sent\n"
+	"          through the device (the default), or the replies of the hosts\n"
+	"          routed through it, which the receive policy decides (rx off,\n"
+	"          the default, leaves received traffic untouched)\n"
 	"P := the percentage of packets relayed, 0 to 100, to a millionth (12.5)\n"
 	"ON OFF := relay for ON, then drop for OFF, repeating; with a unit\n"
 	"          (500ms, 1s, 250us, 100ns) or a bare integer of 10 ms ticks\n"
@@ -55,7 +62,7 @@ static const char usage_text[] =
 	"S := a 64-bit seed that makes the percent decisions reproducible\n"
 	"\n"
 	"Without a mode a new device relays everything and an existing one keeps\n"
-	"its policy; a mode replaces the whole policy. The lower device is\n"
+	"its policy; a mode replaces the whole policy of its direction. The lower device is\n"
 	"\"link DEV\" of ip link add; the insane CLI attaches and detaches it.\n";
 
 static void insane_print_help(struct link_util *lu, int argc, char **argv,
@@ -259,44 +266,90 @@ static int put_policy(struct nlmsghdr *n, const struct policy *p,
 	return 0;
 }
 
+/* The words of one direction: its policy and seed. */
+struct direction {
+	const char *prefix;	/* "" or "rx " in messages */
+	struct policy p;
+	bool have_seed;
+	__u64 seed;
+};
+
 static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 			    struct nlmsghdr *n)
 {
-	struct policy p = { .mode = -1 };
-	bool have_seed = false;
-	__u64 seed = 0;
-	int i = 0, used;
+	struct direction dirs[2] = {
+		{ .prefix = "", .p = { .mode = -1 } },
+		{ .prefix = "rx ", .p = { .mode = -1 } },
+	};
+	struct direction *d = &dirs[0];
+	struct rtattr *nest;
+	bool rx_off = false;
+	int i = 0, used, k;
 
 	while (i < argc) {
 		if (!strcmp(argv[i], "help")) {
 			insane_print_help(lu, 0, NULL, stderr);
 			return -1;
+		} else if (!strcmp(argv[i], "tx") || !strcmp(argv[i], "rx")) {
+			bool rx = argv[i][0] == 'r';
+
+			d = &dirs[rx];
+			if (i + 1 >= argc)
+				return bad("%s needs a policy (mode ... or seed S)%s",
+					   argv[i], rx ? " or off" : "");
+			if (rx && !strcmp(argv[i + 1], "off")) {
+				if (rx_off || d->p.mode >= 0 || d->have_seed)
+					return bad("rx off given with another receive policy");
+				rx_off = true;
+				i += 2;
+				continue;
+			}
+			if (strcmp(argv[i + 1], "mode") &&
+			    strcmp(argv[i + 1], "seed"))
+				return bad("%s needs a policy (mode ... or seed S), not \"%s\"",
+					   argv[i], argv[i + 1]);
+			if (rx && rx_off)
+				return bad("rx off given with another receive policy (rx %s)",
+					   argv[i + 1]);
+			i++;
 		} else if (!strcmp(argv[i], "mode")) {
-			if (p.mode >= 0)
-				return bad("mode given twice");
-			used = parse_mode(argc - i - 1, argv + i + 1, &p);
+			if (d->p.mode >= 0)
+				return bad("%smode given twice", d->prefix);
+			used = parse_mode(argc - i - 1, argv + i + 1, &d->p);
 			if (used < 0)
 				return -1;
 			i += 1 + used;
 		} else if (!strcmp(argv[i], "seed")) {
-			if (have_seed)
-				return bad("seed given twice");
+			if (d->have_seed)
+				return bad("%sseed given twice", d->prefix);
 			if (i + 1 >= argc)
 				return bad("seed needs a value");
-			if (parse_seed(argv[i + 1], &seed))
+			if (parse_seed(argv[i + 1], &d->seed))
 				return -1;
-			have_seed = true;
+			d->have_seed = true;
 			i += 2;
 		} else {
 			return bad("unknown option \"%s\"", argv[i]);
 		}
 	}
 
-	if (have_seed && p.mode != INSANE_MODE_PERCENT)
-		return bad("seed goes with mode percent");
-	if (p.mode < 0)
-		return 0;
-	return put_policy(n, &p, have_seed ? &seed : NULL);
+	for (k = 0; k < 2; k++)
+		if (dirs[k].have_seed && dirs[k].p.mode != INSANE_MODE_PERCENT)
+			return bad("%sseed goes with mode percent",
+				   dirs[k].prefix);
+	if (dirs[0].p.mode >= 0 &&
+	    put_policy(n, &dirs[0].p, dirs[0].have_seed ? &dirs[0].seed : NULL))
+		return -1;
+	if (dirs[1].p.mode >= 0) {
+		nest = addattr_nest(n, REQ_MAX, INSANE_POLICY_A_RX | NLA_F_NESTED);
+		if (!nest ||
+		    put_policy(n, &dirs[1].p, dirs[1].have_seed ? &dirs[1].seed : NULL))
+			return -1;
+		addattr_nest_end(n, nest);
+	}
+	if (rx_off && addattr_l(n, REQ_MAX, INSANE_POLICY_A_RX_OFF, NULL, 0))
+		return -1;
+	return 0;
 }
 
 /* Attribute payloads, checked for length; NULL when absent or malformed. */
@@ -360,8 +413,7 @@ static void format_time(__u64 ns, char *buf, size_t len)
 	snprintf(buf, len, "%lluns", ns);
 }
 
-static void insane_print_opt(struct link_util *lu, FILE *f,
-			     struct rtattr *tb[])
+static void print_policy(struct rtattr *tb[])
 {
 	static const char *const modes[] = {
 		[INSANE_MODE_PASS] = "pass",
@@ -417,6 +469,30 @@ static void insane_print_opt(struct link_util *lu, FILE *f,
 	}
 }
 
+static void insane_print_opt(struct link_util *lu, FILE *f,
+			     struct rtattr *tb[])
+{
+	struct rtattr *rx[INSANE_POLICY_A_MAX + 1] = { NULL };
+	struct rtattr *rta;
+	int len;
+
+	if (!tb)
+		return;
+	print_policy(tb);
+	if (!tb[INSANE_POLICY_A_RX])
+		return;
+	/* The receive policy: "rx mode ...", or an "rx" object in JSON. */
+	len = (int)RTA_PAYLOAD(tb[INSANE_POLICY_A_RX]);
+	for (rta = RTA_DATA(tb[INSANE_POLICY_A_RX]); RTA_OK(rta, len);
+	     rta = RTA_NEXT(rta, len))
+		if (rta->rta_type <= INSANE_POLICY_A_MAX)
+			rx[rta->rta_type] = rta;
+	print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s", "rx ");
+	open_json_object("rx");
+	print_policy(rx);
+	close_json_object();
+}
+
 /*
  * The counters, from the module's own list in uapi order: the attribute and
  * the name of ethtool -S and JSON ("drop_no_lower"). The text shows a short
@@ -437,15 +513,26 @@ static const struct counter counters[] = {
 static_assert(ARRAY_SIZE(counters) == INSANE_STATS_A_MAX - INSANE_STATS_A_PAD,
 	      "kernel/counters.h and enum insane_stats_attr disagree");
 
-static bool is_drop(const struct counter *c)
+static bool is_rx(const struct counter *c)
 {
-	return !strncmp(c->name, "drop_", strlen("drop_"));
+	return !strncmp(c->name, "rx_", strlen("rx_"));
 }
 
-/* The name without "drop_" or "relayed_", with '-' for '_'. */
+/* The name without the direction's "rx_". */
+static const char *base_name(const struct counter *c)
+{
+	return c->name + (is_rx(c) ? strlen("rx_") : 0);
+}
+
+static bool is_drop(const struct counter *c)
+{
+	return !strncmp(base_name(c), "drop_", strlen("drop_"));
+}
+
+/* The name without "rx_", "drop_" or "relayed_", with '-' for '_'. */
 static void short_name(const struct counter *c, char *buf, size_t len)
 {
-	const char *s = c->name + (is_drop(c) ? strlen("drop_") : 0);
+	const char *s = base_name(c) + (is_drop(c) ? strlen("drop_") : 0);
 	size_t i;
 
 	if (!strncmp(s, "relayed_", strlen("relayed_")))
@@ -458,13 +545,20 @@ static void short_name(const struct counter *c, char *buf, size_t len)
 static void insane_print_xstats(struct link_util *lu, FILE *f,
 				struct rtattr *xstats)
 {
+	static const char *const relayed_fp[2] = {
+		"    relayed:", "    rx relayed:"
+	};
+	static const char *const dropped_key[2] = { "dropped", "rx_dropped" };
+	static const char *const dropped_fp[2] = {
+		"    dropped: total %llu", "    rx dropped: total %llu"
+	};
 	__u64 v[INSANE_STATS_A_MAX + 1] = { 0 };
-	bool in_drops = false;
-	__u64 dropped = 0;
+	__u64 dropped[2] = { 0, 0 };
 	struct rtattr *rta;
 	char fmt[48], label[32];
+	int dir = -1, len;
+	bool in_drops = false;
 	size_t i;
-	int len;
 
 	len = (int)RTA_PAYLOAD(xstats);
 	for (rta = RTA_DATA(xstats); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
@@ -472,19 +566,27 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 			get_u64(rta, &v[rta->rta_type]);
 	for (i = 0; i < ARRAY_SIZE(counters); i++)
 		if (is_drop(&counters[i]))
-			dropped += v[counters[i].attr];
+			dropped[is_rx(&counters[i])] += v[counters[i].attr];
 
-	/* Like the insane CLI's -s lines; counters since the last reset. */
-	print_nl();
-	print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s",
-			   "    relayed:");
+	/*
+	 * Like the insane CLI's -s lines, the transmit direction's then the
+	 * receive direction's; counters since the last reset.
+	 */
 	for (i = 0; i < ARRAY_SIZE(counters); i++) {
 		const struct counter *c = &counters[i];
 
+		if (is_rx(c) != dir) {
+			dir = is_rx(c);
+			in_drops = false;
+			print_nl();
+			print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL,
+					   "%s", relayed_fp[dir]);
+		}
 		if (is_drop(c) && !in_drops) {
 			print_nl();
-			print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, "dropped",
-					"    dropped: total %llu", dropped);
+			print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE,
+					dropped_key[dir], dropped_fp[dir],
+					dropped[dir]);
 			in_drops = true;
 		}
 		short_name(c, label, sizeof(label));

@@ -13,15 +13,27 @@
 #include <linux/rtnetlink.h>
 #include <net/netlink.h>
 
+/* The attribute of each drop cause. */
+#define INSANE_DROP_ATTR(attr, name, reason) \
+	[INSANE_##attr] = INSANE_STATS_A_##attr,
+static const u16 insane_drop_attrs[INSANE_DROP_NR] = {
+	INSANE_DROP_CAUSES(INSANE_DROP_ATTR)
+	INSANE_RX_DROP_CAUSES(INSANE_DROP_ATTR)
+};
+
+#undef INSANE_DROP_ATTR
+
 /* The counters' list matches the uapi enum, in order and in number. */
-#define INSANE_COUNTER_ORDER(attr, name, reason)			\
-	static_assert(INSANE_##attr - INSANE_DROP_POLICY ==		\
-		      INSANE_STATS_A_##attr - INSANE_STATS_A_DROP_POLICY);
-INSANE_DROP_CAUSES(INSANE_COUNTER_ORDER)
+#define INSANE_COUNTER_ONE(attr, name, reason) + 1
+static_assert(0 INSANE_COUNTERS(INSANE_COUNTER_ONE) ==
+	      INSANE_STATS_A_MAX - INSANE_STATS_A_PAD);
+#undef INSANE_COUNTER_ONE
+#define INSANE_COUNTER_ORDER(attr, name, reason) INSANE_STATS_A_##attr,
+static const u16 insane_counter_attrs[] = {
+	INSANE_COUNTERS(INSANE_COUNTER_ORDER)
+};
+
 #undef INSANE_COUNTER_ORDER
-static_assert(INSANE_STATS_A_DROP_POLICY + INSANE_DROP_NR ==
-	      INSANE_STATS_A_MAX + 1);
-static_assert(INSANE_STATS_A_RELAYED_BYTES + 1 == INSANE_STATS_A_DROP_POLICY);
 
 /* Counters */
 
@@ -68,6 +80,8 @@ static void insane_read_raw(struct insane_dev *ins, struct insane_counters *c)
 	dev_fetch_sw_netstats(&s, ins->dev->tstats);
 	c->relayed_packets = s.tx_packets;
 	c->relayed_bytes = s.tx_bytes;
+	c->rx_relayed_packets = s.rx_packets;
+	c->rx_relayed_bytes = s.rx_bytes;
 	insane_dev_sum_drops(ins, c->drops);
 }
 
@@ -80,6 +94,8 @@ void insane_dev_read_counters(struct insane_dev *ins, struct insane_counters *c)
 	insane_read_raw(ins, c);
 	c->relayed_packets -= ins->baseline.relayed_packets;
 	c->relayed_bytes -= ins->baseline.relayed_bytes;
+	c->rx_relayed_packets -= ins->baseline.rx_relayed_packets;
+	c->rx_relayed_bytes -= ins->baseline.rx_relayed_bytes;
 	for (i = 0; i < INSANE_DROP_NR; i++)
 		c->drops[i] -= ins->baseline.drops[i];
 }
@@ -99,7 +115,7 @@ void insane_dev_reset_counters(struct insane_dev *ins)
 size_t insane_dev_stats_size(void)
 {
 	return nla_total_size(nla_total_size_64bit(sizeof(u64)) *
-			      (2 + INSANE_DROP_NR));
+			      ARRAY_SIZE(insane_counter_attrs));
 }
 
 /*
@@ -120,11 +136,15 @@ int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *ins,
 	if (nla_put_u64_64bit(skb, INSANE_STATS_A_RELAYED_PACKETS,
 			      c.relayed_packets, INSANE_STATS_A_PAD) ||
 	    nla_put_u64_64bit(skb, INSANE_STATS_A_RELAYED_BYTES,
-			      c.relayed_bytes, INSANE_STATS_A_PAD))
+			      c.relayed_bytes, INSANE_STATS_A_PAD) ||
+	    nla_put_u64_64bit(skb, INSANE_STATS_A_RX_RELAYED_PACKETS,
+			      c.rx_relayed_packets, INSANE_STATS_A_PAD) ||
+	    nla_put_u64_64bit(skb, INSANE_STATS_A_RX_RELAYED_BYTES,
+			      c.rx_relayed_bytes, INSANE_STATS_A_PAD))
 		goto cancel;
 	for (i = 0; i < INSANE_DROP_NR; i++)
-		if (nla_put_u64_64bit(skb, INSANE_STATS_A_DROP_POLICY + i,
-				      c.drops[i], INSANE_STATS_A_PAD))
+		if (nla_put_u64_64bit(skb, insane_drop_attrs[i], c.drops[i],
+				      INSANE_STATS_A_PAD))
 			goto cancel;
 	nla_nest_end(skb, nest);
 	return 0;
@@ -132,6 +152,27 @@ int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *ins,
 cancel:
 	nla_nest_cancel(skb, nest);
 	return -EMSGSIZE;
+}
+
+/* The counter of attribute @attr in @c. */
+static u64 insane_counter_value(const struct insane_counters *c, u16 attr)
+{
+	int i;
+
+	switch (attr) {
+	case INSANE_STATS_A_RELAYED_PACKETS:
+		return c->relayed_packets;
+	case INSANE_STATS_A_RELAYED_BYTES:
+		return c->relayed_bytes;
+	case INSANE_STATS_A_RX_RELAYED_PACKETS:
+		return c->rx_relayed_packets;
+	case INSANE_STATS_A_RX_RELAYED_BYTES:
+		return c->rx_relayed_bytes;
+	}
+	for (i = 0; i < INSANE_DROP_NR; i++)
+		if (insane_drop_attrs[i] == attr)
+			return c->drops[i];
+	return 0;
 }
 
 /* ethtool */
@@ -142,7 +183,7 @@ static const char insane_gstrings[][ETH_GSTRING_LEN] = {
 };
 
 #undef INSANE_GSTRING
-static_assert(ARRAY_SIZE(insane_gstrings) == 2 + INSANE_DROP_NR);
+static_assert(ARRAY_SIZE(insane_gstrings) == 4 + INSANE_DROP_NR);
 
 static void insane_get_drvinfo(struct net_device *dev,
 			       struct ethtool_drvinfo *info)
@@ -170,11 +211,10 @@ static void insane_get_ethtool_stats(struct net_device *dev,
 	struct insane_counters c;
 	int i;
 
+	/* In the order of INSANE_COUNTERS(): that of the uapi enum. */
 	insane_dev_read_counters(netdev_priv(dev), &c);
-	data[0] = c.relayed_packets;
-	data[1] = c.relayed_bytes;
-	for (i = 0; i < INSANE_DROP_NR; i++)
-		data[2 + i] = c.drops[i];
+	for (i = 0; i < ARRAY_SIZE(insane_counter_attrs); i++)
+		data[i] = insane_counter_value(&c, insane_counter_attrs[i]);
 }
 
 const struct ethtool_ops insane_ethtool_ops = {

@@ -12,9 +12,14 @@
  *   reason  for a drop cause, the suffix of the SKB_DROP_REASON_* that the
  *           module frees the packet with (6.1's list); unused otherwise
  *
+ * The transmit direction's counters come first, then the receive
+ * direction's (INSANE_STATS_A_RX_*), each as its relayed counters then
+ * its drop causes.
+ *
  * Adding a drop cause: append its attribute to enum insane_stats_attr in
- * include/uapi/linux/insane.h and one line at the end of
- * INSANE_DROP_CAUSES. Nothing else lists the counters.
+ * include/uapi/linux/insane.h and one line to the end of INSANE_DROP_CAUSES
+ * (transmit) or INSANE_RX_DROP_CAUSES (receive), and keep this list in the
+ * enum's order. Nothing else lists the counters.
  */
 #ifndef _INSANE_COUNTERS_H
 #define _INSANE_COUNTERS_H
@@ -32,19 +37,36 @@
 	X(DROP_LOOP,		drop_loop,		NOT_SPECIFIED)	\
 	X(DROP_MALFORMED,	drop_malformed,		IP_INHDR)
 
-#define INSANE_COUNTERS(X)	\
+#define INSANE_RX_RELAY_COUNTERS(X)					\
+	X(RX_RELAYED_PACKETS,	rx_relayed_packets,	NOT_SPECIFIED)	\
+	X(RX_RELAYED_BYTES,	rx_relayed_bytes,	NOT_SPECIFIED)
+
+#define INSANE_RX_DROP_CAUSES(X)					\
+	X(RX_DROP_POLICY,	rx_drop_policy,		NOT_SPECIFIED)	\
+	X(RX_DROP_NO_MEMORY,	rx_drop_no_memory,	NOMEM)
+
+#define INSANE_COUNTERS(X)		\
 	INSANE_RELAY_COUNTERS(X)	\
-	INSANE_DROP_CAUSES(X)
+	INSANE_DROP_CAUSES(X)		\
+	INSANE_RX_RELAY_COUNTERS(X)	\
+	INSANE_RX_DROP_CAUSES(X)
 
 #ifdef __KERNEL__
-/* The module's drop causes: INSANE_DROP_POLICY, ... in the list's order. */
+/*
+ * The module's drop causes, transmit then receive: INSANE_DROP_POLICY, ...,
+ * INSANE_RX_DROP_POLICY, ... in the lists' order.
+ */
 #define INSANE_DROP_ENUM(attr, name, reason) INSANE_##attr,
 enum insane_drop {
 	INSANE_DROP_CAUSES(INSANE_DROP_ENUM)
+	INSANE_RX_DROP_CAUSES(INSANE_DROP_ENUM)
 	INSANE_DROP_NR
 };
 
 #undef INSANE_DROP_ENUM
+#define INSANE_DROP_ONE(attr, name, reason) + 1
+/* The transmit causes are 0 .. INSANE_TX_DROP_NR - 1, the rest receive's. */
+#define INSANE_TX_DROP_NR	(0 INSANE_DROP_CAUSES(INSANE_DROP_ONE))
 #endif /* __KERNEL__ */
 
 #endif /* _INSANE_COUNTERS_H */

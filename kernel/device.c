@@ -9,6 +9,7 @@
 #include "datapath.h"
 #include "device.h"
 #include "route.h"
+#include "rx.h"
 
 #include <linux/if_arp.h>
 #include <linux/netdevice.h>
@@ -136,6 +137,7 @@ int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 {
 	struct net_device *old = rtnl_dereference(ins->lower);
 	unsigned int old_max = ins->dev->max_mtu;
+	struct insane_rx_port *port = NULL;
 	struct net_device *dev = ins->dev;
 	netdevice_tracker tracker;
 	int err;
@@ -146,17 +148,23 @@ int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 	err = insane_dev_check_lower(ins, lower, extack);
 	if (err)
 		return err;
+	/* With a receive policy on, the new lower's hook comes first. */
+	if (rtnl_dereference(ins->rx_policy)) {
+		port = insane_rx_port_get(lower, extack);
+		if (IS_ERR(port))
+			return PTR_ERR(port);
+	}
 
 	err = netdev_upper_dev_link(lower, dev, extack);
 	if (err)
-		return err;
+		goto err_port;
 	dev->max_mtu = lower->mtu;
 	err = insane_follow_mtu(ins, insane_mtu_on(ins, lower));
 	if (err) {
 		dev->max_mtu = old_max;
 		netdev_upper_dev_unlink(lower, dev);
 		NL_SET_ERR_MSG(extack, "cannot take the lower device's MTU");
-		return err;
+		goto err_port;
 	}
 
 	netdev_hold(lower, &tracker, GFP_KERNEL);
@@ -173,8 +181,15 @@ int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 		netdev_put(old, &ins->lower_tracker);
 	}
 	ins->lower_tracker = tracker;
+	if (port)
+		insane_rx_move(ins, port);
 	netif_stacked_transfer_operstate(lower, dev);
 	return 0;
+
+err_port:
+	if (port)
+		insane_rx_port_put(port);
+	return err;
 }
 
 /*
@@ -199,6 +214,7 @@ void insane_dev_detach(struct insane_dev *ins)
 	ASSERT_RTNL();
 	if (!lower)
 		return;
+	insane_rx_leave(ins);
 	RCU_INIT_POINTER(ins->lower, NULL);
 	insane_routes_invalidate(ins);
 	netdev_upper_dev_unlink(lower, dev);
@@ -252,6 +268,7 @@ static void insane_ndo_uninit(struct net_device *dev)
 	insane_dev_detach(ins);
 	/* The routes pin nothing but memory: the core reroutes them away. */
 	insane_routes_release(ins);
+	insane_rx_uninit(ins);
 }
 
 /* The core has checked @new_mtu against min_mtu and max_mtu (the lower's). */
@@ -274,8 +291,10 @@ static void insane_ndo_get_stats64(struct net_device *dev,
 
 	dev_get_tstats64(dev, s);
 	insane_dev_sum_drops(ins, drops);
-	for (i = 0; i < INSANE_DROP_NR; i++)
+	for (i = 0; i < INSANE_TX_DROP_NR; i++)
 		s->tx_dropped += drops[i];
+	for (; i < INSANE_DROP_NR; i++)
+		s->rx_dropped += drops[i];
 }
 
 static int insane_ndo_get_iflink(const struct net_device *dev)
@@ -309,6 +328,7 @@ static void insane_dev_destruct(struct net_device *dev)
 
 	kfree(rcu_dereference_protected(ins->policy, true));
 	insane_routes_free(ins);
+	kfree(rcu_dereference_protected(ins->rx_policy, true));
 	free_percpu(ins->drops);
 	free_percpu(dev->tstats);
 }
@@ -319,6 +339,7 @@ void insane_dev_setup(struct net_device *dev)
 	struct insane_dev *ins = netdev_priv(dev);
 
 	ins->dev = dev;
+	INIT_LIST_HEAD(&ins->rx_node);
 	dev->netdev_ops = &insane_netdev_ops;
 	dev->ethtool_ops = &insane_ethtool_ops;
 	dev->needs_free_netdev = true;

@@ -24,8 +24,12 @@ struct insane_pcpu_drops {
 struct insane_counters {
 	u64 relayed_packets;
 	u64 relayed_bytes;
+	u64 rx_relayed_packets;
+	u64 rx_relayed_bytes;
 	u64 drops[INSANE_DROP_NR];
 };
+
+struct insane_rx_port;
 
 struct insane_dev {
 	struct net_device *dev;
@@ -36,6 +40,14 @@ struct insane_dev {
 	/* The relay's per-CPU routes (route.c); generation under RTNL. */
 	struct insane_routes __percpu *routes;
 	unsigned int routes_gen;
+	/*
+	 * The receive policy, NULL while off. Written under RTNL, read under
+	 * RCU by the receive path (rx.c). While it is on and the device is
+	 * attached, the device is on its lower's rx_port list (rx_node).
+	 */
+	struct insane_policy __rcu *rx_policy;
+	struct insane_rx_port *rx_port;
+	struct list_head rx_node;
 	struct insane_pcpu_drops __percpu *drops;
 	/* Counters at the last reset; under RTNL. */
 	struct insane_counters baseline;

@@ -8,6 +8,7 @@
 #include "link.h"
 #include "policy.h"
 #include "route.h"
+#include "rx.h"
 
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
@@ -32,6 +33,67 @@ void insane_link_event(struct insane_dev *ins, enum insane_event event)
 }
 
 /*
+ * IFLA_INFO_DATA: the transmit policy's attributes, and the receive
+ * policy nested in INSANE_POLICY_A_RX or turned off by
+ * INSANE_POLICY_A_RX_OFF. Inside the nest, strict validation refuses
+ * INSANE_POLICY_A_RX and _RX_OFF (NLA_UNSPEC in insane_policy_nla).
+ */
+static const struct nla_policy insane_link_nla[INSANE_POLICY_A_MAX + 1] = {
+	[INSANE_POLICY_A_MODE]		= { .type = NLA_U32 },
+	[INSANE_POLICY_A_PERCENT]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_SEED]		= { .type = NLA_U64 },
+	[INSANE_POLICY_A_ON_NS]		= { .type = NLA_U64 },
+	[INSANE_POLICY_A_OFF_NS]	= { .type = NLA_U64 },
+	[INSANE_POLICY_A_RX]		= NLA_POLICY_NESTED(insane_policy_nla),
+	[INSANE_POLICY_A_RX_OFF]	= { .type = NLA_FLAG },
+};
+
+/* The transmit policy's attributes of @data (which may be NULL) in @tx. */
+static struct nlattr **insane_link_tx(struct nlattr *data[],
+				      struct nlattr *tx[])
+{
+	if (!data)
+		return NULL;
+	memcpy(tx, data, sizeof(*tx) * (INSANE_POLICY_A_MAX + 1));
+	tx[INSANE_POLICY_A_RX] = NULL;
+	tx[INSANE_POLICY_A_RX_OFF] = NULL;
+	return tx;
+}
+
+/* Parses and checks the receive policy nested in @attr into @rx. */
+static int insane_link_rx(struct nlattr *attr, struct nlattr *rx[],
+			  struct netlink_ext_ack *extack)
+{
+	int err;
+
+	err = nla_parse_nested(rx, INSANE_POLICY_A_MAX, attr,
+			       insane_policy_nla, extack);
+	if (err)
+		return err;
+	if (!insane_policy_present(rx)) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_RX is empty: INSANE_POLICY_A_MODE is required");
+		return -EINVAL;
+	}
+	return insane_policy_check(rx, extack);
+}
+
+/* Builds the receive policy of @data, NULL if it has none. */
+static struct insane_policy *insane_link_build_rx(struct nlattr *data[],
+						  struct netlink_ext_ack *extack)
+{
+	struct nlattr *rx[INSANE_POLICY_A_MAX + 1];
+	int err;
+
+	if (!data || !data[INSANE_POLICY_A_RX])
+		return NULL;
+	err = insane_link_rx(data[INSANE_POLICY_A_RX], rx, extack);
+	if (err)
+		return ERR_PTR(err);
+	return insane_policy_build(rx, extack);
+}
+
+/*
  * rtnetlink parses IFLA_INFO_DATA liberally, skipping attributes it does
  * not know, and keeps the last of repeated ones. Validate it again
  * strictly, once, so that nothing is ignored.
@@ -39,6 +101,8 @@ void insane_link_event(struct insane_dev *ins, enum insane_event event)
 static int insane_validate(struct nlattr *tb[], struct nlattr *data[],
 			   struct netlink_ext_ack *extack)
 {
+	struct nlattr *tx[INSANE_POLICY_A_MAX + 1];
+	struct nlattr *rx[INSANE_POLICY_A_MAX + 1];
 	struct nlattr *attr, *info_data = NULL;
 	int rem, err;
 
@@ -57,21 +121,33 @@ static int insane_validate(struct nlattr *tb[], struct nlattr *data[],
 	if (!info_data)
 		return 0;
 	err = nla_validate_nested(info_data, INSANE_POLICY_A_MAX,
-				  insane_policy_nla, extack);
+				  insane_link_nla, extack);
 	if (err)
 		return err;
-	if (!insane_policy_present(data))
+	if (data[INSANE_POLICY_A_RX] && data[INSANE_POLICY_A_RX_OFF]) {
+		NL_SET_ERR_MSG_ATTR(extack, data[INSANE_POLICY_A_RX_OFF],
+				    "INSANE_POLICY_A_RX_OFF contradicts INSANE_POLICY_A_RX");
+		return -EINVAL;
+	}
+	if (data[INSANE_POLICY_A_RX]) {
+		err = insane_link_rx(data[INSANE_POLICY_A_RX], rx, extack);
+		if (err)
+			return err;
+	}
+	insane_link_tx(data, tx);
+	if (!insane_policy_present(tx))
 		return 0;
-	return insane_policy_check(data, extack);
+	return insane_policy_check(tx, extack);
 }
 
 static int insane_newlink(struct net *src_net, struct net_device *dev,
 			  struct nlattr *tb[], struct nlattr *data[],
 			  struct netlink_ext_ack *extack)
 {
+	struct nlattr *tx[INSANE_POLICY_A_MAX + 1];
 	struct insane_dev *ins = netdev_priv(dev);
+	struct insane_policy *p, *rx = NULL;
 	struct net_device *lower = NULL;
-	struct insane_policy *p;
 	int err;
 
 	if (tb[IFLA_LINK]) {
@@ -95,13 +171,19 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 		ins->mtu_user = true;
 	}
 
-	p = insane_policy_build(data, extack);
+	p = insane_policy_build(insane_link_tx(data, tx), extack);
 	if (IS_ERR(p))
 		return PTR_ERR(p);
+	rx = insane_link_build_rx(data, extack);
+	if (IS_ERR(rx)) {
+		kfree(p);
+		return PTR_ERR(rx);
+	}
 
 	err = register_netdevice(dev);
 	if (err) {
 		kfree(p);
+		kfree(rx);
 		return err;
 	}
 	/*
@@ -114,6 +196,14 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 	if (lower) {
 		err = insane_dev_attach(ins, lower, extack);
 		if (err) {
+			kfree(rx);
+			unregister_netdevice(dev);
+			return err;
+		}
+	}
+	if (rx) {
+		err = insane_rx_set_policy(ins, rx, extack);
+		if (err) {
 			unregister_netdevice(dev);
 			return err;
 		}
@@ -125,29 +215,76 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 			     struct nlattr *data[],
 			     struct netlink_ext_ack *extack)
 {
+	struct nlattr *tx[INSANE_POLICY_A_MAX + 1];
 	struct insane_dev *ins = netdev_priv(dev);
-	struct insane_policy *p;
+	struct insane_policy *p = NULL, *rx;
+	int err;
 
-	if (!insane_policy_present(data))
+	if (!data)
 		return 0;
-	p = insane_policy_build(data, extack);
-	if (IS_ERR(p))
-		return PTR_ERR(p);
-	insane_dev_replace_policy(ins, p);
-	insane_link_event(ins, INSANE_EVENT_POLICY);
+	if (insane_policy_present(insane_link_tx(data, tx))) {
+		p = insane_policy_build(tx, extack);
+		if (IS_ERR(p))
+			return PTR_ERR(p);
+	}
+	rx = insane_link_build_rx(data, extack);
+	if (IS_ERR(rx)) {
+		kfree(p);
+		return PTR_ERR(rx);
+	}
+	/* Checked before anything changes; after, only ENOMEM can fail. */
+	if (rx && !rtnl_dereference(ins->rx_policy)) {
+		err = insane_rx_check(ins, rtnl_dereference(ins->lower),
+				      extack);
+		if (err) {
+			kfree(p);
+			kfree(rx);
+			return err;
+		}
+	}
+
+	if (p) {
+		insane_dev_replace_policy(ins, p);
+		insane_link_event(ins, INSANE_EVENT_POLICY);
+	}
+	if (rx) {
+		err = insane_rx_set_policy(ins, rx, extack);
+		if (err)
+			return err;
+		insane_link_event(ins, INSANE_EVENT_RX_POLICY);
+	} else if (data[INSANE_POLICY_A_RX_OFF] &&
+		   rtnl_dereference(ins->rx_policy)) {
+		insane_rx_set_policy(ins, NULL, NULL);
+		insane_link_event(ins, INSANE_EVENT_RX_POLICY);
+	}
 	return 0;
 }
 
 static size_t insane_get_size(const struct net_device *dev)
 {
-	return insane_policy_nlmsg_size();
+	return insane_policy_nlmsg_size() +
+	       nla_total_size(insane_policy_nlmsg_size());	/* RX */
 }
 
 static int insane_fill_info(struct sk_buff *skb, const struct net_device *dev)
 {
 	struct insane_dev *ins = netdev_priv(dev);
+	struct insane_policy *rx = rtnl_dereference(ins->rx_policy);
+	struct nlattr *nest;
 
-	return insane_policy_fill(skb, rtnl_dereference(ins->policy));
+	if (insane_policy_fill(skb, rtnl_dereference(ins->policy)))
+		return -EMSGSIZE;
+	if (!rx)
+		return 0;
+	nest = nla_nest_start(skb, INSANE_POLICY_A_RX);
+	if (!nest)
+		return -EMSGSIZE;
+	if (insane_policy_fill(skb, rx)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
 }
 
 static size_t insane_get_xstats_size(const struct net_device *dev)
@@ -173,7 +310,7 @@ static struct rtnl_link_ops insane_link_ops __read_mostly = {
 	.priv_size	= sizeof(struct insane_dev),
 	.setup		= insane_dev_setup,
 	.maxtype	= INSANE_POLICY_A_MAX,
-	.policy		= insane_policy_nla,
+	.policy		= insane_link_nla,
 	.validate	= insane_validate,
 	.newlink	= insane_newlink,
 	.changelink	= insane_changelink,

@@ -9,6 +9,7 @@
 #include "link.h"
 #include "netlink.h"
 #include "policy.h"
+#include "rx.h"
 
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
@@ -42,6 +43,7 @@ static const struct nla_policy insane_genl_set_nla[INSANE_DEVICE_A_MAX + 1] = {
 	[INSANE_DEVICE_A_FLAGS]		= NLA_POLICY_MASK(NLA_U32,
 							  __INSANE_DEVICE_F_ALL),
 	[INSANE_DEVICE_A_POLICY]	= NLA_POLICY_NESTED(insane_policy_nla),
+	[INSANE_DEVICE_A_RX_POLICY]	= NLA_POLICY_NESTED(insane_policy_nla),
 };
 
 /* The cursor of a GET_DEVICE dump, kept in cb->ctx. */
@@ -120,7 +122,7 @@ static size_t insane_genl_msg_size(void)
 	       nla_total_size(IFNAMSIZ) +		/* IFNAME */
 	       nla_total_size(sizeof(u32)) +		/* LOWER_IFINDEX */
 	       nla_total_size(IFNAMSIZ) +		/* LOWER_IFNAME */
-	       nla_total_size(insane_policy_nlmsg_size()) +
+	       nla_total_size(insane_policy_nlmsg_size()) * 2 + /* POLICY, RX */
 	       insane_dev_stats_size();
 }
 
@@ -128,6 +130,7 @@ static size_t insane_genl_msg_size(void)
 static int insane_genl_fill_device(struct sk_buff *skb, struct insane_dev *ins)
 {
 	struct net_device *lower = rtnl_dereference(ins->lower);
+	struct insane_policy *rx;
 	struct nlattr *nest;
 
 	if (nla_put_u32(skb, INSANE_DEVICE_A_IFINDEX, ins->dev->ifindex) ||
@@ -146,6 +149,18 @@ static int insane_genl_fill_device(struct sk_buff *skb, struct insane_dev *ins)
 		return -EMSGSIZE;
 	}
 	nla_nest_end(skb, nest);
+
+	rx = rtnl_dereference(ins->rx_policy);
+	if (rx) {
+		nest = nla_nest_start(skb, INSANE_DEVICE_A_RX_POLICY);
+		if (!nest)
+			return -EMSGSIZE;
+		if (insane_policy_fill(skb, rx)) {
+			nla_nest_cancel(skb, nest);
+			return -EMSGSIZE;
+		}
+		nla_nest_end(skb, nest);
+	}
 
 	return insane_dev_fill_stats(skb, ins, INSANE_DEVICE_A_STATS);
 }
@@ -236,10 +251,36 @@ static int insane_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	return err ?: skb->len;
 }
 
-static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
+/*
+ * Builds the policy nested in @attr. The messages name the attribute;
+ * strict validation has refused INSANE_POLICY_A_RX and _RX_OFF in it.
+ */
+static struct insane_policy *insane_genl_build_policy(struct nlattr *attr,
+						      bool rx,
+						      struct netlink_ext_ack *extack)
 {
 	struct nlattr *ptb[INSANE_POLICY_A_MAX + 1];
-	struct insane_policy *p = NULL;
+	int err;
+
+	err = nla_parse_nested(ptb, INSANE_POLICY_A_MAX, attr,
+			       insane_policy_nla, extack);
+	if (err)
+		return ERR_PTR(err);
+	if (!insane_policy_present(ptb)) {
+		if (rx)
+			NL_SET_ERR_MSG_ATTR(extack, attr,
+					    "INSANE_DEVICE_A_RX_POLICY is empty: INSANE_POLICY_A_MODE is required");
+		else
+			NL_SET_ERR_MSG_ATTR(extack, attr,
+					    "INSANE_DEVICE_A_POLICY is empty: INSANE_POLICY_A_MODE is required");
+		return ERR_PTR(-EINVAL);
+	}
+	return insane_policy_build(ptb, extack);
+}
+
+static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct insane_policy *p = NULL, *rx = NULL;
 	struct net_device *lower;
 	struct insane_dev *ins;
 	u32 flags = 0;
@@ -247,23 +288,28 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (info->attrs[INSANE_DEVICE_A_FLAGS])
 		flags = nla_get_u32(info->attrs[INSANE_DEVICE_A_FLAGS]);
+	if ((flags & INSANE_DEVICE_F_RX_OFF) &&
+	    info->attrs[INSANE_DEVICE_A_RX_POLICY]) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    info->attrs[INSANE_DEVICE_A_FLAGS],
+				    "INSANE_DEVICE_F_RX_OFF contradicts INSANE_DEVICE_A_RX_POLICY in the same request");
+		return -EINVAL;
+	}
 
-	/* Build the policy first: it is the only step that allocates. */
+	/* Build the policies first: it is the only step that allocates. */
 	if (info->attrs[INSANE_DEVICE_A_POLICY]) {
-		err = nla_parse_nested(ptb, INSANE_POLICY_A_MAX,
-				       info->attrs[INSANE_DEVICE_A_POLICY],
-				       insane_policy_nla, info->extack);
-		if (err)
-			return err;
-		if (!insane_policy_present(ptb)) {
-			NL_SET_ERR_MSG_ATTR(info->extack,
-					    info->attrs[INSANE_DEVICE_A_POLICY],
-					    "INSANE_DEVICE_A_POLICY is empty: INSANE_POLICY_A_MODE is required");
-			return -EINVAL;
-		}
-		p = insane_policy_build(ptb, info->extack);
+		p = insane_genl_build_policy(info->attrs[INSANE_DEVICE_A_POLICY],
+					     false, info->extack);
 		if (IS_ERR(p))
 			return PTR_ERR(p);
+	}
+	if (info->attrs[INSANE_DEVICE_A_RX_POLICY]) {
+		rx = insane_genl_build_policy(info->attrs[INSANE_DEVICE_A_RX_POLICY],
+					      true, info->extack);
+		if (IS_ERR(rx)) {
+			kfree(p);
+			return PTR_ERR(rx);
+		}
 	}
 
 	rtnl_lock();
@@ -288,16 +334,39 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 
-	/* Attaching is the one step that can fail; it goes first. */
+	/*
+	 * Attaching and turning the receive policy on are the steps that can
+	 * fail. Whether the receive hooks can be had on the lower the device
+	 * will have is checked before either; after that, only a failed
+	 * allocation can refuse the receive policy.
+	 */
+	if (rx && !rtnl_dereference(ins->rx_policy)) {
+		err = insane_rx_check(ins, lower ?: rtnl_dereference(ins->lower),
+				      info->extack);
+		if (err)
+			goto out;
+	}
 	if (lower && lower != rtnl_dereference(ins->lower)) {
 		err = insane_dev_attach(ins, lower, info->extack);
 		if (err)
 			goto out;
 		insane_genl_notify(ins, INSANE_EVENT_ATTACH);
 	}
+	if (rx) {
+		err = insane_rx_set_policy(ins, rx, info->extack);
+		rx = NULL;
+		if (err)
+			goto out;
+		insane_genl_notify(ins, INSANE_EVENT_RX_POLICY);
+	}
 	if ((flags & INSANE_DEVICE_F_DETACH) && rtnl_dereference(ins->lower)) {
 		insane_dev_detach(ins);
 		insane_genl_notify(ins, INSANE_EVENT_DETACH);
+	}
+	if ((flags & INSANE_DEVICE_F_RX_OFF) &&
+	    rtnl_dereference(ins->rx_policy)) {
+		insane_rx_set_policy(ins, NULL, NULL);
+		insane_genl_notify(ins, INSANE_EVENT_RX_POLICY);
 	}
 	if (p) {
 		insane_dev_replace_policy(ins, p);
@@ -313,6 +382,7 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 out:
 	rtnl_unlock();
 	kfree(p);
+	kfree(rx);
 	return err;
 }
 

@@ -29,11 +29,22 @@ func encodePolicy(ae *netlink.AttributeEncoder, p Policy) {
 
 var errNoMode = errors.New("policy without a mode")
 
-// decodePolicy reads the attributes of enum insane_policy_attr.
-func decodePolicy(ad *netlink.AttributeDecoder, p *Policy) error {
+// decodePolicy reads the attributes of enum insane_policy_attr. With rx
+// non-nil, a nested receive policy (INSANE_POLICY_A_RX of IFLA_INFO_DATA)
+// is decoded into *rx.
+func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy) error {
 	var haveMode bool
 	for ad.Next() {
 		switch ad.Type() {
+		case uapi.PolicyARx:
+			if rx == nil {
+				continue
+			}
+			var r Policy
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				return decodePolicy(nad, &r, nil)
+			})
+			*rx = &r
 		case uapi.PolicyAMode:
 			p.Mode = Mode(ad.Uint32())
 			haveMode = true
@@ -102,8 +113,14 @@ func parseDevice(b []byte) (*Device, EventType, error) {
 		case uapi.DeviceAPolicy:
 			hasPolicy = true
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				return decodePolicy(nad, &d.Policy)
+				return decodePolicy(nad, &d.Policy, nil)
 			})
+		case uapi.DeviceARxPolicy:
+			var rx Policy
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				return decodePolicy(nad, &rx, nil)
+			})
+			d.RxPolicy = &rx
 		case uapi.DeviceAStats:
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
 				return decodeStats(nad, &d.Stats)
@@ -165,6 +182,14 @@ func encodeConfig(ae *netlink.AttributeEncoder, name string, cfg Config) error {
 			return fmt.Errorf("configure device %s: %w", name, err)
 		}
 	}
+	if cfg.RxPolicy != nil {
+		if cfg.RxOff {
+			return fmt.Errorf("configure device %s: a receive policy and rx off at once", name)
+		}
+		if err := cfg.RxPolicy.Validate(); err != nil {
+			return fmt.Errorf("configure device %s: receive policy: %w", name, err)
+		}
+	}
 	ae.String(uapi.DeviceAIfname, name)
 	if cfg.Lower != "" {
 		ae.String(uapi.DeviceALowerIfname, cfg.Lower)
@@ -176,12 +201,22 @@ func encodeConfig(ae *netlink.AttributeEncoder, name string, cfg Config) error {
 	if cfg.ResetStats {
 		flags |= uapi.DeviceFResetStats
 	}
+	if cfg.RxOff {
+		flags |= uapi.DeviceFRxOff
+	}
 	if flags != 0 {
 		ae.Uint32(uapi.DeviceAFlags, flags)
 	}
 	if cfg.Policy != nil {
 		p := *cfg.Policy
 		ae.Nested(uapi.DeviceAPolicy, func(nae *netlink.AttributeEncoder) error {
+			encodePolicy(nae, p)
+			return nil
+		})
+	}
+	if cfg.RxPolicy != nil {
+		p := *cfg.RxPolicy
+		ae.Nested(uapi.DeviceARxPolicy, func(nae *netlink.AttributeEncoder) error {
 			encodePolicy(nae, p)
 			return nil
 		})

@@ -23,10 +23,12 @@ import (
 var (
 	devAttached = Device{
 		Name: "ins0", Index: 7, LowerName: "veth0", LowerIndex: 3,
-		Policy: Percent(12.5, ptr(uint64(42))),
+		Policy:   Percent(12.5, ptr(uint64(42))),
+		RxPolicy: ptr(Percent(90, ptr(uint64(5)))),
 		Stats: Stats{
 			RelayedPackets: 100, RelayedBytes: 12345, DropPolicy: 20, DropNoLower: 1,
 			DropNoRoute: 2, DropLowerRefused: 3, DropNotIP: 4,
+			RxRelayedPackets: 50, RxRelayedBytes: 5000, RxDropPolicy: 6, RxDropNoMemory: 1,
 		},
 	}
 	devDetached = Device{
@@ -158,7 +160,18 @@ func TestConfigureDevice(t *testing.T) {
 		cfg    Config
 		want   map[uint16]string
 		policy map[uint16][]byte
+		rx     map[uint16][]byte
 	}{
+		{
+			name: "receive policy", cfg: Config{RxPolicy: ptr(Percent(90, ptr(uint64(3))))},
+			rx: map[uint16][]byte{uapi.PolicyAMode: u32(uapi.ModePercent), uapi.PolicyAPercent: u32(90000000), uapi.PolicyASeed: u64(3)},
+		},
+		{
+			name: "both policies", cfg: Config{Policy: ptr(Pass()), RxPolicy: ptr(Time(time.Second, 0))},
+			policy: map[uint16][]byte{uapi.PolicyAMode: u32(uapi.ModePass)},
+			rx:     map[uint16][]byte{uapi.PolicyAMode: u32(uapi.ModeTime), uapi.PolicyAOnNs: u64(1e9), uapi.PolicyAOffNs: u64(0)},
+		},
+		{name: "rx off", cfg: Config{RxOff: true}, want: map[uint16]string{uapi.DeviceAFlags: string(u32(uapi.DeviceFRxOff))}},
 		{name: "nothing", cfg: Config{}, want: map[uint16]string{}},
 		{name: "lower", cfg: Config{Lower: "veth1"}, want: map[uint16]string{uapi.DeviceALowerIfname: "veth1\x00"}},
 		{name: "detach", cfg: Config{Detach: true}, want: map[uint16]string{uapi.DeviceAFlags: string(u32(uapi.DeviceFDetach))}},
@@ -202,6 +215,12 @@ func TestConfigureDevice(t *testing.T) {
 							t.Errorf("policy attributes (-want +got):\n%s", diff)
 						}
 						delete(a, uapi.DeviceAPolicy)
+					}
+					if tc.rx != nil {
+						if diff := cmp.Diff(tc.rx, policyAttrs(t, a[uapi.DeviceARxPolicy])); diff != "" {
+							t.Errorf("receive policy attributes (-want +got):\n%s", diff)
+						}
+						delete(a, uapi.DeviceARxPolicy)
 					}
 					got := map[uint16]string{}
 					for k, v := range a {
@@ -263,6 +282,8 @@ func TestConfigureDeviceInvalid(t *testing.T) {
 		"time with pct":    {Policy: &Policy{Mode: ModeTime, On: 1, Percent: 5}},
 		"percent with on":  {Policy: &Policy{Mode: ModePercent, Percent: 5, On: 1}},
 		"unknown mode":     {Policy: &Policy{Mode: 9}},
+		"rx and rx off":    {RxPolicy: ptr(Pass()), RxOff: true},
+		"rx invalid":       {RxPolicy: ptr(Time(0, 0))},
 	} {
 		err := c.ConfigureDevice("ins0", cfg)
 		if err == nil {

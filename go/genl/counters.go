@@ -13,13 +13,17 @@ type Counter struct {
 	// Name is the counter's name in ethtool -S and in JSON, the attribute
 	// in lower case: "relayed_packets", "drop_no_lower".
 	Name string
-	// Short is the name in text after "relayed:" or "dropped:", Name
-	// without "relayed_" or "drop_" and with '-' for '_': "packets",
-	// "no-lower".
+	// Short is the name in text after "relayed:" or "dropped:" (with
+	// "rx " before them for the receive direction), Name without "rx_",
+	// "relayed_" or "drop_" and with '-' for '_': "packets", "no-lower".
 	Short string
-	// Drop tells a drop cause (INSANE_STATS_A_DROP_*), which Stats.Dropped
-	// sums, from a count of relayed traffic.
+	// Drop tells a drop cause (INSANE_STATS_A_DROP_*, or _RX_DROP_*),
+	// which Stats.Dropped or Stats.RxDropped sums, from a count of
+	// relayed traffic.
 	Drop bool
+	// Rx tells a counter of the receive direction (INSANE_STATS_A_RX_*)
+	// from one of the transmit direction.
+	Rx bool
 	// Doc is the header's description of what the counter counts.
 	Doc string
 
@@ -49,11 +53,16 @@ func counterFor(attr uint16) (Counter, bool) {
 	return Counter{}, false
 }
 
-// Dropped returns the sum of all drop counters.
-func (s Stats) Dropped() uint64 {
+// Dropped returns the sum of the transmit direction's drop counters.
+func (s Stats) Dropped() uint64 { return s.dropped(false) }
+
+// RxDropped returns the sum of the receive direction's drop counters.
+func (s Stats) RxDropped() uint64 { return s.dropped(true) }
+
+func (s Stats) dropped(rx bool) uint64 {
 	var n uint64
 	for _, c := range counters {
-		if c.Drop {
+		if c.Drop && c.Rx == rx {
 			n += *c.field(&s)
 		}
 	}

@@ -61,6 +61,12 @@ func kernelDevice(t testing.TB, d Device, ev EventType) []byte {
 		kernelPolicy(nae, d.Policy)
 		return nil
 	})
+	if d.RxPolicy != nil {
+		ae.Nested(uapi.DeviceARxPolicy, func(nae *netlink.AttributeEncoder) error {
+			kernelPolicy(nae, *d.RxPolicy)
+			return nil
+		})
+	}
 	ae.Nested(uapi.DeviceAStats, func(nae *netlink.AttributeEncoder) error {
 		for _, c := range Counters() {
 			nae.Uint64(c.Attr, c.Get(d.Stats))

@@ -78,7 +78,7 @@ func FuzzDecodePolicy(f *testing.F) {
 			return
 		}
 		var p Policy
-		if err := decodePolicy(ad, &p); err != nil {
+		if err := decodePolicy(ad, &p, nil); err != nil {
 			return
 		}
 		ae := netlink.NewAttributeEncoder()
@@ -92,7 +92,7 @@ func FuzzDecodePolicy(f *testing.F) {
 			t.Fatal(err)
 		}
 		var p2 Policy
-		if err := decodePolicy(ad2, &p2); err != nil {
+		if err := decodePolicy(ad2, &p2, nil); err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff(p, p2); diff != "" {
@@ -106,7 +106,7 @@ func FuzzDecodePolicy(f *testing.F) {
 			b3, _ := ae.Encode()
 			ad3, _ := netlink.NewAttributeDecoder(b3)
 			var p3 Policy
-			if err := decodePolicy(ad3, &p3); err != nil || cmp.Diff(p, p3) != "" {
+			if err := decodePolicy(ad3, &p3, nil); err != nil || cmp.Diff(p, p3) != "" {
 				t.Fatalf("client encoding changed %+v to %+v (%v)", p, p3, err)
 			}
 		}
@@ -114,15 +114,19 @@ func FuzzDecodePolicy(f *testing.F) {
 }
 
 func FuzzLinkData(f *testing.F) {
-	for _, p := range []*Policy{nil, ptr(Pass()), ptr(Percent(50, ptr(uint64(1)))), ptr(Time(7, 8))} {
-		m := rtnetlink.LinkMessage{Index: 2, Attributes: &rtnetlink.LinkAttributes{
-			Name: "x", Info: &rtnetlink.LinkInfo{Kind: "insane", Data: &LinkData{Policy: p}},
-		}}
-		b, err := m.MarshalBinary()
-		if err != nil {
-			f.Fatal(err)
+	policies := []*Policy{nil, ptr(Pass()), ptr(Percent(50, ptr(uint64(1)))), ptr(Time(7, 8))}
+	for i, p := range policies {
+		// Each transmit policy, alone and with a receive policy.
+		for _, rx := range []*Policy{nil, policies[(i+1)%len(policies)]} {
+			m := rtnetlink.LinkMessage{Index: 2, Attributes: &rtnetlink.LinkAttributes{
+				Name: "x", Info: &rtnetlink.LinkInfo{Kind: "insane", Data: &LinkData{Policy: p, RxPolicy: rx}},
+			}}
+			b, err := m.MarshalBinary()
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
 		}
-		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m rtnetlink.LinkMessage
@@ -133,8 +137,12 @@ func FuzzLinkData(f *testing.F) {
 			return
 		}
 		d, ok := m.Attributes.Info.Data.(*LinkData)
-		if !ok || d.Policy == nil || d.Policy.Validate() != nil {
+		if !ok || d.Policy == nil || d.Policy.Validate() != nil ||
+			(d.RxPolicy != nil && d.RxPolicy.Validate() != nil) {
 			return
+		}
+		if d.RxOff {
+			t.Fatalf("a reply decoded with RxOff set: %+v", d)
 		}
 		out, err := m.MarshalBinary()
 		if err != nil {
@@ -144,8 +152,8 @@ func FuzzLinkData(f *testing.F) {
 		if err := m2.UnmarshalBinary(out); err != nil {
 			t.Fatal(err)
 		}
-		if d2, ok := m2.Attributes.Info.Data.(*LinkData); !ok || cmp.Diff(d.Policy, d2.Policy) != "" {
-			t.Fatalf("round trip changed %+v", d.Policy)
+		if d2, ok := m2.Attributes.Info.Data.(*LinkData); !ok || cmp.Diff(d, d2) != "" {
+			t.Fatalf("round trip changed %+v", d)
 		}
 	})
 }

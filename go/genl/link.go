@@ -11,13 +11,21 @@ import (
 	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
-// LinkData is the IFLA_INFO_DATA of a link of kind "insane": its policy.
+// LinkData is the IFLA_INFO_DATA of a link of kind "insane": its policies.
 // It implements rtnetlink.LinkDriver and is registered with
 // rtnetlink.RegisterDriver when this package is imported.
 type LinkData struct {
-	// Policy is the link's policy; nil sends no policy (the kernel's
-	// default) and is what a reply without one decodes to.
+	// Policy is the link's (transmit) policy; nil sends no policy (the
+	// kernel's default, or the current policy on a change) and is what a
+	// reply without one decodes to.
 	Policy *Policy
+	// RxPolicy is the receive policy; nil sends none (off on creation,
+	// unchanged on a change) and is what a reply decodes to while the
+	// receive policy is off.
+	RxPolicy *Policy
+	// RxOff turns the receive policy off on a change; it excludes
+	// RxPolicy. Replies never set it.
+	RxOff bool
 }
 
 var _ rtnetlink.LinkDriver = &LinkData{}
@@ -36,20 +44,36 @@ func (*LinkData) Kind() string { return uapi.LinkKind }
 
 // Encode writes the policy attributes.
 func (d *LinkData) Encode(ae *netlink.AttributeEncoder) error {
-	if d.Policy == nil {
-		return nil
+	if d.RxPolicy != nil && d.RxOff {
+		return fmt.Errorf("%w: a receive policy and rx off at once", ErrInvalidPolicy)
 	}
-	if err := d.Policy.Validate(); err != nil {
-		return err
+	if d.Policy != nil {
+		if err := d.Policy.Validate(); err != nil {
+			return err
+		}
+		encodePolicy(ae, *d.Policy)
 	}
-	encodePolicy(ae, *d.Policy)
+	if d.RxPolicy != nil {
+		if err := d.RxPolicy.Validate(); err != nil {
+			return fmt.Errorf("receive policy: %w", err)
+		}
+		rx := *d.RxPolicy
+		ae.Nested(uapi.PolicyARx, func(nae *netlink.AttributeEncoder) error {
+			encodePolicy(nae, rx)
+			return nil
+		})
+	}
+	if d.RxOff {
+		ae.Flag(uapi.PolicyARxOff, true)
+	}
 	return nil
 }
 
 // Decode reads the policy attributes.
 func (d *LinkData) Decode(ad *netlink.AttributeDecoder) error {
 	var p Policy
-	err := decodePolicy(ad, &p)
+	d.RxPolicy, d.RxOff = nil, false
+	err := decodePolicy(ad, &p, &d.RxPolicy)
 	switch {
 	case errors.Is(err, errNoMode):
 		d.Policy = nil
@@ -132,8 +156,14 @@ func checkName(op, name string) error {
 
 // AddLink creates an insane link called name on the lower device called
 // lower, in the client's network namespace. lower may be empty: the link is
-// then detached. p may be nil for the kernel's default policy.
+// then detached. p may be nil for the kernel's default policy. The receive
+// policy is off (see AddLinkRx).
 func (c *Client) AddLink(name, lower string, p *Policy) error {
+	return c.AddLinkRx(name, lower, p, nil)
+}
+
+// AddLinkRx is AddLink with a receive policy too: rx nil leaves it off.
+func (c *Client) AddLinkRx(name, lower string, p, rx *Policy) error {
 	op := "add link " + name
 	if err := checkName(op, name); err != nil {
 		return err
@@ -141,6 +171,11 @@ func (c *Client) AddLink(name, lower string, p *Policy) error {
 	if p != nil {
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	if rx != nil {
+		if err := rx.Validate(); err != nil {
+			return fmt.Errorf("%s: receive policy: %w", op, err)
 		}
 	}
 	var lowerIndex uint32
@@ -159,7 +194,7 @@ func (c *Client) AddLink(name, lower string, p *Policy) error {
 		Attributes: &rtnetlink.LinkAttributes{
 			Name: name,
 			Type: lowerIndex, // IFLA_LINK
-			Info: &rtnetlink.LinkInfo{Kind: uapi.LinkKind, Data: &LinkData{Policy: p}},
+			Info: &rtnetlink.LinkInfo{Kind: uapi.LinkKind, Data: &LinkData{Policy: p, RxPolicy: rx}},
 		},
 	})
 	if err != nil {
@@ -194,10 +229,26 @@ func (c *Client) DeleteLink(name string) error {
 // rtnetlink (the kernel's changelink), as "ip link set NAME type insane"
 // would.
 func (c *Client) SetLinkPolicy(name string, p Policy) error {
-	op := "change link " + name
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("change link %s: %w", name, err)
 	}
+	return c.ChangeLink(name, LinkData{Policy: &p})
+}
+
+// SetLinkRxPolicy sets the receive policy of the insane link called name
+// over rtnetlink, as "ip link set NAME type insane rx ..." would; nil turns
+// it off ("rx off").
+func (c *Client) SetLinkRxPolicy(name string, rx *Policy) error {
+	if rx == nil {
+		return c.ChangeLink(name, LinkData{RxOff: true})
+	}
+	return c.ChangeLink(name, LinkData{RxPolicy: rx})
+}
+
+// ChangeLink sends d as the IFLA_INFO_DATA of a change of the insane link
+// called name (the kernel's changelink): what d leaves nil is kept.
+func (c *Client) ChangeLink(name string, d LinkData) error {
+	op := "change link " + name
 	lm, err := c.insaneLink(op, name)
 	if err != nil {
 		return err
@@ -206,7 +257,7 @@ func (c *Client) SetLinkPolicy(name string, p Policy) error {
 		Family: unix.AF_UNSPEC,
 		Index:  lm.Index,
 		Attributes: &rtnetlink.LinkAttributes{
-			Info: &rtnetlink.LinkInfo{Kind: uapi.LinkKind, Data: &LinkData{Policy: &p}},
+			Info: &rtnetlink.LinkInfo{Kind: uapi.LinkKind, Data: &d},
 		},
 	})
 	return wrapError(op, err, true)
@@ -215,12 +266,22 @@ func (c *Client) SetLinkPolicy(name string, p Policy) error {
 // LinkPolicy returns the policy of the insane link called name as rtnetlink
 // reports it (IFLA_INFO_DATA), nil if the kernel sends none.
 func (c *Client) LinkPolicy(name string) (*Policy, error) {
+	d, err := c.LinkData(name)
+	if err != nil || d == nil {
+		return nil, err
+	}
+	return d.Policy, nil
+}
+
+// LinkData returns the IFLA_INFO_DATA of the insane link called name as
+// rtnetlink reports it: both policies. It is nil if the kernel sends none.
+func (c *Client) LinkData(name string) (*LinkData, error) {
 	lm, err := c.insaneLink("get link "+name, name)
 	if err != nil {
 		return nil, err
 	}
 	if d, ok := lm.Attributes.Info.Data.(*LinkData); ok {
-		return d.Policy, nil
+		return d, nil
 	}
 	return nil, nil
 }

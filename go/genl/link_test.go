@@ -236,9 +236,11 @@ func TestSetLinkPolicy(t *testing.T) {
 func TestLinkDataDriver(t *testing.T) {
 	// A LinkMessage of kind insane round-trips through the rtnetlink
 	// package, which must find our driver by its kind.
-	for _, p := range []*Policy{nil, ptr(Pass()), ptr(Percent(0.000001, nil)), ptr(Percent(99.5, ptr(uint64(1)))), ptr(Time(1, 0))} {
+	policies := []*Policy{nil, ptr(Pass()), ptr(Percent(0.000001, nil)), ptr(Percent(99.5, ptr(uint64(1)))), ptr(Time(1, 0))}
+	for i, p := range policies {
+		rx := policies[(i+2)%len(policies)]
 		in := rtnetlink.LinkMessage{Index: 4, Attributes: &rtnetlink.LinkAttributes{
-			Name: "x", Info: &rtnetlink.LinkInfo{Kind: "insane", Data: &LinkData{Policy: p}},
+			Name: "x", Info: &rtnetlink.LinkInfo{Kind: "insane", Data: &LinkData{Policy: p, RxPolicy: rx}},
 		}}
 		b, err := in.MarshalBinary()
 		if err != nil {
@@ -249,9 +251,21 @@ func TestLinkDataDriver(t *testing.T) {
 			t.Fatal(err)
 		}
 		d, ok := out.Attributes.Info.Data.(*LinkData)
-		if !ok || cmp.Diff(p, d.Policy) != "" {
-			t.Errorf("policy %+v came back as %#v", p, out.Attributes.Info.Data)
+		if !ok || cmp.Diff(p, d.Policy) != "" || cmp.Diff(rx, d.RxPolicy) != "" {
+			t.Errorf("policies %+v rx %+v came back as %#v", p, rx, out.Attributes.Info.Data)
 		}
+	}
+	// rx off travels as the flag, and the two exclude each other.
+	ae := netlink.NewAttributeEncoder()
+	if err := (&LinkData{RxOff: true}).Encode(ae); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ae.Encode()
+	if a := attrs(t, b); len(a) != 1 || a[uapi.PolicyARxOff] == nil || len(a[uapi.PolicyARxOff]) != 0 {
+		t.Errorf("rx off encodes as %v", a)
+	}
+	if err := (&LinkData{RxOff: true, RxPolicy: ptr(Pass())}).Encode(netlink.NewAttributeEncoder()); err == nil {
+		t.Error("RxOff with RxPolicy encoded")
 	}
 	bad := rtnetlink.LinkMessage{Attributes: &rtnetlink.LinkAttributes{
 		Name: "x", Info: &rtnetlink.LinkInfo{Kind: "insane", Data: &LinkData{Policy: ptr(Percent(-3, nil))}},

@@ -179,8 +179,12 @@ type Device struct {
 	LowerName  string
 	LowerIndex int
 
+	// Policy is the transmit policy.
 	Policy Policy
-	Stats  Stats
+	// RxPolicy is the receive policy, nil while it is off (the default):
+	// then received traffic is not touched at all.
+	RxPolicy *Policy
+	Stats    Stats
 }
 
 // Attached reports whether the device has a lower device.
@@ -195,9 +199,12 @@ const (
 	EventAttach     EventType = uapi.EventAttach
 	EventDetach     EventType = uapi.EventDetach
 	EventResetStats EventType = uapi.EventResetStats
+	// EventRxPolicy: the receive policy was set or turned off.
+	EventRxPolicy EventType = uapi.EventRxPolicy
 )
 
-// String returns "policy", "attach", "detach" or "reset-stats".
+// String returns "policy", "attach", "detach", "reset-stats" or
+// "rx-policy".
 func (t EventType) String() string {
 	switch t {
 	case EventPolicy:
@@ -208,6 +215,8 @@ func (t EventType) String() string {
 		return "detach"
 	case EventResetStats:
 		return "reset-stats"
+	case EventRxPolicy:
+		return "rx-policy"
 	}
 	return fmt.Sprintf("event(%d)", uint32(t))
 }
@@ -226,8 +235,13 @@ type Config struct {
 	Lower string
 	// Detach detaches the device from its lower. It excludes Lower.
 	Detach bool
-	// Policy replaces the device's policy.
+	// Policy replaces the device's (transmit) policy.
 	Policy *Policy
+	// RxPolicy sets the device's receive policy, turning the receive
+	// direction on if it was off; nil leaves it as it is.
+	RxPolicy *Policy
+	// RxOff turns the receive policy off. It excludes RxPolicy.
+	RxOff bool
 	// ResetStats zeroes the device's counters.
 	ResetStats bool
 }

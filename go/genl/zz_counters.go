@@ -43,17 +43,37 @@ type Stats struct {
 	// DropMalformed: an IPv4 or IPv6 header that the stack would refuse on
 	// receive (INSANE_STATS_A_DROP_MALFORMED).
 	DropMalformed uint64
+
+	// RxRelayedPackets: received on the device and passed up the stack by
+	// the receive policy (INSANE_STATS_A_RX_RELAYED_PACKETS).
+	RxRelayedPackets uint64
+
+	// RxRelayedBytes: the bytes of those packets, from the network header
+	// on (INSANE_STATS_A_RX_RELAYED_BYTES).
+	RxRelayedBytes uint64
+
+	// RxDropPolicy: received on the device and dropped by the receive
+	// policy (INSANE_STATS_A_RX_DROP_POLICY).
+	RxDropPolicy uint64
+
+	// RxDropNoMemory: a shared received packet could not be copied to be
+	// taken over (INSANE_STATS_A_RX_DROP_NO_MEMORY).
+	RxDropNoMemory uint64
 }
 
 // counters describes the fields of Stats in the order of enum insane_stats_attr.
 var counters = [...]Counter{
-	{Attr: uapi.StatsARelayedPackets, Name: "relayed_packets", Short: "packets", Drop: false, Doc: "handed to the lower device's stack, which took it", field: func(s *Stats) *uint64 { return &s.RelayedPackets }},
-	{Attr: uapi.StatsARelayedBytes, Name: "relayed_bytes", Short: "bytes", Drop: false, Doc: "the bytes of the relayed packets, from the network header on", field: func(s *Stats) *uint64 { return &s.RelayedBytes }},
-	{Attr: uapi.StatsADropPolicy, Name: "drop_policy", Short: "policy", Drop: true, Doc: "dropped by the policy", field: func(s *Stats) *uint64 { return &s.DropPolicy }},
-	{Attr: uapi.StatsADropNoLower, Name: "drop_no_lower", Short: "no-lower", Drop: true, Doc: "dropped because the device has no lower device", field: func(s *Stats) *uint64 { return &s.DropNoLower }},
-	{Attr: uapi.StatsADropNoRoute, Name: "drop_no_route", Short: "no-route", Drop: true, Doc: "no unicast route leaves by the lower device", field: func(s *Stats) *uint64 { return &s.DropNoRoute }},
-	{Attr: uapi.StatsADropLowerRefused, Name: "drop_lower_refused", Short: "lower-refused", Drop: true, Doc: "the lower device's stack refused the relayed packet", field: func(s *Stats) *uint64 { return &s.DropLowerRefused }},
-	{Attr: uapi.StatsADropNotIp, Name: "drop_not_ip", Short: "not-ip", Drop: true, Doc: "neither IPv4 nor IPv6, or IPv6 on a kernel where it is disabled", field: func(s *Stats) *uint64 { return &s.DropNotIP }},
-	{Attr: uapi.StatsADropLoop, Name: "drop_loop", Short: "loop", Drop: true, Doc: "came back into an insane device it had already been relayed by", field: func(s *Stats) *uint64 { return &s.DropLoop }},
-	{Attr: uapi.StatsADropMalformed, Name: "drop_malformed", Short: "malformed", Drop: true, Doc: "an IPv4 or IPv6 header that the stack would refuse on receive", field: func(s *Stats) *uint64 { return &s.DropMalformed }},
+	{Attr: uapi.StatsARelayedPackets, Name: "relayed_packets", Short: "packets", Drop: false, Rx: false, Doc: "handed to the lower device's stack, which took it", field: func(s *Stats) *uint64 { return &s.RelayedPackets }},
+	{Attr: uapi.StatsARelayedBytes, Name: "relayed_bytes", Short: "bytes", Drop: false, Rx: false, Doc: "the bytes of the relayed packets, from the network header on", field: func(s *Stats) *uint64 { return &s.RelayedBytes }},
+	{Attr: uapi.StatsADropPolicy, Name: "drop_policy", Short: "policy", Drop: true, Rx: false, Doc: "dropped by the policy", field: func(s *Stats) *uint64 { return &s.DropPolicy }},
+	{Attr: uapi.StatsADropNoLower, Name: "drop_no_lower", Short: "no-lower", Drop: true, Rx: false, Doc: "dropped because the device has no lower device", field: func(s *Stats) *uint64 { return &s.DropNoLower }},
+	{Attr: uapi.StatsADropNoRoute, Name: "drop_no_route", Short: "no-route", Drop: true, Rx: false, Doc: "no unicast route leaves by the lower device", field: func(s *Stats) *uint64 { return &s.DropNoRoute }},
+	{Attr: uapi.StatsADropLowerRefused, Name: "drop_lower_refused", Short: "lower-refused", Drop: true, Rx: false, Doc: "the lower device's stack refused the relayed packet", field: func(s *Stats) *uint64 { return &s.DropLowerRefused }},
+	{Attr: uapi.StatsADropNotIp, Name: "drop_not_ip", Short: "not-ip", Drop: true, Rx: false, Doc: "neither IPv4 nor IPv6, or IPv6 on a kernel where it is disabled", field: func(s *Stats) *uint64 { return &s.DropNotIP }},
+	{Attr: uapi.StatsADropLoop, Name: "drop_loop", Short: "loop", Drop: true, Rx: false, Doc: "came back into an insane device it had already been relayed by", field: func(s *Stats) *uint64 { return &s.DropLoop }},
+	{Attr: uapi.StatsADropMalformed, Name: "drop_malformed", Short: "malformed", Drop: true, Rx: false, Doc: "an IPv4 or IPv6 header that the stack would refuse on receive", field: func(s *Stats) *uint64 { return &s.DropMalformed }},
+	{Attr: uapi.StatsARxRelayedPackets, Name: "rx_relayed_packets", Short: "packets", Drop: false, Rx: true, Doc: "received on the device and passed up the stack by the receive policy", field: func(s *Stats) *uint64 { return &s.RxRelayedPackets }},
+	{Attr: uapi.StatsARxRelayedBytes, Name: "rx_relayed_bytes", Short: "bytes", Drop: false, Rx: true, Doc: "the bytes of those packets, from the network header on", field: func(s *Stats) *uint64 { return &s.RxRelayedBytes }},
+	{Attr: uapi.StatsARxDropPolicy, Name: "rx_drop_policy", Short: "policy", Drop: true, Rx: true, Doc: "received on the device and dropped by the receive policy", field: func(s *Stats) *uint64 { return &s.RxDropPolicy }},
+	{Attr: uapi.StatsARxDropNoMemory, Name: "rx_drop_no_memory", Short: "no-memory", Drop: true, Rx: true, Doc: "a shared received packet could not be copied to be taken over", field: func(s *Stats) *uint64 { return &s.RxDropNoMemory }},
 }

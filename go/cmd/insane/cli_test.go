@@ -166,6 +166,11 @@ func (f *fakeBackend) AddLink(name, lower string, p *genl.Policy) error {
 	return f.err
 }
 
+func (f *fakeBackend) AddLinkRx(name, lower string, p, rx *genl.Policy) error {
+	f.calls = append(f.calls, fmt.Sprintf("AddLinkRx %s %q %v rx %v", name, lower, p, rx))
+	return f.err
+}
+
 func (f *fakeBackend) DeleteLink(name string) error {
 	f.calls = append(f.calls, "DeleteLink "+name)
 	return f.err
@@ -201,8 +206,10 @@ func (f *fakeBackend) Close() error {
 var (
 	devA = &genl.Device{
 		Name: "ins0", Index: 7, LowerName: "veth0", LowerIndex: 3,
-		Policy: genl.Percent(12.5, ptr(uint64(42))),
-		Stats:  genl.Stats{RelayedPackets: 100, RelayedBytes: 12345, DropPolicy: 20, DropNoRoute: 2, DropNotIP: 1, DropLoop: 3, DropMalformed: 4},
+		Policy:   genl.Percent(12.5, ptr(uint64(42))),
+		RxPolicy: ptr(genl.Percent(90, nil)),
+		Stats: genl.Stats{RelayedPackets: 100, RelayedBytes: 12345, DropPolicy: 20, DropNoRoute: 2, DropNotIP: 1, DropLoop: 3, DropMalformed: 4,
+			RxRelayedPackets: 9, RxRelayedBytes: 900, RxDropPolicy: 1},
 	}
 	devB = &genl.Device{Name: "ins1", Index: 8, Policy: genl.Time(500*time.Millisecond, time.Second)}
 	devC = &genl.Device{Name: "ins2", Index: 9, LowerName: "lo", LowerIndex: 1, Policy: genl.Pass()}
@@ -219,12 +226,23 @@ func runCLI(t *testing.T, f *fakeBackend, args string) (int, string, string) {
 }
 
 // newCauses returns what the text and the JSON of -s print, after
-// malformed, for the drop causes appended to the uapi header after it, all
-// 0 in the devices here: so the goldens below pin today's output and
-// still let a new cause come in by the header alone.
+// malformed, for the transmit drop causes appended to the uapi header after
+// it, all 0 in the devices here: so the goldens below pin today's output
+// and still let a new cause come in by the header alone. rxCauses does the
+// same after the receive side's no-memory.
 func newCauses() (text, jsonText string) {
 	for _, c := range genl.Counters() {
-		if c.Attr > uapi.StatsADropMalformed {
+		if c.Attr > uapi.StatsADropMalformed && c.Drop && !c.Rx {
+			text += " " + c.Short + " 0"
+			jsonText += `,"` + c.Name + `":0`
+		}
+	}
+	return text, jsonText
+}
+
+func rxCauses() (text, jsonText string) {
+	for _, c := range genl.Counters() {
+		if c.Attr > uapi.StatsARxDropNoMemory && c.Drop && c.Rx {
 			text += " " + c.Short + " 0"
 			jsonText += `,"` + c.Name + `":0`
 		}
@@ -234,9 +252,10 @@ func newCauses() (text, jsonText string) {
 
 func TestShowText(t *testing.T) {
 	extra, _ := newCauses()
+	rxExtra, _ := rxCauses()
 	f := &fakeBackend{devices: []*genl.Device{devA, devB, devC}}
 	code, out, errOut := runCLI(t, f, "link show")
-	want := "7: ins0: lower veth0 mode percent 12.5 seed 42\n" +
+	want := "7: ins0: lower veth0 mode percent 12.5 seed 42 rx mode percent 90\n" +
 		"8: ins1: nolower mode time 500ms 1s\n" +
 		"9: ins2: lower lo mode pass\n"
 	if code != 0 || out != want || errOut != "" {
@@ -246,9 +265,11 @@ func TestShowText(t *testing.T) {
 		t.Error("client not closed")
 	}
 	code, out, _ = runCLI(t, f, "-s show ins0")
-	want = "7: ins0: lower veth0 mode percent 12.5 seed 42\n" +
+	want = "7: ins0: lower veth0 mode percent 12.5 seed 42 rx mode percent 90\n" +
 		"    relayed: packets 100 bytes 12345\n" +
-		"    dropped: total 30 policy 20 no-lower 0 no-route 2 lower-refused 0 not-ip 1 loop 3 malformed 4" + extra + "\n"
+		"    dropped: total 30 policy 20 no-lower 0 no-route 2 lower-refused 0 not-ip 1 loop 3 malformed 4" + extra + "\n" +
+		"    rx relayed: packets 9 bytes 900\n" +
+		"    rx dropped: total 1 policy 1 no-memory 0" + rxExtra + "\n"
 	if code != 0 || out != want {
 		t.Fatalf("exit %d, stdout:\n%s", code, out)
 	}
@@ -259,12 +280,13 @@ func TestShowText(t *testing.T) {
 
 func TestShowJSON(t *testing.T) {
 	_, extraJSON := newCauses()
+	_, rxExtraJSON := rxCauses()
 	f := &fakeBackend{devices: []*genl.Device{devA, devB, devC}}
 	code, out, _ := runCLI(t, f, "-j link show")
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	want := `[{"ifindex":7,"ifname":"ins0","link":"veth0","link_index":3,"policy":{"mode":"percent","percent":12.5,"seed":42}},` +
+	want := `[{"ifindex":7,"ifname":"ins0","link":"veth0","link_index":3,"policy":{"mode":"percent","percent":12.5,"seed":42},"rx_policy":{"mode":"percent","percent":90}},` +
 		`{"ifindex":8,"ifname":"ins1","policy":{"mode":"time","on_ns":500000000,"off_ns":1000000000}},` +
 		`{"ifindex":9,"ifname":"ins2","link":"lo","link_index":1,"policy":{"mode":"pass"}}]` + "\n"
 	if out != want {
@@ -285,7 +307,8 @@ func TestShowJSON(t *testing.T) {
 	}
 	code, out, _ = runCLI(t, f, "-s -j show ins0")
 	wantStats := `"stats":{"relayed_packets":100,"relayed_bytes":12345,"dropped":30,"drop_policy":20,"drop_no_lower":0,` +
-		`"drop_no_route":2,"drop_lower_refused":0,"drop_not_ip":1,"drop_loop":3,"drop_malformed":4` + extraJSON + `}}]` + "\n"
+		`"drop_no_route":2,"drop_lower_refused":0,"drop_not_ip":1,"drop_loop":3,"drop_malformed":4` + extraJSON +
+		`,"rx_relayed_packets":9,"rx_relayed_bytes":900,"rx_dropped":1,"rx_drop_policy":1,"rx_drop_no_memory":0` + rxExtraJSON + `}}]` + "\n"
 	if code != 0 || !strings.HasSuffix(out, wantStats) {
 		t.Fatalf("-s -j show ins0:\n%s\nwant it to end with\n%s", out, wantStats)
 	}
@@ -404,7 +427,7 @@ func TestHelp(t *testing.T) {
 	f := &fakeBackend{}
 	for _, args := range []string{"help", "-h", "link help", "help link"} {
 		code, out, errOut := runCLI(t, f, args)
-		if code != 0 || errOut != "" || !strings.Contains(out, "insane link add NAME [ lower DEV ] [ POLICY ] [ seed S ]") ||
+		if code != 0 || errOut != "" || !strings.Contains(out, "insane link add NAME [ lower DEV ] [ [ tx ] POLICY ] [ rx POLICY ]") ||
 			!strings.Contains(out, "insane link set NAME [ lower DEV | nolower ]") || !strings.Contains(out, `"slave DEV" and "noslave"`) ||
 			!strings.Contains(out, "mode time ON OFF") {
 			t.Errorf("%s: exit %d, out %q", args, code, out)
@@ -417,19 +440,25 @@ func TestHelp(t *testing.T) {
 
 func TestMonitor(t *testing.T) {
 	extra, _ := newCauses()
+	rxExtra, _ := rxCauses()
 	f := &fakeBackend{events: []genl.Event{
-		{Type: genl.EventPolicy, Device: *devA},
+		{Type: genl.EventRxPolicy, Device: *devA},
 		{Type: genl.EventDetach, Device: *devB},
 	}}
 	for _, tc := range []struct{ args, want string }{
-		{"monitor", "[2026-11-26T14:05:01.123456Z] policy 7: ins0: lower veth0 mode percent 12.5 seed 42\n" +
+		{"monitor", "[2026-11-26T14:05:01.123456Z] rx-policy 7: ins0: lower veth0 mode percent 12.5 seed 42 rx mode percent 90\n" +
 			"[2026-11-26T14:05:01.123456Z] detach 8: ins1: nolower mode time 500ms 1s\n"},
-		{"-j monitor", `{"timestamp":"2026-11-26T14:05:01.123456Z","event":"policy","ifindex":7,"ifname":"ins0","link":"veth0","link_index":3,"policy":{"mode":"percent","percent":12.5,"seed":42}}` + "\n" +
+		{"-j monitor", `{"timestamp":"2026-11-26T14:05:01.123456Z","event":"rx-policy","ifindex":7,"ifname":"ins0","link":"veth0","link_index":3,"policy":{"mode":"percent","percent":12.5,"seed":42},"rx_policy":{"mode":"percent","percent":90}}` + "\n" +
 			`{"timestamp":"2026-11-26T14:05:01.123456Z","event":"detach","ifindex":8,"ifname":"ins1","policy":{"mode":"time","on_ns":500000000,"off_ns":1000000000}}` + "\n"},
-		{"-s monitor", "[2026-11-26T14:05:01.123456Z] policy 7: ins0: lower veth0 mode percent 12.5 seed 42\n" + "    relayed: packets 100 bytes 12345\n" +
+		{"-s monitor", "[2026-11-26T14:05:01.123456Z] rx-policy 7: ins0: lower veth0 mode percent 12.5 seed 42 rx mode percent 90\n" +
+			"    relayed: packets 100 bytes 12345\n" +
 			"    dropped: total 30 policy 20 no-lower 0 no-route 2 lower-refused 0 not-ip 1 loop 3 malformed 4" + extra + "\n" +
+			"    rx relayed: packets 9 bytes 900\n" +
+			"    rx dropped: total 1 policy 1 no-memory 0" + rxExtra + "\n" +
 			"[2026-11-26T14:05:01.123456Z] detach 8: ins1: nolower mode time 500ms 1s\n" + "    relayed: packets 0 bytes 0\n" +
-			"    dropped: total 0 policy 0 no-lower 0 no-route 0 lower-refused 0 not-ip 0 loop 0 malformed 0" + extra + "\n"},
+			"    dropped: total 0 policy 0 no-lower 0 no-route 0 lower-refused 0 not-ip 0 loop 0 malformed 0" + extra + "\n" +
+			"    rx relayed: packets 0 bytes 0\n" +
+			"    rx dropped: total 0 policy 0 no-memory 0" + rxExtra + "\n"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		var stdout, stderr bytes.Buffer

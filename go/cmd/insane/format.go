@@ -27,23 +27,34 @@ func deviceLine(d *genl.Device) string {
 		b.WriteString("nolower")
 	}
 	b.WriteString(" " + d.Policy.String())
+	if d.RxPolicy != nil {
+		b.WriteString(" rx " + d.RxPolicy.String())
+	}
 	return b.String()
 }
 
 // statsLines prints the counters of genl.Counters in their order: the
 // relayed ones after "relayed:", then the total and the drop causes after
-// "dropped:".
+// "dropped:", then the same for the receive direction after "rx relayed:"
+// and "rx dropped:".
 func statsLines(s genl.Stats) string {
-	relayed := "    relayed:"
-	dropped := fmt.Sprintf("    dropped: total %d", s.Dropped())
+	relayed := [2]string{"    relayed:", "    rx relayed:"}
+	dropped := [2]string{
+		fmt.Sprintf("    dropped: total %d", s.Dropped()),
+		fmt.Sprintf("    rx dropped: total %d", s.RxDropped()),
+	}
 	for _, c := range genl.Counters() {
+		d := 0
+		if c.Rx {
+			d = 1
+		}
 		if c.Drop {
-			dropped += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
+			dropped[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
 		} else {
-			relayed += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
+			relayed[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
 		}
 	}
-	return relayed + "\n" + dropped + "\n"
+	return relayed[0] + "\n" + dropped[0] + "\n" + relayed[1] + "\n" + dropped[1] + "\n"
 }
 
 func writeText(w io.Writer, ds []*genl.Device, stats bool) error {
@@ -70,22 +81,27 @@ type jsonPolicy struct {
 }
 
 // jsonStats is the "stats" object: each counter of genl.Counters under its
-// name, in order, with "dropped", the sum of the drop causes, before the
-// first of them.
+// name, in order, with "dropped", the sum of the transmit drop causes,
+// before the first of them, and "rx_dropped", the sum of the receive ones,
+// before the first of those.
 type jsonStats genl.Stats
 
 func (js jsonStats) MarshalJSON() ([]byte, error) {
 	s := genl.Stats(js)
 	var b bytes.Buffer
 	b.WriteByte('{')
-	total := false
+	var total [2]bool
 	for i, c := range genl.Counters() {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		if c.Drop && !total {
+		switch {
+		case c.Drop && !c.Rx && !total[0]:
 			fmt.Fprintf(&b, "\"dropped\":%d,", s.Dropped())
-			total = true
+			total[0] = true
+		case c.Drop && c.Rx && !total[1]:
+			fmt.Fprintf(&b, "\"rx_dropped\":%d,", s.RxDropped())
+			total[1] = true
 		}
 		fmt.Fprintf(&b, "%q:%d", c.Name, c.Get(s))
 	}
@@ -101,11 +117,25 @@ type jsonDevice struct {
 	Link      string     `json:"link,omitempty"`
 	LinkIndex int        `json:"link_index,omitempty"`
 	Policy    jsonPolicy `json:"policy"`
-	Stats     *jsonStats `json:"stats,omitempty"`
+	// RxPolicy is the receive policy, absent while it is off.
+	RxPolicy *jsonPolicy `json:"rx_policy,omitempty"`
+	Stats    *jsonStats  `json:"stats,omitempty"`
 }
 
 func toJSON(d *genl.Device, stats bool) jsonDevice {
-	p := d.Policy
+	jd := jsonDevice{Ifindex: d.Index, Ifname: d.Name, Link: d.LowerName, LinkIndex: d.LowerIndex, Policy: policyJSON(d.Policy)}
+	if d.RxPolicy != nil {
+		rx := policyJSON(*d.RxPolicy)
+		jd.RxPolicy = &rx
+	}
+	if stats {
+		js := jsonStats(d.Stats)
+		jd.Stats = &js
+	}
+	return jd
+}
+
+func policyJSON(p genl.Policy) jsonPolicy {
 	jp := jsonPolicy{Mode: p.Mode.String()}
 	switch p.Mode {
 	case genl.ModePercent:
@@ -116,12 +146,7 @@ func toJSON(d *genl.Device, stats bool) jsonDevice {
 		on, off := int64(p.On), int64(p.Off)
 		jp.OnNs, jp.OffNs = &on, &off
 	}
-	jd := jsonDevice{Ifindex: d.Index, Ifname: d.Name, Link: d.LowerName, LinkIndex: d.LowerIndex, Policy: jp}
-	if stats {
-		js := jsonStats(d.Stats)
-		jd.Stats = &js
-	}
-	return jd
+	return jp
 }
 
 func marshal(v any, pretty bool) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/insane-netdev/insane/go/genl"
 	"github.com/insane-netdev/insane/go/genl/policytest"
 )
 
@@ -34,16 +35,34 @@ func TestPolicyGrammarCases(t *testing.T) {
 				if err != nil {
 					t.Fatalf("cases.txt:%d: link %s: %v", tc.Line, sub, err)
 				}
-				if c.policy == nil {
-					t.Fatalf("cases.txt:%d: link %s: no policy", tc.Line, sub)
+				wantTx, wantRx := tc.Split()
+				var got []string
+				for _, d := range []struct {
+					prefix string
+					p      *genl.Policy
+					seed   *uint64
+				}{{"", c.policy, c.seed}, {"rx ", c.rxPolicy, c.rxSeed}} {
+					if d.p == nil {
+						if d.seed != nil {
+							t.Errorf("cases.txt:%d: link %s: %sseed without a mode", tc.Line, sub, d.prefix)
+						}
+						continue
+					}
+					p := *d.p
+					p.Seed = d.seed
+					if err := p.Validate(); err != nil {
+						t.Errorf("cases.txt:%d: link %s: the %spolicy read is invalid: %v", tc.Line, sub, d.prefix, err)
+					}
+					got = append(got, d.prefix+p.String())
 				}
-				p := *c.policy
-				p.Seed = c.seed
-				if err := p.Validate(); err != nil {
-					t.Errorf("cases.txt:%d: link %s: the policy read is invalid: %v", tc.Line, sub, err)
+				if c.rxOff {
+					got = append(got, "rx off")
 				}
-				if p.String() != tc.Policy {
-					t.Errorf("cases.txt:%d: link %s: read %q, want %q", tc.Line, sub, p, tc.Policy)
+				if (wantTx != "") != (c.policy != nil) || (wantRx != "") != (c.rxPolicy != nil || c.rxOff) {
+					t.Errorf("cases.txt:%d: link %s: read tx %v rx %v off %v, want %q", tc.Line, sub, c.policy, c.rxPolicy, c.rxOff, tc.Policy)
+				}
+				if g := strings.Join(got, " "); g != tc.Policy {
+					t.Errorf("cases.txt:%d: link %s: read %q, want %q", tc.Line, sub, g, tc.Policy)
 				}
 			}
 		})

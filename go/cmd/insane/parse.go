@@ -16,13 +16,18 @@ where  OBJECT := { link | monitor | help }
 
 ` + linkUsageText
 
-const linkUsageText = `Usage: insane link add NAME [ lower DEV ] [ POLICY ] [ seed S ]
-       insane link set NAME [ lower DEV | nolower ] [ POLICY ] [ seed S ] [ reset-stats ]
+const linkUsageText = `Usage: insane link add NAME [ lower DEV ] [ [ tx ] POLICY ] [ rx POLICY ]
+       insane link set NAME [ lower DEV | nolower ] [ [ tx ] POLICY ] [ rx { POLICY | off } ]
+                       [ reset-stats ]
        insane link del NAME
        insane link show [ NAME ]
        insane link help
        insane monitor
-where  POLICY := { mode pass | mode percent P | mode time ON OFF }
+where  POLICY := { mode pass | mode percent P [ seed S ] | mode time ON OFF | seed S }
+       tx, rx := the direction of the POLICY words that follow: what is sent
+                 through the device (the default), or what the hosts routed
+                 through it send back, which the receive policy decides
+                 (rx off, the default, leaves received traffic untouched)
        P := the percentage of packets relayed, 0 to 100, fractions allowed (12.5)
        ON OFF := relay for ON, then drop for OFF, repeating; with a unit
                  (500ms, 1s, 250us, 100ns) or a bare integer of 10 ms ticks
@@ -73,6 +78,9 @@ type command struct {
 	nolower    bool
 	policy     *genl.Policy // the mode, without the seed
 	seed       *uint64
+	rxPolicy   *genl.Policy // the receive policy's mode, without the seed
+	rxSeed     *uint64
+	rxOff      bool
 	resetStats bool
 }
 
@@ -252,16 +260,43 @@ func (c *command) parseShow(args []string) error {
 
 func (c *command) parseSettings(sub string, args []string) error {
 	seen := map[string]bool{}
+	// The direction that mode and seed set: tx until "rx" says otherwise.
+	rx := false
 	for len(args) > 0 {
-		kw, ok := pickSetting(args[0], "lower slave", "nolower noslave", "mode", "seed", "reset-stats")
+		kw, ok := pickSetting(args[0], "lower slave", "nolower noslave", "mode", "seed", "reset-stats", "tx", "rx")
 		if !ok {
 			return usagef("unknown keyword %q for link %s", args[0], sub)
+		}
+		args = args[1:]
+		if kw == "tx" || kw == "rx" {
+			rx = kw == "rx"
+			if len(args) == 0 {
+				if rx {
+					return usagef("rx needs a policy (mode ... or seed S) or off")
+				}
+				return usagef("tx needs a policy (mode ... or seed S)")
+			}
+			if rx && args[0] == "off" {
+				if seen["rx mode"] || seen["rx seed"] || c.rxOff {
+					return usagef("rx off given with another receive policy")
+				}
+				c.rxOff, args = true, args[1:]
+				continue
+			}
+			if w, ok := pickSetting(args[0], "mode", "seed"); !ok {
+				return usagef("%s needs a policy (mode ... or seed S), not %q", kw, args[0])
+			} else if rx && c.rxOff {
+				return usagef("rx off given with another receive policy (rx %s)", w)
+			}
+			continue
+		}
+		if (kw == "mode" || kw == "seed") && rx {
+			kw = "rx " + kw
 		}
 		if seen[kw] {
 			return usagef("%s given twice", kw)
 		}
 		seen[kw] = true
-		args = args[1:]
 		switch kw {
 		case "lower":
 			if len(args) == 0 {
@@ -278,18 +313,28 @@ func (c *command) parseSettings(sub string, args []string) error {
 				return usagef("reset-stats is for link set")
 			}
 			c.resetStats = true
-		case "seed":
+		case "seed", "rx seed":
 			s, rest, err := policyparse.SeedWords(args)
 			if err != nil {
 				return policyErr(err)
 			}
-			c.seed, args = &s, rest
-		case "mode":
+			if rx {
+				c.rxSeed = &s
+			} else {
+				c.seed = &s
+			}
+			args = rest
+		case "mode", "rx mode":
 			p, rest, err := policyparse.Mode(args)
 			if err != nil {
 				return policyErr(err)
 			}
-			c.policy, args = p, rest
+			if rx {
+				c.rxPolicy = p
+			} else {
+				c.policy = p
+			}
+			args = rest
 		}
 	}
 	if c.lower != "" && c.nolower {
@@ -297,12 +342,23 @@ func (c *command) parseSettings(sub string, args []string) error {
 	}
 	// link set may give a seed alone: it then goes with the current
 	// percentage (see execute).
-	if c.seed != nil && (c.policy != nil || sub == "add") {
-		if err := policyparse.CheckSeed(c.policy, c.seed); err != nil {
-			return policyErr(err)
+	for _, d := range []struct {
+		prefix string
+		p      *genl.Policy
+		seed   *uint64
+	}{{"", c.policy, c.seed}, {"rx ", c.rxPolicy, c.rxSeed}} {
+		if d.seed != nil && (d.p != nil || sub == "add") {
+			if err := policyparse.CheckSeed(d.p, d.seed); err != nil {
+				var pe *policyparse.Error
+				if errors.As(err, &pe) {
+					return &usageError{msg: d.prefix + pe.Msg}
+				}
+				return err
+			}
 		}
 	}
-	if sub == "set" && c.lower == "" && !c.nolower && c.policy == nil && c.seed == nil && !c.resetStats {
+	if sub == "set" && c.lower == "" && !c.nolower && c.policy == nil && c.seed == nil && !c.resetStats &&
+		c.rxPolicy == nil && c.rxSeed == nil && !c.rxOff {
 		return usagef("link set %s: nothing to change", c.name)
 	}
 	return nil

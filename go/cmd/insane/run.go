@@ -24,6 +24,7 @@ type backend interface {
 	Devices() ([]*genl.Device, error)
 	Device(name string) (*genl.Device, error)
 	AddLink(name, lower string, p *genl.Policy) error
+	AddLinkRx(name, lower string, p, rx *genl.Policy) error
 	DeleteLink(name string) error
 	ConfigureDevice(name string, cfg genl.Config) error
 	// Monitor subscribes to events: the channel closes when ctx is done or
@@ -121,19 +122,35 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 		}
 		return writeText(stdout, ds, cmd.opts.stats)
 	case verbAdd:
-		p := cmd.policy
+		p, rx := cmd.policy, cmd.rxPolicy
 		if p != nil && cmd.seed != nil {
 			p.Seed = cmd.seed
+		}
+		if rx != nil && cmd.rxSeed != nil {
+			rx.Seed = cmd.rxSeed
+		}
+		if rx != nil {
+			return b.AddLinkRx(cmd.name, cmd.lower, p, rx)
 		}
 		return b.AddLink(cmd.name, cmd.lower, p)
 	case verbDel:
 		return b.DeleteLink(cmd.name)
 	case verbSet:
-		cfg := genl.Config{Lower: cmd.lower, Detach: cmd.nolower, ResetStats: cmd.resetStats, Policy: cmd.policy}
+		cfg := genl.Config{Lower: cmd.lower, Detach: cmd.nolower, ResetStats: cmd.resetStats, Policy: cmd.policy,
+			RxPolicy: cmd.rxPolicy, RxOff: cmd.rxOff}
+		var cur *genl.Device
+		current := func() (*genl.Device, error) {
+			if cur != nil {
+				return cur, nil
+			}
+			d, err := b.Device(cmd.name)
+			cur = d
+			return d, err
+		}
 		if cmd.seed != nil {
 			if cfg.Policy == nil {
 				// A policy is complete: keep the current percentage.
-				d, err := b.Device(cmd.name)
+				d, err := current()
 				if err != nil {
 					return err
 				}
@@ -144,6 +161,24 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 				cfg.Policy = &p
 			}
 			cfg.Policy.Seed = cmd.seed
+		}
+		if cmd.rxSeed != nil {
+			if cfg.RxPolicy == nil {
+				d, err := current()
+				if err != nil {
+					return err
+				}
+				if d.RxPolicy == nil || d.RxPolicy.Mode != genl.ModePercent {
+					mode := "off"
+					if d.RxPolicy != nil {
+						mode = "mode " + d.RxPolicy.Mode.String()
+					}
+					return fmt.Errorf("%s's receive policy is %s: a seed goes with mode percent", cmd.name, mode)
+				}
+				p := *d.RxPolicy
+				cfg.RxPolicy = &p
+			}
+			cfg.RxPolicy.Seed = cmd.rxSeed
 		}
 		return b.ConfigureDevice(cmd.name, cfg)
 	case verbMonitor:

@@ -32,6 +32,17 @@ type Case struct {
 	Err string
 }
 
+// Split returns the two directions of Policy: the transmit policy's
+// string ("" when the words set none) and the receive policy's ("" when
+// they set none, "off" for rx off).
+func (c Case) Split() (tx, rx string) {
+	if r, ok := strings.CutPrefix(c.Policy, "rx "); ok {
+		return "", r
+	}
+	tx, rx, _ = strings.Cut(c.Policy, " rx ")
+	return tx, rx
+}
+
 // Name is the case's words, for t.Run.
 func (c Case) Name() string { return strings.Join(c.Args, " ") }
 

@@ -14,8 +14,13 @@ func TestCasesParse(t *testing.T) {
 	for _, c := range cs {
 		if c.Policy != "" {
 			valid++
-			if !strings.HasPrefix(c.Policy, "mode ") {
-				t.Errorf("line %d: policy %q does not start with mode", c.Line, c.Policy)
+			tx, rx := c.Split()
+			if tx != "" && !strings.HasPrefix(tx, "mode ") || rx != "" && rx != "off" && !strings.HasPrefix(rx, "mode ") ||
+				tx == "" && rx == "" {
+				t.Errorf("line %d: policy %q is not [mode ...] [rx mode ...|rx off]", c.Line, c.Policy)
+			}
+			if tx != "" && rx != "" && c.Policy != tx+" rx "+rx || tx == "" && c.Policy != "rx "+rx {
+				t.Errorf("line %d: %q splits into %q and %q", c.Line, c.Policy, tx, rx)
 			}
 		} else {
 			refused++

@@ -136,11 +136,12 @@ func TestHeaderSemantics(t *testing.T) {
 	if PercentMax != 100*PercentScale || PercentScale != 1000000 {
 		t.Errorf("PercentMax %d, PercentScale %d", PercentMax, PercentScale)
 	}
-	if DeviceFAll != DeviceFDetach|DeviceFResetStats || DeviceFDetach != 1 || DeviceFResetStats != 2 {
-		t.Errorf("device flags %d %d %d", DeviceFDetach, DeviceFResetStats, DeviceFAll)
+	if DeviceFAll != DeviceFDetach|DeviceFResetStats|DeviceFRxOff || DeviceFDetach != 1 || DeviceFResetStats != 2 ||
+		DeviceFRxOff != 4 {
+		t.Errorf("device flags %d %d %d %d", DeviceFDetach, DeviceFResetStats, DeviceFRxOff, DeviceFAll)
 	}
-	if CmdMax != CmdEvent || DeviceAMax != DeviceAEvent || PolicyAMax != PolicyAOffNs ||
-		StatsAMax < StatsADropMalformed || EventMax != EventResetStats || ModeMax != ModeTime {
+	if CmdMax != CmdEvent || DeviceAMax != DeviceARxPolicy || PolicyAMax != PolicyARxOff ||
+		StatsAMax < StatsARxDropNoMemory || EventMax != EventRxPolicy || ModeMax != ModeTime {
 		t.Error("a *_MAX constant is not the last enumerator (INSANE_STATS_A_MAX grows with new drop causes)")
 	}
 	if GenlName != "insane" || LinkKind != "insane" || GenlMcgrpEvents != "events" || GenlVersion != 1 {

@@ -29,7 +29,8 @@ const (
 const (
 	DeviceFDetach     = 1 // INSANE_DEVICE_F_DETACH
 	DeviceFResetStats = 2 // INSANE_DEVICE_F_RESET_STATS
-	DeviceFAll        = 3 // __INSANE_DEVICE_F_ALL
+	DeviceFRxOff      = 4 // INSANE_DEVICE_F_RX_OFF
+	DeviceFAll        = 7 // __INSANE_DEVICE_F_ALL
 )
 
 // Values of enum insane_device_attr.
@@ -43,11 +44,12 @@ const (
 	DeviceAPolicy       = 6 // INSANE_DEVICE_A_POLICY
 	DeviceAStats        = 7 // INSANE_DEVICE_A_STATS
 	DeviceAEvent        = 8 // INSANE_DEVICE_A_EVENT
+	DeviceARxPolicy     = 9 // INSANE_DEVICE_A_RX_POLICY
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	DeviceAMax = 8 // INSANE_DEVICE_A_MAX
+	DeviceAMax = 9 // INSANE_DEVICE_A_MAX
 )
 
 // Values of enum insane_mode.
@@ -71,11 +73,13 @@ const (
 	PolicyASeed    = 4 // INSANE_POLICY_A_SEED
 	PolicyAOnNs    = 5 // INSANE_POLICY_A_ON_NS
 	PolicyAOffNs   = 6 // INSANE_POLICY_A_OFF_NS
+	PolicyARx      = 7 // INSANE_POLICY_A_RX
+	PolicyARxOff   = 8 // INSANE_POLICY_A_RX_OFF
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	PolicyAMax = 6 // INSANE_POLICY_A_MAX
+	PolicyAMax = 8 // INSANE_POLICY_A_MAX
 )
 
 // Values of enum insane_stats_attr.
@@ -91,11 +95,15 @@ const (
 	StatsADropNotIp        = 8  // INSANE_STATS_A_DROP_NOT_IP
 	StatsADropLoop         = 9  // INSANE_STATS_A_DROP_LOOP
 	StatsADropMalformed    = 10 // INSANE_STATS_A_DROP_MALFORMED
+	StatsARxRelayedPackets = 11 // INSANE_STATS_A_RX_RELAYED_PACKETS
+	StatsARxRelayedBytes   = 12 // INSANE_STATS_A_RX_RELAYED_BYTES
+	StatsARxDropPolicy     = 13 // INSANE_STATS_A_RX_DROP_POLICY
+	StatsARxDropNoMemory   = 14 // INSANE_STATS_A_RX_DROP_NO_MEMORY
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	StatsAMax = 10 // INSANE_STATS_A_MAX
+	StatsAMax = 14 // INSANE_STATS_A_MAX
 )
 
 // Values of enum insane_event.
@@ -105,9 +113,10 @@ const (
 	EventAttach     = 2 // INSANE_EVENT_ATTACH
 	EventDetach     = 3 // INSANE_EVENT_DETACH
 	EventResetStats = 4 // INSANE_EVENT_RESET_STATS
+	EventRxPolicy   = 5 // INSANE_EVENT_RX_POLICY
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	EventMax = 4 // INSANE_EVENT_MAX
+	EventMax = 5 // INSANE_EVENT_MAX
 )

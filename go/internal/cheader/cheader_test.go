@@ -1,6 +1,7 @@
 package cheader
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -179,6 +180,10 @@ func TestCounters(t *testing.T) {
 	INSANE_STATS_A_RELAYED_PACKETS,
 	/* not IP */
 	INSANE_STATS_A_DROP_NOT_IP,
+	/* passed up */
+	INSANE_STATS_A_RX_RELAYED_BYTES,
+	/* by the receive policy */
+	INSANE_STATS_A_RX_DROP_POLICY,
 	__INSANE_STATS_A_MAX
 };
 enum other { INSANE_OTHER_A };
@@ -190,13 +195,16 @@ enum other { INSANE_OTHER_A };
 	want := []Counter{
 		{CName: "INSANE_STATS_A_RELAYED_PACKETS", Const: "StatsARelayedPackets", Field: "RelayedPackets", Name: "relayed_packets", Short: "packets", Doc: "sent on"},
 		{CName: "INSANE_STATS_A_DROP_NOT_IP", Const: "StatsADropNotIp", Field: "DropNotIP", Name: "drop_not_ip", Short: "not-ip", Drop: true, Doc: "not IP"},
+		{CName: "INSANE_STATS_A_RX_RELAYED_BYTES", Const: "StatsARxRelayedBytes", Field: "RxRelayedBytes", Name: "rx_relayed_bytes", Short: "bytes", Rx: true, Doc: "passed up"},
+		{CName: "INSANE_STATS_A_RX_DROP_POLICY", Const: "StatsARxDropPolicy", Field: "RxDropPolicy", Name: "rx_drop_policy", Short: "policy", Drop: true, Rx: true, Doc: "by the receive policy"},
 	}
-	if len(cs) != len(want) || cs[0] != want[0] || cs[1] != want[1] {
+	if !slices.Equal(cs, want) {
 		t.Errorf("Counters = %+v, want %+v", cs, want)
 	}
 	for _, bad := range []string{
 		"enum insane_stats_attr { INSANE_STATS_A_PAD, /* x */\n INSANE_STATS_A_DROP_X };\n", // no doc above
 		"enum insane_stats_attr {\n/* x */\nINSANE_STATS_A_OTHER };\n",                      // neither relayed nor drop
+		"enum insane_stats_attr {\n/* x */\nINSANE_STATS_A_RX_OTHER };\n",                   // rx, neither relayed nor drop
 		"enum insane_stats_attr {\n/* x */\nINSANE_X };\n",                                  // no prefix
 		"enum insane_stats_attr { INSANE_STATS_A_UNSPEC };\n",                               // no counter
 	} {

@@ -15,8 +15,9 @@ type Counter struct {
 	Const string // the uapi package's constant: StatsADropNoLower
 	Field string // the field of genl.Stats: DropNoLower
 	Name  string // ethtool -S and JSON: drop_no_lower
-	Short string // the text after "dropped:": no-lower
-	Drop  bool   // a drop cause (INSANE_STATS_A_DROP_*)
+	Short string // the text after "dropped:" or "rx dropped:": no-lower
+	Drop  bool   // a drop cause (INSANE_STATS_A_DROP_*, INSANE_STATS_A_RX_DROP_*)
+	Rx    bool   // of the receive direction (INSANE_STATS_A_RX_*)
 	Doc   string // the header's comment above the enumerator
 }
 
@@ -32,7 +33,8 @@ var initialisms = map[string]bool{"IP": true, "IPV4": true, "IPV6": true, "ID": 
 // Counters returns the counters of enum insane_stats_attr in src, in the
 // enum's order: every member but INSANE_STATS_A_UNSPEC, INSANE_STATS_A_PAD
 // and the __MAX sentinel. Each must be INSANE_STATS_A_RELAYED_* or
-// INSANE_STATS_A_DROP_* and have a comment above it, so that a new counter
+// INSANE_STATS_A_DROP_*, or the same with RX_ after the prefix for the
+// receive direction, and have a comment above it, so that a new counter
 // cannot come without its group and its description.
 func Counters(src string) ([]Counter, error) {
 	consts, err := Parse(src)
@@ -56,15 +58,19 @@ func Counters(src string) ([]Counter, error) {
 			return nil, err
 		}
 		var group string
+		dir := attr
+		if rest, ok := strings.CutPrefix(attr, "RX_"); ok {
+			k.Rx, dir = true, rest
+		}
 		switch {
-		case strings.HasPrefix(attr, "DROP_"):
+		case strings.HasPrefix(dir, "DROP_"):
 			k.Drop, group = true, "drop_"
-		case strings.HasPrefix(attr, "RELAYED_"):
+		case strings.HasPrefix(dir, "RELAYED_"):
 			group = "relayed_"
 		default:
-			return nil, fmt.Errorf("line %d: %s is neither RELAYED_ nor DROP_", c.Line, c.Name)
+			return nil, fmt.Errorf("line %d: %s is neither [RX_]RELAYED_ nor [RX_]DROP_", c.Line, c.Name)
 		}
-		k.Short = strings.ReplaceAll(strings.TrimPrefix(k.Name, group), "_", "-")
+		k.Short = strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(dir), group), "_", "-")
 		for _, w := range strings.Split(attr, "_") {
 			if initialisms[w] {
 				k.Field += w
@@ -116,8 +122,8 @@ func GenerateCounters(pkg, uapiImport, source, src string) ([]byte, error) {
 	fmt.Fprintf(&b, "// counters describes the fields of Stats in the order of enum %s.\n", statsEnum)
 	b.WriteString("var counters = [...]Counter{\n")
 	for _, c := range cs {
-		fmt.Fprintf(&b, "{Attr: uapi.%s, Name: %q, Short: %q, Drop: %v, Doc: %s, field: func(s *Stats) *uint64 { return &s.%s }},\n",
-			c.Const, c.Name, c.Short, c.Drop, strconv.Quote(c.Doc), c.Field)
+		fmt.Fprintf(&b, "{Attr: uapi.%s, Name: %q, Short: %q, Drop: %v, Rx: %v, Doc: %s, field: func(s *Stats) *uint64 { return &s.%s }},\n",
+			c.Const, c.Name, c.Short, c.Drop, c.Rx, strconv.Quote(c.Doc), c.Field)
 	}
 	b.WriteString("}\n")
 	out, err := format.Source(b.Bytes())

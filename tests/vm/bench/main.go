@@ -58,7 +58,7 @@ func main() {
 	flag.DurationVar(&o.edgeDur, "edge-dur", 3*time.Second, "time-mode edges: how long to send")
 	flag.DurationVar(&o.edgeOn, "edge-on", 20*time.Millisecond, "time-mode edges: ON window")
 	flag.DurationVar(&o.edgeOff, "edge-off", 20*time.Millisecond, "time-mode edges: OFF window")
-	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,noisy,acc,alloc,edge,mem,profile (default: tput,tcp,lines under icount, else noisy,lines,acc,alloc,edge,mem)")
+	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,noisy,acc,alloc,edge,mem,profile (default: tput,tcp,lines,rx under icount, else noisy,lines,acc,alloc,edge,mem)")
 	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
 	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
@@ -118,6 +118,7 @@ type report struct {
 	Allocs       []allocRec    `json:"allocs,omitempty"`
 	Edges        *edgeResult   `json:"edges,omitempty"`
 	Memory       []memRec      `json:"memory,omitempty"`
+	Receive      []rxRec       `json:"receive,omitempty"`
 	Skipped      []string      `json:"skipped,omitempty"`
 	Elapsed      time.Duration `json:"elapsed_ns"`
 }
@@ -150,7 +151,7 @@ func bench(o *options) error {
 		case o.profile != "":
 			o.phases = "profile"
 		case rep.Icount:
-			o.phases = "tput,tcp,lines"
+			o.phases = "tput,tcp,lines,rx"
 		default:
 			o.phases = "noisy,lines,acc,alloc,edge,mem"
 		}
@@ -192,6 +193,12 @@ func bench(o *options) error {
 	}
 	if phase("lines") {
 		printSharedLines()
+	}
+	if phase("rx") {
+		if rep.Receive, err = receive(c, o.reps, o.dur); err != nil {
+			return err
+		}
+		printReceive(rep.Receive, rep.Icount)
 	}
 	if phase("noisy") {
 		if ncpu < 2 {

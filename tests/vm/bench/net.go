@@ -261,11 +261,11 @@ func (pktgen) result(dev string) (pgResult, error) {
 	return r, nil
 }
 
-// finished reports whether every device of the first ncpu has the result
-// of a run: configure leaves another result line behind.
-func (pktgen) finished(ncpu int) bool {
-	for i := 0; i < ncpu; i++ {
-		b, err := os.ReadFile(pgDir + inDevs[i].name)
+// finished reports whether every device of devs has the result of a run:
+// configure leaves another result line behind.
+func (pktgen) finished(devs []string) bool {
+	for _, d := range devs {
+		b, err := os.ReadFile(pgDir + d)
 		if err != nil || !reResult.Match(b) {
 			return false
 		}
@@ -281,6 +281,15 @@ func (pktgen) finished(ncpu int) bool {
 // took up the order within 125 ms; in a starved guest they may not have, so
 // the end of a run is told by the devices' result lines.
 func (p pktgen) run(ncpu int, d time.Duration) (sent uint64, pps float64, err error) {
+	var devs []string
+	for i := 0; i < ncpu; i++ {
+		devs = append(devs, inDevs[i].name)
+	}
+	return p.runDevs(devs, d)
+}
+
+// runDevs is run on the pktgen devices devs, each on its own thread.
+func (p pktgen) runDevs(devs []string, d time.Duration) (sent uint64, pps float64, err error) {
 	done := make(chan error, 1)
 	go func() { done <- pgWrite("pgctrl", "start") }()
 	if d > 0 {
@@ -299,7 +308,7 @@ func (p pktgen) run(ncpu int, d time.Duration) (sent uint64, pps float64, err er
 	if err := <-done; err != nil {
 		return 0, 0, err
 	}
-	for i := 0; !p.finished(ncpu); i++ {
+	for i := 0; !p.finished(devs); i++ {
 		if i == 1200 {
 			return 0, 0, errors.New("pktgen: no result after 2 minutes")
 		}
@@ -311,13 +320,13 @@ func (p pktgen) run(ncpu int, d time.Duration) (sent uint64, pps float64, err er
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for i := 0; i < ncpu; i++ {
-		r, err := p.result(inDevs[i].name)
+	for _, dev := range devs {
+		r, err := p.result(dev)
 		if err != nil {
 			return 0, 0, err
 		}
 		if r.usec == 0 {
-			return 0, 0, fmt.Errorf("pktgen %s: ran for 0 us", inDevs[i].name)
+			return 0, 0, fmt.Errorf("pktgen %s: ran for 0 us", dev)
 		}
 		sent += r.sent
 		pps += float64(r.sent) / (float64(r.usec) / 1e6)

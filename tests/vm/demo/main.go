@@ -122,7 +122,7 @@ func demo() error {
 	}
 	fmt.Print(out)
 
-	steps := []func() error{passMode, percentMode, seedMode, timeMode}
+	steps := []func() error{passMode, percentMode, seedMode, timeMode, bothWays}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -154,9 +154,89 @@ func flow(count int, interval time.Duration) (vmnet.Sent, vmnet.Received, error)
 type counters struct {
 	Ifname string `json:"ifname"`
 	Stats  *struct {
-		RelayedPackets uint64 `json:"relayed_packets"`
-		DropPolicy     uint64 `json:"drop_policy"`
+		RelayedPackets   uint64 `json:"relayed_packets"`
+		DropPolicy       uint64 `json:"drop_policy"`
+		RxRelayedPackets uint64 `json:"rx_relayed_packets"`
+		RxDropPolicy     uint64 `json:"rx_drop_policy"`
 	} `json:"stats"`
+}
+
+// flowBack sends count datagrams, interval apart, from morgana to borea:
+// the direction the receive policy decides.
+func flowBack(count int, interval time.Duration) (vmnet.Sent, vmnet.Received, error) {
+	run++
+	r, err := vmnet.Listen(borea, fmt.Sprintf("%s:%d", boreaIP, port), run)
+	if err != nil {
+		return vmnet.Sent{}, vmnet.Received{}, err
+	}
+	sent, err := vmnet.Send(morgana, fmt.Sprintf("%s:%d", boreaIP, port), vmnet.SendOptions{Count: count, Interval: interval, Run: run})
+	if err != nil {
+		r.Close()
+		return sent, vmnet.Received{}, err
+	}
+	r.Wait(count, 300*time.Millisecond, 10*time.Second)
+	return sent, r.Close(), nil
+}
+
+// bothWays is what the article said could not be done: the same route
+// makes morgana unreliable in both directions, and its replies come in on
+// insane0, so strict reverse path filtering holds.
+func bothWays() error {
+	fmt.Println("\n== both directions: transmit 90 %, receive 90 %, strict rp_filter on borea")
+	err := shAll([][]string{
+		{borea, "sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1"},
+		{borea, "sysctl", "-q", "-w", "net.ipv4.conf.veth0.rp_filter=1"},
+		{borea, "insane", "link", "set", "insane0", "mode", "percent", "90", "rx", "mode", "percent", "90", "reset-stats"},
+	})
+	if err != nil {
+		return err
+	}
+	out, err := sh(borea, "insane", "link", "show", "insane0")
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	check(strings.Contains(out, "mode percent 90 rx mode percent 90"), "show prints both policies")
+
+	const n, p = 2000, 0.9
+	// Borea speaks first, so morgana knows its address (ARP stays on veth0).
+	sentOut, rcvdOut, err := flow(n, 250*time.Microsecond)
+	if err != nil {
+		return err
+	}
+	sentIn, rcvdIn, err := flowBack(n, 250*time.Microsecond)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  borea -> morgana: sent %d, received %d\n", n, len(rcvdOut.Seqs))
+	fmt.Printf("  morgana -> borea: sent %d, received %d (came in on insane0)\n", n, len(rcvdIn.Seqs))
+	out, err = sh(borea, "insane", "-s", "link", "show", "insane0")
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	js, err := exec.Command("ip", "netns", "exec", borea, "insane", "-j", "-s", "link", "show", "insane0").Output()
+	if err != nil {
+		return fmt.Errorf("insane -j -s link show insane0: %v", err)
+	}
+	var devs []counters
+	if err := json.Unmarshal(js, &devs); err != nil || len(devs) != 1 || devs[0].Stats == nil {
+		return fmt.Errorf("insane -j -s link show insane0: %v", err)
+	}
+	s := devs[0].Stats
+	mean, sigma := n*p, math.Sqrt(n*p*(1-p))
+	for _, d := range []struct {
+		what string
+		got  int
+	}{{"transmitted", len(rcvdOut.Seqs)}, {"received", len(rcvdIn.Seqs)}} {
+		check(math.Abs(float64(d.got)-mean) <= 4*sigma, "%s %d is within 4 sigma of %.0f (%.0f..%.0f)", d.what, d.got, mean, mean-4*sigma, mean+4*sigma)
+	}
+	check(sentOut.Errors == 0 && sentIn.Errors == 0, "every send was accepted (%d, %d refused)", sentOut.Errors, sentIn.Errors)
+	check(s.RxRelayedPackets == uint64(len(rcvdIn.Seqs)), "insane passed up %d = borea received %d", s.RxRelayedPackets, len(rcvdIn.Seqs))
+	check(s.RxDropPolicy == uint64(n-len(rcvdIn.Seqs)), "insane dropped on receive %d = sent - received %d", s.RxDropPolicy, n-len(rcvdIn.Seqs))
+	check(s.RelayedPackets == uint64(len(rcvdOut.Seqs)), "insane relayed %d = morgana received %d", s.RelayedPackets, len(rcvdOut.Seqs))
+	_, err = sh(borea, "insane", "link", "set", "insane0", "rx", "off")
+	return err
 }
 
 // report prints the counts for one mode and insane's counters, and checks

@@ -162,7 +162,7 @@ func TestCLIErrors(t *testing.T) {
 		t.Error("a usage error created ins9")
 	}
 	for _, args := range [][]string{{"help"}, {"link", "help"}} {
-		if out := clOK(t, "", args...); !strings.Contains(out, "insane link set NAME [ lower DEV | nolower ] [ POLICY ] [ seed S ] [ reset-stats ]") {
+		if out := clOK(t, "", args...); !strings.Contains(out, "insane link set NAME [ lower DEV | nolower ] [ [ tx ] POLICY ] [ rx { POLICY | off } ]") {
 			t.Errorf("insane %s:\n%s", strings.Join(args, " "), out)
 		}
 	}

@@ -44,7 +44,15 @@ func pluginLink(t *testing.T, ns, dev string) pluginInfo {
 
 // wantInfoData is the info_data that ip -d -j prints for p, with the
 // numbers exact: the names of the insane CLI's JSON.
-func wantInfoData(p genl.Policy) map[string]any {
+func wantInfoData(p genl.Policy, rx *genl.Policy) map[string]any {
+	m := wantPolicyJSON(p)
+	if rx != nil {
+		m["rx"] = wantPolicyJSON(*rx)
+	}
+	return m
+}
+
+func wantPolicyJSON(p genl.Policy) map[string]any {
 	m := map[string]any{"mode": p.Mode.String()}
 	switch p.Mode {
 	case genl.ModePercent:
@@ -93,7 +101,7 @@ func TestIPLinkPlugin(t *testing.T) {
 		if err := dec.Decode(&have); err != nil {
 			t.Fatalf("info_data %s: %v", info.InfoData, err)
 		}
-		if diff := cmp.Diff(wantInfoData(d.Policy), have); diff != "" {
+		if diff := cmp.Diff(wantInfoData(d.Policy, d.RxPolicy), have); diff != "" {
 			t.Errorf("ip -j info_data (-want +got):\n%s", diff)
 		}
 	}
@@ -117,10 +125,28 @@ func TestIPLinkPlugin(t *testing.T) {
 				continue
 			}
 			t.Run(tc.Name(), func(t *testing.T) {
+				before := clDevice(t, c, "ins0").Policy.String()
 				RunIn(t, b, append([]string{"ip", "link", "set", "ins0", "type", "insane"}, tc.Args...)...)
-				checkPolicy(t, tc.Policy)
+				tx, rx := tc.Split()
+				if tx == "" {
+					tx = before // words for the receive policy only keep this one
+				}
+				checkPolicy(t, tx)
+				d := clDevice(t, c, "ins0")
+				out := RunIn(t, b, "ip", "-d", "link", "show", "ins0")
+				switch {
+				case rx == "off" && d.RxPolicy != nil:
+					t.Errorf("after %q the client reads the receive policy %q, want it off", tc.Name(), *d.RxPolicy)
+				case rx == "off" && strings.Contains(out, " rx mode "):
+					t.Errorf("after rx off ip -d link show prints a receive policy:\n%s", out)
+				case rx != "" && rx != "off" && (d.RxPolicy == nil || d.RxPolicy.String() != rx):
+					t.Errorf("after %q the client reads the receive policy %v, want %q", tc.Name(), d.RxPolicy, rx)
+				case rx != "" && rx != "off" && !strings.Contains(out, "insane "+tx+" rx "+rx+" "):
+					t.Errorf("ip -d link show lacks %q:\n%s", "insane "+tx+" rx "+rx+" ", out)
+				}
 			})
 		}
+		RunIn(t, b, "ip", "link", "set", "ins0", "type", "insane", "rx", "off")
 	})
 
 	t.Run("no mode keeps the policy", func(t *testing.T) {
@@ -214,26 +240,35 @@ func TestIPLinkPlugin(t *testing.T) {
 			}
 			k.Set(&got, v)
 		}
-		if len(x) != len(genl.Counters())+1 {
-			t.Errorf("ip -j info_xstats has %d keys, want the %d counters and dropped: %v", len(x), len(genl.Counters()), x)
+		if len(x) != len(genl.Counters())+2 {
+			t.Errorf("ip -j info_xstats has %d keys, want the %d counters, dropped and rx_dropped: %v", len(x), len(genl.Counters()), x)
 		}
-		if got != st || x["dropped"] != st.Dropped() {
-			t.Errorf("ip xstats %+v (dropped %d), client %+v (dropped %d)", got, x["dropped"], st, st.Dropped())
+		if got != st || x["dropped"] != st.Dropped() || x["rx_dropped"] != st.RxDropped() {
+			t.Errorf("ip xstats %+v (dropped %d, rx %d), client %+v (dropped %d, rx %d)", got, x["dropped"], x["rx_dropped"],
+				st, st.Dropped(), st.RxDropped())
 		}
-		relayedLine := "relayed:"
+		relayedLine, rxRelayedLine := "relayed:", "rx relayed:"
 		droppedLine := "dropped: total " + strconv.FormatUint(st.Dropped(), 10)
+		rxDroppedLine := "rx dropped: total " + strconv.FormatUint(st.RxDropped(), 10)
 		for _, k := range genl.Counters() {
-			if k.Drop {
-				droppedLine += " " + k.Short + " " + strconv.FormatUint(k.Get(st), 10)
-			} else {
-				relayedLine += " " + k.Short + " " + strconv.FormatUint(k.Get(st), 10)
+			v := " " + k.Short + " " + strconv.FormatUint(k.Get(st), 10)
+			switch {
+			case k.Drop && k.Rx:
+				rxDroppedLine += v
+			case k.Drop:
+				droppedLine += v
+			case k.Rx:
+				rxRelayedLine += v
+			default:
+				relayedLine += v
 			}
 		}
 		if want := "relayed: packets " + strconv.FormatUint(relayed, 10) + " bytes "; !strings.HasPrefix(relayedLine, want) {
 			t.Fatalf("the client's counters begin %q, want %q", relayedLine, want)
 		}
 		out := RunIn(t, b, "ip", "-d", "-s", "link", "show", "ins0")
-		for _, want := range []string{"    " + relayedLine + "\n", "    " + droppedLine + "\n"} {
+		for _, want := range []string{"    " + relayedLine + "\n", "    " + droppedLine + "\n",
+			"    " + rxRelayedLine + "\n", "    " + rxDroppedLine + "\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ip -d -s link show lacks %q:\n%s", want, out)
 			}

@@ -261,7 +261,7 @@ func (f *ttFuzzer) genl() (cmd uint8, flags uint16, attrs []byte) {
 		}
 	}
 	if f.chance(0.3) {
-		fl := uint32(f.pick(4))
+		fl := uint32(f.pick(8)) // RX_OFF included
 		if f.chance(0.1) {
 			fl = f.u32v()
 		}
@@ -269,6 +269,10 @@ func (f *ttFuzzer) genl() (cmd uint8, flags uint16, attrs []byte) {
 	}
 	if f.chance(0.7) {
 		b = append(b, ttAttrBytes(uapi.DeviceAPolicy|unix.NLA_F_NESTED, f.policy())...)
+	}
+	if f.chance(0.3) {
+		// The receive policy, which installs the hook on the lower.
+		b = append(b, ttAttrBytes(uapi.DeviceARxPolicy|unix.NLA_F_NESTED, f.policy())...)
 	}
 	if f.chance(0.03) {
 		b = append(b, ttAttrBytes(uint16(uapi.DeviceAStats+f.pick(3)), ttU32(1))...)
@@ -513,6 +517,17 @@ func (f *ttFuzzer) nextRtnl() ttFuzzMsg {
 		}
 		if m.typ != unix.RTM_GETLINK && f.chance(0.8) {
 			data := f.policy()
+			// The receive policy nested in IFLA_INFO_DATA, or rx off.
+			if f.chance(0.3) {
+				typ := uint16(uapi.PolicyARx)
+				if f.chance(0.9) {
+					typ |= unix.NLA_F_NESTED
+				}
+				data = append(data, ttAttrBytes(typ, f.policy())...)
+			}
+			if f.chance(0.1) {
+				data = append(data, ttAttrBytes(uapi.PolicyARxOff, make([]byte, 4*f.pick(2)))...)
+			}
 			if f.chance(0.7) {
 				for n := 1 + f.pick(3); n > 0; n-- {
 					data = f.mutate(data)
@@ -628,13 +643,42 @@ func ttCheckLink(b []byte) error {
 		}
 		for _, x := range li {
 			if insane && x.Type == unix.IFLA_INFO_DATA {
-				if err := ttParsePolicy(x.Data, &ttDev{}); err != nil {
+				if err := ttParseLinkData(x.Data); err != nil {
 					return fmt.Errorf("IFLA_INFO_DATA of an insane device: %w", err)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// ttParseLinkData parses an insane device's IFLA_INFO_DATA strictly: the
+// transmit policy, and the receive policy nested in INSANE_POLICY_A_RX
+// while it is on. Replies never carry INSANE_POLICY_A_RX_OFF.
+func ttParseLinkData(b []byte) error {
+	attrs, err := ttParseAttrs(b)
+	if err != nil {
+		return err
+	}
+	var tx []byte
+	rx := 0
+	for _, a := range attrs {
+		switch a.Type {
+		case uapi.PolicyARx:
+			rx++
+			if err := ttParsePolicy(a.Data, &ttDev{}); err != nil {
+				return fmt.Errorf("INSANE_POLICY_A_RX: %w", err)
+			}
+		case uapi.PolicyARxOff:
+			return fmt.Errorf("INSANE_POLICY_A_RX_OFF in a reply")
+		default:
+			tx = append(tx, ttAttrBytes(a.Type, a.Data)...)
+		}
+	}
+	if rx > 1 {
+		return fmt.Errorf("INSANE_POLICY_A_RX %d times", rx)
+	}
+	return ttParsePolicy(tx, &ttDev{})
 }
 
 func TestTortureFuzz(t *testing.T) {

@@ -316,6 +316,7 @@ type ttDev struct {
 	On, Off           uint64
 	Stats             [uapi.StatsAMax + 1]uint64
 	Event             uint32
+	Rx                *ttDev // the receive policy (its mode and attributes), nil while off
 }
 
 // ttParseDevice checks a generic-netlink message of the insane family
@@ -365,6 +366,9 @@ func ttParseDevice(data []byte, wantCmd uint8) (*ttDev, error) {
 			d.LowerName, err = ttNulString(a.Data, unix.IFNAMSIZ-1)
 		case uapi.DeviceAPolicy:
 			err = ttParsePolicy(a.Data, d)
+		case uapi.DeviceARxPolicy:
+			d.Rx = &ttDev{}
+			err = ttParsePolicy(a.Data, d.Rx)
 		case uapi.DeviceAStats:
 			err = ttParseStats(a.Data, d)
 		default:

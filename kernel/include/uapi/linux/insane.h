@@ -6,7 +6,9 @@
  * "slave"). Every IPv4 or IPv6 packet routed through it is either relayed
  * out of the lower device or dropped, as decided by the device's policy.
  * Anything else is dropped, and every packet is counted once (see
- * "Counters").
+ * "Counters"). The device also has a receive policy, off by default: while
+ * it is set, the replies of the hosts routed through the device come in
+ * through it too, and the receive policy decides them (see "Receive").
  *
  * This header is the single source of truth for every number shared by the
  * kernel module, the Go client and the CLI. Every enum here is append-only.
@@ -19,12 +21,19 @@
  * the device itself (EINVAL), and stacking that would close a cycle is
  * refused (EBUSY). IFLA_MTU, if given, must not exceed the lower's MTU
  * (EINVAL). IFLA_INFO_DATA, at most once, holds exactly the attributes of
- * enum insane_policy_attr, the same set that INSANE_DEVICE_A_POLICY nests
- * in generic netlink.
+ * enum insane_policy_attr: the transmit policy's, the same set that
+ * INSANE_DEVICE_A_POLICY nests in generic netlink, plus, in IFLA_INFO_DATA
+ * only, INSANE_POLICY_A_RX (NLA_NESTED: a complete receive policy, the
+ * same set again without INSANE_POLICY_A_RX and INSANE_POLICY_A_RX_OFF) and
+ * INSANE_POLICY_A_RX_OFF (NLA_FLAG: turn the receive policy off; it
+ * contradicts INSANE_POLICY_A_RX). Replies carry INSANE_POLICY_A_RX while
+ * the receive policy is on, and neither attribute while it is off.
  * IFLA_INFO_XSTATS, in replies only, holds the INSANE_STATS_A_* counters
  * of INSANE_DEVICE_A_STATS. A change of an existing device (RTM_NEWLINK
- * without NLM_F_CREATE) replaces the whole policy when IFLA_INFO_DATA holds
- * any attribute, and keeps it otherwise.
+ * without NLM_F_CREATE) replaces the whole transmit policy when
+ * IFLA_INFO_DATA holds any transmit policy attribute and keeps it
+ * otherwise; it replaces the receive policy with INSANE_POLICY_A_RX, turns
+ * it off with INSANE_POLICY_A_RX_OFF and keeps it otherwise.
  *
  * Generic netlink
  * ---------------
@@ -54,6 +63,8 @@
  *         INSANE_POLICY_A_SEED: NLA_U64, only if the policy has a seed
  *         INSANE_POLICY_A_ON_NS: NLA_U64, only in INSANE_MODE_TIME
  *         INSANE_POLICY_A_OFF_NS: NLA_U64, only in INSANE_MODE_TIME
+ *     INSANE_DEVICE_A_RX_POLICY: NLA_NESTED, the receive policy, only while
+ *         it is on; the same attributes as INSANE_DEVICE_A_POLICY
  *     INSANE_DEVICE_A_STATS: NLA_NESTED, counters since creation or the
  *         last INSANE_DEVICE_F_RESET_STATS
  *         INSANE_STATS_A_RELAYED_PACKETS: NLA_U64
@@ -65,6 +76,10 @@
  *         INSANE_STATS_A_DROP_NOT_IP: NLA_U64
  *         INSANE_STATS_A_DROP_LOOP: NLA_U64
  *         INSANE_STATS_A_DROP_MALFORMED: NLA_U64
+ *         INSANE_STATS_A_RX_RELAYED_PACKETS: NLA_U64
+ *         INSANE_STATS_A_RX_RELAYED_BYTES: NLA_U64
+ *         INSANE_STATS_A_RX_DROP_POLICY: NLA_U64
+ *         INSANE_STATS_A_RX_DROP_NO_MEMORY: NLA_U64
  *
  * INSANE_CMD_SET_DEVICE
  *   Requires CAP_NET_ADMIN in the user namespace that owns the device's
@@ -76,14 +91,21 @@
  *         device's network namespace), replacing any current lower
  *     INSANE_DEVICE_A_FLAGS: NLA_U32, a mask of enum insane_device_flag
  *     INSANE_DEVICE_A_POLICY: NLA_NESTED, a complete new policy
+ *     INSANE_DEVICE_A_RX_POLICY: NLA_NESTED, a complete new receive policy
+ *         (the same attributes), which turns the receive direction on
  *
  *   Everything in one request is checked before anything is changed.
- *   INSANE_DEVICE_F_DETACH together with a lower is refused.
+ *   INSANE_DEVICE_F_DETACH together with a lower is refused, and so is
+ *   INSANE_DEVICE_F_RX_OFF together with INSANE_DEVICE_A_RX_POLICY.
+ *   Turning the receive policy on, or attaching a device whose receive
+ *   policy is on, fails with EBUSY when the receive hook cannot be had on
+ *   the lower (see "Receive"); the message says what holds it.
  *
  * INSANE_CMD_EVENT
  *   Never a request. Sent to INSANE_GENL_MCGRP_EVENTS in the device's network
- *   namespace whenever a device's policy changes, it is attached or
- *   detached, or its counters are reset. The message carries
+ *   namespace whenever a device's policy changes (INSANE_EVENT_POLICY),
+ *   its receive policy is set or turned off (INSANE_EVENT_RX_POLICY), it is
+ *   attached or detached, or its counters are reset. The message carries
  *   INSANE_DEVICE_A_EVENT (NLA_U32, enum insane_event) followed by the
  *   same attributes as a GET_DEVICE reply, taken after the change.
  *
@@ -96,7 +118,9 @@
  * carrier, neither has the device, and the kernel discards what is routed
  * to it before the driver sees it, as for any device without carrier.)
  * Interface statistics: TX packets and bytes are the relayed packets, TX
- * dropped is the sum of every drop counter; they are never reset.
+ * dropped is the sum of every transmit drop counter, RX packets and bytes
+ * are the packets the receive policy passed up, RX dropped the sum of the
+ * INSANE_STATS_A_RX_DROP_* counters; they are never reset.
  *
  * Each packet is checked in this order, and the first check that fails
  * names its drop cause: a lower device (NO_LOWER); IPv4 or IPv6 (NOT_IP,
@@ -139,6 +163,50 @@
  * recursion limit; a loop through a qdisc added to the device is not
  * synchronous and is not caught.
  *
+ * Receive
+ * -------
+ * While the receive policy is off (the default), insane does not touch
+ * received traffic at all: no hook is installed on the lower, and nothing
+ * is counted in the RX_* counters.
+ *
+ * While it is on and the device is attached, insane holds the lower's
+ * rx_handler (one shared by every insane device on that lower). A packet
+ * received on the lower is taken over by an insane device when all of
+ * these hold: it is an IPv4 or IPv6 packet addressed to this host at the
+ * link layer (PACKET_HOST, no VLAN tag left), with a readable header
+ * (IPv4 version 4 and ihl >= 5, IPv6 version 6), not IPv6 neighbour
+ * discovery, and a destination that is not multicast or limited
+ * broadcast; and the route to its source address, looked up in the
+ * insane device's network namespace as for a reply (the
+ * main lookup with the policy rules, the packet's destination as source
+ * and its mark; a multipath route by its first nexthop), is a unicast
+ * route out of that insane device, which is up. Several insane devices on
+ * one lower each take the packets whose source routes through them. Every
+ * other packet (other sources, ARP, ND, non-IP, malformed) stays on the
+ * lower, untouched, and is counted by none of them.
+ *
+ * A packet taken over is received on the insane device: its ptype taps
+ * (tcpdump -i insane0) and tc ingress see it first, then the receive
+ * policy decides it. Passed, it goes up the stack as received on the
+ * insane device (netfilter's iif, rp_filter and sockets bound to the
+ * device see the insane device), counted in RX_RELAYED_* and in RX packets;
+ * dropped, it is counted in RX_DROP_POLICY. Since the reply of a host comes
+ * in on the device its route points at, strict reverse path filtering
+ * (rp_filter=1) holds with no sysctl change. A lower in another network
+ * namespace than the insane device works: the lookup is made in the insane
+ * device's namespace, and the packet is scrubbed (no mark, no conntrack
+ * state) as it crosses. ARP stays on the lower, where strict rp_filter
+ * still validates an ARP request's source against the lower: a routed host
+ * learns this host's address from this host's own ARP requests.
+ *
+ * The lower's rx_handler is a single slot: a bridge, bond, team, macvlan,
+ * ipvlan or Open vSwitch port already holds it, and then setting a
+ * receive policy (or attaching a device whose receive policy is on) fails
+ * with EBUSY and a message that names the holder; the transmit direction
+ * is unaffected. Conversely, while insane holds it, such a device cannot
+ * take the lower. The insane device's own rx_handler is where the receive
+ * decision is made, so it must be free too.
+ *
  * Policies
  * --------
  * A policy is complete: INSANE_POLICY_A_MODE is required whenever any policy
@@ -160,7 +228,9 @@
  * value when the module loads: uniform and cheap, not cryptographic, and
  * not reproducible. With a seed S, the decision for the k-th packet
  * handled (it reached the policy) since the policy was set (k = 0, 1, 2,
- * ...) is a pure function of S and k, whichever CPU sends it:
+ * ...) is a pure function of S and k, whichever CPU sends it (a receive
+ * policy has its own k, counting the packets it decided, and its own time
+ * epoch, from when it was set):
  *
  *     x = S + (k + 1) * 0x9e3779b97f4a7c15          (mod 2^64)
  *     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
@@ -199,8 +269,11 @@ enum insane_cmd {
 enum insane_device_flag {
 	INSANE_DEVICE_F_DETACH = 1U << 0,
 	INSANE_DEVICE_F_RESET_STATS = 1U << 1,
+	/* turn the receive policy off */
+	INSANE_DEVICE_F_RX_OFF = 1U << 2,
 	__INSANE_DEVICE_F_ALL = INSANE_DEVICE_F_DETACH |
-				INSANE_DEVICE_F_RESET_STATS
+				INSANE_DEVICE_F_RESET_STATS |
+				INSANE_DEVICE_F_RX_OFF
 };
 
 enum insane_device_attr {
@@ -213,6 +286,7 @@ enum insane_device_attr {
 	INSANE_DEVICE_A_POLICY,
 	INSANE_DEVICE_A_STATS,
 	INSANE_DEVICE_A_EVENT,
+	INSANE_DEVICE_A_RX_POLICY,
 	__INSANE_DEVICE_A_MAX
 };
 
@@ -235,6 +309,10 @@ enum insane_policy_attr {
 	INSANE_POLICY_A_SEED,
 	INSANE_POLICY_A_ON_NS,
 	INSANE_POLICY_A_OFF_NS,
+	/* IFLA_INFO_DATA only: the receive policy, nested */
+	INSANE_POLICY_A_RX,
+	/* IFLA_INFO_DATA only: NLA_FLAG, turn the receive policy off */
+	INSANE_POLICY_A_RX_OFF,
 	__INSANE_POLICY_A_MAX
 };
 
@@ -242,7 +320,8 @@ enum insane_policy_attr {
 
 /*
  * Counters. Every packet that reaches the device is counted exactly once:
- * as relayed, or under the one drop cause that stopped it.
+ * as relayed, or under the one drop cause that stopped it. The RX_* ones
+ * count the packets the device took over on receive (see "Receive").
  */
 enum insane_stats_attr {
 	INSANE_STATS_A_UNSPEC,
@@ -265,6 +344,14 @@ enum insane_stats_attr {
 	INSANE_STATS_A_DROP_LOOP,
 	/* an IPv4 or IPv6 header that the stack would refuse on receive */
 	INSANE_STATS_A_DROP_MALFORMED,
+	/* received on the device and passed up the stack by the receive policy */
+	INSANE_STATS_A_RX_RELAYED_PACKETS,
+	/* the bytes of those packets, from the network header on */
+	INSANE_STATS_A_RX_RELAYED_BYTES,
+	/* received on the device and dropped by the receive policy */
+	INSANE_STATS_A_RX_DROP_POLICY,
+	/* a shared received packet could not be copied to be taken over */
+	INSANE_STATS_A_RX_DROP_NO_MEMORY,
 	__INSANE_STATS_A_MAX
 };
 
@@ -276,6 +363,7 @@ enum insane_event {
 	INSANE_EVENT_ATTACH,
 	INSANE_EVENT_DETACH,
 	INSANE_EVENT_RESET_STATS,
+	INSANE_EVENT_RX_POLICY,
 	__INSANE_EVENT_MAX
 };
 
