@@ -187,11 +187,6 @@ func parseConfig(stdin []byte, needPrev bool) (*config, error) {
 			return nil, cniErrorf(types.ErrUnsupportedField, "insane: unknown pod annotation %q (value %q): the plugin reads %s and %s", k, v, annotationTx, annotationRx)
 		}
 	}
-	if c.rx != nil {
-		if err := rxSupported(*c.rx); err != nil {
-			return nil, err
-		}
-	}
 	if conf.Destinations == nil {
 		c.destinations = defaultDestinations
 		c.defaultDestinations = true

@@ -95,6 +95,10 @@ func TestAnnotations(t *testing.T) {
 	if cfg.tx.policy.String() != "mode time 1s 2s" || cfg.tx.from != "annotation insane.dev/tx" {
 		t.Errorf("with the annotation: %q from %s", cfg.tx.policy, cfg.tx.from)
 	}
+	cfg, err = parseConfig(netconf("1.1.0", rc(`"insane.dev/rx": "mode percent 90 seed 3"`), true), true)
+	if err != nil || cfg.rx == nil || cfg.rx.policy.String() != "mode percent 90 seed 3" || cfg.rx.from != "annotation insane.dev/rx" {
+		t.Errorf("with an rx annotation: %v, %v", cfg, err)
+	}
 	cfg, err = parseConfig(netconf("1.1.0", rc(`"example.com/other": "x"`), true), true)
 	if err != nil || cfg.tx.policy.String() != "mode percent 10" {
 		t.Errorf("without it: %v, %v", cfg, err)
@@ -104,7 +108,7 @@ func TestAnnotations(t *testing.T) {
 		msg  string
 	}{
 		`"insane.dev/tx": "mode percent"`:     {types.ErrInvalidNetworkConfig, `insane: annotation insane.dev/tx: "mode percent": mode percent needs a percentage`},
-		`"insane.dev/rx": "mode pass"`:        {types.ErrUnsupportedField, `annotation insane.dev/rx ("mode pass"): the receive direction is not available in this version`},
+		`"insane.dev/rx": "mode percent 101"`: {types.ErrInvalidNetworkConfig, `annotation insane.dev/rx: "mode percent 101": percentage "101" is not between 0 and 100`},
 		`"insane.dev/loss": "5"`:              {types.ErrUnsupportedField, `unknown pod annotation "insane.dev/loss" (value "5")`},
 		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, not mode pass"},
 	} {
@@ -128,7 +132,6 @@ func TestParseConfigRefuses(t *testing.T) {
 		`, "tx": ""`:                                     {types.ErrInvalidNetworkConfig, "a policy needs mode"},
 		`, "tx": "lower eth1"`:                           {types.ErrInvalidNetworkConfig, `unknown keyword "lower"`},
 		`, "tx": 5`:                                      {types.ErrDecodingFailure, "reading the network configuration"},
-		`, "rx": "mode percent 90"`:                      {types.ErrUnsupportedField, `"rx" in the network configuration ("mode percent 90"): the receive direction is not available in this version of insane`},
 		`, "rx": "mode nonsense"`:                        {types.ErrInvalidNetworkConfig, `unknown mode "nonsense"`},
 		`, "destinations": []`:                           {types.ErrInvalidNetworkConfig, `"destinations" is empty`},
 		`, "destinations": ["10.0.0.0/33"]`:              {types.ErrInvalidNetworkConfig, `"10.0.0.0/33" is not a prefix`},
@@ -164,5 +167,15 @@ func TestDeviceName(t *testing.T) {
 	a, b := deviceName("a-long-ifname0"), deviceName("a-long-ifname1")
 	if a == b || len(a) > 15 || !strings.HasPrefix(a, "ins") {
 		t.Errorf("long names: %q, %q", a, b)
+	}
+}
+
+func TestParseConfigRx(t *testing.T) {
+	cfg, err := parseConfig(netconf("1.1.0", `, "tx": "mode pass", "rx": "mode time 1s 500ms"`, true), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.rx == nil || cfg.rx.policy.String() != "mode time 1s 500ms" || cfg.rx.from != `"rx" in the network configuration` {
+		t.Errorf("rx %+v", cfg.rx)
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 // FuzzParseConfig feeds arbitrary network configurations to the parser ADD
 // and CHECK use. It must not panic; every refusal is a CNI error with a
-// code and a message; what it accepts has a valid tx policy, no rx (this
-// version refuses it), and masked, distinct destinations.
+// code and a message; what it accepts has a valid tx policy, a valid rx
+// policy if any, and masked, distinct destinations.
 func FuzzParseConfig(f *testing.F) {
 	for _, keys := range []string{
 		``, `, "tx": "mode percent 80 seed 42"`, `, "tx": "mode time 1s 2s", "destinations": ["10.0.0.0/8", "::/0"]`,
@@ -35,7 +35,9 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted an invalid tx policy: %v", err)
 		}
 		if cfg.rx != nil {
-			t.Fatal("accepted rx")
+			if err := cfg.rx.policy.Validate(); err != nil {
+				t.Fatalf("accepted an invalid rx policy: %v", err)
+			}
 		}
 		seen := map[string]bool{}
 		for _, d := range cfg.destinations {

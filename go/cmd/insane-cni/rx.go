@@ -1,39 +1,41 @@
 package main
 
-// The receive direction (rx): a policy for the packets the pod's interface
-// receives. The kernel module and the Go client of this version act on
-// transmitted packets only (issue 15 adds the receive direction), so a
-// configuration or an annotation that asks for rx is refused before
-// anything is changed. This file is the one place to wire it once genl
-// has it: rxSupported returns nil, applyRx sets the policy on the device
-// and verifyRx compares it, and nothing else in the plugin changes.
+// The receive direction (rx): a policy for the packets that the pod's
+// interface receives from sources routed through the insane device (issue
+// 15). The device takes them over from eth0 through eth0's rx_handler,
+// which a pod's veth leaves free.
 
 import (
+	"fmt"
+
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/insane-netdev/insane/go/genl"
 )
 
-// rxSupported tells whether this build can apply an rx policy.
-func rxSupported(rx policySetting) error {
-	return cniErrorf(types.ErrUnsupportedField,
-		"insane: %s (%q): the receive direction is not available in this version of insane (the module and client act on transmitted packets only); leave rx out",
-		rx.from, rx.policy.String())
-}
-
-// applyRx sets the receive policy of the insane device called name. It is
-// called only with a policy that rxSupported accepted.
-func applyRx(_ *genl.Client, _ string, rx *policySetting) error {
+// applyRx sets the receive policy of the insane device called name.
+func applyRx(c *genl.Client, name string, rx *policySetting) error {
 	if rx == nil {
 		return nil
 	}
-	return rxSupported(*rx)
+	p := rx.policy
+	if err := c.ConfigureDevice(name, genl.Config{RxPolicy: &p}); err != nil {
+		return kernelError(fmt.Sprintf("set the rx policy of %s (%s)", name, rx.from), err)
+	}
+	return nil
 }
 
 // verifyRx checks the device's receive policy for CHECK.
-func verifyRx(_ *genl.Device, rx *policySetting) error {
-	if rx == nil {
+func verifyRx(d *genl.Device, rx *policySetting) error {
+	switch {
+	case rx == nil && d.RxPolicy != nil:
+		return cniErrorf(types.ErrInternal, "insane: CHECK: %s has rx policy %q, but the configuration sets none", d.Name, d.RxPolicy)
+	case rx == nil:
 		return nil
+	case d.RxPolicy == nil:
+		return cniErrorf(types.ErrInternal, "insane: CHECK: %s has no rx policy, but %s says %q", d.Name, rx.from, rx.policy.String())
+	case d.RxPolicy.String() != rx.policy.String():
+		return cniErrorf(types.ErrInternal, "insane: CHECK: %s has rx policy %q, but %s says %q", d.Name, d.RxPolicy, rx.from, rx.policy.String())
 	}
-	return rxSupported(*rx)
+	return nil
 }

@@ -252,7 +252,7 @@ func TestCNIAddTraffic(t *testing.T) {
 	// inherit it: replies come in on eth0 while the route points at the
 	// insane device, which loose mode accepts.
 	Sysctl(t, pod, "net.ipv4.conf.all.rp_filter", "2")
-	l := n.list("1.1.0", map[string]any{"tx": "mode percent 70"})
+	l := n.list("1.1.0", map[string]any{"tx": "mode percent 70", "rx": "mode percent 80"})
 	res := n.mustAdd(l, cniRT(pod, nil))
 	ip := podIP(t, res)
 	t.Logf("pod address %s, interfaces %v", ip, res.Interfaces)
@@ -264,8 +264,8 @@ func TestCNIAddTraffic(t *testing.T) {
 		t.Errorf("the result's interfaces %v do not name insane-eth0", names)
 	}
 	d := cniDevice(t, pod)
-	if d.LowerName != "eth0" || d.Policy.String() != "mode percent 70" {
-		t.Fatalf("device %s: lower %q, policy %q", d.Name, d.LowerName, d.Policy)
+	if d.LowerName != "eth0" || d.Policy.String() != "mode percent 70" || d.RxPolicy == nil || d.RxPolicy.String() != "mode percent 80" {
+		t.Fatalf("device %s: lower %q, policy %q, rx policy %v", d.Name, d.LowerName, d.Policy, d.RxPolicy)
 	}
 	routes := RunIn(t, pod, "ip", "route", "show")
 	t.Logf("pod routes:\n%s", routes)
@@ -288,6 +288,21 @@ func TestCNIAddTraffic(t *testing.T) {
 	if d.Stats.RelayedPackets != uint64(len(got.Seqs)) || d.Stats.RelayedPackets+d.Stats.DropPolicy != count {
 		t.Errorf("counters: relayed %d, dropped by policy %d; received %d of %d",
 			d.Stats.RelayedPackets, d.Stats.DropPolicy, len(got.Seqs), count)
+	}
+
+	// The node's address routes through insane-eth0 in the pod, so what
+	// the node sends the pod is taken over and meets the rx policy.
+	rx0 := d.Stats
+	sent, got = UDPFlow(t, n.ns, pod, ip, vmnet.SendOptions{Count: count})
+	if sent.Errors != 0 {
+		t.Fatalf("node to pod: %d sends refused, first: %v", sent.Errors, sent.FirstError)
+	}
+	kWithin(t, "node to pod through rx mode percent 80", len(got.Seqs), count, 0.80, 4)
+	d = cniDevice(t, pod)
+	if rxr := d.Stats.RxRelayedPackets - rx0.RxRelayedPackets; rxr != uint64(len(got.Seqs)) ||
+		rxr+d.Stats.RxDropPolicy-rx0.RxDropPolicy != count {
+		t.Errorf("rx counters: relayed %d, dropped by policy %d; received %d of %d",
+			rxr, d.Stats.RxDropPolicy-rx0.RxDropPolicy, len(got.Seqs), count)
 	}
 }
 
@@ -379,6 +394,17 @@ func TestCNIAnnotations(t *testing.T) {
 	if got := cniDevice(t, pod).Policy.String(); got != "mode percent 55 seed 7" {
 		t.Errorf("policy with the annotation: %q", got)
 	}
+	podRx := n.newPod("podrx")
+	n.mustAdd(l, cniRT(podRx, map[string]string{"insane.dev/rx": "mode percent 90"}))
+	if rx := cniDevice(t, podRx).RxPolicy; rx == nil || rx.String() != "mode percent 90" {
+		t.Errorf("rx policy with the rx annotation: %v", rx)
+	}
+	if err := n.check(l, cniRT(podRx, map[string]string{"insane.dev/rx": "mode percent 90"})); err != nil {
+		t.Errorf("CHECK with the rx annotation: %v", err)
+	}
+	if err := n.check(l, cniRT(podRx, nil)); err == nil || !strings.Contains(err.Error(), "has rx policy") {
+		t.Errorf("CHECK without the rx annotation: %v, want the rx mismatch", err)
+	}
 	if err := n.check(l, cniRT(pod, ann)); err != nil {
 		t.Errorf("CHECK with the same annotation: %v", err)
 	}
@@ -402,7 +428,7 @@ func TestCNIAnnotations(t *testing.T) {
 		msg  string
 	}{
 		{map[string]string{"insane.dev/tx": "mode percent 101"}, types.ErrInvalidNetworkConfig, `annotation insane.dev/tx: "mode percent 101": percentage "101" is not between 0 and 100`},
-		{map[string]string{"insane.dev/rx": "mode percent 90"}, types.ErrUnsupportedField, "the receive direction is not available in this version"},
+		{map[string]string{"insane.dev/rx": "mode chaos"}, types.ErrInvalidNetworkConfig, `annotation insane.dev/rx: "mode chaos": unknown mode "chaos"`},
 		{map[string]string{"insane.dev/txx": "mode pass"}, types.ErrUnsupportedField, `unknown pod annotation "insane.dev/txx"`},
 	} {
 		pod := n.newPod(fmt.Sprintf("podbad%d", i))
@@ -615,7 +641,7 @@ func TestCNIBadConfigs(t *testing.T) {
 		{"bad prefix", conf(`, "destinations": ["10.0.0.0/33"]`, true), types.ErrInvalidNetworkConfig, `"10.0.0.0/33" is not a prefix`, false},
 		{"host bits", conf(`, "destinations": ["10.1.2.3/8"]`, true), types.ErrInvalidNetworkConfig, `"10.1.2.3/8" has host bits set: the prefix is 10.0.0.0/8`, false},
 		{"no IPv6 address", conf(`, "destinations": ["2001:db8::/32"]`, true), types.ErrInvalidNetworkConfig, `no IPv6 address`, false},
-		{"rx", conf(`, "rx": "mode percent 90"`, true), types.ErrUnsupportedField, "the receive direction is not available in this version", false},
+		{"bad rx", conf(`, "rx": "mode percent 90 seed"`, true), types.ErrInvalidNetworkConfig, `"rx" in the network configuration`, false},
 		{"no prevResult", conf(`, "tx": "mode pass"`, false), types.ErrInvalidNetworkConfig, "no prevResult: insane is a chained plugin", false},
 		{"missing module", conf(`, "tx": "mode percent 50"`, true), types.ErrPluginNotAvailable, "the insane kernel module is not loaded", true},
 	}
