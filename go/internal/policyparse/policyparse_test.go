@@ -18,6 +18,11 @@ func TestCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range cases {
+		// Direction words belong to the command lines (CLI, ip plugin);
+		// Parse reads one direction's policy, as the plugin's tx and rx.
+		if hasWord(tc.Args, "rx") || hasWord(tc.Args, "tx") {
+			continue
+		}
 		t.Run(tc.Name(), func(t *testing.T) {
 			p, err := Parse(tc.Args)
 			if tc.Err != "" {
@@ -43,6 +48,15 @@ func TestCases(t *testing.T) {
 			}
 		})
 	}
+}
+
+func hasWord(words []string, w string) bool {
+	for _, x := range words {
+		if x == w {
+			return true
+		}
+	}
+	return false
 }
 
 func TestParseRefuses(t *testing.T) {
