@@ -4,12 +4,14 @@ package uapi
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	GenlName        = "insane"  // INSANE_GENL_NAME
-	GenlVersion     = 1         // INSANE_GENL_VERSION
-	GenlMcgrpEvents = "events"  // INSANE_GENL_MCGRP_EVENTS
-	LinkKind        = "insane"  // INSANE_LINK_KIND
-	PercentScale    = 1000000   // INSANE_PERCENT_SCALE
-	PercentMax      = 100000000 // INSANE_PERCENT_MAX
+	GenlName         = "insane"  // INSANE_GENL_NAME
+	GenlVersion      = 1         // INSANE_GENL_VERSION
+	GenlMcgrpEvents  = "events"  // INSANE_GENL_MCGRP_EVENTS
+	LinkKind         = "insane"  // INSANE_LINK_KIND
+	PercentScale     = 1000000   // INSANE_PERCENT_SCALE
+	PercentMax       = 100000000 // INSANE_PERCENT_MAX
+	BurstScale       = 1000      // INSANE_BURST_SCALE
+	ScheduleStepsMax = 64        // INSANE_SCHEDULE_STEPS_MAX
 )
 
 // Values of enum insane_cmd.
@@ -54,32 +56,57 @@ const (
 
 // Values of enum insane_mode.
 const (
-	ModePass    = 0 // INSANE_MODE_PASS
-	ModePercent = 1 // INSANE_MODE_PERCENT
-	ModeTime    = 2 // INSANE_MODE_TIME
+	ModePass     = 0 // INSANE_MODE_PASS
+	ModePercent  = 1 // INSANE_MODE_PERCENT
+	ModeTime     = 2 // INSANE_MODE_TIME
+	ModeDrop     = 3 // INSANE_MODE_DROP
+	ModeBurst    = 4 // INSANE_MODE_BURST
+	ModeGilbert  = 5 // INSANE_MODE_GILBERT
+	ModeSchedule = 6 // INSANE_MODE_SCHEDULE
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	ModeMax = 2 // INSANE_MODE_MAX
+	ModeMax = 6 // INSANE_MODE_MAX
 )
 
 // Values of enum insane_policy_attr.
 const (
-	PolicyAUnspec  = 0 // INSANE_POLICY_A_UNSPEC
-	PolicyAPad     = 1 // INSANE_POLICY_A_PAD
-	PolicyAMode    = 2 // INSANE_POLICY_A_MODE
-	PolicyAPercent = 3 // INSANE_POLICY_A_PERCENT
-	PolicyASeed    = 4 // INSANE_POLICY_A_SEED
-	PolicyAOnNs    = 5 // INSANE_POLICY_A_ON_NS
-	PolicyAOffNs   = 6 // INSANE_POLICY_A_OFF_NS
-	PolicyARx      = 7 // INSANE_POLICY_A_RX
-	PolicyARxOff   = 8 // INSANE_POLICY_A_RX_OFF
+	PolicyAUnspec     = 0  // INSANE_POLICY_A_UNSPEC
+	PolicyAPad        = 1  // INSANE_POLICY_A_PAD
+	PolicyAMode       = 2  // INSANE_POLICY_A_MODE
+	PolicyAPercent    = 3  // INSANE_POLICY_A_PERCENT
+	PolicyASeed       = 4  // INSANE_POLICY_A_SEED
+	PolicyAOnNs       = 5  // INSANE_POLICY_A_ON_NS
+	PolicyAOffNs      = 6  // INSANE_POLICY_A_OFF_NS
+	PolicyARx         = 7  // INSANE_POLICY_A_RX
+	PolicyARxOff      = 8  // INSANE_POLICY_A_RX_OFF
+	PolicyABurst      = 9  // INSANE_POLICY_A_BURST
+	PolicyAGeP        = 10 // INSANE_POLICY_A_GE_P
+	PolicyAGeR        = 11 // INSANE_POLICY_A_GE_R
+	PolicyAGeLossBad  = 12 // INSANE_POLICY_A_GE_LOSS_BAD
+	PolicyAGeLossGood = 13 // INSANE_POLICY_A_GE_LOSS_GOOD
+	PolicyASteps      = 14 // INSANE_POLICY_A_STEPS
+	PolicyADurationNs = 15 // INSANE_POLICY_A_DURATION_NS
+	PolicyAOnce       = 16 // INSANE_POLICY_A_ONCE
+	PolicyAStepIndex  = 17 // INSANE_POLICY_A_STEP_INDEX
+	PolicyAStepLeftNs = 18 // INSANE_POLICY_A_STEP_LEFT_NS
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	PolicyAMax = 8 // INSANE_POLICY_A_MAX
+	PolicyAMax = 18 // INSANE_POLICY_A_MAX
+)
+
+// Values of enum insane_steps_attr.
+const (
+	StepsAUnspec = 0 // INSANE_STEPS_A_UNSPEC
+	StepsAStep   = 1 // INSANE_STEPS_A_STEP
+)
+
+// Macros of include/uapi/linux/insane.h.
+const (
+	StepsAMax = 1 // INSANE_STEPS_A_MAX
 )
 
 // Values of enum insane_stats_attr.

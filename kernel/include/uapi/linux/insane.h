@@ -60,9 +60,23 @@
  *     INSANE_DEVICE_A_POLICY: NLA_NESTED
  *         INSANE_POLICY_A_MODE: NLA_U32, enum insane_mode
  *         INSANE_POLICY_A_PERCENT: NLA_U32, only in INSANE_MODE_PERCENT
+ *             and INSANE_MODE_BURST
+ *         INSANE_POLICY_A_BURST: NLA_U32, only in INSANE_MODE_BURST
+ *         INSANE_POLICY_A_GE_P, INSANE_POLICY_A_GE_R,
+ *         INSANE_POLICY_A_GE_LOSS_BAD, INSANE_POLICY_A_GE_LOSS_GOOD:
+ *             NLA_U32, only in INSANE_MODE_GILBERT, all four (the
+ *             defaults filled in)
  *         INSANE_POLICY_A_SEED: NLA_U64, only if the policy has a seed
  *         INSANE_POLICY_A_ON_NS: NLA_U64, only in INSANE_MODE_TIME
  *         INSANE_POLICY_A_OFF_NS: NLA_U64, only in INSANE_MODE_TIME
+ *         INSANE_POLICY_A_STEPS: NLA_NESTED, only in INSANE_MODE_SCHEDULE
+ *         INSANE_POLICY_A_ONCE: NLA_FLAG, only in a schedule that has it
+ *         INSANE_POLICY_A_STEP_INDEX: NLA_U32, in INSANE_MODE_TIME and
+ *             INSANE_MODE_SCHEDULE: the step in force when the reply was
+ *             made (time mode: 0 is the ON window, 1 the OFF window)
+ *         INSANE_POLICY_A_STEP_LEFT_NS: NLA_U64, beside STEP_INDEX: the
+ *             time left in that step; absent while the last step of a
+ *             schedule with INSANE_POLICY_A_ONCE holds for good
  *     INSANE_DEVICE_A_RX_POLICY: NLA_NESTED, the receive policy, only while
  *         it is on; the same attributes as INSANE_DEVICE_A_POLICY
  *     INSANE_DEVICE_A_STATS: NLA_NESTED, counters since creation or the
@@ -220,7 +234,61 @@
  * INSANE_MODE_TIME    relays for INSANE_POLICY_A_ON_NS, then drops for
  *                     INSANE_POLICY_A_OFF_NS, repeating. Both required; their
  *                     sum must be positive and must not overflow. The first
- *                     ON window opens when the policy is set.
+ *                     ON window opens when the policy is set. It is the
+ *                     schedule "ON pass OFF drop" (see below), and reports
+ *                     its step in the same way.
+ * INSANE_MODE_DROP    drops every packet. No other attribute.
+ * INSANE_MODE_BURST   relays INSANE_POLICY_A_PERCENT of the packets on
+ *                     average, as percent mode does, and drops the others
+ *                     in bursts whose mean length is INSANE_POLICY_A_BURST
+ *                     (in thousandths of a packet: 5000 is 5 packets). Both
+ *                     required; optional INSANE_POLICY_A_SEED. PERCENT must
+ *                     be above 0; BURST must be at least INSANE_BURST_SCALE
+ *                     (a burst has at least one packet) and at least
+ *                     (100 % - PERCENT) / PERCENT packets (below that the
+ *                     chance of starting a burst would exceed 1). Independent
+ *                     loss at the same PERCENT has a mean burst length of
+ *                     100 % / PERCENT packets. It is the Gilbert chain below
+ *                     with
+ *                         p = (INSANE_PERCENT_MAX - PERCENT) * INSANE_BURST_SCALE
+ *                             / (PERCENT * BURST)
+ *                         r = INSANE_BURST_SCALE / BURST
+ *                     a bad state that drops every packet and a good state
+ *                     that drops none: its share of bad packets is
+ *                     p / (p + r) = 1 - PERCENT / 100 %, and a burst lasts
+ *                     1 / r = BURST packets on average (geometrically).
+ * INSANE_MODE_GILBERT the two-state Gilbert-Elliott chain with its raw
+ *                     parameters, in millionths of a percent as PERCENT is:
+ *                     INSANE_POLICY_A_GE_P, the chance that a packet in the
+ *                     good state moves the chain to the bad one, and
+ *                     INSANE_POLICY_A_GE_R, the chance of moving back
+ *                     (both required; R must be above 0, or a burst would
+ *                     never end); INSANE_POLICY_A_GE_LOSS_BAD, the chance
+ *                     that a packet is lost in the bad state (default
+ *                     100 %), and INSANE_POLICY_A_GE_LOSS_GOOD, in the good
+ *                     state (default 0). The two loss chances are what
+ *                     tc-netem's "loss gemodel p r 1-h 1-k" takes as its
+ *                     third and fourth numbers (1-h and 1-k, not h and k).
+ *                     Each at most INSANE_PERCENT_MAX. Optional
+ *                     INSANE_POLICY_A_SEED.
+ * INSANE_MODE_SCHEDULE runs INSANE_POLICY_A_STEPS in order, each for its
+ *                     duration, from when the policy is set, and starts
+ *                     over after the last, or, with INSANE_POLICY_A_ONCE,
+ *                     keeps the last step's action for good once the last
+ *                     step has run its duration. STEPS holds 1 to
+ *                     INSANE_SCHEDULE_STEPS_MAX attributes of type
+ *                     INSANE_STEPS_A_STEP, nothing else; each STEP nests a
+ *                     policy (enum insane_policy_attr again) of mode pass,
+ *                     drop, percent, burst or gilbert, with that mode's
+ *                     attributes but no seed, plus INSANE_POLICY_A_DURATION_NS
+ *                     (required, above 0; only valid in a step). The sum of
+ *                     the durations must not exceed 2^63 - 1 ns. Optional
+ *                     INSANE_POLICY_A_SEED, for the steps that draw
+ *                     (percent, burst, gilbert). A refusal inside a step
+ *                     points at the step's attribute.
+ *
+ * INSANE_POLICY_A_STEP_INDEX and INSANE_POLICY_A_STEP_LEFT_NS are reported,
+ * never set: a request that carries them is refused.
  *
  * Percent decisions. Without a seed each packet draws from its CPU's own
  * pseudo-random sequence, x = mix(state += 0x9e3779b97f4a7c15) with the
@@ -240,6 +308,30 @@
  *
  * Without a seed, the same comparison is made with a random 32-bit value in
  * place of (x >> 32). Setting the same seed again replays the same sequence.
+ *
+ * Gilbert decisions (burst and gilbert modes, alone or as steps). For a
+ * probability num / den, thr(num / den) = ceil(num * 2^32 / den), computed
+ * exactly; "u < thr(q)" happens with probability q for a uniform 32-bit u.
+ * So PERCENT relays iff (x >> 32) < thr(PERCENT / INSANE_PERCENT_MAX), the
+ * comparison above. The chain has a state s, good or bad, good when the
+ * policy is set. A packet it decides takes a 64-bit value x, with u = x >> 32
+ * and w = x & 0xffffffff, and:
+ *
+ *     if s is good: s becomes bad  iff u < thr(p)
+ *     if s is bad:  s becomes good iff u < thr(r)
+ *     the packet is dropped iff w < thr(s is bad ? LOSS_BAD : LOSS_GOOD)
+ *
+ * (the state is moved first, and the packet is decided in the new state:
+ * the packet that starts a burst of burst mode is its first loss). With a
+ * seed S, x is the x above for the packet's k, and k and s advance together
+ * in one atomic step, so the drop set is a pure function of S and k, as for
+ * percent, whichever CPU sends. In a schedule, k counts the packets decided
+ * by its steps that draw (percent, burst, gilbert), and one chain state
+ * carries over between its burst and gilbert steps (each with its own p, r
+ * and losses); pass and drop steps touch neither. Without a seed, each CPU
+ * draws x from its own SplitMix64 sequence (the unseeded percent draw, all
+ * 64 bits) and keeps its own chain state for each policy, so that bursts
+ * follow each CPU's packets, and no state is shared between CPUs.
  */
 
 #ifndef _UAPI_LINUX_INSANE_H
@@ -255,6 +347,12 @@
 /* INSANE_POLICY_A_PERCENT is in millionths of a percent. */
 #define INSANE_PERCENT_SCALE		1000000U
 #define INSANE_PERCENT_MAX		(100U * INSANE_PERCENT_SCALE)
+
+/* INSANE_POLICY_A_BURST is in thousandths of a packet. */
+#define INSANE_BURST_SCALE		1000U
+
+/* The most steps a schedule holds. */
+#define INSANE_SCHEDULE_STEPS_MAX	64
 
 enum insane_cmd {
 	INSANE_CMD_UNSPEC,
@@ -296,6 +394,10 @@ enum insane_mode {
 	INSANE_MODE_PASS,
 	INSANE_MODE_PERCENT,
 	INSANE_MODE_TIME,
+	INSANE_MODE_DROP,
+	INSANE_MODE_BURST,
+	INSANE_MODE_GILBERT,
+	INSANE_MODE_SCHEDULE,
 	__INSANE_MODE_MAX
 };
 
@@ -313,10 +415,32 @@ enum insane_policy_attr {
 	INSANE_POLICY_A_RX,
 	/* IFLA_INFO_DATA only: NLA_FLAG, turn the receive policy off */
 	INSANE_POLICY_A_RX_OFF,
+	INSANE_POLICY_A_BURST,
+	INSANE_POLICY_A_GE_P,
+	INSANE_POLICY_A_GE_R,
+	INSANE_POLICY_A_GE_LOSS_BAD,
+	INSANE_POLICY_A_GE_LOSS_GOOD,
+	INSANE_POLICY_A_STEPS,
+	/* in a step of INSANE_POLICY_A_STEPS only */
+	INSANE_POLICY_A_DURATION_NS,
+	INSANE_POLICY_A_ONCE,
+	/* replies only */
+	INSANE_POLICY_A_STEP_INDEX,
+	INSANE_POLICY_A_STEP_LEFT_NS,
 	__INSANE_POLICY_A_MAX
 };
 
 #define INSANE_POLICY_A_MAX (__INSANE_POLICY_A_MAX - 1)
+
+/* The attributes nested in INSANE_POLICY_A_STEPS. */
+enum insane_steps_attr {
+	INSANE_STEPS_A_UNSPEC,
+	/* NLA_NESTED: one step, a policy of enum insane_policy_attr */
+	INSANE_STEPS_A_STEP,
+	__INSANE_STEPS_A_MAX
+};
+
+#define INSANE_STEPS_A_MAX (__INSANE_STEPS_A_MAX - 1)
 
 /*
  * Counters. Every packet that reaches the device is counted exactly once:
