@@ -18,12 +18,36 @@ func encodePolicy(ae *netlink.AttributeEncoder, p Policy) {
 	switch p.Mode {
 	case ModePercent:
 		ae.Uint32(uapi.PolicyAPercent, p.PercentUnits())
-		if p.Seed != nil {
-			ae.Uint64(uapi.PolicyASeed, *p.Seed)
-		}
 	case ModeTime:
 		ae.Uint64(uapi.PolicyAOnNs, uint64(p.On))
 		ae.Uint64(uapi.PolicyAOffNs, uint64(p.Off))
+	case ModeBurst:
+		ae.Uint32(uapi.PolicyAPercent, p.PercentUnits())
+		ae.Uint32(uapi.PolicyABurst, p.BurstUnits())
+	case ModeGilbert:
+		g := p.Gilbert
+		ae.Uint32(uapi.PolicyAGeP, percentUnits(g.P))
+		ae.Uint32(uapi.PolicyAGeR, percentUnits(g.R))
+		ae.Uint32(uapi.PolicyAGeLossBad, percentUnits(g.LossBad))
+		ae.Uint32(uapi.PolicyAGeLossGood, percentUnits(g.LossGood))
+	case ModeSchedule:
+		ae.Nested(uapi.PolicyASteps, func(sae *netlink.AttributeEncoder) error {
+			for _, st := range p.Steps {
+				st := st
+				sae.Nested(uapi.StepsAStep, func(nae *netlink.AttributeEncoder) error {
+					encodePolicy(nae, st.Action)
+					nae.Uint64(uapi.PolicyADurationNs, uint64(st.Duration))
+					return nil
+				})
+			}
+			return nil
+		})
+		if p.Once {
+			ae.Flag(uapi.PolicyAOnce, true)
+		}
+	}
+	if p.Seed != nil {
+		ae.Uint64(uapi.PolicyASeed, *p.Seed)
 	}
 }
 
@@ -31,9 +55,14 @@ var errNoMode = errors.New("policy without a mode")
 
 // decodePolicy reads the attributes of enum insane_policy_attr. With rx
 // non-nil, a nested receive policy (INSANE_POLICY_A_RX of IFLA_INFO_DATA)
-// is decoded into *rx.
-func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy) error {
-	var haveMode bool
+// is decoded into *rx; with dur non-nil (a schedule's step), the step's
+// duration into *dur.
+func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy, dur *time.Duration) error {
+	var (
+		haveMode, haveIndex, haveLeft bool
+		index                         int
+		left                          time.Duration
+	)
 	for ad.Next() {
 		switch ad.Type() {
 		case uapi.PolicyARx:
@@ -42,7 +71,7 @@ func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy) error {
 			}
 			var r Policy
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				return decodePolicy(nad, &r, nil)
+				return decodePolicy(nad, &r, nil, nil)
 			})
 			*rx = &r
 		case uapi.PolicyAMode:
@@ -57,7 +86,44 @@ func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy) error {
 			p.On = nsDuration(ad.Uint64())
 		case uapi.PolicyAOffNs:
 			p.Off = nsDuration(ad.Uint64())
+		case uapi.PolicyABurst:
+			p.Burst = float64(ad.Uint32()) / uapi.BurstScale
+		case uapi.PolicyAGeP:
+			p.Gilbert.P = float64(ad.Uint32()) / uapi.PercentScale
+		case uapi.PolicyAGeR:
+			p.Gilbert.R = float64(ad.Uint32()) / uapi.PercentScale
+		case uapi.PolicyAGeLossBad:
+			p.Gilbert.LossBad = float64(ad.Uint32()) / uapi.PercentScale
+		case uapi.PolicyAGeLossGood:
+			p.Gilbert.LossGood = float64(ad.Uint32()) / uapi.PercentScale
+		case uapi.PolicyASteps:
+			ad.Nested(func(sad *netlink.AttributeDecoder) error {
+				for sad.Next() {
+					if sad.Type() != uapi.StepsAStep {
+						continue
+					}
+					var st Step
+					sad.Nested(func(nad *netlink.AttributeDecoder) error {
+						return decodePolicy(nad, &st.Action, nil, &st.Duration)
+					})
+					p.Steps = append(p.Steps, st)
+				}
+				return sad.Err()
+			})
+		case uapi.PolicyAOnce:
+			p.Once = true
+		case uapi.PolicyAStepIndex:
+			index, haveIndex = int(ad.Uint32()), true
+		case uapi.PolicyAStepLeftNs:
+			left, haveLeft = nsDuration(ad.Uint64()), true
+		case uapi.PolicyADurationNs:
+			if dur != nil {
+				*dur = nsDuration(ad.Uint64())
+			}
 		}
+	}
+	if haveIndex {
+		p.Now = &StepNow{Index: index, Left: left, Holds: !haveLeft}
 	}
 	if err := ad.Err(); err != nil {
 		return err
@@ -113,12 +179,12 @@ func parseDevice(b []byte) (*Device, EventType, error) {
 		case uapi.DeviceAPolicy:
 			hasPolicy = true
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				return decodePolicy(nad, &d.Policy, nil)
+				return decodePolicy(nad, &d.Policy, nil, nil)
 			})
 		case uapi.DeviceARxPolicy:
 			var rx Policy
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				return decodePolicy(nad, &rx, nil)
+				return decodePolicy(nad, &rx, nil, nil)
 			})
 			d.RxPolicy = &rx
 		case uapi.DeviceAStats:

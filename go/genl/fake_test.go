@@ -39,6 +39,37 @@ func kernelPolicy(ae *netlink.AttributeEncoder, p Policy) {
 		ae.Uint64(uapi.PolicyAOnNs, uint64(p.On))
 		ae.Uint64(uapi.PolicyAOffNs, uint64(p.Off))
 	}
+	if p.Mode == ModeBurst || p.Burst != 0 {
+		ae.Uint32(uapi.PolicyABurst, p.BurstUnits())
+	}
+	if g := p.Gilbert; p.Mode == ModeGilbert || g != (GilbertElliott{}) {
+		ae.Uint32(uapi.PolicyAGeP, percentUnits(g.P))
+		ae.Uint32(uapi.PolicyAGeR, percentUnits(g.R))
+		ae.Uint32(uapi.PolicyAGeLossBad, percentUnits(g.LossBad))
+		ae.Uint32(uapi.PolicyAGeLossGood, percentUnits(g.LossGood))
+	}
+	if len(p.Steps) > 0 {
+		ae.Nested(uapi.PolicyASteps, func(sae *netlink.AttributeEncoder) error {
+			for _, st := range p.Steps {
+				st := st
+				sae.Nested(uapi.StepsAStep, func(nae *netlink.AttributeEncoder) error {
+					kernelPolicy(nae, st.Action)
+					nae.Uint64(uapi.PolicyADurationNs, uint64(st.Duration))
+					return nil
+				})
+			}
+			return nil
+		})
+	}
+	if p.Once {
+		ae.Flag(uapi.PolicyAOnce, true)
+	}
+	if p.Now != nil {
+		ae.Uint32(uapi.PolicyAStepIndex, uint32(p.Now.Index))
+		if !p.Now.Holds {
+			ae.Uint64(uapi.PolicyAStepLeftNs, uint64(p.Now.Left))
+		}
+	}
 }
 
 // kernelDevice writes the attributes of a GET_DEVICE reply, preceded by

@@ -73,7 +73,7 @@ func (d *LinkData) Encode(ae *netlink.AttributeEncoder) error {
 func (d *LinkData) Decode(ad *netlink.AttributeDecoder) error {
 	var p Policy
 	d.RxPolicy, d.RxOff = nil, false
-	err := decodePolicy(ad, &p, &d.RxPolicy)
+	err := decodePolicy(ad, &p, &d.RxPolicy, nil)
 	switch {
 	case errors.Is(err, errNoMode):
 		d.Policy = nil

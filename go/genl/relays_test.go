@@ -1,6 +1,7 @@
 package genl
 
 import (
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"testing"
@@ -111,5 +112,146 @@ func TestRelaysDeterministic(t *testing.T) {
 	}
 	if diff < 400 || diff > 600 {
 		t.Errorf("seeds 1 and 2 differ on %d of 1000 packets", diff)
+	}
+}
+
+func TestThresholdExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 20000; i++ {
+		den := r.Uint64N(1<<59) + 1
+		num := r.Uint64N(den + 1)
+		if i%5 == 0 {
+			num = den
+		}
+		want := new(big.Int).Lsh(new(big.Int).SetUint64(num), 32)
+		q, m := new(big.Int).QuoRem(want, new(big.Int).SetUint64(den), new(big.Int))
+		if m.Sign() != 0 {
+			q.Add(q, big.NewInt(1))
+		}
+		if got := threshold(num, den); got != q.Uint64() {
+			t.Fatalf("threshold(%d, %d) = %d, want %d", num, den, got, q)
+		}
+	}
+	if threshold(uapi.PercentMax, uapi.PercentMax) != 1<<32 || threshold(0, 7) != 0 {
+		t.Error("threshold of 1 or 0")
+	}
+}
+
+// The seeded percent through a Predictor is Relays, and pass and drop take
+// no draw.
+func TestPredictorPercent(t *testing.T) {
+	pr := NewPredictor(99)
+	p := Percent(37.5, nil)
+	k := uint64(0)
+	for i := 0; i < 5000; i++ {
+		switch i % 3 {
+		case 0:
+			if !pr.Relays(Pass()) {
+				t.Fatal("pass dropped")
+			}
+		case 1:
+			if pr.Relays(Drop()) {
+				t.Fatal("drop relayed")
+			}
+		default:
+			if got, want := pr.Relays(p), Relays(99, k, p.PercentUnits()); got != want {
+				t.Fatalf("packet %d: %v, Relays says %v", k, got, want)
+			}
+			k++
+		}
+	}
+}
+
+// BurstStats are the observed loss and bursts of a drop sequence.
+type burstStats struct {
+	n, lost, bursts int
+	lengths         map[int]int
+}
+
+func observe(relays func() bool, n int) burstStats {
+	s := burstStats{n: n, lengths: map[int]int{}}
+	run := 0
+	for i := 0; i < n; i++ {
+		if relays() {
+			if run > 0 {
+				s.lengths[run]++
+				run = 0
+			}
+			continue
+		}
+		s.lost++
+		if run == 0 {
+			s.bursts++
+		}
+		run++
+	}
+	if run > 0 {
+		s.lengths[run]++
+	}
+	return s
+}
+
+// The predictor's burst mode loses what it is configured to lose, in
+// bursts of the configured mean length, within 4.5 standard deviations of
+// a two-state chain (the bounds: see tests/vm/guest/kernel_burst_test.go).
+func TestPredictorBurstStatistics(t *testing.T) {
+	const n = 1000000
+	for _, c := range []struct{ percent, burst float64 }{{95, 1}, {95, 5}, {80, 10}, {20, 4}, {50, 1.5}} {
+		a := Burst(c.percent, c.burst, nil)
+		pr := NewPredictor(uint64(c.percent*1000 + c.burst))
+		s := observe(func() bool { return pr.Relays(a) }, n)
+		q := 1 - c.percent/100 // loss
+		r := 1 / c.burst
+		p := q / (c.burst * (1 - q))
+		lambda := 1 - p - r
+		sigmaL := math.Sqrt(q * (1 - q) * (1 + lambda) / (1 - lambda) / n)
+		if got := float64(s.lost) / n; math.Abs(got-q) > 4.5*sigmaL {
+			t.Errorf("burst %v %v: loss %.5f, want %.5f ± %.5f", c.percent, c.burst, got, q, 4.5*sigmaL)
+		}
+		sigmaB := math.Sqrt(1-r) / r / math.Sqrt(float64(s.bursts))
+		if got := float64(s.lost) / float64(s.bursts); math.Abs(got-c.burst) > 4.5*sigmaB {
+			t.Errorf("burst %v %v: mean burst %.4f, want %v ± %.4f", c.percent, c.burst, got, c.burst, 4.5*sigmaB)
+		}
+		if c.burst == 1 && len(s.lengths) != 1 {
+			t.Errorf("burst %v 1: bursts of lengths %v", c.percent, s.lengths)
+		}
+	}
+}
+
+// Gilbert-Elliott with losses in both states: the stationary loss is
+// pi_bad * LossBad + pi_good * LossGood.
+func TestPredictorGilbertLoss(t *testing.T) {
+	const n = 1000000
+	g := GilbertElliott{P: 2, R: 25, LossBad: 70, LossGood: 1}
+	a := Gilbert(g, nil)
+	pr := NewPredictor(5)
+	s := observe(func() bool { return pr.Relays(a) }, n)
+	piBad := g.P / (g.P + g.R)
+	want := piBad*g.LossBad/100 + (1-piBad)*g.LossGood/100
+	// A loose bound: the loss indicator's variance inflated by the
+	// chain's memory, (1 + lambda) / (1 - lambda) with lambda = 1 - p - r.
+	lambda := 1 - (g.P+g.R)/100
+	sigma := math.Sqrt(want * (1 - want) * (1 + lambda) / (1 - lambda) / n)
+	if got := float64(s.lost) / n; math.Abs(got-want) > 5*sigma {
+		t.Errorf("gilbert loss %.5f, want %.5f ± %.5f", got, want, 5*sigma)
+	}
+}
+
+// Two predictors of one seed agree; another seed differs.
+func TestPredictorReplay(t *testing.T) {
+	a := Burst(90, 4, nil)
+	x, y, z := NewPredictor(1), NewPredictor(1), NewPredictor(2)
+	diff := 0
+	for i := 0; i < 10000; i++ {
+		vx, vy, vz := x.Relays(a), y.Relays(a), z.Relays(a)
+		if vx != vy {
+			t.Fatalf("packet %d: one seed, two answers", i)
+		}
+		if vx != vz {
+			diff++
+		}
+	}
+	if diff == 0 {
+		t.Error("seeds 1 and 2 give the same drop set")
 	}
 }

@@ -23,9 +23,19 @@ const (
 	// ModeTime relays for an ON duration, then drops for an OFF duration,
 	// repeating.
 	ModeTime Mode = uapi.ModeTime
+	// ModeDrop drops every packet.
+	ModeDrop Mode = uapi.ModeDrop
+	// ModeBurst relays a percentage of the packets and drops the others in
+	// bursts of a mean length.
+	ModeBurst Mode = uapi.ModeBurst
+	// ModeGilbert is the Gilbert-Elliott chain with its raw parameters.
+	ModeGilbert Mode = uapi.ModeGilbert
+	// ModeSchedule runs steps of other modes, each for its duration.
+	ModeSchedule Mode = uapi.ModeSchedule
 )
 
-// String returns the CLI keyword of the mode: "pass", "percent" or "time".
+// String returns the CLI keyword of the mode: "pass", "percent", "time",
+// "drop", "burst", "gilbert" or "schedule".
 func (m Mode) String() string {
 	switch m {
 	case ModePass:
@@ -34,6 +44,14 @@ func (m Mode) String() string {
 		return "percent"
 	case ModeTime:
 		return "time"
+	case ModeDrop:
+		return "drop"
+	case ModeBurst:
+		return "burst"
+	case ModeGilbert:
+		return "gilbert"
+	case ModeSchedule:
+		return "schedule"
 	}
 	return fmt.Sprintf("mode(%d)", uint32(m))
 }
@@ -42,17 +60,66 @@ func (m Mode) String() string {
 type Policy struct {
 	Mode Mode
 
-	// Percent is the share of packets relayed in ModePercent, from 0 to 100.
-	// It travels in millionths of a percent, rounded to the nearest.
+	// Percent is the share of packets relayed in ModePercent and ModeBurst,
+	// from 0 to 100. It travels in millionths of a percent, rounded to the
+	// nearest.
 	Percent float64
 
 	// Seed, in ModePercent, makes the decision for the k-th packet handled
 	// since the policy was set a pure function of the seed and k (see
-	// Relays). Nil draws from the kernel's random number generator.
+	// Relays); in ModeBurst, ModeGilbert and ModeSchedule likewise, with
+	// the chain's state (see Predictor). Nil draws from the kernel's random
+	// number generator.
 	Seed *uint64
 
 	// On and Off are the relaying and dropping windows of ModeTime.
 	On, Off time.Duration
+
+	// Burst is the mean length, in packets, of the loss bursts of
+	// ModeBurst: at least 1, and at least (100 - Percent) / Percent. It
+	// travels in thousandths of a packet, rounded to the nearest.
+	Burst float64
+
+	// Gilbert holds the chain of ModeGilbert.
+	Gilbert GilbertElliott
+
+	// Steps are the steps of ModeSchedule, in order, and Once keeps the
+	// last step's action once the last step has run, instead of starting
+	// over.
+	Steps []Step
+	Once  bool
+
+	// Now is reported by the kernel in ModeTime and ModeSchedule: the step
+	// in force when the device was read. It is ignored when setting.
+	Now *StepNow
+}
+
+// GilbertElliott is the two-state chain of ModeGilbert, in percent, as
+// tc-netem's "loss gemodel p r 1-h 1-k" takes it: P is the chance that a
+// packet in the good state moves the chain to the bad state, R the chance
+// of moving back (above 0), LossBad the chance that a packet is lost in the
+// bad state (tc's 1-h; 100 in Gilbert's original model) and LossGood in the
+// good state (tc's 1-k; usually 0). Each travels in millionths of a percent.
+type GilbertElliott struct {
+	P, R, LossBad, LossGood float64
+}
+
+// A Step is one step of a schedule: its action, a policy of mode pass,
+// drop, percent, burst or gilbert without a seed, and how long it lasts.
+type Step struct {
+	Duration time.Duration
+	Action   Policy
+}
+
+// StepNow is where a time or schedule policy stood when it was read.
+type StepNow struct {
+	// Index is the step in force, from 0; in ModeTime 0 is the ON window
+	// and 1 the OFF window.
+	Index int
+	// Left is the time left in the step; Holds reports instead that the
+	// last step of a Once schedule holds for good (Left is then 0).
+	Left  time.Duration
+	Holds bool
 }
 
 // Pass returns a policy that relays every packet.
@@ -69,36 +136,127 @@ func Time(on, off time.Duration) Policy {
 	return Policy{Mode: ModeTime, On: on, Off: off}
 }
 
+// Drop returns a policy that drops every packet.
+func Drop() Policy { return Policy{Mode: ModeDrop} }
+
+// Burst returns a policy that relays percent % of the packets and drops the
+// others in bursts of a mean length of burst packets; seed may be nil.
+func Burst(percent, burst float64, seed *uint64) Policy {
+	return Policy{Mode: ModeBurst, Percent: percent, Burst: burst, Seed: seed}
+}
+
+// Gilbert returns a policy of the Gilbert-Elliott chain g; seed may be nil.
+func Gilbert(g GilbertElliott, seed *uint64) Policy {
+	return Policy{Mode: ModeGilbert, Gilbert: g, Seed: seed}
+}
+
+// Schedule returns a policy that runs steps in order, starting over after
+// the last one, or, with once, keeping the last one's action for good.
+func Schedule(once bool, seed *uint64, steps ...Step) Policy {
+	return Policy{Mode: ModeSchedule, Steps: steps, Once: once, Seed: seed}
+}
+
 // ErrInvalidPolicy is wrapped by the errors of Policy.Validate.
 var ErrInvalidPolicy = errors.New("invalid policy")
 
 // Validate checks the policy as the kernel would, so that a bad policy is
 // refused before anything is sent.
 func (p Policy) Validate() error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidPolicy, fmt.Sprintf(format, a...))
+	if err := p.validate(false); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidPolicy, err.Error())
+	}
+	return nil
+}
+
+func (p Policy) validate(step bool) error {
+	bad := fmt.Errorf
+	okPercent := func(what string, v float64) error {
+		if math.IsNaN(v) || v < 0 || v > 100 {
+			return bad("%s %v is not between 0 and 100", what, v)
+		}
+		return nil
+	}
+	if p.Mode != ModePercent && p.Mode != ModeBurst && p.Percent != 0 {
+		return bad("mode %s takes no percent", p.Mode)
+	}
+	if p.Mode != ModeTime && (p.On != 0 || p.Off != 0) {
+		return bad("mode %s takes no times", p.Mode)
+	}
+	if p.Mode != ModeBurst && p.Burst != 0 {
+		return bad("mode %s takes no burst length", p.Mode)
+	}
+	if p.Mode != ModeGilbert && p.Gilbert != (GilbertElliott{}) {
+		return bad("mode %s takes no Gilbert-Elliott chain", p.Mode)
+	}
+	if p.Mode != ModeSchedule && (p.Steps != nil || p.Once) {
+		return bad("mode %s takes no steps", p.Mode)
+	}
+	if p.Seed != nil && (step || p.Mode == ModePass || p.Mode == ModeDrop || p.Mode == ModeTime) {
+		if step {
+			return bad("a step takes no seed: the schedule has it")
+		}
+		return bad("mode %s takes no seed", p.Mode)
 	}
 	switch p.Mode {
-	case ModePass:
-		if p.Percent != 0 || p.Seed != nil || p.On != 0 || p.Off != 0 {
-			return bad("mode pass takes no percent, seed or times")
-		}
+	case ModePass, ModeDrop:
 	case ModePercent:
-		if math.IsNaN(p.Percent) || p.Percent < 0 || p.Percent > 100 {
-			return bad("percent %v is not between 0 and 100", p.Percent)
-		}
-		if p.On != 0 || p.Off != 0 {
-			return bad("mode percent takes no times")
-		}
+		return okPercent("percent", p.Percent)
 	case ModeTime:
+		if step {
+			return bad("a step cannot be in mode time")
+		}
 		if p.On < 0 || p.Off < 0 {
 			return bad("negative time (on %v, off %v)", p.On, p.Off)
 		}
 		if p.On+p.Off <= 0 {
 			return bad("on + off must be positive")
 		}
-		if p.Percent != 0 || p.Seed != nil {
-			return bad("mode time takes no percent or seed")
+	case ModeBurst:
+		if err := okPercent("percent", p.Percent); err != nil {
+			return err
+		}
+		if p.PercentUnits() == 0 {
+			return bad("mode burst needs a percent above 0")
+		}
+		if math.IsNaN(p.Burst) || p.Burst < 0 || math.Round(p.Burst*uapi.BurstScale) > math.MaxUint32 {
+			return bad("mean burst length %v is not between 1 and %s", p.Burst, FormatBurstUnits(math.MaxUint32))
+		}
+		if min := MinBurstUnits(p.PercentUnits()); p.BurstUnits() < min {
+			return bad("mean burst length %v is below %s, the least at %s percent", p.Burst,
+				FormatBurstUnits(min), FormatPercentUnits(p.PercentUnits()))
+		}
+	case ModeGilbert:
+		g := p.Gilbert
+		for _, f := range []struct {
+			name string
+			v    float64
+		}{{"P", g.P}, {"R", g.R}, {"LossBad", g.LossBad}, {"LossGood", g.LossGood}} {
+			if err := okPercent("Gilbert-Elliott "+f.name, f.v); err != nil {
+				return err
+			}
+		}
+		if percentUnits(g.R) == 0 {
+			return bad("Gilbert-Elliott R must be above 0, or a burst would never end")
+		}
+	case ModeSchedule:
+		if step {
+			return bad("a step cannot be a schedule")
+		}
+		if len(p.Steps) == 0 || len(p.Steps) > uapi.ScheduleStepsMax {
+			return bad("a schedule has 1 to %d steps, not %d", uapi.ScheduleStepsMax, len(p.Steps))
+		}
+		var total time.Duration
+		for i, st := range p.Steps {
+			if st.Duration <= 0 {
+				return bad("step %d: duration %v must be above 0", i+1, st.Duration)
+			}
+			if total+st.Duration < total {
+				return bad("the steps of the schedule last more than 2^63 - 1 ns")
+			}
+			total += st.Duration
+			if err := st.Action.validate(true); err != nil {
+				return bad("step %d: %v", i+1, err)
+			}
 		}
 	default:
 		return bad("unknown mode %d", uint32(p.Mode))
@@ -108,8 +266,35 @@ func (p Policy) Validate() error {
 
 // PercentUnits returns Percent in millionths of a percent, rounded to the
 // nearest, as sent to the kernel. It assumes a valid percent.
-func (p Policy) PercentUnits() uint32 {
-	return uint32(math.Round(p.Percent * uapi.PercentScale))
+func (p Policy) PercentUnits() uint32 { return percentUnits(p.Percent) }
+
+func percentUnits(v float64) uint32 { return uint32(math.Round(v * uapi.PercentScale)) }
+
+// BurstUnits returns Burst in thousandths of a packet, rounded to the
+// nearest, as sent to the kernel. It assumes a valid burst length.
+func (p Policy) BurstUnits() uint32 { return uint32(math.Round(p.Burst * uapi.BurstScale)) }
+
+// MinBurstUnits returns the least mean burst length of ModeBurst, in
+// thousandths of a packet, at percentUnits millionths of a percent (above
+// 0): 1 packet, or (100 - P) / P packets rounded up to a thousandth if that
+// is more.
+func MinBurstUnits(percentUnits uint32) uint32 {
+	n := (uint64(uapi.PercentMax) - uint64(percentUnits)) * uapi.BurstScale
+	min := (n + uint64(percentUnits) - 1) / uint64(percentUnits)
+	if min < uapi.BurstScale {
+		min = uapi.BurstScale
+	}
+	return uint32(min)
+}
+
+// FormatBurstUnits writes thousandths of a packet as an exact decimal: 2500
+// is "2.5".
+func FormatBurstUnits(u uint32) string {
+	s := strconv.FormatUint(uint64(u/uapi.BurstScale), 10)
+	if frac := u % uapi.BurstScale; frac != 0 {
+		s += "." + strings.TrimRight(fmt.Sprintf("%03d", frac), "0")
+	}
+	return s
 }
 
 // Relays reports whether the k-th packet (k = 0, 1, 2, ...) handled since
@@ -140,6 +325,47 @@ func (p Policy) String() string {
 		return s
 	case ModeTime:
 		return "mode time " + FormatDuration(p.On) + " " + FormatDuration(p.Off)
+	case ModeDrop, ModeBurst, ModeGilbert:
+		s := "mode " + p.action()
+		if p.Seed != nil {
+			s += " seed " + strconv.FormatUint(*p.Seed, 10)
+		}
+		return s
+	case ModeSchedule:
+		s := "mode schedule"
+		for _, st := range p.Steps {
+			s += " " + FormatDuration(st.Duration) + " " + st.Action.action()
+		}
+		if p.Once {
+			s += " once"
+		}
+		if p.Seed != nil {
+			s += " seed " + strconv.FormatUint(*p.Seed, 10)
+		}
+		return s
+	}
+	return p.Mode.String()
+}
+
+// action writes the mode and its numbers, without "mode" and the seed: a
+// schedule step's action.
+func (p Policy) action() string {
+	switch p.Mode {
+	case ModePercent:
+		return "percent " + FormatPercentUnits(p.PercentUnits())
+	case ModeBurst:
+		return "burst " + FormatPercentUnits(p.PercentUnits()) + " " + FormatBurstUnits(p.BurstUnits())
+	case ModeGilbert:
+		g := p.Gilbert
+		s := "gilbert " + FormatPercentUnits(percentUnits(g.P)) + " " + FormatPercentUnits(percentUnits(g.R))
+		bad, good := percentUnits(g.LossBad), percentUnits(g.LossGood)
+		if bad != uapi.PercentMax || good != 0 {
+			s += " " + FormatPercentUnits(bad)
+		}
+		if good != 0 {
+			s += " " + FormatPercentUnits(good)
+		}
+		return s
 	}
 	return p.Mode.String()
 }

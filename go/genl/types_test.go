@@ -19,7 +19,7 @@ func TestPolicyValidate(t *testing.T) {
 		}
 	}
 	invalid := []Policy{
-		{Mode: 3}, Percent(100.0000006, nil), Percent(-0.1, nil), {Mode: ModePercent, Percent: nan()},
+		{Mode: 99}, Percent(100.0000006, nil), Percent(-0.1, nil), {Mode: ModePercent, Percent: nan()},
 		Time(0, 0), Time(-1, 5), Time(5, -1), {Mode: ModePass, Percent: 1}, {Mode: ModePass, On: 1},
 		{Mode: ModeTime, On: 1, Seed: ptr(uint64(1))},
 	}
@@ -79,7 +79,7 @@ func TestPolicyRelays(t *testing.T) {
 
 func TestStringers(t *testing.T) {
 	for want, s := range map[string]interface{ String() string }{
-		"pass": ModePass, "percent": ModePercent, "time": ModeTime, "mode(4)": Mode(4),
+		"pass": ModePass, "percent": ModePercent, "time": ModeTime, "drop": ModeDrop, "burst": ModeBurst, "gilbert": ModeGilbert, "schedule": ModeSchedule, "mode(7)": Mode(7),
 		"policy": EventPolicy, "attach": EventAttach, "detach": EventDetach,
 		"reset-stats": EventResetStats, "event(0)": EventType(0),
 	} {
