@@ -110,7 +110,7 @@ func TestAnnotations(t *testing.T) {
 		`"insane.dev/tx": "mode percent"`:     {types.ErrInvalidNetworkConfig, `insane: annotation insane.dev/tx: "mode percent": mode percent needs a percentage`},
 		`"insane.dev/rx": "mode percent 101"`: {types.ErrInvalidNetworkConfig, `annotation insane.dev/rx: "mode percent 101": percentage "101" is not between 0 and 100`},
 		`"insane.dev/loss": "5"`:              {types.ErrUnsupportedField, `unknown pod annotation "insane.dev/loss" (value "5")`},
-		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, not mode pass"},
+		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, burst, gilbert or schedule, not mode pass"},
 	} {
 		_, err := parseConfig(netconf("1.1.0", rc(ann), true), true)
 		if te := cniErr(t, err); te.Code != want.code || !strings.Contains(te.Msg, want.msg) {

@@ -90,7 +90,7 @@ func TestParseUsageErrors(t *testing.T) {
 		"link add ins0 bogus",
 		"link add ins0 slave",
 		"link add ins0 mode",
-		"link add ins0 mode drop",
+		"link add ins0 mode chaos",
 		"link add ins0 mode percent",
 		"link add ins0 mode percent 100.5",
 		"link add ins0 mode percent -1",

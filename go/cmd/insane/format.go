@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,31 @@ func deviceLine(d *genl.Device) string {
 	if d.RxPolicy != nil {
 		b.WriteString(" rx " + d.RxPolicy.String())
 	}
+	b.WriteString(stepLine("", d.Policy))
+	if d.RxPolicy != nil {
+		b.WriteString(stepLine("rx ", *d.RxPolicy))
+	}
 	return b.String()
+}
+
+// stepLine says, on a line of its own, which step of a schedule is in
+// force and for how long yet, as the kernel reported when it was read:
+// "    step 2 of 3: 5s percent 50, 3.25s left".
+func stepLine(prefix string, p genl.Policy) string {
+	if p.Mode != genl.ModeSchedule || p.Now == nil || p.Now.Index >= len(p.Steps) {
+		return ""
+	}
+	st := p.Steps[p.Now.Index]
+	left := "held for good"
+	if !p.Now.Holds {
+		left = p.Now.Left.Round(time.Millisecond).String() + " left"
+		if p.Now.Left < time.Millisecond {
+			left = p.Now.Left.String() + " left"
+		}
+	}
+	one := genl.Schedule(false, nil, st).String()
+	return fmt.Sprintf("\n    %sstep %d of %d: %s, %s", prefix, p.Now.Index+1, len(p.Steps),
+		strings.TrimPrefix(one, "mode schedule "), left)
 }
 
 // statsLines prints the counters of genl.Counters in their order: the
@@ -73,11 +98,25 @@ func writeText(w io.Writer, ds []*genl.Device, stats bool) error {
 // where ip has one (ifindex, ifname, link, link_index).
 
 type jsonPolicy struct {
-	Mode    string   `json:"mode"`
-	Percent *float64 `json:"percent,omitempty"`
-	Seed    *uint64  `json:"seed,omitempty"`
-	OnNs    *int64   `json:"on_ns,omitempty"`
-	OffNs   *int64   `json:"off_ns,omitempty"`
+	Mode     string   `json:"mode"`
+	Percent  *float64 `json:"percent,omitempty"`
+	Burst    *float64 `json:"burst,omitempty"`
+	P        *float64 `json:"p,omitempty"`
+	R        *float64 `json:"r,omitempty"`
+	LossBad  *float64 `json:"loss_bad,omitempty"`
+	LossGood *float64 `json:"loss_good,omitempty"`
+	Seed     *uint64  `json:"seed,omitempty"`
+	OnNs     *int64   `json:"on_ns,omitempty"`
+	OffNs    *int64   `json:"off_ns,omitempty"`
+	// A step of a schedule has its duration.
+	DurationNs *int64       `json:"duration_ns,omitempty"`
+	Steps      []jsonPolicy `json:"steps,omitempty"`
+	Once       bool         `json:"once,omitempty"`
+	// The step in force (time, schedule), from 0, and the time left in
+	// it; step_left_ns is absent while a once schedule holds its last
+	// step for good.
+	Step       *int   `json:"step,omitempty"`
+	StepLeftNs *int64 `json:"step_left_ns,omitempty"`
 }
 
 // jsonStats is the "stats" object: each counter of genl.Counters under its
@@ -136,15 +175,40 @@ func toJSON(d *genl.Device, stats bool) jsonDevice {
 }
 
 func policyJSON(p genl.Policy) jsonPolicy {
-	jp := jsonPolicy{Mode: p.Mode.String()}
+	jp := jsonPolicy{Mode: p.Mode.String(), Seed: p.Seed}
+	// Exact decimals, not the floats' shortest forms.
+	pct := func(v float64) *float64 {
+		f, _ := strconv.ParseFloat(genl.FormatPercentUnits(uint32(math.Round(v*1e6))), 64)
+		return &f
+	}
 	switch p.Mode {
 	case genl.ModePercent:
-		// The exact decimal, not the float's shortest form.
-		v, _ := strconv.ParseFloat(genl.FormatPercentUnits(p.PercentUnits()), 64)
-		jp.Percent, jp.Seed = &v, p.Seed
+		jp.Percent = pct(p.Percent)
 	case genl.ModeTime:
 		on, off := int64(p.On), int64(p.Off)
 		jp.OnNs, jp.OffNs = &on, &off
+	case genl.ModeBurst:
+		b, _ := strconv.ParseFloat(genl.FormatBurstUnits(p.BurstUnits()), 64)
+		jp.Percent, jp.Burst = pct(p.Percent), &b
+	case genl.ModeGilbert:
+		g := p.Gilbert
+		jp.P, jp.R, jp.LossBad, jp.LossGood = pct(g.P), pct(g.R), pct(g.LossBad), pct(g.LossGood)
+	case genl.ModeSchedule:
+		jp.Once = p.Once
+		for _, st := range p.Steps {
+			js := policyJSON(st.Action)
+			d := int64(st.Duration)
+			js.DurationNs = &d
+			jp.Steps = append(jp.Steps, js)
+		}
+	}
+	if p.Now != nil {
+		i := p.Now.Index
+		jp.Step = &i
+		if !p.Now.Holds {
+			l := int64(p.Now.Left)
+			jp.StepLeftNs = &l
+		}
 	}
 	return jp
 }

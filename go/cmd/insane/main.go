@@ -1,7 +1,8 @@
 // Command insane configures insane devices, the Linux virtual network
 // interfaces for fault injection, in the style of ip(8):
 //
-//	insane link add NAME [lower DEV] [mode pass | mode percent P | mode time ON OFF] [seed S]
+//	insane link add NAME [lower DEV] [mode pass | drop | percent P | time ON OFF | burst P B |
+//	    gilbert P R [H [K]] | schedule STEP... [once]] [seed S]
 //	insane link set NAME [lower DEV | nolower] [mode ...] [seed S] [reset-stats]
 //	insane link del NAME
 //	insane [-s] [-j [-p]] [-n NETNS] link show [NAME]

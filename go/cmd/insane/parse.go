@@ -23,7 +23,9 @@ const linkUsageText = `Usage: insane link add NAME [ lower DEV ] [ [ tx ] POLICY
        insane link show [ NAME ]
        insane link help
        insane monitor
-where  POLICY := { mode pass | mode percent P [ seed S ] | mode time ON OFF | seed S }
+where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] | mode time ON OFF |
+                  mode burst P B [ seed S ] | mode gilbert P R [ H [ K ] ] [ seed S ] |
+                  mode schedule STEP... [ once ] [ seed S ] | seed S }
        tx, rx := the direction of the POLICY words that follow: what is sent
                  through the device (the default), or what the hosts routed
                  through it send back, which the receive policy decides
@@ -32,7 +34,15 @@ where  POLICY := { mode pass | mode percent P [ seed S ] | mode time ON OFF | se
        ON OFF := relay for ON, then drop for OFF, repeating; with a unit
                  (500ms, 1s, 250us, 100ns) or a bare integer of 10 ms ticks
                  (mode time 50 100 relays 500ms and drops 1s)
-       S := a 64-bit seed that makes the percent decisions reproducible
+       B := the mean length of the loss bursts, in packets (at least 1 and at
+            least (100 - P) / P); burst P B loses 100 - P percent on average
+       P R [ H [ K ] ] := the Gilbert-Elliott chain, in percent, as tc-netem's
+                 gemodel: P good to bad, R bad to good, H and K the loss in the
+                 bad and good states (tc's 1-h and 1-k; 100 and 0 by default)
+       STEP := DURATION { pass | drop | percent P | burst P B | gilbert P R [ H [ K ] ] }
+               each DURATION with a unit (30s, 500ms, 1m); the steps repeat, or
+               with once the last one holds (mode schedule 30s pass 5s drop)
+       S := a 64-bit seed that makes the decisions reproducible
        DEV := the lower device, which relays what the policy lets through;
               nolower detaches it ("slave DEV" and "noslave", the original
               article's words, are aliases)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/insane-netdev/insane/go/genl"
+	"github.com/insane-netdev/insane/go/internal/policyparse"
 )
 
 // Exit statuses.
@@ -154,8 +155,9 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 				if err != nil {
 					return err
 				}
-				if d.Policy.Mode != genl.ModePercent {
-					return fmt.Errorf("%s is in mode %s: a seed goes with mode percent", cmd.name, d.Policy.Mode)
+				if !policyparse.Seeded(d.Policy.Mode) {
+					return fmt.Errorf("%s is in mode %s: a seed goes with mode percent, burst, gilbert or schedule",
+						cmd.name, d.Policy.Mode)
 				}
 				p := d.Policy
 				cfg.Policy = &p
@@ -168,12 +170,13 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 				if err != nil {
 					return err
 				}
-				if d.RxPolicy == nil || d.RxPolicy.Mode != genl.ModePercent {
+				if d.RxPolicy == nil || !policyparse.Seeded(d.RxPolicy.Mode) {
 					mode := "off"
 					if d.RxPolicy != nil {
 						mode = "mode " + d.RxPolicy.Mode.String()
 					}
-					return fmt.Errorf("%s's receive policy is %s: a seed goes with mode percent", cmd.name, mode)
+					return fmt.Errorf("%s's receive policy is %s: a seed goes with mode percent, burst, gilbert or schedule",
+						cmd.name, mode)
 				}
 				p := *d.RxPolicy
 				cfg.RxPolicy = &p

@@ -1,6 +1,11 @@
 // Package policyparse reads insane policies in the CLI's grammar:
 //
-//	mode pass | mode percent P [seed S] | mode time ON OFF
+//	mode pass | mode drop | mode percent P [seed S] | mode time ON OFF |
+//	mode burst P B [seed S] | mode gilbert P R [H [K]] [seed S] |
+//	mode schedule STEP... [once] [seed S]
+//
+//	STEP := DURATION ACTION
+//	ACTION := pass | drop | percent P | burst P B | gilbert P R [H [K]]
 //
 // It is the one parser of that grammar in Go: the CLI (go/cmd/insane) reads
 // the policy words of "insane link add|set" with Mode and Seed, between its
@@ -19,6 +24,7 @@ import (
 	"time"
 
 	"github.com/insane-netdev/insane/go/genl"
+	"github.com/insane-netdev/insane/go/genl/uapi"
 )
 
 // An Error is a policy that the grammar refuses. Its message is the one
@@ -36,8 +42,8 @@ func Match(arg, keyword string) bool {
 	return arg != "" && strings.HasPrefix(keyword, arg)
 }
 
-// Parse reads a complete policy from its words: "mode ..." and, with mode
-// percent, "seed S", in either order, each at most once.
+// Parse reads a complete policy from its words: "mode ..." and, with a
+// mode that draws, "seed S", in either order, each at most once.
 func Parse(words []string) (genl.Policy, error) {
 	var mode *genl.Policy
 	var seed *uint64
@@ -76,7 +82,7 @@ func Parse(words []string) (genl.Policy, error) {
 		return genl.Policy{}, err
 	}
 	if mode == nil {
-		return genl.Policy{}, errorf("a policy needs mode pass, mode percent P or mode time ON OFF")
+		return genl.Policy{}, errorf("a policy needs mode pass, drop, percent P, burst P B, gilbert P R, time ON OFF or schedule STEP...")
 	}
 	p := *mode
 	p.Seed = seed
@@ -86,53 +92,131 @@ func Parse(words []string) (genl.Policy, error) {
 // ParseString is Parse of the words of s.
 func ParseString(s string) (genl.Policy, error) { return Parse(strings.Fields(s)) }
 
-// CheckSeed refuses a seed without mode percent. mode is nil when the
+// CheckSeed refuses a seed without a mode that draws. mode is nil when the
 // words have no mode, seed nil when they have no seed.
 func CheckSeed(mode *genl.Policy, seed *uint64) error {
 	if seed == nil {
 		return nil
 	}
 	if mode == nil {
-		return errorf("seed goes with mode percent")
+		return errorf("seed goes with mode percent, burst, gilbert or schedule")
 	}
-	if mode.Mode != genl.ModePercent {
-		return errorf("seed goes with mode percent, not mode %s", mode.Mode)
+	switch mode.Mode {
+	case genl.ModePercent, genl.ModeBurst, genl.ModeGilbert, genl.ModeSchedule:
+		return nil
 	}
-	return nil
+	return errorf("seed goes with mode percent, burst, gilbert or schedule, not mode %s", mode.Mode)
 }
 
-// Mode reads the words after the keyword "mode": pass, percent P or time
-// ON OFF. It returns the policy, without a seed, and the words left.
+// Seeded reports whether mode m takes a seed.
+func Seeded(m genl.Mode) bool { return CheckSeed(&genl.Policy{Mode: m}, new(uint64)) == nil }
+
+// Mode reads the words after the keyword "mode". It returns the policy,
+// without a seed, and the words left.
 func Mode(args []string) (*genl.Policy, []string, error) {
+	const modes = "pass, drop, percent P, burst P B, gilbert P R, time ON OFF or schedule STEP..."
 	if len(args) == 0 {
-		return nil, nil, errorf("mode needs pass, percent P or time ON OFF")
+		return nil, nil, errorf("mode needs %s", modes)
 	}
-	var m string
-	for _, k := range []string{"pass", "percent", "time"} {
-		if Match(args[0], k) {
-			m = k
-			break
+	m := keyword(args[0], "pass", "drop", "percent", "burst", "gilbert", "time", "schedule")
+	if m == "" {
+		return nil, nil, errorf("unknown mode %q: want pass, drop, percent, burst, gilbert, time or schedule", args[0])
+	}
+	switch m {
+	case "time":
+		return timeMode(args[1:])
+	case "schedule":
+		return schedule(args[1:])
+	}
+	p, rest, err := action(m, args[1:], "mode ")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &p, rest, nil
+}
+
+// keyword returns the keyword that arg abbreviates, the first of them in
+// order, or "".
+func keyword(arg string, keywords ...string) string {
+	for _, k := range keywords {
+		if Match(arg, k) {
+			return k
 		}
 	}
-	if m == "" {
-		return nil, nil, errorf("unknown mode %q: want pass, percent or time", args[0])
-	}
-	args = args[1:]
+	return ""
+}
+
+// action reads the numbers of the action m (pass, drop, percent, burst or
+// gilbert) from args. what prefixes the messages that quote the action's
+// words ("mode " at the top level, "" in a step).
+func action(m string, args []string, what string) (genl.Policy, []string, error) {
 	switch m {
 	case "pass":
-		p := genl.Pass()
-		return &p, args, nil
+		return genl.Pass(), args, nil
+	case "drop":
+		return genl.Drop(), args, nil
 	case "percent":
 		if len(args) == 0 {
-			return nil, nil, errorf("mode percent needs a percentage")
+			return genl.Policy{}, nil, errorf("%spercent needs a percentage", what)
 		}
 		v, err := Percent(args[0])
 		if err != nil {
-			return nil, nil, err
+			return genl.Policy{}, nil, err
 		}
-		p := genl.Percent(v, nil)
-		return &p, args[1:], nil
+		return genl.Percent(v, nil), args[1:], nil
+	case "burst":
+		if len(args) < 2 {
+			return genl.Policy{}, nil, errorf("%sburst needs a percentage and a mean burst length", what)
+		}
+		v, err := Percent(args[0])
+		if err != nil {
+			return genl.Policy{}, nil, err
+		}
+		b, err := BurstLength(args[1])
+		if err != nil {
+			return genl.Policy{}, nil, err
+		}
+		p := genl.Burst(v, b, nil)
+		quoted := what + "burst " + args[0] + " " + args[1]
+		if p.PercentUnits() == 0 {
+			return genl.Policy{}, nil, errorf("%s: the percentage must be above 0", quoted)
+		}
+		if min := genl.MinBurstUnits(p.PercentUnits()); p.BurstUnits() < min {
+			return genl.Policy{}, nil, errorf("%s: the mean burst length must be at least %s at %s percent",
+				quoted, genl.FormatBurstUnits(min), genl.FormatPercentUnits(p.PercentUnits()))
+		}
+		return p, args[2:], nil
 	}
+	// gilbert P R [H [K]]
+	if len(args) < 2 {
+		return genl.Policy{}, nil, errorf("%sgilbert needs P and R percentages", what)
+	}
+	g := genl.GilbertElliott{LossBad: 100}
+	var err error
+	if g.P, err = Percent(args[0]); err != nil {
+		return genl.Policy{}, nil, err
+	}
+	if g.R, err = Percent(args[1]); err != nil {
+		return genl.Policy{}, nil, err
+	}
+	if math.Round(g.R*1e6) == 0 {
+		return genl.Policy{}, nil, errorf("%sgilbert %s %s: R must be above 0, or a burst would never end", what, args[0], args[1])
+	}
+	rest := args[2:]
+	for _, f := range []*float64{&g.LossBad, &g.LossGood} {
+		if len(rest) == 0 || !isPercent(rest[0]) {
+			break
+		}
+		if *f, err = Percent(rest[0]); err != nil {
+			return genl.Policy{}, nil, err
+		}
+		rest = rest[1:]
+	}
+	return genl.Gilbert(g, nil), rest, nil
+}
+
+// timeMode reads ON OFF after "mode time".
+func timeMode(args []string) (*genl.Policy, []string, error) {
 	if len(args) < 2 {
 		return nil, nil, errorf("mode time needs ON and OFF times")
 	}
@@ -151,6 +235,66 @@ func Mode(args []string) (*genl.Policy, []string, error) {
 	return &p, args[2:], nil
 }
 
+// schedule reads STEP... [once] after "mode schedule". A step starts with a
+// word that starts with a digit or a point; the steps end at the first
+// word that does not.
+func schedule(args []string) (*genl.Policy, []string, error) {
+	var steps []genl.Step
+	var total time.Duration
+	for len(args) > 0 && args[0] != "" && strings.ContainsRune("0123456789.", rune(args[0][0])) {
+		n := len(steps) + 1
+		if n > uapi.ScheduleStepsMax {
+			return nil, nil, errorf("a schedule has at most %d steps", uapi.ScheduleStepsMax)
+		}
+		d, err := StepDuration(args[0])
+		if err != nil {
+			return nil, nil, errorf("step %d: %s", n, err.(*Error).Msg)
+		}
+		if d <= 0 {
+			return nil, nil, errorf("step %d: duration %s must be above 0", n, args[0])
+		}
+		if total+d < total {
+			return nil, nil, errorf("the steps of the schedule last more than 2^63 - 1 ns")
+		}
+		total += d
+		m := ""
+		if len(args) > 1 {
+			m = keyword(args[1], "pass", "drop", "percent", "burst", "gilbert")
+		}
+		if m == "" {
+			if len(args) == 1 || !isWord(args[1]) {
+				return nil, nil, errorf("step %d (%s) needs an action: pass, drop, percent P, burst P B or gilbert P R", n, args[0])
+			}
+			return nil, nil, errorf("step %d: unknown action %q: want pass, drop, percent, burst or gilbert", n, args[1])
+		}
+		a, rest, err := action(m, args[2:], "")
+		if err != nil {
+			return nil, nil, errorf("step %d: %s", n, err.(*Error).Msg)
+		}
+		steps = append(steps, genl.Step{Duration: d, Action: a})
+		args = rest
+	}
+	if len(steps) == 0 {
+		return nil, nil, errorf("mode schedule needs steps: DURATION ACTION, such as 30s pass 5s drop")
+	}
+	once := false
+	if len(args) > 0 && args[0] == "once" {
+		once, args = true, args[1:]
+	}
+	p := genl.Schedule(once, nil, steps...)
+	return &p, args, nil
+}
+
+// isWord reports whether s can be an action keyword: it starts with a
+// letter (the next step, "once", "seed" or the command line's next keyword
+// do not count as a missing action: see schedule).
+func isWord(s string) bool {
+	return s != "" && !strings.ContainsRune("0123456789.", rune(s[0])) && !knownAfterSteps[s]
+}
+
+// knownAfterSteps are the words that end a schedule's steps.
+var knownAfterSteps = map[string]bool{"once": true, "seed": true, "rx": true, "tx": true}
+
 var decimal = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
 
 // Percent reads a percentage from 0 to 100 with an optional "%".
@@ -165,6 +309,46 @@ func Percent(s string) (float64, error) {
 	}
 	return v, nil
 }
+
+// isPercent reports whether s reads as a percentage.
+func isPercent(s string) bool {
+	_, err := Percent(s)
+	return err == nil || decimal.MatchString(strings.TrimSuffix(s, "%"))
+}
+
+var burstDecimal = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
+
+// BurstLength reads a mean burst length in packets: a decimal number, at
+// most 4294967.295 once rounded to a thousandth.
+func BurstLength(s string) (float64, error) {
+	if !burstDecimal.MatchString(s) {
+		return 0, errorf("%q is not a mean burst length", s)
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(v, 0) || math.Round(v*uapi.BurstScale) > math.MaxUint32 {
+		return 0, errorf("mean burst length %q is above %s", s, genl.FormatBurstUnits(math.MaxUint32))
+	}
+	return v, nil
+}
+
+// StepDuration reads the duration of a schedule's step: it needs a unit.
+func StepDuration(s string) (time.Duration, error) {
+	if digits.MatchString(s) || burstDecimal.MatchString(s) {
+		return 0, errorf("duration %q needs a unit (500ms, 30s, 1m)", s)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if strings.Contains(err.Error(), "invalid duration") && durationish.MatchString(s) {
+			return 0, errorf("duration %q is longer than 2562047h", s)
+		}
+		return 0, errorf("%q is not a duration", s)
+	}
+	return d, nil
+}
+
+// durationish matches what time.ParseDuration reads, for telling a
+// duration too long for it from a malformed one.
+var durationish = regexp.MustCompile(`^(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // Tick is the unit of a bare integer time, as in the original article.
 const Tick = 10 * time.Millisecond
