@@ -347,6 +347,12 @@ func (p Policy) String() string {
 	return p.Mode.String()
 }
 
+// Equal reports whether p and q are the same policy as the kernel holds
+// it: the same mode, numbers in the kernel's units, seed, and steps. Now,
+// which the kernel reports, is not compared. (A Policy with steps cannot be
+// compared with ==.)
+func (p Policy) Equal(q Policy) bool { return p.String() == q.String() }
+
 // action writes the mode and its numbers, without "mode" and the seed: a
 // schedule step's action.
 func (p Policy) action() string {

@@ -102,3 +102,37 @@ func TestFormatDuration(t *testing.T) {
 		t.Errorf("FormatPercentUnits = %q", got)
 	}
 }
+
+func TestPolicyNewModes(t *testing.T) {
+	seed := ptr(uint64(3))
+	ge := GilbertElliott{P: 1, R: 20, LossBad: 100}
+	for want, p := range map[string]Policy{
+		"mode drop":                                    Drop(),
+		"mode burst 95 5 seed 3":                       Burst(95, 5, seed),
+		"mode burst 80 2.5":                            Burst(80, 2.5, nil),
+		"mode gilbert 1 20":                            Gilbert(ge, nil),
+		"mode gilbert 1 20 100 2":                      Gilbert(GilbertElliott{P: 1, R: 20, LossBad: 100, LossGood: 2}, nil),
+		"mode gilbert 1 20 90 seed 3":                  Gilbert(GilbertElliott{P: 1, R: 20, LossBad: 90}, seed),
+		"mode schedule 30s pass 5s percent 50 1s drop": Schedule(false, nil, Step{30 * time.Second, Pass()}, Step{5 * time.Second, Percent(50, nil)}, Step{time.Second, Drop()}),
+		"mode schedule 1500ms burst 90 3 once seed 3":  Schedule(true, seed, Step{1500 * time.Millisecond, Burst(90, 3, nil)}),
+	} {
+		if got := p.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("%s: %v", want, err)
+		}
+		q := p
+		q.Now = &StepNow{Index: 1}
+		if !p.Equal(q) || p.Equal(Pass()) {
+			t.Errorf("%s: Equal", want)
+		}
+	}
+	if MinBurstUnits(20*uapi.PercentScale) != 4000 || MinBurstUnits(30*uapi.PercentScale) != 2334 ||
+		MinBurstUnits(95*uapi.PercentScale) != 1000 || MinBurstUnits(uapi.PercentMax) != 1000 {
+		t.Error("MinBurstUnits")
+	}
+	if Burst(20, 3.999, nil).Validate() == nil || Burst(20, 4, nil).Validate() != nil {
+		t.Error("the least burst length at 20 percent is 4")
+	}
+}

@@ -178,7 +178,7 @@ func TestTortureUserNS(t *testing.T) {
 		expect(name, false, true, "")
 	}
 	after := kDevice(t, c, dev)
-	if after.Policy != before.Policy || after.LowerName != "ttpd0" {
+	if !after.Policy.Equal(before.Policy) || after.LowerName != "ttpd0" {
 		t.Errorf("%s changed: %+v, was %+v", dev, after, before)
 	}
 
