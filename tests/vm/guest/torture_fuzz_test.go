@@ -200,9 +200,14 @@ func (f *ttFuzzer) u64v() uint64 {
 
 // policy builds the attributes of a policy nest: mostly valid, sometimes
 // incomplete or with attributes of another mode.
-func (f *ttFuzzer) policy() []byte {
+func (f *ttFuzzer) policy() []byte { return f.policyAt(0) }
+
+// policyAt builds a policy nest at nesting depth depth: a schedule's steps
+// are policies too (depth 1), with a duration, and may hold steps again,
+// which the kernel must refuse.
+func (f *ttFuzzer) policyAt(depth int) []byte {
 	var b []byte
-	mode := uint32(f.pick(4)) // 3 is unknown
+	mode := uint32(f.pick(uapi.ModeMax + 2)) // ModeMax + 1 is unknown
 	if f.chance(0.05) {
 		mode = f.u32v()
 	}
@@ -217,17 +222,84 @@ func (f *ttFuzzer) policy() []byte {
 	case uapi.ModeTime:
 		want[uapi.PolicyAOnNs] = !f.chance(0.05)
 		want[uapi.PolicyAOffNs] = !f.chance(0.05)
+	case uapi.ModeBurst:
+		want[uapi.PolicyAPercent] = !f.chance(0.05)
+		want[uapi.PolicyABurst] = !f.chance(0.05)
+		want[uapi.PolicyASeed] = f.chance(0.5)
+	case uapi.ModeGilbert:
+		want[uapi.PolicyAGeP] = !f.chance(0.05)
+		want[uapi.PolicyAGeR] = !f.chance(0.05)
+		want[uapi.PolicyAGeLossBad] = f.chance(0.5)
+		want[uapi.PolicyAGeLossGood] = f.chance(0.5)
+		want[uapi.PolicyASeed] = f.chance(0.5)
+	case uapi.ModeSchedule:
+		want[uapi.PolicyASteps] = !f.chance(0.05)
+		want[uapi.PolicyAOnce] = f.chance(0.3)
+		want[uapi.PolicyASeed] = f.chance(0.3)
+	}
+	if depth > 0 {
+		want[uapi.PolicyADurationNs] = !f.chance(0.05)
+		want[uapi.PolicyASeed] = f.chance(0.03)
 	}
 	for typ := uint16(uapi.PolicyAPad); typ <= uapi.PolicyAMax+1; typ++ {
 		if typ == uapi.PolicyAMode || !(want[typ] || f.chance(0.03)) {
 			continue
 		}
 		switch typ {
-		case uapi.PolicyAPercent:
-			b = append(b, ttAttrBytes(typ, ttU32(f.u32v()))...)
+		case uapi.PolicyAPercent, uapi.PolicyABurst, uapi.PolicyAGeP, uapi.PolicyAGeR, uapi.PolicyAGeLossBad,
+			uapi.PolicyAGeLossGood, uapi.PolicyAStepIndex:
+			b = append(b, ttAttrBytes(typ, ttU32(f.burstish(typ)))...)
+		case uapi.PolicyAOnce:
+			b = append(b, ttAttrBytes(typ, make([]byte, 4*f.pick(2)))...)
+		case uapi.PolicyASteps:
+			nested := typ
+			if !f.chance(0.05) {
+				nested |= unix.NLA_F_NESTED
+			}
+			b = append(b, ttAttrBytes(nested, f.steps(depth))...)
+		case uapi.PolicyARx, uapi.PolicyARxOff:
+			// IFLA_INFO_DATA's own: nextRtnl adds them.
 		default:
 			b = append(b, ttAttrBytes(typ, ttU64(f.u64v()))...)
 		}
+	}
+	return b
+}
+
+// burstish is a u32 for a policy attribute: the percent-like values of
+// u32v, and for burst lengths, values near their limits.
+func (f *ttFuzzer) burstish(typ uint16) uint32 {
+	if typ == uapi.PolicyABurst && f.chance(0.5) {
+		return []uint32{0, 999, uapi.BurstScale, 1001, 4000, 1 << 31, 0xffffffff}[f.pick(7)]
+	}
+	return f.u32v()
+}
+
+// steps builds the nest of INSANE_POLICY_A_STEPS: usually 1 to a few
+// steps, sometimes none, too many, or an attribute of another type.
+func (f *ttFuzzer) steps(depth int) []byte {
+	n := 1 + f.pick(4)
+	switch {
+	case f.chance(0.05):
+		n = 0
+	case f.chance(0.03):
+		n = uapi.ScheduleStepsMax + f.pick(2)
+	}
+	var b []byte
+	for i := 0; i < n; i++ {
+		typ := uint16(uapi.StepsAStep)
+		if f.chance(0.03) {
+			typ = uint16(f.pick(4))
+		}
+		if !f.chance(0.05) {
+			typ |= unix.NLA_F_NESTED
+		}
+		if depth >= 1 && !f.chance(0.5) {
+			// Deeper than a step in a step: never valid; keep it short.
+			b = append(b, ttAttrBytes(typ, ttAttrBytes(uapi.PolicyAMode, ttU32(uapi.ModePass)))...)
+			continue
+		}
+		b = append(b, ttAttrBytes(typ, f.policyAt(depth+1))...)
 	}
 	return b
 }
