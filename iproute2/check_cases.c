@@ -3,7 +3,7 @@
  * check_cases: the plugin's parser and printer on the host, without ip or
  * the kernel (make check-cases).
  *
- *   check_cases CASES.TXT JSON_OUT
+ *   check_cases CASES.TXT JSON_OUT NEWLINK_OUT WANT_OUT
  *
  * It builds link_insane.c into itself, with ip's helpers written out below
  * as iproute2 6.1 defines them (libnetlink's addattr_*, json_print's
@@ -21,7 +21,10 @@
  *   print_opt prints as ip -d link show would: that must be the case's
  *   policy exactly, with "step N left X" after each direction's policy
  *   where the reply has them. The same reply printed as ip -j does goes to
- *   JSON_OUT, one object a line, for jq to check (the Makefile does).
+ *   JSON_OUT, one object a line, for jq to check (the Makefile does), and
+ *   the reply as an RTM_NEWLINK message to NEWLINK_OUT, for ip 6.1 itself
+ *   to print with ip -d monitor file, which must print what WANT_OUT has
+ *   (the Makefile compares them).
  * - the canonical words are parsed again and must give the same bytes.
  *
  * Then its own checks: the attributes of some policies byte for byte
@@ -550,6 +553,30 @@ static bool same_attrs(const struct rtattr *a, const struct rtattr *b)
 	return a->rta_len == b->rta_len && !memcmp(a, b, a->rta_len);
 }
 
+/*
+ * The files for ip itself: the replies as RTM_NEWLINK messages, which ip
+ * -d monitor file prints, and what it must print after "insane ".
+ */
+static FILE *newlink_out, *want_out;
+
+static void write_newlink(int index, const struct rtattr *data)
+{
+	static struct msg m;
+	struct ifinfomsg ifi = { .ifi_index = index };
+	struct rtattr *li;
+
+	msg_init(&m);
+	m.n.nlmsg_type = RTM_NEWLINK;
+	m.n.nlmsg_len = NLMSG_LENGTH(sizeof(ifi));
+	memcpy(NLMSG_DATA(&m.n), &ifi, sizeof(ifi));
+	addattr_l(&m.n, sizeof(m), IFLA_IFNAME, "ins0", 5);
+	li = addattr_nest(&m.n, sizeof(m), IFLA_LINKINFO);
+	addattr_l(&m.n, sizeof(m), IFLA_INFO_KIND, "insane", 6);
+	copy_attr(&m, data);
+	addattr_nest_end(&m.n, li);
+	fwrite(&m.n, 1, m.n.nlmsg_len, newlink_out);
+}
+
 /* A case whose words are valid, with its policy as both print it. */
 static void check_valid(int line, const char *words, const char *policy,
 			FILE *jsonl)
@@ -595,6 +622,10 @@ static void check_valid(int line, const char *words, const char *policy,
 			 "%srx %s", *tx ? " " : "", rx);
 		append_state(want, sizeof(want), &rx_state);
 	}
+	/* ip prints no "rx off": the kernel's reply just has no RX. */
+	fprintf(want_out, "%s\n", want);
+	write_newlink(line, data);
+
 	print(data, false, got, sizeof(got));
 	trim(got);
 	if (rx_off)
@@ -958,13 +989,16 @@ int main(int argc, char **argv)
 	int valid = 0, refused = 0, own, case_failures;
 	FILE *jsonl;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s CASES.TXT JSON_OUT\n", argv[0]);
+	if (argc != 5) {
+		fprintf(stderr, "usage: %s CASES.TXT JSON_OUT NEWLINK_OUT WANT_OUT\n",
+			argv[0]);
 		return 2;
 	}
 	jsonl = fopen(argv[2], "w");
-	if (!jsonl) {
-		perror(argv[2]);
+	newlink_out = fopen(argv[3], "w");
+	want_out = fopen(argv[4], "w");
+	if (!jsonl || !newlink_out || !want_out) {
+		perror("check_cases: output");
 		return 2;
 	}
 	if (run_cases(argv[1], jsonl, &valid, &refused))
@@ -974,6 +1008,8 @@ int main(int argc, char **argv)
 	own_checks();
 	own = checks - own;
 	fclose(jsonl);
+	fclose(newlink_out);
+	fclose(want_out);
 	printf("check-cases: %d cases of %s (%d valid, %d refused): %d passed, %d failed;",
 	       valid + refused, argv[1], valid, refused,
 	       valid + refused - case_failures, case_failures);
