@@ -874,14 +874,15 @@ static void check_refusal(const char *words, const char *msg)
 	check_refused(0, words, msg);
 }
 
-/* "mode schedule" and n steps of "1s pass". */
-static void schedule_of(int n, char *buf, size_t size)
+/* "mode schedule" and n steps of "1s ACTION". */
+static void schedule_of(int n, const char *action, char *buf, size_t size)
 {
 	int i;
 
 	snprintf(buf, size, "mode schedule");
 	for (i = 0; i < n; i++)
-		snprintf(buf + strlen(buf), size - strlen(buf), " 1s pass");
+		snprintf(buf + strlen(buf), size - strlen(buf), " 1s %s",
+			 action);
 }
 
 static void own_checks(void)
@@ -975,11 +976,16 @@ static void own_checks(void)
 
 	/*
 	 * ip's request holds 1024 bytes: here 64 before the policy, then
-	 * MODE and STEPS (12) and 24 a "1s pass" step: 39 fit, 40 do not.
+	 * MODE and STEPS (12) and 24 a "1s pass" step: 39 fit, 40 do not;
+	 * 56 a gilbert step: 16 fit (the help says so).
 	 */
-	schedule_of(39, words, sizeof(words));
+	schedule_of(16, "gilbert 1 20 90 1", words, sizeof(words));
 	check_encoding(words, NULL);
-	schedule_of(40, words, sizeof(words));
+	schedule_of(17, "gilbert 1 20 90 1", words, sizeof(words));
+	check_refusal(words, "the policy takes 964 bytes, and ip's request has room for 960 more");
+	schedule_of(39, "pass", words, sizeof(words));
+	check_encoding(words, NULL);
+	schedule_of(40, "drop", words, sizeof(words));
 	check_refusal(words,
 		      "the policy takes 972 bytes, and ip's request has room for 960 more: use fewer steps, or the insane CLI");
 }
