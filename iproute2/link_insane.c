@@ -506,6 +506,13 @@ static bool is_step(const char *s)
 	return is_digit(*s) || *s == '.';
 }
 
+/* The words that end a schedule's steps besides a next option of ip's. */
+static bool ends_steps(const char *s)
+{
+	return !strcmp(s, "once") || !strcmp(s, "seed") || !strcmp(s, "rx") ||
+	       !strcmp(s, "tx");
+}
+
 /*
  * Reads "schedule STEP... [once]"; the steps end at the first word that
  * does not begin like a duration.
@@ -533,6 +540,13 @@ static int parse_schedule(int argc, char **argv, struct policy *p)
 		used = parse_action(argc - i - 1, argv + i + 1, s, &w);
 		if (used < 0)
 			return -1;
+		/*
+		 * Another step, or a word that ends the steps, means the
+		 * action is missing rather than unknown (as the Go parser).
+		 */
+		if (!used && (is_step(argv[i + 1]) || ends_steps(argv[i + 1])))
+			return bad("step %d (%s) needs an action: %s",
+				   n, argv[i], step_actions);
 		if (!used)
 			return bad("step %d: unknown action \"%s\": want %s",
 				   n, argv[i + 1], step_kinds);
