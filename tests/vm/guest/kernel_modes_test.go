@@ -1240,3 +1240,55 @@ func TestKernelModesRtnetlink(t *testing.T) {
 	}
 	check("changelink with a transmit policy", []kmA{kmMode(uapi.ModeDrop)}, gilbert)
 }
+
+// Policies with per-CPU chain states (unseeded burst, gilbert and
+// schedules with such steps) are freed by an RCU callback of the module's
+// own when replaced: churn them in both directions under traffic, then
+// unload the module at once, which must wait for the callbacks.
+func TestKernelModesChurnUnload(t *testing.T) {
+	CheckKmsg(t)
+	rounds := ttSize(300, 3000)
+	tp, c := kmTopoRaw(t)
+	c.setRx("insane0", kmMode(uapi.ModePass))
+	toMorgana := ttListen(t, tp.Morgana, tp.MorganaIP+":0", nil)
+	toBorea := ttListen(t, tp.Borea, tp.BoreaIP+":0", nil)
+	tx := ttSend(t, tp.Borea, []string{fmt.Sprintf("%s:%d", tp.MorganaIP, toMorgana.Port())}, 1, -1, time.Millisecond)
+	rx := ttSend(t, tp.Morgana, []string{fmt.Sprintf("%s:%d", tp.BoreaIP, toBorea.Port())}, 2, -1, time.Millisecond)
+	policies := [][]kmA{
+		{kmMode(uapi.ModeBurst), kmPercent(50), kmBurst(3)},
+		kmJoin(kmMode(uapi.ModeGilbert), kmGE(10, 30, 90, 1)),
+		{kmMode(uapi.ModeSchedule), kmSteps(
+			kmStep(kmMode(uapi.ModePass), kmDur(time.Millisecond)),
+			kmStep(kmMode(uapi.ModeBurst), kmPercent(30), kmBurst(3), kmDur(time.Millisecond)),
+			kmStep(kmJoin(kmMode(uapi.ModeGilbert), kmGE(50, 50, 50, 50), kmDur(time.Millisecond))...),
+		)},
+		{kmMode(uapi.ModeBurst), kmPercent(50), kmBurst(3), kmSeed(5)},
+		{kmMode(uapi.ModeDrop)},
+		kmTime(time.Millisecond, time.Millisecond),
+	}
+	for i := 0; i < rounds; i++ {
+		p := policies[i%len(policies)]
+		q := policies[(i/len(policies)+i)%len(policies)]
+		if r := c.set("insane0", kmNest(uapi.DeviceAPolicy, p...), kmNest(uapi.DeviceARxPolicy, q...)); r.errno != 0 {
+			t.Fatalf("round %d: %v: %s", i, r.errno, r.msg)
+		}
+	}
+	tx.Stop()
+	rx.Stop()
+	d := c.get("insane0").d
+	txSum := d.Stats[uapi.StatsARelayedPackets]
+	for typ := uapi.StatsADropPolicy; typ <= uapi.StatsADropMalformed; typ++ {
+		txSum += d.Stats[typ]
+	}
+	if sent := uint64(tx.attempted.Load() - tx.refused.Load()); txSum != sent {
+		t.Errorf("%d datagrams sent through insane0, counters %s", sent, d.ttCounters())
+	}
+	t.Logf("%d policy changes each way under traffic: %d and %d datagrams sent, %d and %d arrived",
+		rounds, tx.attempted.Load(), rx.attempted.Load(), toMorgana.Quiet(), toBorea.Quiet())
+	// The last policies have per-CPU state: unloading frees them with the
+	// devices, and waits for the callbacks of the replaced ones.
+	c.set("insane0", kmNest(uapi.DeviceAPolicy, policies[0]...), kmNest(uapi.DeviceARxPolicy, policies[1]...))
+	c.setTx("insane0", policies[2]...)
+	UnloadModule(t)
+	LoadModule(t)
+}
