@@ -146,13 +146,14 @@ bool insane_policy_decide(struct insane_policy *p);
 
 /*
  * Called for every packet, under rcu_read_lock_bh() or in the receive
- * path. Pass first, then percent, inline; the other modes out of line.
+ * path. Pass first, then percent and drop, inline; the other modes out of
+ * line.
  */
 static inline bool insane_policy_relays(struct insane_policy *p)
 {
-	switch (p->mode) {
-	case INSANE_MODE_PASS:
+	if (likely(p->mode == INSANE_MODE_PASS))
 		return true;
+	switch (p->mode) {
 	case INSANE_MODE_PERCENT:
 		if (!p->seeded)
 			return insane_random_u32() < p->act.threshold;
