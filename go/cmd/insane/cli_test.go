@@ -519,3 +519,39 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestShowScheduleAndBurst(t *testing.T) {
+	seed := uint64(5)
+	sched := genl.Schedule(true, &seed,
+		genl.Step{Duration: 30 * time.Second, Action: genl.Pass()},
+		genl.Step{Duration: 5 * time.Second, Action: genl.Burst(90, 2.5, nil)},
+		genl.Step{Duration: time.Second, Action: genl.Gilbert(genl.GilbertElliott{P: 1, R: 20, LossBad: 100}, nil)})
+	sched.Now = &genl.StepNow{Index: 1, Left: 3250 * time.Millisecond}
+	held := sched
+	held.Now = &genl.StepNow{Index: 2, Holds: true}
+	f := &fakeBackend{devices: []*genl.Device{
+		{Name: "ins0", Index: 7, LowerName: "veth0", LowerIndex: 3, Policy: sched},
+		{Name: "ins1", Index: 8, Policy: genl.Burst(95, 5, nil), RxPolicy: &held},
+	}}
+	code, out, errOut := runCLI(t, f, "link show")
+	want := "7: ins0: lower veth0 mode schedule 30s pass 5s burst 90 2.5 1s gilbert 1 20 once seed 5\n" +
+		"    step 2 of 3: 5s burst 90 2.5, 3.25s left\n" +
+		"8: ins1: nolower mode burst 95 5 rx mode schedule 30s pass 5s burst 90 2.5 1s gilbert 1 20 once seed 5\n" +
+		"    rx step 3 of 3: 1s gilbert 1 20, held for good\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", code, out, want, errOut)
+	}
+	code, out, _ = runCLI(t, f, "-j show ins0")
+	wantJSON := `[{"ifindex":7,"ifname":"ins0","link":"veth0","link_index":3,"policy":{"mode":"schedule","seed":5,` +
+		`"steps":[{"mode":"pass","duration_ns":30000000000},{"mode":"burst","percent":90,"burst":2.5,"duration_ns":5000000000},` +
+		`{"mode":"gilbert","ge_p":1,"ge_r":20,"ge_loss_bad":100,"ge_loss_good":0,"duration_ns":1000000000}],` +
+		`"once":true,"step":1,"step_left_ns":3250000000}}]` + "\n"
+	if code != 0 || out != wantJSON {
+		t.Fatalf("-j show ins0:\n%s\nwant:\n%s", out, wantJSON)
+	}
+	// A seed alone keeps the burst numbers.
+	code, _, errOut = runCLI(t, f, "link set ins1 seed 9")
+	if code != 0 || len(f.cfgs) != 1 || f.cfgs[0].Policy.String() != "mode burst 95 5 seed 9" {
+		t.Fatalf("set seed on a burst policy: exit %d %s %+v", code, errOut, f.cfgs)
+	}
+}
