@@ -162,7 +162,7 @@ bench-icount: bench-deps module plugin $(RUNNER)
 
 bench-noisy: bench-deps module plugin $(RUNNER)
 	@echo "bench: host $$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg)"
-	set -o pipefail; $(VM) -out build/vm-bench-noisy -mode exec -guest-cmd 'insane-bench -phases noisy,lines,acc,alloc,edge,mem $(NOISYFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
+	set -o pipefail; $(VM) -out build/vm-bench-noisy -mode exec -guest-cmd 'insane-bench -phases noisy,lines,acc,burst,alloc,edge,mem $(NOISYFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
 	$(GO) run ./tests/vm/bench -render build/vm-bench-noisy/guest.log -svg build/benchmarks.svg
 
 profile: bench-deps module plugin $(RUNNER)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/binary"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -294,4 +297,94 @@ func TestParseBurstPairs(t *testing.T) {
 			t.Errorf("parseBurstPairs(%q) accepted", bad)
 		}
 	}
+}
+
+func TestBurstSeq(t *testing.T) {
+	pkt := make([]byte, 20+8+burstSize)
+	pkt[0], pkt[9] = 0x45, 17 // IPv4, 20-byte header, UDP
+	binary.BigEndian.PutUint16(pkt[22:], 9)
+	binary.BigEndian.PutUint64(pkt[28:], burstMagic)
+	binary.BigEndian.PutUint64(pkt[36:], 7)
+	binary.BigEndian.PutUint64(pkt[44:], 123456)
+	if seq, ok := burstSeq(pkt, 7); !ok || seq != 123456 {
+		t.Errorf("burstSeq = %d, %v; want 123456, true", seq, ok)
+	}
+	if _, ok := burstSeq(pkt, 8); ok {
+		t.Error("a datagram of another run was taken")
+	}
+	if _, ok := burstSeq(pkt[:40], 7); ok {
+		t.Error("a truncated datagram was taken")
+	}
+	pkt[23] = 10
+	if _, ok := burstSeq(pkt, 7); ok {
+		t.Error("a datagram to another port was taken")
+	}
+}
+
+// TestPrintBurst prints a run of each kind, an error among them, and
+// checks the tables' shape.
+func TestPrintBurst(t *testing.T) {
+	const n = 100000
+	seed := uint64(burstSeed)
+	var recs []burstRec
+	for _, pr := range []burstPair{{95, 1}, {80, 10}} {
+		pol := genl.Burst(pr.Percent, pr.Burst, &seed)
+		p := genl.NewPredictor(seed)
+		seen := make([]bool, n)
+		for k := range seen {
+			seen[k] = p.Relays(pol)
+		}
+		lp, err := lossPatternOf(seqsOf(seen), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs,
+			burstRec{Pair: pr, Tool: "insane-seeded", Seed: &seed, Sent: n, Loss: lp},
+			burstRec{Pair: pr, Tool: "netem", Sent: n, Loss: lp},
+			burstRec{Pair: pr, Tool: "insane", Sent: n, Error: "received 1, low0 sent 2, the tool passed 2"})
+	}
+	out := captureStdout(t, func() { printBurst(recs, n) })
+	for _, want := range []string{
+		"| insane burst 95 1 | ERROR: received 1",
+		"| insane burst 80 10 seed 6221078 | 20.000 % |",
+		"| netem gemodel 2.5% 10% 100% 0% |",
+		"#### Burst lengths, relay 80 %, mean burst 10",
+		"| > 20 | 12.158 % |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Every table row has its header's number of cells.
+	cells := 0
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			cells = 0
+			continue
+		}
+		if c := strings.Count(line, "|"); cells == 0 {
+			cells = c
+		} else if c != cells {
+			t.Errorf("row %q has %d bars, its header %d", line, c, cells)
+		}
+	}
+}
+
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- b
+	}()
+	f()
+	os.Stdout = old
+	w.Close()
+	return string(<-done)
 }
