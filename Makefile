@@ -135,8 +135,9 @@ torture: module plugin $(RUNNER)
 #                 under -icount shift=0 with 1 vCPU, so guest time is
 #                 instructions; both sources, every case, interleaved rounds;
 #   bench-noisy   the 2-vCPU run under multi-threaded TCG (wall-clock, noisy):
-#                 1 and 2 sending CPUs, loss accuracy, allocations, time-mode
-#                 edges, memory per device.
+#                 1 and 2 sending CPUs, loss accuracy, burst loss against
+#                 netem's gemodel, allocations, time-mode edges, memory per
+#                 device.
 # BENCHFLAGS and NOISYFLAGS pass flags to the guest program in each (go run
 # ./tests/vm/bench -h). The runner streams its output; the BENCH-JSON line it
 # ends with is left out here, and the noisy run's is drawn as

@@ -1,7 +1,8 @@
 // Command insane-bench measures insane in the test VM (make bench): the
 // packet rate through the lower device alone, through insane in each mode,
 // and through netem, tc gact and nftables dropping the same share; how close
-// each tool's loss is to what it was configured for; how precisely time mode
+// each tool's loss is to what it was configured for, and burst mode's loss
+// and burst lengths beside netem's gemodel; how precisely time mode
 // switches at its window edges; what each packet allocates; and the memory
 // each device costs. It prints Markdown tables and one BENCH-JSON line, from
 // which "insane-bench -render" draws an SVG plot on the host.

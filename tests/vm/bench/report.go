@@ -433,8 +433,13 @@ func render(logPath, svgPath string) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	if rep == nil || len(rep.NoisyRuns) == 0 {
-		return errors.New(logPath + ": no BENCH-JSON line with noisy-phase runs (did the bench finish?)")
+	if rep == nil {
+		return errors.New(logPath + ": no BENCH-JSON line (did the bench finish?)")
+	}
+	if len(rep.NoisyRuns) == 0 {
+		// A run of other phases only (-phases burst): nothing to draw.
+		fmt.Printf("insane-bench: %s has no noisy-phase runs: %s not drawn\n", logPath, svgPath)
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(svgPath), 0o755); err != nil {
 		return err
