@@ -38,7 +38,7 @@ KVER = $(shell ls /usr/src 2>/dev/null | sed -n 's/^linux-headers-\(.*-cloud-amd
 
 DEB_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 linux-headers-cloud-amd64 \
 	busybox-static iproute2 ethtool sparse linux-source-6.1 kmod cpio gcc make perl \
-	ca-certificates git dkms nftables
+	ca-certificates git dkms nftables jq
 # What building the debug kernel (make test-debug) needs besides DEB_PACKAGES.
 DEBUG_KERNEL_PACKAGES := flex bison bc libelf-dev libssl-dev
 STATICCHECK_VERSION := v0.8.2
@@ -110,6 +110,7 @@ check:
 
 unit:
 	$(GO) test ./...
+	$(MAKE) -C iproute2 check-cases
 
 # A first, short boot with ipv6.disable=1 runs the tests that need a kernel
 # without IPv6 (they skip in the main boot), unless RUN selects tests.

@@ -47,6 +47,8 @@ struct rtattr *addattr_nest(struct nlmsghdr *n, int maxlen, int type);
 int addattr_nest_end(struct nlmsghdr *n, struct rtattr *nest);
 void open_json_object(const char *str);
 void close_json_object(void);
+void open_json_array(int type, const char *str);
+void close_json_array(int type, const char *delim);
 bool is_json_context(void);
 struct json_writer *get_json_writer(void);
 void jsonw_name(struct json_writer *jw, const char *name);
@@ -56,5 +58,7 @@ int print_color_string(int type, int color, const char *key, const char *fmt,
 		       const char *value);
 int print_color_u64(int type, int color, const char *key, const char *fmt,
 		    __u64 value);
+int print_color_bool(int type, int color, const char *key, const char *fmt,
+		     bool value);
 
 #endif /* INSANE_IP_PLUGIN_H */

@@ -4,6 +4,8 @@
  *
  *   ip link add link eth0 name insane0 type insane mode percent 80 seed 7
  *   ip link set insane0 type insane mode time 50 100
+ *   ip link set insane0 type insane mode burst 95 5 seed 1
+ *   ip link set insane0 type insane mode schedule 30s pass 5s drop
  *   ip link set insane0 type insane rx mode percent 90   (receive policy)
  *   ip link set insane0 type insane rx off
  *   ip -d link show insane0            (the policy)
@@ -17,8 +19,11 @@
  * iproute2 6.1 (Debian 12) in ip_plugin.h, and the VM tests run this plugin
  * under that ip.
  *
- * The grammar is the insane CLI's: a bare integer time counts 10 ms ticks, as
- * in the original driver; a time with a unit (500ms, 1.5s, 1m30s) is exact.
+ * The grammar is the insane CLI's (its cases, which both must read alike, are
+ * go/genl/policytest/cases.txt; make check-cases runs them through this
+ * file): a bare integer time of mode time counts 10 ms ticks, as in the
+ * original driver; a time with a unit (500ms, 1.5s, 1m30s) is exact, and a
+ * schedule's durations need one.
  */
 
 #include <assert.h>
@@ -43,23 +48,49 @@
 
 #define TICK_NS 10000000ULL
 #define NS_MAX 0x7fffffffffffffffULL
+#define BURST_MAX 0xffffffffU
 
 static const char time_help[] =
 	"use a unit (500ms, 1s, 250us) or an integer of 10 ms ticks";
+static const char step_actions[] =
+	"pass, drop, percent P, burst P B or gilbert P R";
+static const char step_kinds[] = "pass, drop, percent, burst or gilbert";
+static const char mode_usage[] =
+	"pass, drop, percent P, burst P B, gilbert P R, time ON OFF or schedule STEP...";
+static const char mode_kinds[] =
+	"pass, drop, percent, burst, gilbert, time or schedule";
+static const char seed_modes[] = "mode percent, burst, gilbert or schedule";
 
 static const char usage_text[] =
 	"Usage: ... insane [ [ tx ] POLICY ] [ rx { POLICY | off } ]\n"
 	"\n"
-	"POLICY := { mode pass | mode percent P [ seed S ] | mode time ON OFF }\n"
+	"POLICY := { mode pass | mode drop | mode percent P [ seed S ] |\n"
+	"            mode burst P B [ seed S ] |\n"
+	"            mode gilbert P R [ H [ K ] ] [ seed S ] | mode time ON OFF |\n"
+	"            mode schedule STEP... [ once ] [ seed S ] }\n"
+	"STEP := DURATION { pass | drop | percent P | burst P B |\n"
+	"                   gilbert P R [ H [ K ] ] }\n"
 	"tx, rx := the direction of the POLICY words that follow: what is sent\n"
 	"          through the device (the default), or the replies of the hosts\n"
 	"          routed through it, which the receive policy decides (rx off,\n"
 	"          the default, leaves received traffic untouched)\n"
 	"P := the percentage of packets relayed, 0 to 100, to a millionth (12.5)\n"
+	"B := the mean length of a burst of drops, in packets, to a thousandth\n"
+	"     (burst relays P percent on average and drops the rest in bursts;\n"
+	"     B is at least 1 and at least (100 - P) / P)\n"
+	"P R H K := gilbert's Gilbert-Elliott chain, as percentages: the chance\n"
+	"           to go from the good state to the bad one (P) and back (R),\n"
+	"           the loss in the bad state (H, default 100) and in the good\n"
+	"           state (K, default 0); tc-netem's \"loss gemodel p r 1-h 1-k\"\n"
 	"ON OFF := relay for ON, then drop for OFF, repeating; with a unit\n"
 	"          (500ms, 1s, 250us, 100ns) or a bare integer of 10 ms ticks\n"
 	"          (mode time 50 100 relays 500ms and drops 1s)\n"
-	"S := a 64-bit seed that makes the percent decisions reproducible\n"
+	"DURATION := how long a step lasts, with a unit (500ms, 30s, 1m, 1.5h);\n"
+	"            the steps run in turn and start over, or with once keep\n"
+	"            the last step's action after it; at most 64 steps, of\n"
+	"            which ip's request holds about 39 pass or drop steps, or\n"
+	"            16 gilbert ones (mode schedule 30s pass 5s drop 10s percent 50)\n"
+	"S := a 64-bit seed that makes the decisions that draw reproducible\n"
 	"\n"
 	"Without a mode a new device relays everything and an existing one keeps\n"
 	"its policy; a mode replaces the whole policy of its direction. The lower device is\n"
@@ -85,38 +116,95 @@ static int bad(const char *fmt, ...)
 	return -1;
 }
 
-/* Reads a percentage into millionths of a percent, rounding to nearest. */
-static int parse_percent(const char *s, __u32 *units)
+static bool is_digit(char c)
 {
-	__u64 whole = 0, frac = 0;
-	const char *p = s;
-	int ndigits = 0, scale;
-	bool round_up = false;
+	return c >= '0' && c <= '9';
+}
 
-	while (*p >= '0' && *p <= '9' && whole <= 100) {
-		whole = whole * 10 + (__u64)(*p++ - '0');
-		ndigits++;
-	}
+/*
+ * Reads a decimal number at the start of s: digits, an optional '.' and
+ * more digits, at least one digit in all (12.5, .5, 7.). Its value goes to
+ * *v in units of 10^-scale, rounded to the nearest on the first digit
+ * dropped, and is limit + 1 for anything above limit (at most 2^32).
+ * Returns the end of the number, or NULL if s does not start with one.
+ */
+static const char *scan_decimal(const char *s, int scale, __u64 limit,
+				__u64 *v)
+{
+	__u64 whole = 0, frac = 0, mult = 1;
+	const char *p = s;
+	bool digits = false, round_up = false;
+	int i;
+
+	for (; is_digit(*p); p++, digits = true)
+		if (whole <= limit)
+			whole = whole * 10 + (__u64)(*p - '0');
+	i = 0;
 	if (*p == '.') {
-		p++;
-		for (scale = 0; *p >= '0' && *p <= '9'; p++, scale++) {
-			if (scale < 6)
+		for (p++; is_digit(*p); p++, i++, digits = true) {
+			if (i < scale)
 				frac = frac * 10 + (__u64)(*p - '0');
-			else if (scale == 6)
+			else if (i == scale)
 				round_up = *p >= '5';
-			ndigits++;
 		}
-		for (; scale < 6; scale++)
-			frac *= 10;
 	}
-	if (*p == '%')
-		p++;
-	if (*p || !ndigits)
-		return bad("\"%s\" is not a percentage", s);
-	whole = whole * INSANE_PERCENT_SCALE + frac + round_up;
-	if (whole > INSANE_PERCENT_MAX)
-		return bad("percentage \"%s\" is not between 0 and 100", s);
-	*units = (__u32)whole;
+	if (!digits)
+		return NULL;
+	for (; i < scale; i++)
+		frac *= 10;
+	for (i = 0; i < scale; i++)
+		mult *= 10;
+	/* whole <= 10 * limit + 9, so this cannot overflow. */
+	whole = whole * mult + frac + round_up;
+	*v = whole > limit ? limit + 1 : whole;
+	return p;
+}
+
+/* Whether s is a number and nothing else, with a '%' if percent. */
+static bool is_number(const char *s, bool percent)
+{
+	const char *end;
+	__u64 v;
+
+	end = scan_decimal(s, 0, 0, &v);
+	if (end && percent && *end == '%')
+		end++;
+	return end && !*end;
+}
+
+/*
+ * Reads a percentage into millionths of a percent, rounding to nearest;
+ * at, the prefix of the messages ("" or "step 2: ").
+ */
+static int parse_percent(const char *s, __u32 *units, const char *at)
+{
+	const char *end;
+	__u64 v;
+
+	end = scan_decimal(s, 6, INSANE_PERCENT_MAX, &v);
+	if (end && *end == '%')
+		end++;
+	if (!end || *end)
+		return bad("%s\"%s\" is not a percentage", at, s);
+	if (v > INSANE_PERCENT_MAX)
+		return bad("%spercentage \"%s\" is not between 0 and 100", at, s);
+	*units = (__u32)v;
+	return 0;
+}
+
+/* Reads a mean burst length into thousandths of a packet. */
+static int parse_burst(const char *s, __u32 *units, const char *at)
+{
+	const char *end;
+	__u64 v;
+
+	end = scan_decimal(s, 3, BURST_MAX, &v);
+	if (!end || *end)
+		return bad("%s\"%s\" is not a mean burst length", at, s);
+	if (v > BURST_MAX)
+		return bad("%smean burst length \"%s\" is above 4294967.295",
+			   at, s);
+	*units = (__u32)v;
 	return 0;
 }
 
@@ -140,37 +228,30 @@ static bool add_scaled(__u64 *sum, __u64 v, __u64 mul, __u64 div)
 }
 
 /*
- * Reads a time in nanoseconds: a bare integer of 10 ms ticks, or numbers
- * with units in sequence, as Go's time.ParseDuration reads them ("1m30s",
- * "1.5ms"); digits beyond a nanosecond are dropped.
+ * Reads numbers with units in sequence into nanoseconds, as Go's
+ * time.ParseDuration reads them ("1m30s", "1.5ms"), without a sign; digits
+ * beyond a nanosecond are dropped. Returns 0, -EINVAL for anything else
+ * (a bare number included) or -ERANGE above 2^63 - 1 ns.
  */
-static int parse_time(const char *s, __u64 *ns)
+static int scan_time(const char *s, __u64 *ns)
 {
 	const char *p = s;
 	__u64 sum = 0;
 
-	if (*p >= '0' && *p <= '9' && p[strspn(p, "0123456789")] == '\0') {
-		errno = 0;
-		sum = strtoull(p, NULL, 10);
-		if (errno || sum > NS_MAX / TICK_NS)
-			return bad("time \"%s\" is too large", s);
-		*ns = sum * TICK_NS;
-		return 0;
-	}
 	if (!*p)
-		return bad("\"%s\" is not a time: %s", s, time_help);
+		return -EINVAL;
 	while (*p) {
 		__u64 whole = 0, frac = 0, fdiv = 1;
 		bool digits = false;
 		size_t i, len;
 
-		for (; *p >= '0' && *p <= '9'; p++, digits = true) {
+		for (; is_digit(*p); p++, digits = true) {
 			if (whole > NS_MAX / 10)
-				return bad("time \"%s\" is too large", s);
+				return -ERANGE;
 			whole = whole * 10 + (__u64)(*p - '0');
 		}
 		if (*p == '.') {
-			for (p++; *p >= '0' && *p <= '9'; p++, digits = true) {
+			for (p++; is_digit(*p); p++, digits = true) {
 				if (fdiv < 1000000000000000000ULL) {
 					frac = frac * 10 + (__u64)(*p - '0');
 					fdiv *= 10;
@@ -178,20 +259,66 @@ static int parse_time(const char *s, __u64 *ns)
 			}
 		}
 		if (!digits)
-			return bad("\"%s\" is not a time: %s", s, time_help);
+			return -EINVAL;
 		len = strcspn(p, "0123456789.");
 		for (i = 0; i < ARRAY_SIZE(time_units); i++)
 			if (strlen(time_units[i].name) == len &&
 			    !strncmp(p, time_units[i].name, len))
 				break;
 		if (!len || i == ARRAY_SIZE(time_units))
-			return bad("\"%s\" is not a time: %s", s, time_help);
+			return -EINVAL;
 		if (!add_scaled(&sum, whole, time_units[i].ns, 1) ||
 		    !add_scaled(&sum, frac, time_units[i].ns, fdiv))
-			return bad("time \"%s\" is too large", s);
+			return -ERANGE;
 		p += len;
 	}
 	*ns = sum;
+	return 0;
+}
+
+/* Reads a time of mode time: a bare integer of 10 ms ticks, or with units. */
+static int parse_time(const char *s, __u64 *ns)
+{
+	__u64 ticks;
+
+	if (is_digit(*s) && s[strspn(s, "0123456789")] == '\0') {
+		errno = 0;
+		ticks = strtoull(s, NULL, 10);
+		if (errno || ticks > NS_MAX / TICK_NS)
+			return bad("time \"%s\" is too large", s);
+		*ns = ticks * TICK_NS;
+		return 0;
+	}
+	switch (scan_time(s, ns)) {
+	case 0:
+		return 0;
+	case -ERANGE:
+		return bad("time \"%s\" is too large", s);
+	default:
+		return bad("\"%s\" is not a time: %s", s, time_help);
+	}
+}
+
+/*
+ * Reads the duration of step n of a schedule, which needs a unit. 2562047h
+ * is the whole hours of the most there can be, 2^63 - 1 ns.
+ */
+static int parse_duration(const char *s, __u64 *ns, int n)
+{
+	if (is_number(s, false))
+		return bad("step %d: duration \"%s\" needs a unit (500ms, 30s, 1m)",
+			   n, s);
+	switch (scan_time(s, ns)) {
+	case 0:
+		break;
+	case -ERANGE:
+		return bad("step %d: duration \"%s\" is longer than 2562047h",
+			   n, s);
+	default:
+		return bad("step %d: \"%s\" is not a duration", n, s);
+	}
+	if (!*ns)
+		return bad("step %d: duration %s must be above 0", n, s);
 	return 0;
 }
 
@@ -199,7 +326,7 @@ static int parse_seed(const char *s, __u64 *seed)
 {
 	char *end;
 
-	if (*s < '0' || *s > '9')
+	if (!is_digit(*s))
 		return bad("seed \"%s\" is not a 64-bit unsigned integer", s);
 	errno = 0;
 	*seed = strtoull(s, &end, 0);
@@ -208,62 +335,341 @@ static int parse_seed(const char *s, __u64 *seed)
 	return 0;
 }
 
-struct policy {
-	int mode;		/* -1: none given */
-	__u32 percent;
-	__u64 on, off;
+/* Millionths of a percent as an exact decimal: 12500000 is "12.5". */
+static void format_percent(__u32 units, char *buf, size_t len)
+{
+	__u32 frac = units % INSANE_PERCENT_SCALE;
+	int n;
+
+	n = snprintf(buf, len, "%u", units / INSANE_PERCENT_SCALE);
+	if (frac && n > 0 && (size_t)n < len) {
+		snprintf(buf + n, len - (size_t)n, ".%06u", frac);
+		n = (int)strlen(buf);
+		while (buf[n - 1] == '0')
+			buf[--n] = '\0';
+	}
+}
+
+/* Thousandths of a packet as an exact decimal: 2334 is "2.334". */
+static void format_burst(__u64 units, char *buf, size_t len)
+{
+	__u64 frac = units % INSANE_BURST_SCALE;
+	int n;
+
+	n = snprintf(buf, len, "%llu", units / INSANE_BURST_SCALE);
+	if (frac && n > 0 && (size_t)n < len) {
+		snprintf(buf + n, len - (size_t)n, ".%03llu", frac);
+		n = (int)strlen(buf);
+		while (buf[n - 1] == '0')
+			buf[--n] = '\0';
+	}
+}
+
+/*
+ * The shortest mean burst length at percent units, in thousandths: a
+ * burst has a packet at least, and (100 % - P) / P packets at least, below
+ * which the chance of starting a burst would exceed 1 (see the uapi).
+ */
+static __u64 burst_min(__u32 percent)
+{
+	__u64 v = (__u64)(INSANE_PERCENT_MAX - percent) * INSANE_BURST_SCALE;
+
+	v = (v + percent - 1) / percent;
+	return v < INSANE_BURST_SCALE ? INSANE_BURST_SCALE : v;
+}
+
+/* One mode's parameters: a policy's, or a step's of a schedule. */
+struct action {
+	__u32 mode;
+	__u32 percent;		/* percent and burst */
+	__u32 burst;		/* burst */
+	__u32 ge_p, ge_r, ge_loss_bad, ge_loss_good;	/* gilbert */
+	__u64 on, off;		/* time */
+	__u64 duration;		/* a step's */
 };
 
-/* Reads "pass", "percent P" or "time ON OFF"; returns the words used. */
-static int parse_mode(int argc, char **argv, struct policy *p)
+/*
+ * Where an action's words are: the prefix of its messages (at: "" or
+ * "step 2: ") and the word before the mode's name in them ("mode " for a
+ * policy, "" in a step): "mode burst needs ..." or "step 2: burst needs".
+ */
+struct where {
+	const char *at;
+	const char *mode;
+};
+
+/* Reads "burst P B". */
+static int parse_burst_mode(int argc, char **argv, struct action *a,
+			    const struct where *w)
 {
-	if (argc < 1)
-		return bad("mode needs pass, percent P or time ON OFF");
+	char min[32], pct[16], what[80];
+	__u64 m;
+
+	if (argc < 3)
+		return bad("%s%sburst needs a percentage and a mean burst length",
+			   w->at, w->mode);
+	if (parse_percent(argv[1], &a->percent, w->at) ||
+	    parse_burst(argv[2], &a->burst, w->at))
+		return -1;
+	snprintf(what, sizeof(what), "%s%sburst %s %s", w->at, w->mode,
+		 argv[1], argv[2]);
+	if (!a->percent)
+		return bad("%s: the percentage must be above 0", what);
+	m = burst_min(a->percent);
+	if (a->burst < m) {
+		format_burst(m, min, sizeof(min));
+		format_percent(a->percent, pct, sizeof(pct));
+		return bad("%s: the mean burst length must be at least %s at %s percent",
+			   what, min, pct);
+	}
+	a->mode = INSANE_MODE_BURST;
+	return 3;
+}
+
+/*
+ * Reads "gilbert P R [H [K]]": H and K are taken while the next word is a
+ * percentage, so that a seed or the next step of a schedule follows.
+ */
+static int parse_gilbert(int argc, char **argv, struct action *a,
+			 const struct where *w)
+{
+	int used = 3;
+
+	if (argc < 3)
+		return bad("%s%sgilbert needs P and R percentages",
+			   w->at, w->mode);
+	if (parse_percent(argv[1], &a->ge_p, w->at) ||
+	    parse_percent(argv[2], &a->ge_r, w->at))
+		return -1;
+	a->ge_loss_bad = INSANE_PERCENT_MAX;
+	a->ge_loss_good = 0;
+	if (argc > used && is_number(argv[used], true)) {
+		if (parse_percent(argv[used], &a->ge_loss_bad, w->at))
+			return -1;
+		used++;
+		if (argc > used && is_number(argv[used], true)) {
+			if (parse_percent(argv[used], &a->ge_loss_good, w->at))
+				return -1;
+			used++;
+		}
+	}
+	if (!a->ge_r)
+		return bad("%s%sgilbert %s %s: R must be above 0, or a burst would never end",
+			   w->at, w->mode, argv[1], argv[2]);
+	a->mode = INSANE_MODE_GILBERT;
+	return used;
+}
+
+/*
+ * Reads an action that a policy and a schedule's step share: pass, drop,
+ * percent P, burst P B or gilbert P R [H [K]]. Returns the words used, 0
+ * for a word that is none of those (for the caller to refuse), or -1.
+ */
+static int parse_action(int argc, char **argv, struct action *a,
+			const struct where *w)
+{
 	if (!strcmp(argv[0], "pass")) {
-		p->mode = INSANE_MODE_PASS;
+		a->mode = INSANE_MODE_PASS;
+		return 1;
+	}
+	if (!strcmp(argv[0], "drop")) {
+		a->mode = INSANE_MODE_DROP;
 		return 1;
 	}
 	if (!strcmp(argv[0], "percent")) {
 		if (argc < 2)
-			return bad("mode percent needs a percentage");
-		if (parse_percent(argv[1], &p->percent))
+			return bad("%s%spercent needs a percentage",
+				   w->at, w->mode);
+		if (parse_percent(argv[1], &a->percent, w->at))
 			return -1;
-		p->mode = INSANE_MODE_PERCENT;
+		a->mode = INSANE_MODE_PERCENT;
 		return 2;
+	}
+	if (!strcmp(argv[0], "burst"))
+		return parse_burst_mode(argc, argv, a, w);
+	if (!strcmp(argv[0], "gilbert"))
+		return parse_gilbert(argc, argv, a, w);
+	return 0;
+}
+
+struct policy {
+	int mode;		/* -1: none given */
+	struct action a;	/* every mode's but schedule's */
+	struct action steps[INSANE_SCHEDULE_STEPS_MAX];
+	int nsteps;
+	bool once;
+};
+
+/* A step begins with its duration, which begins with a digit or '.'. */
+static bool is_step(const char *s)
+{
+	return is_digit(*s) || *s == '.';
+}
+
+/* The words that end a schedule's steps besides a next option of ip's. */
+static bool ends_steps(const char *s)
+{
+	return !strcmp(s, "once") || !strcmp(s, "seed") || !strcmp(s, "rx") ||
+	       !strcmp(s, "tx");
+}
+
+/*
+ * Reads "schedule STEP... [once]"; the steps end at the first word that
+ * does not begin like a duration.
+ */
+static int parse_schedule(int argc, char **argv, struct policy *p)
+{
+	__u64 sum = 0;
+	int i = 1, n, used;
+
+	while (i < argc && is_step(argv[i])) {
+		struct action *s = &p->steps[p->nsteps];
+		char at[24];
+		struct where w = { at, "" };
+
+		if (p->nsteps == INSANE_SCHEDULE_STEPS_MAX)
+			return bad("a schedule has at most %d steps",
+				   INSANE_SCHEDULE_STEPS_MAX);
+		n = p->nsteps + 1;
+		if (parse_duration(argv[i], &s->duration, n))
+			return -1;
+		if (i + 1 >= argc)
+			return bad("step %d (%s) needs an action: %s",
+				   n, argv[i], step_actions);
+		snprintf(at, sizeof(at), "step %d: ", n);
+		used = parse_action(argc - i - 1, argv + i + 1, s, &w);
+		if (used < 0)
+			return -1;
+		/*
+		 * Another step, or a word that ends the steps, means the
+		 * action is missing rather than unknown (as the Go parser).
+		 */
+		if (!used && (is_step(argv[i + 1]) || ends_steps(argv[i + 1])))
+			return bad("step %d (%s) needs an action: %s",
+				   n, argv[i], step_actions);
+		if (!used)
+			return bad("step %d: unknown action \"%s\": want %s",
+				   n, argv[i + 1], step_kinds);
+		p->nsteps++;
+		i += 1 + used;
+	}
+	if (!p->nsteps)
+		return bad("mode schedule needs steps: DURATION ACTION, such as 30s pass 5s drop");
+	for (n = 0; n < p->nsteps; n++) {
+		/* Each duration is at most NS_MAX: no overflow. */
+		sum += p->steps[n].duration;
+		if (sum > NS_MAX)
+			return bad("the steps of the schedule last more than 2^63 - 1 ns");
+	}
+	if (i < argc && !strcmp(argv[i], "once")) {
+		p->once = true;
+		i++;
+	}
+	p->mode = INSANE_MODE_SCHEDULE;
+	return i;
+}
+
+/* Reads the words after "mode"; returns the words used. */
+static int parse_mode(int argc, char **argv, struct policy *p)
+{
+	static const struct where top = { "", "mode " };
+	struct action *a = &p->a;
+	int used;
+
+	if (argc < 1)
+		return bad("mode needs %s", mode_usage);
+	used = parse_action(argc, argv, a, &top);
+	if (used) {
+		if (used > 0)
+			p->mode = (int)a->mode;
+		return used;
 	}
 	if (!strcmp(argv[0], "time")) {
 		if (argc < 3)
 			return bad("mode time needs ON and OFF times");
-		if (parse_time(argv[1], &p->on) || parse_time(argv[2], &p->off))
+		if (parse_time(argv[1], &a->on) || parse_time(argv[2], &a->off))
 			return -1;
-		if (p->on + p->off == 0 || p->on + p->off > NS_MAX)
+		if (a->on + a->off == 0 || a->on + a->off > NS_MAX)
 			return bad("mode time %s %s: ON + OFF must be 1 ns to 2^63 - 1 ns",
 				   argv[1], argv[2]);
+		a->mode = INSANE_MODE_TIME;
 		p->mode = INSANE_MODE_TIME;
 		return 3;
 	}
-	return bad("unknown mode \"%s\": want pass, percent or time", argv[0]);
+	if (!strcmp(argv[0], "schedule"))
+		return parse_schedule(argc, argv, p);
+	return bad("unknown mode \"%s\": want %s", argv[0], mode_kinds);
 }
 
-static int put_policy(struct nlmsghdr *n, const struct policy *p,
-		      const __u64 *seed)
+static const char *const mode_names[] = {
+	[INSANE_MODE_PASS] = "pass",
+	[INSANE_MODE_PERCENT] = "percent",
+	[INSANE_MODE_TIME] = "time",
+	[INSANE_MODE_DROP] = "drop",
+	[INSANE_MODE_BURST] = "burst",
+	[INSANE_MODE_GILBERT] = "gilbert",
+	[INSANE_MODE_SCHEDULE] = "schedule",
+};
+
+static_assert(ARRAY_SIZE(mode_names) == INSANE_MODE_MAX + 1,
+	      "a mode of enum insane_mode has no name");
+
+static bool takes_seed(int mode)
 {
-	if (addattr32(n, REQ_MAX, INSANE_POLICY_A_MODE, (__u32)p->mode))
-		return -1;
-	switch (p->mode) {
+	return mode == INSANE_MODE_PERCENT || mode == INSANE_MODE_BURST ||
+	       mode == INSANE_MODE_GILBERT || mode == INSANE_MODE_SCHEDULE;
+}
+
+/*
+ * The policy attributes are written to a scratch message first, which
+ * holds the largest policy, then copied into ip's request if they fit.
+ * Each step takes at most its nest, MODE, DURATION_NS and gilbert's four.
+ */
+#define STEP_MAX_LEN (RTA_LENGTH(0) + RTA_LENGTH(4) + RTA_LENGTH(8) + \
+		      4 * RTA_LENGTH(4))
+#define SCRATCH_LEN 8192
+
+static_assert(RTA_LENGTH(0) + 16 * RTA_LENGTH(8) +
+	      INSANE_SCHEDULE_STEPS_MAX * STEP_MAX_LEN <= SCRATCH_LEN,
+	      "the scratch message cannot hold the longest policy");
+
+struct scratch {
+	struct nlmsghdr n;
+	char buf[SCRATCH_LEN];
+};
+
+/* A mode and its attributes: a whole policy but a schedule's steps. */
+static void put_action(struct nlmsghdr *n, const struct action *a)
+{
+	addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_MODE, a->mode);
+	switch (a->mode) {
 	case INSANE_MODE_PERCENT:
-		if (addattr32(n, REQ_MAX, INSANE_POLICY_A_PERCENT, p->percent))
-			return -1;
-		if (seed && addattr64(n, REQ_MAX, INSANE_POLICY_A_SEED, *seed))
-			return -1;
+		addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_PERCENT,
+			  a->percent);
+		break;
+	case INSANE_MODE_BURST:
+		addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_PERCENT,
+			  a->percent);
+		addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_BURST,
+			  a->burst);
+		break;
+	case INSANE_MODE_GILBERT:
+		addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_GE_P,
+			  a->ge_p);
+		addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_GE_R,
+			  a->ge_r);
+		addattr32(n, sizeof(struct scratch),
+			  INSANE_POLICY_A_GE_LOSS_BAD, a->ge_loss_bad);
+		addattr32(n, sizeof(struct scratch),
+			  INSANE_POLICY_A_GE_LOSS_GOOD, a->ge_loss_good);
 		break;
 	case INSANE_MODE_TIME:
-		if (addattr64(n, REQ_MAX, INSANE_POLICY_A_ON_NS, p->on) ||
-		    addattr64(n, REQ_MAX, INSANE_POLICY_A_OFF_NS, p->off))
-			return -1;
+		addattr64(n, sizeof(struct scratch), INSANE_POLICY_A_ON_NS,
+			  a->on);
+		addattr64(n, sizeof(struct scratch), INSANE_POLICY_A_OFF_NS,
+			  a->off);
 		break;
 	}
-	return 0;
 }
 
 /* The words of one direction: its policy and seed. */
@@ -274,18 +680,72 @@ struct direction {
 	__u64 seed;
 };
 
+/*
+ * Writes a direction's policy into the request, nested in nest_type if it
+ * is not 0 (the receive policy), refusing one that does not fit.
+ */
+static int put_policy(struct nlmsghdr *n, int nest_type,
+		      const struct direction *d)
+{
+	static struct scratch s;
+	const struct policy *p = &d->p;
+	struct rtattr *outer = NULL, *steps, *step;
+	__u32 len, at;
+	int i;
+
+	memset(&s.n, 0, sizeof(s.n));
+	s.n.nlmsg_len = NLMSG_HDRLEN;
+	if (nest_type)
+		outer = addattr_nest(&s.n, sizeof(s), nest_type | NLA_F_NESTED);
+	if (p->mode == INSANE_MODE_SCHEDULE) {
+		addattr32(&s.n, sizeof(s), INSANE_POLICY_A_MODE,
+			  INSANE_MODE_SCHEDULE);
+		steps = addattr_nest(&s.n, sizeof(s),
+				     INSANE_POLICY_A_STEPS | NLA_F_NESTED);
+		for (i = 0; i < p->nsteps; i++) {
+			step = addattr_nest(&s.n, sizeof(s),
+					    INSANE_STEPS_A_STEP | NLA_F_NESTED);
+			put_action(&s.n, &p->steps[i]);
+			addattr64(&s.n, sizeof(s), INSANE_POLICY_A_DURATION_NS,
+				  p->steps[i].duration);
+			addattr_nest_end(&s.n, step);
+		}
+		addattr_nest_end(&s.n, steps);
+		if (p->once)
+			addattr_l(&s.n, sizeof(s), INSANE_POLICY_A_ONCE, NULL, 0);
+	} else {
+		put_action(&s.n, &p->a);
+	}
+	if (d->have_seed)
+		addattr64(&s.n, sizeof(s), INSANE_POLICY_A_SEED, d->seed);
+	if (outer)
+		addattr_nest_end(&s.n, outer);
+
+	len = s.n.nlmsg_len - NLMSG_HDRLEN;
+	at = NLMSG_ALIGN(n->nlmsg_len);
+	if (at + len > REQ_MAX)
+		return bad("the %spolicy takes %u bytes, and ip's request has room for %u more: %s",
+			   d->prefix, len, at < REQ_MAX ? REQ_MAX - at : 0,
+			   "use fewer steps, or the insane CLI");
+	memcpy((char *)n + at, s.buf, len);
+	n->nlmsg_len = at + len;
+	return 0;
+}
+
 static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 			    struct nlmsghdr *n)
 {
-	struct direction dirs[2] = {
-		{ .prefix = "", .p = { .mode = -1 } },
-		{ .prefix = "rx ", .p = { .mode = -1 } },
-	};
+	/* Static: two schedules of 64 steps are too much for a stack. */
+	static struct direction dirs[2];
 	struct direction *d = &dirs[0];
-	struct rtattr *nest;
 	bool rx_off = false;
 	int i = 0, used, k;
 
+	memset(dirs, 0, sizeof(dirs));
+	dirs[0].prefix = "";
+	dirs[0].p.mode = -1;
+	dirs[1].prefix = "rx ";
+	dirs[1].p.mode = -1;
 	while (i < argc) {
 		if (!strcmp(argv[i], "help")) {
 			insane_print_help(lu, 0, NULL, stderr);
@@ -333,20 +793,20 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 		}
 	}
 
-	for (k = 0; k < 2; k++)
-		if (dirs[k].have_seed && dirs[k].p.mode != INSANE_MODE_PERCENT)
-			return bad("%sseed goes with mode percent",
-				   dirs[k].prefix);
-	if (dirs[0].p.mode >= 0 &&
-	    put_policy(n, &dirs[0].p, dirs[0].have_seed ? &dirs[0].seed : NULL))
-		return -1;
-	if (dirs[1].p.mode >= 0) {
-		nest = addattr_nest(n, REQ_MAX, INSANE_POLICY_A_RX | NLA_F_NESTED);
-		if (!nest ||
-		    put_policy(n, &dirs[1].p, dirs[1].have_seed ? &dirs[1].seed : NULL))
-			return -1;
-		addattr_nest_end(n, nest);
+	for (k = 0; k < 2; k++) {
+		d = &dirs[k];
+		if (!d->have_seed || takes_seed(d->p.mode))
+			continue;
+		if (d->p.mode < 0)
+			return bad("%sseed goes with %s", d->prefix, seed_modes);
+		return bad("%sseed goes with %s, not mode %s", d->prefix,
+			   seed_modes, mode_names[d->p.mode]);
 	}
+	if (dirs[0].p.mode >= 0 && put_policy(n, 0, &dirs[0]))
+		return -1;
+	if (dirs[1].p.mode >= 0 &&
+	    put_policy(n, INSANE_POLICY_A_RX, &dirs[1]))
+		return -1;
 	if (rx_off && addattr_l(n, REQ_MAX, INSANE_POLICY_A_RX_OFF, NULL, 0))
 		return -1;
 	return 0;
@@ -379,22 +839,25 @@ static bool get_u64(const struct rtattr *rta, __u64 *v)
 	return d;
 }
 
-/* Millionths of a percent as an exact decimal: 12500000 is "12.5". */
-static void format_percent(__u32 units, char *buf, size_t len)
+/*
+ * The policy attributes nested in rta, by type without the flags (the
+ * kernel marks its nests NLA_F_NESTED); the first of each type counts.
+ */
+static void parse_nested(struct rtattr *tb[], const struct rtattr *rta)
 {
-	__u32 frac = units % INSANE_PERCENT_SCALE;
-	int n;
+	struct rtattr *a;
+	int len = (int)RTA_PAYLOAD(rta);
+	unsigned int type;
 
-	n = snprintf(buf, len, "%u", units / INSANE_PERCENT_SCALE);
-	if (frac && n > 0 && (size_t)n < len) {
-		snprintf(buf + n, len - (size_t)n, ".%06u", frac);
-		n = (int)strlen(buf);
-		while (buf[n - 1] == '0')
-			buf[--n] = '\0';
+	memset(tb, 0, sizeof(*tb) * (INSANE_POLICY_A_MAX + 1));
+	for (a = RTA_DATA(rta); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		type = a->rta_type & NLA_TYPE_MASK;
+		if (type <= INSANE_POLICY_A_MAX && !tb[type])
+			tb[type] = a;
 	}
 }
 
-/* Nanoseconds in the largest of s, ms, us and ns that divides them. */
+/* Nanoseconds in the largest of s, ms, us that divides them, else ns. */
 static void format_time(__u64 ns, char *buf, size_t len)
 {
 	static const struct {
@@ -413,68 +876,200 @@ static void format_time(__u64 ns, char *buf, size_t len)
 	snprintf(buf, len, "%lluns", ns);
 }
 
+/*
+ * The time left in a step, for people: in the largest of s, ms and us that
+ * it reaches, to three decimals, cut (not rounded) and without trailing
+ * zeros (3.25s, 12.5ms, 999.999us); below a microsecond in ns.
+ */
+static void format_left(__u64 ns, char *buf, size_t len)
+{
+	static const struct {
+		__u64 ns;
+		const char *name;
+	} units[] = { { 1000000000, "s" }, { 1000000, "ms" }, { 1000, "us" } };
+	__u64 frac;
+	size_t i;
+	int n;
+
+	if (!ns) {
+		snprintf(buf, len, "0s");
+		return;
+	}
+	for (i = 0; i < ARRAY_SIZE(units) && ns < units[i].ns; i++)
+		;
+	if (i == ARRAY_SIZE(units)) {
+		snprintf(buf, len, "%lluns", ns);
+		return;
+	}
+	frac = ns % units[i].ns / (units[i].ns / 1000);
+	n = snprintf(buf, len, "%llu", ns / units[i].ns);
+	if (frac && n > 0 && (size_t)n < len) {
+		snprintf(buf + n, len - (size_t)n, ".%03llu", frac);
+		n = (int)strlen(buf);
+		while (buf[n - 1] == '0')
+			buf[--n] = '\0';
+	}
+	if (n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "%s", units[i].name);
+}
+
+/* A number as text ("12.5 ") and as the same exact JSON number. */
+static void print_decimal(const char *key, const char *value)
+{
+	if (is_json_context()) {
+		struct json_writer *jw = get_json_writer();
+
+		jsonw_name(jw, key);
+		jsonw_printf(jw, "%s", value);
+	} else {
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s ",
+				   value);
+	}
+}
+
+static void print_percent(const char *key, __u32 units)
+{
+	char buf[16];
+
+	format_percent(units, buf, sizeof(buf));
+	print_decimal(key, buf);
+}
+
+/* A time as text in its exact unit ("1500ms "), in JSON as key: ns. */
+static void print_time(const char *key, __u64 ns)
+{
+	char buf[32];
+
+	if (is_json_context()) {
+		print_color_u64(IP_PRINT_JSON, IP_COLOR_NONE, key, NULL, ns);
+	} else {
+		format_time(ns, buf, sizeof(buf));
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s ",
+				   buf);
+	}
+}
+
+/*
+ * A mode and its own attributes, as the grammar writes them: "mode burst
+ * 95 5 " for a policy, "burst 95 5 " in a step. gilbert's loss
+ * percentages print only when they differ from their defaults in text,
+ * always in JSON.
+ */
+static void print_action(struct rtattr *tb[], __u32 mode, bool step)
+{
+	__u32 percent, burst, ge_p, ge_r, bad_loss, good_loss;
+	__u64 on, off;
+	char buf[32];
+
+	if (mode < ARRAY_SIZE(mode_names))
+		snprintf(buf, sizeof(buf), "%s", mode_names[mode]);
+	else
+		snprintf(buf, sizeof(buf), "%u", mode);
+	print_color_string(IP_PRINT_ANY, IP_COLOR_NONE, "mode",
+			   step ? "%s " : "mode %s ", buf);
+
+	if (get_u32(tb[INSANE_POLICY_A_PERCENT], &percent))
+		print_percent("percent", percent);
+	if (get_u32(tb[INSANE_POLICY_A_BURST], &burst)) {
+		format_burst(burst, buf, sizeof(buf));
+		print_decimal("burst", buf);
+	}
+	if (get_u32(tb[INSANE_POLICY_A_GE_P], &ge_p) &&
+	    get_u32(tb[INSANE_POLICY_A_GE_R], &ge_r)) {
+		if (!get_u32(tb[INSANE_POLICY_A_GE_LOSS_BAD], &bad_loss))
+			bad_loss = INSANE_PERCENT_MAX;
+		if (!get_u32(tb[INSANE_POLICY_A_GE_LOSS_GOOD], &good_loss))
+			good_loss = 0;
+		print_percent("ge_p", ge_p);
+		print_percent("ge_r", ge_r);
+		if (is_json_context() || good_loss ||
+		    bad_loss != INSANE_PERCENT_MAX)
+			print_percent("ge_loss_bad", bad_loss);
+		if (is_json_context() || good_loss)
+			print_percent("ge_loss_good", good_loss);
+	}
+	if (get_u64(tb[INSANE_POLICY_A_ON_NS], &on) &&
+	    get_u64(tb[INSANE_POLICY_A_OFF_NS], &off)) {
+		print_time("on_ns", on);
+		print_time("off_ns", off);
+	}
+}
+
+/*
+ * A schedule's steps: "30s pass 5s percent 50 " in text, in JSON an array
+ * "steps" of objects with duration_ns, mode and the mode's attributes.
+ */
+static void print_steps(const struct rtattr *steps)
+{
+	struct rtattr *stb[INSANE_POLICY_A_MAX + 1];
+	struct rtattr *a;
+	int len = (int)RTA_PAYLOAD(steps);
+	__u64 duration;
+	__u32 mode;
+
+	open_json_array(IP_PRINT_JSON, "steps");
+	for (a = RTA_DATA(steps); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if ((a->rta_type & NLA_TYPE_MASK) != INSANE_STEPS_A_STEP)
+			continue;
+		parse_nested(stb, a);
+		if (!get_u32(stb[INSANE_POLICY_A_MODE], &mode))
+			continue;
+		open_json_object(NULL);
+		if (get_u64(stb[INSANE_POLICY_A_DURATION_NS], &duration))
+			print_time("duration_ns", duration);
+		print_action(stb, mode, true);
+		close_json_object();
+	}
+	close_json_array(IP_PRINT_JSON, NULL);
+}
+
+/*
+ * A policy: the grammar's words, then for time and schedule modes where
+ * they are, in text "step 2 left 3.25s" (the steps numbered from 1, time
+ * mode's ON window is step 1 and OFF step 2; no "left" while a once
+ * schedule holds its last step for good). JSON has "step" as the kernel
+ * reports it, from 0, and "step_left_ns".
+ */
 static void print_policy(struct rtattr *tb[])
 {
-	static const char *const modes[] = {
-		[INSANE_MODE_PASS] = "pass",
-		[INSANE_MODE_PERCENT] = "percent",
-		[INSANE_MODE_TIME] = "time",
-	};
-	__u64 seed, on, off;
-	__u32 mode, percent;
+	__u64 seed, left;
+	__u32 mode, step;
 	char buf[32];
 
 	if (!tb || !get_u32(tb[INSANE_POLICY_A_MODE], &mode))
 		return;
-	if (mode < ARRAY_SIZE(modes) && modes[mode]) {
-		print_color_string(IP_PRINT_ANY, IP_COLOR_NONE, "mode",
-				   "mode %s ", modes[mode]);
-	} else {
-		snprintf(buf, sizeof(buf), "%u", mode);
-		print_color_string(IP_PRINT_ANY, IP_COLOR_NONE, "mode",
-				   "mode %s ", buf);
-	}
-
-	if (get_u32(tb[INSANE_POLICY_A_PERCENT], &percent)) {
-		format_percent(percent, buf, sizeof(buf));
-		if (is_json_context()) {
-			struct json_writer *jw = get_json_writer();
-
-			/* The exact decimal as a JSON number. */
-			jsonw_name(jw, "percent");
-			jsonw_printf(jw, "%s", buf);
-		} else {
+	print_action(tb, mode, false);
+	if (tb[INSANE_POLICY_A_STEPS])
+		print_steps(tb[INSANE_POLICY_A_STEPS]);
+	if (tb[INSANE_POLICY_A_ONCE]) {
+		if (is_json_context())
+			print_color_bool(IP_PRINT_JSON, IP_COLOR_NONE, "once",
+					 NULL, true);
+		else
 			print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL,
-					   "%s ", buf);
-		}
+					   "%s", "once ");
 	}
 	if (get_u64(tb[INSANE_POLICY_A_SEED], &seed))
 		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, "seed",
 				"seed %llu ", seed);
-	if (get_u64(tb[INSANE_POLICY_A_ON_NS], &on) &&
-	    get_u64(tb[INSANE_POLICY_A_OFF_NS], &off)) {
-		if (is_json_context()) {
-			print_color_u64(IP_PRINT_JSON, IP_COLOR_NONE, "on_ns",
-					NULL, on);
-			print_color_u64(IP_PRINT_JSON, IP_COLOR_NONE, "off_ns",
-					NULL, off);
-		} else {
-			format_time(on, buf, sizeof(buf));
-			print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL,
-					   "%s ", buf);
-			format_time(off, buf, sizeof(buf));
-			print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL,
-					   "%s ", buf);
-		}
+	if (!get_u32(tb[INSANE_POLICY_A_STEP_INDEX], &step))
+		return;
+	print_color_u64(IP_PRINT_JSON, IP_COLOR_NONE, "step", NULL, step);
+	print_color_u64(IP_PRINT_FP, IP_COLOR_NONE, NULL, "step %llu ",
+			(__u64)step + 1);
+	if (get_u64(tb[INSANE_POLICY_A_STEP_LEFT_NS], &left)) {
+		print_color_u64(IP_PRINT_JSON, IP_COLOR_NONE, "step_left_ns",
+				NULL, left);
+		format_left(left, buf, sizeof(buf));
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL,
+				   "left %s ", buf);
 	}
 }
 
 static void insane_print_opt(struct link_util *lu, FILE *f,
 			     struct rtattr *tb[])
 {
-	struct rtattr *rx[INSANE_POLICY_A_MAX + 1] = { NULL };
-	struct rtattr *rta;
-	int len;
+	struct rtattr *rx[INSANE_POLICY_A_MAX + 1];
 
 	if (!tb)
 		return;
@@ -482,11 +1077,7 @@ static void insane_print_opt(struct link_util *lu, FILE *f,
 	if (!tb[INSANE_POLICY_A_RX])
 		return;
 	/* The receive policy: "rx mode ...", or an "rx" object in JSON. */
-	len = (int)RTA_PAYLOAD(tb[INSANE_POLICY_A_RX]);
-	for (rta = RTA_DATA(tb[INSANE_POLICY_A_RX]); RTA_OK(rta, len);
-	     rta = RTA_NEXT(rta, len))
-		if (rta->rta_type <= INSANE_POLICY_A_MAX)
-			rx[rta->rta_type] = rta;
+	parse_nested(rx, tb[INSANE_POLICY_A_RX]);
 	print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s", "rx ");
 	open_json_object("rx");
 	print_policy(rx);

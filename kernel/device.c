@@ -230,8 +230,7 @@ void insane_dev_replace_policy(struct insane_dev *ins, struct insane_policy *p)
 	struct insane_policy *old;
 
 	old = rcu_replace_pointer(ins->policy, p, lockdep_rtnl_is_held());
-	if (old)
-		kfree_rcu(old, rcu);
+	insane_policy_free_rcu(old);
 }
 
 /* net_device_ops */
@@ -326,9 +325,9 @@ static void insane_dev_destruct(struct net_device *dev)
 {
 	struct insane_dev *ins = netdev_priv(dev);
 
-	kfree(rcu_dereference_protected(ins->policy, true));
+	insane_policy_free(rcu_dereference_protected(ins->policy, true));
 	insane_routes_free(ins);
-	kfree(rcu_dereference_protected(ins->rx_policy, true));
+	insane_policy_free(rcu_dereference_protected(ins->rx_policy, true));
 	free_percpu(ins->drops);
 	free_percpu(dev->tstats);
 }

@@ -33,10 +33,11 @@ void insane_link_event(struct insane_dev *ins, enum insane_event event)
 }
 
 /*
- * IFLA_INFO_DATA: the transmit policy's attributes, and the receive
- * policy nested in INSANE_POLICY_A_RX or turned off by
- * INSANE_POLICY_A_RX_OFF. Inside the nest, strict validation refuses
- * INSANE_POLICY_A_RX and _RX_OFF (NLA_UNSPEC in insane_policy_nla).
+ * IFLA_INFO_DATA: the transmit policy's attributes (insane_policy_nla's,
+ * entry for entry), and the receive policy nested in INSANE_POLICY_A_RX or
+ * turned off by INSANE_POLICY_A_RX_OFF. Inside the nest, and in the steps
+ * of a schedule, strict validation refuses INSANE_POLICY_A_RX and _RX_OFF
+ * (NLA_UNSPEC in insane_policy_nla).
  */
 static const struct nla_policy insane_link_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_MODE]		= { .type = NLA_U32 },
@@ -46,6 +47,16 @@ static const struct nla_policy insane_link_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_OFF_NS]	= { .type = NLA_U64 },
 	[INSANE_POLICY_A_RX]		= NLA_POLICY_NESTED(insane_policy_nla),
 	[INSANE_POLICY_A_RX_OFF]	= { .type = NLA_FLAG },
+	[INSANE_POLICY_A_BURST]		= { .type = NLA_U32 },
+	[INSANE_POLICY_A_GE_P]		= { .type = NLA_U32 },
+	[INSANE_POLICY_A_GE_R]		= { .type = NLA_U32 },
+	[INSANE_POLICY_A_GE_LOSS_BAD]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_GE_LOSS_GOOD]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_STEPS]		= NLA_POLICY_NESTED(insane_steps_nla),
+	[INSANE_POLICY_A_DURATION_NS]	= { .type = NLA_U64 },
+	[INSANE_POLICY_A_ONCE]		= { .type = NLA_FLAG },
+	[INSANE_POLICY_A_STEP_INDEX]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_STEP_LEFT_NS]	= { .type = NLA_U64 },
 };
 
 /* The transmit policy's attributes of @data (which may be NULL) in @tx. */
@@ -176,14 +187,14 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 		return PTR_ERR(p);
 	rx = insane_link_build_rx(data, extack);
 	if (IS_ERR(rx)) {
-		kfree(p);
+		insane_policy_free(p);
 		return PTR_ERR(rx);
 	}
 
 	err = register_netdevice(dev);
 	if (err) {
-		kfree(p);
-		kfree(rx);
+		insane_policy_free(p);
+		insane_policy_free(rx);
 		return err;
 	}
 	/*
@@ -196,7 +207,7 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 	if (lower) {
 		err = insane_dev_attach(ins, lower, extack);
 		if (err) {
-			kfree(rx);
+			insane_policy_free(rx);
 			unregister_netdevice(dev);
 			return err;
 		}
@@ -229,7 +240,7 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 	}
 	rx = insane_link_build_rx(data, extack);
 	if (IS_ERR(rx)) {
-		kfree(p);
+		insane_policy_free(p);
 		return PTR_ERR(rx);
 	}
 	/* Checked before anything changes; after, only ENOMEM can fail. */
@@ -237,8 +248,8 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 		err = insane_rx_check(ins, rtnl_dereference(ins->lower),
 				      extack);
 		if (err) {
-			kfree(p);
-			kfree(rx);
+			insane_policy_free(p);
+			insane_policy_free(rx);
 			return err;
 		}
 	}

@@ -10,6 +10,7 @@
 #include "version.h"
 
 #include <linux/module.h>
+#include <linux/rcupdate.h>
 #include <net/genetlink.h>
 #include <net/rtnetlink.h>
 
@@ -34,19 +35,22 @@ static int __init insane_init(void)
 
 err_genl:
 	insane_link_uninit();
+	/* A device made meanwhile may have replaced its policy. */
+	rcu_barrier();
 	return err;
 }
 
 /*
- * In exact reverse. No rcu_barrier(): the module queues no RCU callback of
- * its own (kfree_rcu() frees without calling into it), and the core has
- * destroyed every device, destructor included, when rtnl_link_unregister()
- * returns.
+ * In exact reverse. The core has destroyed every device, destructor
+ * included, when rtnl_link_unregister() returns; what is left is the RCU
+ * callbacks that free replaced policies with per-CPU state
+ * (insane_policy_free_rcu()), which rcu_barrier() waits for.
  */
 static void __exit insane_exit(void)
 {
 	insane_genl_uninit();
 	insane_link_uninit();
+	rcu_barrier();
 }
 
 module_init(insane_init);

@@ -202,6 +202,17 @@ err_unlock:
 	return err;
 }
 
+/*
+ * A device with schedules of many steps makes a message larger than the
+ * dump's default buffer (NLMSG_GOODSIZE): make room for the largest.
+ */
+static int insane_get_dump_start(struct netlink_callback *cb)
+{
+	cb->min_dump_alloc = nlmsg_total_size(GENL_HDRLEN +
+					      insane_genl_msg_size());
+	return 0;
+}
+
 static int insane_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
@@ -307,7 +318,7 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 		rx = insane_genl_build_policy(info->attrs[INSANE_DEVICE_A_RX_POLICY],
 					      true, info->extack);
 		if (IS_ERR(rx)) {
-			kfree(p);
+			insane_policy_free(p);
 			return PTR_ERR(rx);
 		}
 	}
@@ -381,8 +392,8 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 
 out:
 	rtnl_unlock();
-	kfree(p);
-	kfree(rx);
+	insane_policy_free(p);
+	insane_policy_free(rx);
 	return err;
 }
 
@@ -390,6 +401,7 @@ static const struct genl_ops insane_genl_ops[] = {
 	{
 		.cmd = INSANE_CMD_GET_DEVICE,
 		.doit = insane_get_doit,
+		.start = insane_get_dump_start,
 		.dumpit = insane_get_dumpit,
 		.policy = insane_genl_get_nla,
 		.maxattr = INSANE_DEVICE_A_MAX,

@@ -1,28 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Drop policies: one parser for IFLA_INFO_DATA and INSANE_DEVICE_A_POLICY.
+ * Drop policies: one parser for IFLA_INFO_DATA and INSANE_DEVICE_A_POLICY,
+ * and every refusal it makes. The policies are built and reported in
+ * policy_build.c and decide packets in policy.h and decide.c.
  */
 
 #include "policy.h"
 
 #include <linux/bits.h>
-#include <linux/slab.h>
+#include <linux/limits.h>
 
-DEFINE_PER_CPU(u64, insane_rng);
-
-/* Starts each CPU's unseeded sequence at its own random point. */
-void insane_policy_init(void)
-{
-	int cpu;
-
-	for_each_possible_cpu(cpu)
-		per_cpu(insane_rng, cpu) = get_random_u64();
-}
+/* INSANE_POLICY_A_STEPS: steps only, each a policy of its own. */
+const struct nla_policy insane_steps_nla[INSANE_STEPS_A_MAX + 1] = {
+	[INSANE_STEPS_A_STEP]		= NLA_POLICY_NESTED(insane_policy_nla),
+};
 
 /*
  * Ranges are checked by insane_policy_check() rather than by the policy
  * table, so that each refusal names the attribute and says what is allowed.
- * INSANE_POLICY_A_PAD stays NLA_UNSPEC: strict validation refuses it.
+ * INSANE_POLICY_A_PAD stays NLA_UNSPEC: strict validation refuses it. The
+ * attributes that replies alone carry have their types, so that
+ * insane_policy_check() refuses them with a message of its own.
  */
 const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_MODE]		= { .type = NLA_U32 },
@@ -30,6 +28,16 @@ const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_SEED]		= { .type = NLA_U64 },
 	[INSANE_POLICY_A_ON_NS]		= { .type = NLA_U64 },
 	[INSANE_POLICY_A_OFF_NS]	= { .type = NLA_U64 },
+	[INSANE_POLICY_A_BURST]		= { .type = NLA_U32 },
+	[INSANE_POLICY_A_GE_P]		= { .type = NLA_U32 },
+	[INSANE_POLICY_A_GE_R]		= { .type = NLA_U32 },
+	[INSANE_POLICY_A_GE_LOSS_BAD]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_GE_LOSS_GOOD]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_STEPS]		= NLA_POLICY_NESTED(insane_steps_nla),
+	[INSANE_POLICY_A_DURATION_NS]	= { .type = NLA_U64 },
+	[INSANE_POLICY_A_ONCE]		= { .type = NLA_FLAG },
+	[INSANE_POLICY_A_STEP_INDEX]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_STEP_LEFT_NS]	= { .type = NLA_U64 },
 };
 
 bool insane_policy_present(struct nlattr *const *tb)
@@ -64,11 +72,11 @@ static void insane_policy_misplaced(struct netlink_ext_ack *extack,
 	switch (type) {
 	case INSANE_POLICY_A_PERCENT:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
-				    "INSANE_POLICY_A_PERCENT is only valid in percent mode");
+				    "INSANE_POLICY_A_PERCENT is only valid in percent and burst modes");
 		break;
 	case INSANE_POLICY_A_SEED:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
-				    "INSANE_POLICY_A_SEED is only valid in percent mode");
+				    "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes");
 		break;
 	case INSANE_POLICY_A_ON_NS:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
@@ -78,6 +86,38 @@ static void insane_policy_misplaced(struct netlink_ext_ack *extack,
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "INSANE_POLICY_A_OFF_NS is only valid in time mode");
 		break;
+	case INSANE_POLICY_A_BURST:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_BURST is only valid in burst mode");
+		break;
+	case INSANE_POLICY_A_GE_P:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_P is only valid in gilbert mode");
+		break;
+	case INSANE_POLICY_A_GE_R:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_R is only valid in gilbert mode");
+		break;
+	case INSANE_POLICY_A_GE_LOSS_BAD:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_LOSS_BAD is only valid in gilbert mode");
+		break;
+	case INSANE_POLICY_A_GE_LOSS_GOOD:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_LOSS_GOOD is only valid in gilbert mode");
+		break;
+	case INSANE_POLICY_A_STEPS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_STEPS is only valid in schedule mode");
+		break;
+	case INSANE_POLICY_A_ONCE:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_ONCE is only valid in schedule mode");
+		break;
+	case INSANE_POLICY_A_DURATION_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_DURATION_NS is only valid in a step of INSANE_POLICY_A_STEPS");
+		break;
 	default:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "this policy attribute is not valid in the given mode");
@@ -86,12 +126,16 @@ static void insane_policy_misplaced(struct netlink_ext_ack *extack,
 }
 
 static void insane_policy_missing(struct netlink_ext_ack *extack,
-				  const struct nlattr *attr, int type)
+				  const struct nlattr *attr, u32 mode, int type)
 {
 	switch (type) {
 	case INSANE_POLICY_A_PERCENT:
-		NL_SET_ERR_MSG_ATTR(extack, attr,
-				    "INSANE_POLICY_A_PERCENT is required in percent mode");
+		if (mode == INSANE_MODE_BURST)
+			NL_SET_ERR_MSG_ATTR(extack, attr,
+					    "INSANE_POLICY_A_PERCENT is required in burst mode");
+		else
+			NL_SET_ERR_MSG_ATTR(extack, attr,
+					    "INSANE_POLICY_A_PERCENT is required in percent mode");
 		break;
 	case INSANE_POLICY_A_ON_NS:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
@@ -101,12 +145,36 @@ static void insane_policy_missing(struct netlink_ext_ack *extack,
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "INSANE_POLICY_A_OFF_NS is required in time mode");
 		break;
+	case INSANE_POLICY_A_BURST:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_BURST is required in burst mode");
+		break;
+	case INSANE_POLICY_A_GE_P:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_P is required in gilbert mode");
+		break;
+	case INSANE_POLICY_A_GE_R:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_R is required in gilbert mode");
+		break;
+	case INSANE_POLICY_A_STEPS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_STEPS is required in schedule mode");
+		break;
+	case INSANE_POLICY_A_DURATION_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_DURATION_NS is required in a step");
+		break;
 	default:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "a policy attribute that the mode requires is missing");
 		break;
 	}
 }
+
+#define INSANE_GE_ATTRS (BIT(INSANE_POLICY_A_GE_P) | BIT(INSANE_POLICY_A_GE_R) | \
+			 BIT(INSANE_POLICY_A_GE_LOSS_BAD) |		       \
+			 BIT(INSANE_POLICY_A_GE_LOSS_GOOD))
 
 /* The attributes each mode allows and requires, besides the mode. */
 static const struct {
@@ -120,6 +188,18 @@ static const struct {
 	[INSANE_MODE_TIME] = {
 		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS),
 		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS) },
+	[INSANE_MODE_DROP] = { 0, 0 },
+	[INSANE_MODE_BURST] = {
+		BIT(INSANE_POLICY_A_PERCENT) | BIT(INSANE_POLICY_A_BURST) |
+		BIT(INSANE_POLICY_A_SEED),
+		BIT(INSANE_POLICY_A_PERCENT) | BIT(INSANE_POLICY_A_BURST) },
+	[INSANE_MODE_GILBERT] = {
+		INSANE_GE_ATTRS | BIT(INSANE_POLICY_A_SEED),
+		BIT(INSANE_POLICY_A_GE_P) | BIT(INSANE_POLICY_A_GE_R) },
+	[INSANE_MODE_SCHEDULE] = {
+		BIT(INSANE_POLICY_A_STEPS) | BIT(INSANE_POLICY_A_ONCE) |
+		BIT(INSANE_POLICY_A_SEED),
+		BIT(INSANE_POLICY_A_STEPS) },
 };
 
 static int insane_policy_check_time(struct nlattr *const *tb,
@@ -141,33 +221,151 @@ static int insane_policy_check_time(struct nlattr *const *tb,
 	return 0;
 }
 
-/**
- * insane_policy_check - check a parsed policy attribute set
- * @tb: attributes indexed by enum insane_policy_attr, at least one present
- * @extack: where to say what is wrong
- *
- * Return: 0, or -EINVAL with a message naming the attribute.
+/* Refuses a chance above 100 %, naming its attribute (if present). */
+static int insane_policy_check_share(struct nlattr *const *tb, int type,
+				     struct netlink_ext_ack *extack)
+{
+	const struct nlattr *attr = tb[type];
+
+	if (!attr || nla_get_u32(attr) <= INSANE_PERCENT_MAX)
+		return 0;
+	switch (type) {
+	case INSANE_POLICY_A_PERCENT:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_PERCENT is above 100 percent (100000000)");
+		break;
+	case INSANE_POLICY_A_GE_P:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_P is above 100 percent (100000000)");
+		break;
+	case INSANE_POLICY_A_GE_R:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_R is above 100 percent (100000000)");
+		break;
+	case INSANE_POLICY_A_GE_LOSS_BAD:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_LOSS_BAD is above 100 percent (100000000)");
+		break;
+	default:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_GE_LOSS_GOOD is above 100 percent (100000000)");
+		break;
+	}
+	return -EINVAL;
+}
+
+static int insane_policy_check_burst(struct nlattr *const *tb,
+				     struct netlink_ext_ack *extack)
+{
+	u32 percent = nla_get_u32(tb[INSANE_POLICY_A_PERCENT]);
+	u32 burst = nla_get_u32(tb[INSANE_POLICY_A_BURST]);
+	int err;
+
+	err = insane_policy_check_share(tb, INSANE_POLICY_A_PERCENT, extack);
+	if (err)
+		return err;
+	if (!percent) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_PERCENT],
+				    "INSANE_POLICY_A_PERCENT must be above 0 in burst mode");
+		return -EINVAL;
+	}
+	if (burst < INSANE_BURST_SCALE) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_BURST],
+				    "INSANE_POLICY_A_BURST is below 1 packet (1000): a burst has at least one packet");
+		return -EINVAL;
+	}
+	/* p = (100 % - PERCENT) * BURST_SCALE / (PERCENT * BURST) <= 1 */
+	if ((u64)(INSANE_PERCENT_MAX - percent) * INSANE_BURST_SCALE >
+	    (u64)percent * burst) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_BURST],
+				    "INSANE_POLICY_A_BURST is below (100 percent - INSANE_POLICY_A_PERCENT) / INSANE_POLICY_A_PERCENT packets: the chance of starting a burst would exceed 1");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int insane_policy_check_gilbert(struct nlattr *const *tb,
+				       struct netlink_ext_ack *extack)
+{
+	int type, err;
+
+	for (type = INSANE_POLICY_A_GE_P; type <= INSANE_POLICY_A_GE_LOSS_GOOD;
+	     type++) {
+		err = insane_policy_check_share(tb, type, extack);
+		if (err)
+			return err;
+	}
+	if (!nla_get_u32(tb[INSANE_POLICY_A_GE_R])) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_GE_R],
+				    "INSANE_POLICY_A_GE_R must be above 0, or a burst would never end");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Refuses the attributes that replies carry and requests cannot. */
+static int insane_policy_check_reported(struct nlattr *const *tb,
+					struct netlink_ext_ack *extack)
+{
+	if (tb[INSANE_POLICY_A_STEP_INDEX]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_STEP_INDEX],
+				    "INSANE_POLICY_A_STEP_INDEX is reported in replies, never set");
+		return -EINVAL;
+	}
+	if (tb[INSANE_POLICY_A_STEP_LEFT_NS]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_STEP_LEFT_NS],
+				    "INSANE_POLICY_A_STEP_LEFT_NS is reported in replies, never set");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Checks one attribute set: a policy (@in_step false) or a step of a
+ * schedule, whose own steps are left to insane_policy_check_steps().
  */
-int insane_policy_check(struct nlattr *const *tb,
-			struct netlink_ext_ack *extack)
+static int insane_policy_check_one(struct nlattr *const *tb, bool in_step,
+				   struct netlink_ext_ack *extack)
 {
 	unsigned long allowed, required;
 	u32 mode;
-	int i;
+	int i, err;
 
+	err = insane_policy_check_reported(tb, extack);
+	if (err)
+		return err;
 	if (!tb[INSANE_POLICY_A_MODE]) {
-		NL_SET_ERR_MSG_ATTR(extack, insane_policy_first(tb),
-				    "INSANE_POLICY_A_MODE is required with any policy attribute");
+		if (in_step)
+			NL_SET_ERR_MSG_ATTR(extack, insane_policy_first(tb),
+					    "INSANE_POLICY_A_MODE is required in a step");
+		else
+			NL_SET_ERR_MSG_ATTR(extack, insane_policy_first(tb),
+					    "INSANE_POLICY_A_MODE is required with any policy attribute");
 		return -EINVAL;
 	}
 	mode = nla_get_u32(tb[INSANE_POLICY_A_MODE]);
+	if (in_step && (mode > INSANE_MODE_MAX || mode == INSANE_MODE_TIME ||
+			mode == INSANE_MODE_SCHEDULE)) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_MODE],
+				    "INSANE_POLICY_A_MODE of a step must be pass 0, percent 1, drop 3, burst 4 or gilbert 5");
+		return -EINVAL;
+	}
 	if (mode > INSANE_MODE_MAX) {
 		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_MODE],
-				    "INSANE_POLICY_A_MODE is not a known mode (pass 0, percent 1, time 2)");
+				    "INSANE_POLICY_A_MODE is not a known mode (pass 0, percent 1, time 2, drop 3, burst 4, gilbert 5, schedule 6)");
 		return -EINVAL;
 	}
 	allowed = insane_mode_attrs[mode].allowed;
 	required = insane_mode_attrs[mode].required;
+	if (in_step) {
+		if (tb[INSANE_POLICY_A_SEED]) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_SEED],
+					    "INSANE_POLICY_A_SEED is not valid in a step: the schedule's seed goes beside INSANE_POLICY_A_STEPS");
+			return -EINVAL;
+		}
+		allowed |= BIT(INSANE_POLICY_A_DURATION_NS);
+		required |= BIT(INSANE_POLICY_A_DURATION_NS);
+	}
 
 	for (i = INSANE_POLICY_A_MODE + 1; i <= INSANE_POLICY_A_MAX; i++) {
 		if (tb[i] && !(allowed & BIT(i))) {
@@ -175,102 +373,122 @@ int insane_policy_check(struct nlattr *const *tb,
 			return -EINVAL;
 		}
 		if (!tb[i] && (required & BIT(i))) {
-			insane_policy_missing(extack, insane_policy_first(tb), i);
+			insane_policy_missing(extack, insane_policy_first(tb),
+					      mode, i);
 			return -EINVAL;
 		}
 	}
 
-	if (mode == INSANE_MODE_PERCENT &&
-	    nla_get_u32(tb[INSANE_POLICY_A_PERCENT]) > INSANE_PERCENT_MAX) {
-		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_PERCENT],
-				    "INSANE_POLICY_A_PERCENT is above 100 percent (100000000)");
+	if (in_step && !nla_get_u64(tb[INSANE_POLICY_A_DURATION_NS])) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_DURATION_NS],
+				    "INSANE_POLICY_A_DURATION_NS must be above 0");
 		return -EINVAL;
 	}
-	if (mode == INSANE_MODE_TIME)
+
+	switch (mode) {
+	case INSANE_MODE_PERCENT:
+		return insane_policy_check_share(tb, INSANE_POLICY_A_PERCENT,
+						 extack);
+	case INSANE_MODE_BURST:
+		return insane_policy_check_burst(tb, extack);
+	case INSANE_MODE_GILBERT:
+		return insane_policy_check_gilbert(tb, extack);
+	case INSANE_MODE_TIME:
 		return insane_policy_check_time(tb, extack);
+	}
+	return 0;
+}
+
+/* Parses and checks one step of a schedule into @stb. */
+int insane_policy_parse_step(const struct nlattr *step, struct nlattr **stb,
+			     struct netlink_ext_ack *extack)
+{
+	int err;
+
+	if (nla_type(step) != INSANE_STEPS_A_STEP) {
+		NL_SET_ERR_MSG_ATTR(extack, step,
+				    "INSANE_POLICY_A_STEPS holds INSANE_STEPS_A_STEP attributes only");
+		return -EINVAL;
+	}
+	err = nla_parse_nested(stb, INSANE_POLICY_A_MAX, step,
+			       insane_policy_nla, extack);
+	if (err)
+		return err;
+	if (!insane_policy_present(stb)) {
+		NL_SET_ERR_MSG_ATTR(extack, step,
+				    "a step of INSANE_POLICY_A_STEPS is empty: INSANE_POLICY_A_MODE is required");
+		return -EINVAL;
+	}
+	return insane_policy_check_one(stb, true, extack);
+}
+
+/* Checks the steps of a schedule; returns their number or an errno. */
+static int insane_policy_check_steps(const struct nlattr *steps,
+				     struct netlink_ext_ack *extack)
+{
+	struct nlattr *stb[INSANE_POLICY_A_MAX + 1];
+	struct nlattr *step;
+	u64 total = 0, d;
+	int rem, n = 0, err;
+
+	nla_for_each_nested(step, steps, rem) {
+		if (n == INSANE_SCHEDULE_STEPS_MAX) {
+			NL_SET_ERR_MSG_ATTR(extack, step,
+					    "INSANE_POLICY_A_STEPS holds more than INSANE_SCHEDULE_STEPS_MAX (64) steps");
+			return -EINVAL;
+		}
+		err = insane_policy_parse_step(step, stb, extack);
+		if (err)
+			return err;
+		d = nla_get_u64(stb[INSANE_POLICY_A_DURATION_NS]);
+		if (d > S64_MAX - total) {
+			NL_SET_ERR_MSG_ATTR(extack,
+					    stb[INSANE_POLICY_A_DURATION_NS],
+					    "the INSANE_POLICY_A_DURATION_NS of the steps add up to more than 2^63 - 1 ns");
+			return -EINVAL;
+		}
+		total += d;
+		n++;
+	}
+	if (!n) {
+		NL_SET_ERR_MSG_ATTR(extack, steps,
+				    "INSANE_POLICY_A_STEPS holds no step: a schedule has 1 to 64 INSANE_STEPS_A_STEP");
+		return -EINVAL;
+	}
+	return n;
+}
+
+/* Checks a policy; returns the number of its steps (time: 2) or an errno. */
+int insane_policy_check_count(struct nlattr *const *tb,
+			      struct netlink_ext_ack *extack)
+{
+	int err;
+
+	err = insane_policy_check_one(tb, false, extack);
+	if (err)
+		return err;
+	switch (nla_get_u32(tb[INSANE_POLICY_A_MODE])) {
+	case INSANE_MODE_TIME:
+		return 2;
+	case INSANE_MODE_SCHEDULE:
+		return insane_policy_check_steps(tb[INSANE_POLICY_A_STEPS],
+						 extack);
+	}
 	return 0;
 }
 
 /**
- * insane_policy_build - allocate a policy from its attributes
- * @tb: attributes indexed by enum insane_policy_attr, or NULL
+ * insane_policy_check - check a parsed policy attribute set
+ * @tb: attributes indexed by enum insane_policy_attr, at least one present
  * @extack: where to say what is wrong
  *
- * With no attribute at all the policy is pass. The phase of time mode and
- * the packet index of seeded percent mode start now.
- *
- * Return: the policy, or an ERR_PTR.
+ * Return: 0, or -EINVAL with a message naming the attribute (inside a
+ * step, the step's attribute).
  */
-struct insane_policy *insane_policy_build(struct nlattr *const *tb,
-					  struct netlink_ext_ack *extack)
+int insane_policy_check(struct nlattr *const *tb,
+			struct netlink_ext_ack *extack)
 {
-	struct insane_policy *p;
-	int err;
+	int n = insane_policy_check_count(tb, extack);
 
-	if (insane_policy_present(tb)) {
-		err = insane_policy_check(tb, extack);
-		if (err)
-			return ERR_PTR(err);
-	}
-
-	p = kzalloc(sizeof(*p), GFP_KERNEL);
-	if (!p)
-		return ERR_PTR(-ENOMEM);
-
-	p->mode = INSANE_MODE_PASS;
-	if (insane_policy_present(tb)) {
-		p->mode = nla_get_u32(tb[INSANE_POLICY_A_MODE]);
-		if (tb[INSANE_POLICY_A_PERCENT]) {
-			p->percent = nla_get_u32(tb[INSANE_POLICY_A_PERCENT]);
-			p->threshold =
-				DIV_ROUND_UP_ULL((u64)p->percent << 32,
-						 INSANE_PERCENT_MAX);
-		}
-		if (tb[INSANE_POLICY_A_SEED]) {
-			p->seeded = true;
-			p->seed = nla_get_u64(tb[INSANE_POLICY_A_SEED]);
-		}
-		if (tb[INSANE_POLICY_A_ON_NS]) {
-			p->on_ns = nla_get_u64(tb[INSANE_POLICY_A_ON_NS]);
-			p->period_ns = p->on_ns +
-				       nla_get_u64(tb[INSANE_POLICY_A_OFF_NS]);
-		}
-	}
-	atomic64_set(&p->next, 0);
-	p->epoch_ns = ktime_get_ns();
-	return p;
-}
-
-/* Puts the policy's attributes, not nested, into @skb. */
-int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p)
-{
-	if (nla_put_u32(skb, INSANE_POLICY_A_MODE, p->mode))
-		return -EMSGSIZE;
-	switch (p->mode) {
-	case INSANE_MODE_PERCENT:
-		if (nla_put_u32(skb, INSANE_POLICY_A_PERCENT, p->percent))
-			return -EMSGSIZE;
-		if (p->seeded &&
-		    nla_put_u64_64bit(skb, INSANE_POLICY_A_SEED, p->seed,
-				      INSANE_POLICY_A_PAD))
-			return -EMSGSIZE;
-		break;
-	case INSANE_MODE_TIME:
-		if (nla_put_u64_64bit(skb, INSANE_POLICY_A_ON_NS, p->on_ns,
-				      INSANE_POLICY_A_PAD) ||
-		    nla_put_u64_64bit(skb, INSANE_POLICY_A_OFF_NS,
-				      p->period_ns - p->on_ns,
-				      INSANE_POLICY_A_PAD))
-			return -EMSGSIZE;
-		break;
-	}
-	return 0;
-}
-
-/* The most that insane_policy_fill() puts. */
-size_t insane_policy_nlmsg_size(void)
-{
-	return nla_total_size(sizeof(u32)) +		/* MODE */
-	       nla_total_size(sizeof(u32)) +		/* PERCENT */
-	       nla_total_size_64bit(sizeof(u64)) * 3;	/* SEED, ON, OFF */
+	return n < 0 ? n : 0;
 }

@@ -2,9 +2,10 @@
 /*
  * Drop policies: parsing, reporting and the per-packet decision.
  *
- * A policy is immutable once published. Replacing it allocates a new one,
- * publishes it with RCU and frees the old one after a grace period, so the
- * datapath reads it without any lock.
+ * A policy is immutable once published, apart from the state its decisions
+ * carry (the seeded word, the unseeded per-CPU chain states). Replacing it
+ * allocates a new one, publishes it with RCU and frees the old one after a
+ * grace period, so the datapath reads it without any lock.
  */
 #ifndef _INSANE_POLICY_H
 #define _INSANE_POLICY_H
@@ -21,35 +22,76 @@
 
 #include <uapi/linux/insane.h>
 
+/* The two states of the Gilbert chain, as an index. */
+enum insane_chain_state {
+	INSANE_CHAIN_GOOD,
+	INSANE_CHAIN_BAD,
+};
+
+/*
+ * What a policy, or one step of a schedule, does with a packet: its mode
+ * (pass, drop, percent, burst or gilbert), the attributes as set, and the
+ * thresholds of the header's decisions: thr(q) = ceil(q * 2^32), so that a
+ * uniform 32-bit u is below thr(q) with probability q.
+ */
+struct insane_action {
+	u32 mode;
+	u32 percent;		/* percent and burst */
+	u32 burst;		/* burst */
+	u32 ge_p, ge_r;		/* gilbert, as set */
+	u32 ge_loss_bad, ge_loss_good;
+	/* percent: a draw u relays iff u < threshold */
+	u64 threshold;
+	/* burst and gilbert: state s moves iff u < thr_move[s] */
+	u64 thr_move[2];
+	/* burst and gilbert: dropped in (new) state s iff w < thr_loss[s] */
+	u64 thr_loss[2];
+};
+
+/* A step of a schedule; time mode is the steps ON pass, OFF drop. */
+struct insane_step {
+	u64 end_ns;		/* the sum of the durations up to this step's */
+	struct insane_action act;
+};
+
 struct insane_policy {
 	struct rcu_head rcu;
 	u32 mode;
-	u32 percent;		/* INSANE_MODE_PERCENT, in millionths of % */
-	/*
-	 * A 32-bit draw r relays iff r < threshold: the header's comparison
-	 * r * INSANE_PERCENT_MAX < percent << 32, solved once for r.
-	 */
-	u64 threshold;
 	bool seeded;
+	bool once;		/* schedule: the last step holds after the end */
+	u32 nsteps;		/* time and schedule, else 0 */
 	u64 seed;
-	u64 on_ns;		/* INSANE_MODE_TIME */
-	u64 period_ns;		/* on_ns + off_ns */
 	u64 epoch_ns;		/* ktime_get_ns() when the policy was built */
+	u64 total_ns;		/* time and schedule: the last step's end_ns */
+	/* Unseeded with a burst or gilbert action: each CPU's chain state. */
+	u8 __percpu *state;
+	struct insane_action act;	/* percent, burst and gilbert */
 	/*
-	 * Index of the next packet in seeded percent mode. It is the one
-	 * counter that all CPUs write, so it gets a cache line of its own;
-	 * unseeded policies never touch it.
+	 * Seeded: (k << 1) | s, where k is the index of the next packet that
+	 * draws and s the chain state, so that both advance in one atomic
+	 * step. It is the one word that all CPUs write, so it gets a cache
+	 * line of its own; unseeded policies never touch it.
 	 */
 	atomic64_t next ____cacheline_aligned_in_smp;
+	/* Time and schedule; read by every packet, so not beside next. */
+	struct insane_step steps[] ____cacheline_aligned_in_smp;
 };
 
 extern const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1];
+extern const struct nla_policy insane_steps_nla[INSANE_STEPS_A_MAX + 1];
 
 bool insane_policy_present(struct nlattr *const *tb);
 int insane_policy_check(struct nlattr *const *tb,
 			struct netlink_ext_ack *extack);
+/* Between the parser (policy.c) and the builder (policy_build.c). */
+int insane_policy_check_count(struct nlattr *const *tb,
+			      struct netlink_ext_ack *extack);
+int insane_policy_parse_step(const struct nlattr *step, struct nlattr **stb,
+			     struct netlink_ext_ack *extack);
 struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 					  struct netlink_ext_ack *extack);
+void insane_policy_free(struct insane_policy *p);
+void insane_policy_free_rcu(struct insane_policy *p);
 int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p);
 size_t insane_policy_nlmsg_size(void);
 
@@ -78,30 +120,49 @@ static inline u64 insane_policy_mix(u64 seed, u64 k)
 DECLARE_PER_CPU(u64, insane_rng);
 void insane_policy_init(void);
 
-static inline u32 insane_random_u32(void)
+static inline u64 insane_random_u64(void)
 {
 	return insane_mix64(this_cpu_add_return(insane_rng,
-						INSANE_GOLDEN_GAMMA)) >> 32;
+						INSANE_GOLDEN_GAMMA));
 }
 
-/* Called for every packet, under rcu_read_lock_bh(). */
+static inline u32 insane_random_u32(void)
+{
+	return insane_random_u64() >> 32;
+}
+
+/*
+ * The k of the next seeded packet that draws without moving the chain
+ * (percent): k goes up by one in the seeded word, the state stays.
+ */
+static inline u64 insane_policy_next_k(struct insane_policy *p)
+{
+	return ((u64)atomic64_add_return(2, &p->next) >> 1) - 1;
+}
+
+u32 insane_policy_step_at(const struct insane_policy *p, u64 now,
+			  u64 *left);
+bool insane_policy_decide(struct insane_policy *p);
+
+/*
+ * Called for every packet, under rcu_read_lock_bh() or in the receive
+ * path. Pass first, then percent and drop, inline; the other modes out of
+ * line.
+ */
 static inline bool insane_policy_relays(struct insane_policy *p)
 {
-	u64 k, rem;
-
-	switch (p->mode) {
-	case INSANE_MODE_PASS:
+	if (likely(p->mode == INSANE_MODE_PASS))
 		return true;
+	switch (p->mode) {
 	case INSANE_MODE_PERCENT:
 		if (!p->seeded)
-			return insane_random_u32() < p->threshold;
-		k = atomic64_inc_return(&p->next) - 1;
-		return (insane_policy_mix(p->seed, k) >> 32) < p->threshold;
-	case INSANE_MODE_TIME:
-		div64_u64_rem(ktime_get_ns() - p->epoch_ns, p->period_ns, &rem);
-		return rem < p->on_ns;
+			return insane_random_u32() < p->act.threshold;
+		return (insane_policy_mix(p->seed, insane_policy_next_k(p)) >>
+			32) < p->act.threshold;
+	case INSANE_MODE_DROP:
+		return false;
 	}
-	return false;
+	return insane_policy_decide(p);
 }
 
 #endif /* _INSANE_POLICY_H */

@@ -424,12 +424,12 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 		synchronize_net();
 		netdev_rx_handler_unregister(ins->dev);
 		RCU_INIT_POINTER(ins->rx_policy, NULL);
-		kfree_rcu(old, rcu);
+		insane_policy_free_rcu(old);
 		return 0;
 	}
 	if (old) {
 		rcu_assign_pointer(ins->rx_policy, p);
-		kfree_rcu(old, rcu);
+		insane_policy_free_rcu(old);
 		return 0;
 	}
 
@@ -455,7 +455,7 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 	return 0;
 
 err_free:
-	kfree(p);
+	insane_policy_free(p);
 	return err;
 }
 

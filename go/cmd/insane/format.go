@@ -101,10 +101,10 @@ type jsonPolicy struct {
 	Mode     string   `json:"mode"`
 	Percent  *float64 `json:"percent,omitempty"`
 	Burst    *float64 `json:"burst,omitempty"`
-	P        *float64 `json:"p,omitempty"`
-	R        *float64 `json:"r,omitempty"`
-	LossBad  *float64 `json:"loss_bad,omitempty"`
-	LossGood *float64 `json:"loss_good,omitempty"`
+	P        *float64 `json:"ge_p,omitempty"`
+	R        *float64 `json:"ge_r,omitempty"`
+	LossBad  *float64 `json:"ge_loss_bad,omitempty"`
+	LossGood *float64 `json:"ge_loss_good,omitempty"`
 	Seed     *uint64  `json:"seed,omitempty"`
 	OnNs     *int64   `json:"on_ns,omitempty"`
 	OffNs    *int64   `json:"off_ns,omitempty"`

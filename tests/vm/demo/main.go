@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/insane-netdev/insane/go/genl"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
 )
 
@@ -122,7 +123,7 @@ func demo() error {
 	}
 	fmt.Print(out)
 
-	steps := []func() error{passMode, percentMode, seedMode, timeMode, bothWays}
+	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, bothWays}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -428,5 +429,130 @@ func timeMode() error {
 	check(len(offs) >= 1 && okOff, "whole OFF windows last about 1 s: %s", strings.Join(offs, " "))
 	frac := float64(len(rcvd.Seqs)) / n
 	check(frac > 0.25 && frac < 0.42, "relayed fraction %.2f is close to 1/3", frac)
+	return nil
+}
+
+// pattern draws datagrams 0..n-1: # relayed, . dropped.
+func pattern(rcvd vmnet.Received, n int) string {
+	var b strings.Builder
+	for k := 0; k < n; k++ {
+		if rcvd.Has(uint64(k)) {
+			b.WriteByte('#')
+		} else {
+			b.WriteByte('.')
+		}
+	}
+	return b.String()
+}
+
+// bursts returns the number of loss bursts among datagrams 0..n-1 and how
+// many datagrams they lost.
+func bursts(rcvd vmnet.Received, n int) (count, lost int) {
+	for k := 0; k < n; k++ {
+		if rcvd.Has(uint64(k)) {
+			continue
+		}
+		lost++
+		if k == 0 || rcvd.Has(uint64(k-1)) {
+			count++
+		}
+	}
+	return count, lost
+}
+
+func burstMode() error {
+	fmt.Println("\n== burst mode: lose 10 %, in bursts of 8 datagrams on average, seeded")
+	const n, seed = 4000, 11
+	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "burst", "90", "8", "seed", fmt.Sprint(seed), "reset-stats"); err != nil {
+		return err
+	}
+	sent, rcvd, err := flow(n, 100*time.Microsecond)
+	if err != nil {
+		return err
+	}
+	if err := report(sent, rcvd); err != nil {
+		return err
+	}
+	fmt.Printf("  datagrams 0-119: %s\n", pattern(rcvd, 120))
+	count, lost := bursts(rcvd, n)
+	mean := 0.0
+	if count > 0 {
+		mean = float64(lost) / float64(count)
+	}
+	fmt.Printf("  %d datagrams lost in %d bursts: mean burst length %.2f (configured 8)\n", lost, count, mean)
+	// The bounds of the two-state chain (tests/vm/guest/loss_modes_test.go):
+	// loss q = 0.1, r = 1/8, p = q / (8 (1 - q)), lambda = 1 - p - r.
+	q, r := 0.1, 1.0/8
+	lambda := 1 - q/(8*(1-q)) - r
+	sigmaL := math.Sqrt(q * (1 - q) * (1 + lambda) / (1 - lambda) / n)
+	check(math.Abs(float64(lost)/n-q) <= 4.5*sigmaL, "loss %.4f is within 4.5 sigma of 0.1 (± %.4f)", float64(lost)/n, 4.5*sigmaL)
+	sigmaB := math.Sqrt(1-r) / r / math.Sqrt(float64(max(count, 1)))
+	check(math.Abs(mean-8) <= 4.5*sigmaB, "mean burst length %.2f is within 4.5 sigma of 8 (± %.2f)", mean, 4.5*sigmaB)
+	pr := genl.NewPredictor(seed)
+	predicted := true
+	for k := uint64(0); k < n; k++ {
+		if pr.Relays(genl.Burst(90, 8, nil)) != rcvd.Has(k) {
+			predicted = false
+		}
+	}
+	check(predicted, "the drops are the ones genl.NewPredictor(%d) predicts", seed)
+	return nil
+}
+
+func scheduleMode() error {
+	fmt.Println("\n== schedule mode: 0.5 s pass, 0.5 s drop, then 50 % loss for good")
+	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "schedule", "500ms", "pass", "500ms", "drop", "500ms", "percent", "50", "once", "reset-stats"); err != nil {
+		return err
+	}
+	out, err := sh(borea, "insane", "link", "show", "insane0")
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	const interval = 5 * time.Millisecond
+	const n = 400 // 2 s
+	sent, rcvd, err := flow(n, interval)
+	if err != nil {
+		return err
+	}
+	if err := report(sent, rcvd); err != nil {
+		return err
+	}
+	// By send time since the first datagram: well inside each step.
+	start := sent.At[0]
+	var tally [3]struct{ sent, relayed int }
+	for k, at := range sent.At {
+		d := at.Sub(start)
+		i := -1
+		switch {
+		case d > 100*time.Millisecond && d < 400*time.Millisecond:
+			i = 0
+		case d > 600*time.Millisecond && d < 900*time.Millisecond:
+			i = 1
+		case d > 1100*time.Millisecond:
+			i = 2
+		}
+		if i < 0 {
+			continue
+		}
+		tally[i].sent++
+		if rcvd.Has(uint64(k)) {
+			tally[i].relayed++
+		}
+	}
+	for i, name := range []string{"pass", "drop", "percent 50"} {
+		fmt.Printf("  step %d (%s): %d of %d relayed\n", i+1, name, tally[i].relayed, tally[i].sent)
+	}
+	check(tally[0].sent > 0 && tally[0].relayed >= tally[0].sent*99/100, "the pass step relayed its datagrams")
+	check(tally[1].sent > 0 && tally[1].relayed == 0, "the drop step relayed none")
+	m := float64(tally[2].sent) / 2
+	sd := math.Sqrt(float64(tally[2].sent) / 4)
+	check(math.Abs(float64(tally[2].relayed)-m) <= 4.5*sd, "the last step, held, relayed %d of %d (50 %% ± 4.5 sigma)", tally[2].relayed, tally[2].sent)
+	out, err = sh(borea, "insane", "link", "show", "insane0")
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	check(strings.Contains(out, "step 3 of 3: 500ms percent 50, held for good"), "show says the last step holds for good")
 	return nil
 }

@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/insane-netdev/insane/go/genl"
@@ -44,28 +47,188 @@ func pluginLink(t *testing.T, ns, dev string) pluginInfo {
 
 // wantInfoData is the info_data that ip -d -j prints for p, with the
 // numbers exact: the names of the insane CLI's JSON.
-func wantInfoData(p genl.Policy, rx *genl.Policy) map[string]any {
-	m := wantPolicyJSON(p)
+func wantInfoData(t *testing.T, p genl.Policy, rx *genl.Policy) map[string]any {
+	t.Helper()
+	m := wantPolicyJSON(t, p.String())
 	if rx != nil {
-		m["rx"] = wantPolicyJSON(*rx)
+		m["rx"] = wantPolicyJSON(t, rx.String())
 	}
 	return m
 }
 
-func wantPolicyJSON(p genl.Policy) map[string]any {
-	m := map[string]any{"mode": p.Mode.String()}
-	switch p.Mode {
-	case genl.ModePercent:
-		m["percent"] = json.Number(genl.FormatPercentUnits(p.PercentUnits()))
-		if p.Seed != nil {
-			m["seed"] = json.Number(strconv.FormatUint(*p.Seed, 10))
+// wantPolicyJSON is the JSON of a policy from its canonical words (what
+// genl.Policy.String and ip -d print): each mode's numbers under the names
+// of its attributes (percent, burst, ge_p, ge_r, ge_loss_bad and
+// ge_loss_good, always all four, on_ns and off_ns), a schedule's steps as
+// an array of objects with duration_ns, mode and the mode's numbers, once
+// as true, the seed. The kernel's step and step_left_ns are not in it
+// (checkStepJSON takes them out).
+func wantPolicyJSON(t *testing.T, s string) map[string]any {
+	t.Helper()
+	w := strings.Fields(s)
+	if len(w) < 2 || w[0] != "mode" {
+		t.Fatalf("policy %q does not begin with mode", s)
+	}
+	m, rest, err := actionJSON(w[1:])
+	if err == nil && m["mode"] == "time" {
+		if len(rest) < 2 {
+			err = fmt.Errorf("time needs ON and OFF")
+		} else {
+			for i, k := range []string{"on_ns", "off_ns"} {
+				var ns json.Number
+				if ns, err = durationJSON(rest[i]); err != nil {
+					break
+				}
+				m[k] = ns
+			}
+			rest = rest[2:]
 		}
-	case genl.ModeTime:
-		m["on_ns"] = json.Number(strconv.FormatInt(int64(p.On), 10))
-		m["off_ns"] = json.Number(strconv.FormatInt(int64(p.Off), 10))
+	}
+	if err == nil && m["mode"] == "schedule" {
+		steps := []any{}
+		for len(rest) > 0 && rest[0] != "once" && rest[0] != "seed" {
+			var d json.Number
+			if d, err = durationJSON(rest[0]); err != nil {
+				break
+			}
+			var step map[string]any
+			if step, rest, err = actionJSON(rest[1:]); err != nil {
+				break
+			}
+			step["duration_ns"] = d
+			steps = append(steps, step)
+		}
+		m["steps"] = steps
+		if len(rest) > 0 && rest[0] == "once" {
+			m["once"] = true
+			rest = rest[1:]
+		}
+	}
+	if err == nil && len(rest) == 2 && rest[0] == "seed" {
+		m["seed"] = json.Number(rest[1])
+		rest = nil
+	}
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("%q left over", rest)
+	}
+	if err != nil {
+		t.Fatalf("policy %q: %v", s, err)
 	}
 	return m
 }
+
+// actionJSON reads a mode's name and numbers (time's and schedule's are
+// left to the caller) and returns the words after them.
+func actionJSON(w []string) (map[string]any, []string, error) {
+	if len(w) == 0 {
+		return nil, nil, fmt.Errorf("no mode")
+	}
+	m := map[string]any{"mode": w[0]}
+	var names []string
+	switch w[0] {
+	case "percent":
+		names = []string{"percent"}
+	case "burst":
+		names = []string{"percent", "burst"}
+	case "gilbert":
+		names = []string{"ge_p", "ge_r"}
+	}
+	w = w[1:]
+	if len(w) < len(names) {
+		return nil, nil, fmt.Errorf("%s needs %d numbers", m["mode"], len(names))
+	}
+	for i, k := range names {
+		m[k] = json.Number(w[i])
+	}
+	w = w[len(names):]
+	if m["mode"] == "gilbert" {
+		// The loss percentages, printed when they differ from 100 and
+		// 0: plain numbers, where a step's duration has a unit.
+		m["ge_loss_bad"], m["ge_loss_good"] = json.Number("100"), json.Number("0")
+		for _, k := range []string{"ge_loss_bad", "ge_loss_good"} {
+			if len(w) == 0 || !plainNumber.MatchString(w[0]) {
+				break
+			}
+			m[k], w = json.Number(w[0]), w[1:]
+		}
+	}
+	return m, w, nil
+}
+
+var plainNumber = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+func durationJSON(s string) (json.Number, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return "", err
+	}
+	return json.Number(strconv.FormatInt(int64(d), 10)), nil
+}
+
+// checkStepJSON takes the kernel's step and step_left_ns out of a policy's
+// JSON, which time and schedule policies may have (the step from 0, less
+// than the number of steps, and no more time left than it lasts; the text
+// has the same after the policy, numbered from 1: see stepWords).
+func checkStepJSON(t *testing.T, m map[string]any) {
+	t.Helper()
+	if rx, ok := m["rx"].(map[string]any); ok {
+		checkStepJSON(t, rx)
+	}
+	step, has := m["step"]
+	left, hasLeft := m["step_left_ns"]
+	delete(m, "step")
+	delete(m, "step_left_ns")
+	if !has {
+		if hasLeft {
+			t.Errorf("info_data has step_left_ns %v without a step", left)
+		}
+		return
+	}
+	var durations []int64
+	switch m["mode"] {
+	case "time":
+		for _, k := range []string{"on_ns", "off_ns"} {
+			d, _ := m[k].(json.Number)
+			n, _ := d.Int64()
+			durations = append(durations, n)
+		}
+	case "schedule":
+		steps, _ := m["steps"].([]any)
+		for _, s := range steps {
+			o, _ := s.(map[string]any)
+			d, _ := o["duration_ns"].(json.Number)
+			n, _ := d.Int64()
+			durations = append(durations, n)
+		}
+	default:
+		t.Errorf("info_data of mode %v has a step", m["mode"])
+		return
+	}
+	sn, _ := step.(json.Number)
+	n, err := sn.Int64()
+	if err != nil || n < 0 || n >= int64(len(durations)) {
+		t.Errorf("info_data step %v, want 0 to %d", step, len(durations)-1)
+		return
+	}
+	if !hasLeft {
+		if m["once"] != true || n != int64(len(durations))-1 {
+			t.Errorf("info_data step %v has no step_left_ns, but it is not the last step of a once schedule", step)
+		}
+		return
+	}
+	if ln, _ := left.(json.Number); ln == "" {
+		t.Errorf("info_data step_left_ns %v is not a number", left)
+	} else if l, err := ln.Int64(); err != nil || l < 0 || l > durations[n] {
+		t.Errorf("info_data step_left_ns %v, want 0 to %d", left, durations[n])
+	}
+}
+
+// stepWords are what ip -d prints after a time or schedule policy: the
+// step in force, from 1, and the time left in it, unless a once schedule
+// holds its last step. ipPolicyText takes them out, to leave the policies.
+var stepWords = regexp.MustCompile(` step [1-9][0-9]*( left [0-9]+(\.[0-9]+)?(ns|us|ms|s))? `)
+
+func ipPolicyText(out string) string { return stepWords.ReplaceAllString(out, " ") }
 
 func TestIPLinkPlugin(t *testing.T) {
 	LoadModule(t)
@@ -76,7 +239,9 @@ func TestIPLinkPlugin(t *testing.T) {
 
 	t.Run("help", func(t *testing.T) {
 		out := RunIn(t, b, "ip", "link", "help", "insane")
-		for _, want := range []string{"mode percent P [ seed S ]", "mode time ON OFF", "10 ms ticks"} {
+		for _, want := range []string{"mode percent P [ seed S ]", "mode time ON OFF", "10 ms ticks",
+			"mode burst P B [ seed S ]", "mode gilbert P R [ H [ K ] ] [ seed S ]",
+			"mode schedule STEP... [ once ] [ seed S ]", "mode drop"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ip link help insane lacks %q:\n%s", want, out)
 			}
@@ -91,7 +256,7 @@ func TestIPLinkPlugin(t *testing.T) {
 		if d.Policy.String() != want {
 			t.Errorf("client reads %q, want %q", d.Policy, want)
 		}
-		if out := RunIn(t, b, "ip", "-d", "link", "show", "ins0"); !strings.Contains(out, "insane "+want+" ") {
+		if out := RunIn(t, b, "ip", "-d", "link", "show", "ins0"); !strings.Contains(ipPolicyText(out), "insane "+want+" ") {
 			t.Errorf("ip -d link show lacks %q:\n%s", "insane "+want+" ", out)
 		}
 		info := pluginLink(t, b, "ins0")
@@ -101,7 +266,8 @@ func TestIPLinkPlugin(t *testing.T) {
 		if err := dec.Decode(&have); err != nil {
 			t.Fatalf("info_data %s: %v", info.InfoData, err)
 		}
-		if diff := cmp.Diff(wantInfoData(d.Policy, d.RxPolicy), have); diff != "" {
+		checkStepJSON(t, have)
+		if diff := cmp.Diff(wantInfoData(t, d.Policy, d.RxPolicy), have); diff != "" {
 			t.Errorf("ip -j info_data (-want +got):\n%s", diff)
 		}
 	}
@@ -133,7 +299,7 @@ func TestIPLinkPlugin(t *testing.T) {
 				}
 				checkPolicy(t, tx)
 				d := clDevice(t, c, "ins0")
-				out := RunIn(t, b, "ip", "-d", "link", "show", "ins0")
+				out := ipPolicyText(RunIn(t, b, "ip", "-d", "link", "show", "ins0"))
 				switch {
 				case rx == "off" && d.RxPolicy != nil:
 					t.Errorf("after %q the client reads the receive policy %q, want it off", tc.Name(), *d.RxPolicy)

@@ -18,6 +18,10 @@ package guest
 // with nothing lost behind insane0 (received == relayed, checked), either
 // shows. A reader checks meanwhile that GET_DEVICE only ever sees one of the
 // two whole policies, and the counters must add up exactly.
+//
+// TestTortureModeChurn does the same among policies of every mode (burst,
+// gilbert, schedule, drop, time, percent, pass), each chosen so that it
+// relays everything or drops everything through its own code path.
 
 import (
 	"encoding/binary"
@@ -45,15 +49,79 @@ type ttSetCall struct {
 }
 
 func TestTorturePolicyChurn(t *testing.T) {
+	const seedA, seedB = 0xA11CE, 0xB0B
+	sa, sb := uint64(seedA), uint64(seedB)
+	polA, polB := genl.Percent(100, &sa), genl.Percent(0, &sb)
+	ttPolicyChurn(t, ttSize(2000, 12000), []genl.Policy{polA}, []genl.Policy{polB}, func(tp *Topo) (func() error, func()) {
+		// The reader parses the kernel's replies strictly, raw.
+		fam := ttFamily(t, tp.Borea)
+		rd, err := ttNlOpen(tp.Borea, unix.NETLINK_GENERIC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() error {
+			d, err := ttGet(rd, fam, "insane0")
+			if err != nil {
+				return err
+			}
+			whole := d.Mode == uapi.ModePercent && d.Seed != nil &&
+				(d.Percent == uapi.PercentMax && *d.Seed == seedA || d.Percent == 0 && *d.Seed == seedB)
+			if !whole {
+				return fmt.Errorf("GET_DEVICE read a policy that is neither A nor B: mode %d percent %d seed %v", d.Mode, d.Percent, d.Seed)
+			}
+			return nil
+		}, func() { rd.Close() }
+	})
+}
+
+// TestTortureModeChurn is the churn among every mode: burst, gilbert,
+// schedule, drop and the older ones, each set so that it relays everything
+// (group A) or drops everything (group B) through its own code path.
+func TestTortureModeChurn(t *testing.T) {
+	h := time.Hour
+	s1, s2 := uint64(1), uint64(2)
+	relay := []genl.Policy{
+		genl.Pass(), genl.Percent(100, nil), genl.Burst(100, 5, &s1), genl.Burst(100, 1, nil),
+		genl.Gilbert(genl.GilbertElliott{P: 0, R: 20, LossBad: 100}, nil),
+		genl.Gilbert(genl.GilbertElliott{P: 30, R: 40, LossBad: 0, LossGood: 0}, &s2),
+		genl.Time(h, 0), genl.Schedule(false, nil, genl.Step{Duration: h, Action: genl.Pass()}),
+		genl.Schedule(true, &s1, genl.Step{Duration: h, Action: genl.Burst(100, 3, nil)}, genl.Step{Duration: 1, Action: genl.Drop()}),
+	}
+	drop := []genl.Policy{
+		genl.Drop(), genl.Percent(0, &s2), genl.Time(0, h),
+		genl.Gilbert(genl.GilbertElliott{P: 50, R: 50, LossBad: 100, LossGood: 100}, nil),
+		genl.Gilbert(genl.GilbertElliott{P: 100, R: 1, LossBad: 100, LossGood: 100}, &s1),
+		genl.Schedule(false, &s2, genl.Step{Duration: h, Action: genl.Percent(0, nil)}, genl.Step{Duration: h, Action: genl.Pass()}),
+		genl.Schedule(false, nil, genl.Step{Duration: h, Action: genl.Gilbert(genl.GilbertElliott{P: 1, R: 1, LossBad: 100, LossGood: 100}, nil)}),
+		genl.Schedule(true, nil, genl.Step{Duration: h, Action: genl.Drop()}),
+	}
+	ttPolicyChurn(t, ttSize(2000, 10000), relay, drop, func(tp *Topo) (func() error, func()) {
+		c := kDial(t, tp.Borea)
+		return func() error {
+			d, err := c.Device("insane0")
+			if err != nil {
+				return err
+			}
+			for _, p := range append(append([]genl.Policy(nil), relay...), drop...) {
+				if d.Policy.Equal(p) {
+					return nil
+				}
+			}
+			return fmt.Errorf("GET_DEVICE read a policy that was never set: %s", d.Policy)
+		}, func() {}
+	})
+}
+
+// ttPolicyChurn runs the churn: the policies of relayAll relay everything,
+// those of dropAll drop everything; each SET_DEVICE picks a group, then one of
+// its policies, at random. reader returns a check of one GET_DEVICE read,
+// run in a loop meanwhile, and a cleanup.
+func ttPolicyChurn(t *testing.T, total int, relayAll, dropAll []genl.Policy, reader func(*Topo) (func() error, func())) {
 	CheckKmsg(t)
 	if runtime.NumCPU() < 2 {
 		t.Fatalf("%d CPUs; the churn test needs 2", runtime.NumCPU())
 	}
-	total := ttSize(2000, 12000)
-	const seedA, seedB = 0xA11CE, 0xB0B
-	sa, sb := uint64(seedA), uint64(seedB)
-	polA, polB := genl.Percent(100, &sa), genl.Percent(0, &sb)
-	tp, _ := kTopo(t, &polA)
+	tp, _ := kTopo(t, &relayAll[0])
 	base := time.Now()
 	since := func() int64 { return int64(time.Since(base)) }
 
@@ -122,13 +190,9 @@ func TestTorturePolicyChurn(t *testing.T) {
 		}()
 	}
 
-	// A reader: every policy it sees is one of the two, whole.
-	fam := ttFamily(t, tp.Borea)
-	rd, err := ttNlOpen(tp.Borea, unix.NETLINK_GENERIC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	// A reader: every policy it sees is one that was set, whole.
+	read, closeReader := reader(tp)
+	defer closeReader()
 	var reads atomic.Int64
 	rdStop := make(chan struct{})
 	rdDone := make(chan error, 1)
@@ -140,15 +204,8 @@ func TestTorturePolicyChurn(t *testing.T) {
 				return
 			default:
 			}
-			d, err := ttGet(rd, fam, "insane0")
-			if err != nil {
+			if err := read(); err != nil {
 				rdDone <- err
-				return
-			}
-			whole := d.Mode == uapi.ModePercent && d.Seed != nil &&
-				(d.Percent == uapi.PercentMax && *d.Seed == seedA || d.Percent == 0 && *d.Seed == seedB)
-			if !whole {
-				rdDone <- fmt.Errorf("GET_DEVICE read a policy that is neither A nor B: mode %d percent %d seed %v", d.Mode, d.Percent, d.Seed)
 				return
 			}
 			reads.Add(1)
@@ -170,9 +227,9 @@ func TestTorturePolicyChurn(t *testing.T) {
 			defer cwg.Done()
 			for i := 0; i < total/2; i++ {
 				relay := r.IntN(2) == 0
-				p := polB
+				p := dropAll[r.IntN(len(dropAll))]
 				if relay {
-					p = polA
+					p = relayAll[r.IntN(len(relayAll))]
 				}
 				s := since()
 				if err := c.SetPolicy("insane0", p); err != nil {

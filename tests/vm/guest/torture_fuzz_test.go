@@ -200,9 +200,16 @@ func (f *ttFuzzer) u64v() uint64 {
 
 // policy builds the attributes of a policy nest: mostly valid, sometimes
 // incomplete or with attributes of another mode.
-func (f *ttFuzzer) policy() []byte {
+func (f *ttFuzzer) policy() []byte { return f.policyIn(false) }
+
+// policyIn builds a policy, or with step a step of a schedule (whose mode
+// is then mostly one that a step takes, with a duration).
+func (f *ttFuzzer) policyIn(step bool) []byte {
 	var b []byte
-	mode := uint32(f.pick(4)) // 3 is unknown
+	mode := uint32(f.pick(uapi.ModeMax + 2)) // ModeMax+1 is unknown
+	if step && !f.chance(0.1) {
+		mode = []uint32{uapi.ModePass, uapi.ModeDrop, uapi.ModePercent, uapi.ModeBurst, uapi.ModeGilbert}[f.pick(5)]
+	}
 	if f.chance(0.05) {
 		mode = f.u32v()
 	}
@@ -217,17 +224,77 @@ func (f *ttFuzzer) policy() []byte {
 	case uapi.ModeTime:
 		want[uapi.PolicyAOnNs] = !f.chance(0.05)
 		want[uapi.PolicyAOffNs] = !f.chance(0.05)
+	case uapi.ModeBurst:
+		want[uapi.PolicyAPercent] = !f.chance(0.05)
+		want[uapi.PolicyABurst] = !f.chance(0.05)
+		want[uapi.PolicyASeed] = f.chance(0.5)
+	case uapi.ModeGilbert:
+		want[uapi.PolicyAGeP] = !f.chance(0.05)
+		want[uapi.PolicyAGeR] = !f.chance(0.05)
+		want[uapi.PolicyAGeLossBad] = f.chance(0.5)
+		want[uapi.PolicyAGeLossGood] = f.chance(0.5)
+		want[uapi.PolicyASeed] = f.chance(0.5)
+	case uapi.ModeSchedule:
+		want[uapi.PolicyASteps] = !f.chance(0.05)
+		want[uapi.PolicyAOnce] = f.chance(0.3)
+		want[uapi.PolicyASeed] = f.chance(0.5)
+	}
+	if step {
+		want[uapi.PolicyASeed] = f.chance(0.03)
+		want[uapi.PolicyADurationNs] = !f.chance(0.05)
 	}
 	for typ := uint16(uapi.PolicyAPad); typ <= uapi.PolicyAMax+1; typ++ {
 		if typ == uapi.PolicyAMode || !(want[typ] || f.chance(0.03)) {
 			continue
 		}
 		switch typ {
-		case uapi.PolicyAPercent:
+		case uapi.PolicyAPercent, uapi.PolicyAGeP, uapi.PolicyAGeR, uapi.PolicyAGeLossBad,
+			uapi.PolicyAGeLossGood, uapi.PolicyAStepIndex:
 			b = append(b, ttAttrBytes(typ, ttU32(f.u32v()))...)
+		case uapi.PolicyABurst:
+			v := []uint32{0, 999, 1000, 1001, 2500, 4000, 1 << 31, 0xffffffff}[f.pick(8)]
+			if f.chance(0.3) {
+				v = f.u32v()
+			}
+			b = append(b, ttAttrBytes(typ, ttU32(v))...)
+		case uapi.PolicyAOnce:
+			b = append(b, ttAttrBytes(typ, make([]byte, 4*f.pick(2)))...)
+		case uapi.PolicyASteps:
+			if step {
+				b = append(b, ttAttrBytes(typ|unix.NLA_F_NESTED, nil)...)
+				continue
+			}
+			b = append(b, ttAttrBytes(typ|unix.NLA_F_NESTED, f.steps())...)
 		default:
 			b = append(b, ttAttrBytes(typ, ttU64(f.u64v()))...)
 		}
+	}
+	return b
+}
+
+// steps builds the INSANE_STEPS_A_STEP list of a schedule: mostly a few
+// steps, sometimes none, the most allowed or one too many, or an
+// attribute of another type.
+func (f *ttFuzzer) steps() []byte {
+	n := 1 + f.pick(4)
+	switch f.pick(20) {
+	case 0:
+		n = 0
+	case 1:
+		n = uapi.ScheduleStepsMax
+	case 2:
+		n = uapi.ScheduleStepsMax + 1
+	}
+	var b []byte
+	for i := 0; i < n; i++ {
+		typ := uint16(uapi.StepsAStep)
+		if f.chance(0.02) {
+			typ = uint16(f.pick(3))
+		}
+		if !f.chance(0.02) {
+			typ |= unix.NLA_F_NESTED
+		}
+		b = append(b, ttAttrBytes(typ, f.policyIn(true))...)
 	}
 	return b
 }
@@ -672,7 +739,11 @@ func ttParseLinkData(b []byte) error {
 		case uapi.PolicyARxOff:
 			return fmt.Errorf("INSANE_POLICY_A_RX_OFF in a reply")
 		default:
-			tx = append(tx, ttAttrBytes(a.Type, a.Data)...)
+			typ := a.Type
+			if a.Nested {
+				typ |= unix.NLA_F_NESTED
+			}
+			tx = append(tx, ttAttrBytes(typ, a.Data)...)
 		}
 	}
 	if rx > 1 {

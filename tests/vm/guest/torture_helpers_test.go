@@ -314,9 +314,17 @@ type ttDev struct {
 	Mode, Percent     uint32
 	Seed              *uint64
 	On, Off           uint64
-	Stats             [uapi.StatsAMax + 1]uint64
-	Event             uint32
-	Rx                *ttDev // the receive policy (its mode and attributes), nil while off
+	// Burst, gilbert and schedule modes (issue 16).
+	Burst                           uint32
+	GeP, GeR, GeLossBad, GeLossGood uint32
+	Steps                           []*ttDev // a schedule's steps, each with its Duration
+	Duration                        uint64   // in a step
+	Once                            bool
+	StepIndex                       *uint32 // time and schedule modes
+	StepLeft                        *uint64
+	Stats                           [uapi.StatsAMax + 1]uint64
+	Event                           uint32
+	Rx                              *ttDev // the receive policy (its mode and attributes), nil while off
 }
 
 // ttParseDevice checks a generic-netlink message of the insane family
@@ -395,7 +403,13 @@ func ttParseDevice(data []byte, wantCmd uint8) (*ttDev, error) {
 	return d, nil
 }
 
-func ttParsePolicy(b []byte, d *ttDev) error {
+func ttParsePolicy(b []byte, d *ttDev) error { return ttParsePolicyIn(b, d, false) }
+
+// ttParsePolicyIn parses a policy, or with step a step of a schedule: every
+// attribute known, of its size, once; exactly the mode's attributes, the
+// required ones present and in range; the step reported for time and
+// schedule modes.
+func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 	attrs, err := ttParseAttrs(b)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
@@ -409,21 +423,46 @@ func ttParsePolicy(b []byte, d *ttDev) error {
 			return fmt.Errorf("policy attribute %d twice", a.Type)
 		}
 		seen[a.Type] = true
-		want := 8
-		if a.Type == uapi.PolicyAMode || a.Type == uapi.PolicyAPercent {
-			want = 4
-		}
 		if a.Type == 0 || a.Type > uapi.PolicyAMax {
 			return fmt.Errorf("unknown policy attribute %d", a.Type)
+		}
+		want := 8
+		switch a.Type {
+		case uapi.PolicyAMode, uapi.PolicyAPercent, uapi.PolicyABurst, uapi.PolicyAGeP, uapi.PolicyAGeR,
+			uapi.PolicyAGeLossBad, uapi.PolicyAGeLossGood, uapi.PolicyAStepIndex:
+			want = 4
+		case uapi.PolicyAOnce:
+			want = 0
+		case uapi.PolicyASteps:
+			want = len(a.Data)
+			if !a.Nested {
+				return errors.New("INSANE_POLICY_A_STEPS without NLA_F_NESTED")
+			}
 		}
 		if len(a.Data) != want {
 			return fmt.Errorf("policy attribute %d: %d bytes, want %d", a.Type, len(a.Data), want)
 		}
+		var v32 uint32
+		if want == 4 {
+			v32 = binary.NativeEndian.Uint32(a.Data)
+		}
 		switch a.Type {
 		case uapi.PolicyAMode:
-			d.Mode = binary.NativeEndian.Uint32(a.Data)
+			d.Mode = v32
 		case uapi.PolicyAPercent:
-			d.Percent = binary.NativeEndian.Uint32(a.Data)
+			d.Percent = v32
+		case uapi.PolicyABurst:
+			d.Burst = v32
+		case uapi.PolicyAGeP:
+			d.GeP = v32
+		case uapi.PolicyAGeR:
+			d.GeR = v32
+		case uapi.PolicyAGeLossBad:
+			d.GeLossBad = v32
+		case uapi.PolicyAGeLossGood:
+			d.GeLossGood = v32
+		case uapi.PolicyAStepIndex:
+			d.StepIndex = &v32
 		case uapi.PolicyASeed:
 			s := binary.NativeEndian.Uint64(a.Data)
 			d.Seed = &s
@@ -431,6 +470,31 @@ func ttParsePolicy(b []byte, d *ttDev) error {
 			d.On = binary.NativeEndian.Uint64(a.Data)
 		case uapi.PolicyAOffNs:
 			d.Off = binary.NativeEndian.Uint64(a.Data)
+		case uapi.PolicyADurationNs:
+			d.Duration = binary.NativeEndian.Uint64(a.Data)
+		case uapi.PolicyAStepLeftNs:
+			l := binary.NativeEndian.Uint64(a.Data)
+			d.StepLeft = &l
+		case uapi.PolicyAOnce:
+			d.Once = true
+		case uapi.PolicyASteps:
+			if step {
+				return errors.New("INSANE_POLICY_A_STEPS in a step")
+			}
+			steps, err := ttParseAttrs(a.Data)
+			if err != nil {
+				return fmt.Errorf("steps: %w", err)
+			}
+			for i, st := range steps {
+				if st.Type != uapi.StepsAStep || !st.Nested {
+					return fmt.Errorf("steps: attribute %d (nested %v)", st.Type, st.Nested)
+				}
+				sd := &ttDev{}
+				if err := ttParsePolicyIn(st.Data, sd, true); err != nil {
+					return fmt.Errorf("step %d: %w", i, err)
+				}
+				d.Steps = append(d.Steps, sd)
+			}
 		}
 	}
 	if !seen[uapi.PolicyAMode] {
@@ -438,6 +502,11 @@ func ttParsePolicy(b []byte, d *ttDev) error {
 	}
 	only := func(allowed ...uint16) error {
 		ok := map[uint16]bool{uapi.PolicyAMode: true}
+		if step {
+			ok[uapi.PolicyADurationNs] = true
+		} else if d.Mode != uapi.ModePass && d.Mode != uapi.ModeDrop && d.Mode != uapi.ModeTime {
+			ok[uapi.PolicyASeed] = true
+		}
 		for _, a := range allowed {
 			ok[a] = true
 		}
@@ -448,19 +517,72 @@ func ttParsePolicy(b []byte, d *ttDev) error {
 		}
 		return nil
 	}
+	share := func(v uint32) bool { return v <= uapi.PercentMax }
+	if step {
+		if !seen[uapi.PolicyADurationNs] || d.Duration == 0 {
+			return fmt.Errorf("step of mode %d with duration %d (present %v)", d.Mode, d.Duration, seen[uapi.PolicyADurationNs])
+		}
+		if d.Mode == uapi.ModeTime || d.Mode == uapi.ModeSchedule {
+			return fmt.Errorf("step of mode %d", d.Mode)
+		}
+	}
 	switch d.Mode {
-	case uapi.ModePass:
+	case uapi.ModePass, uapi.ModeDrop:
 		return only()
 	case uapi.ModePercent:
-		if !seen[uapi.PolicyAPercent] || d.Percent > uapi.PercentMax {
+		if !seen[uapi.PolicyAPercent] || !share(d.Percent) {
 			return fmt.Errorf("percent mode with percent %d (present %v)", d.Percent, seen[uapi.PolicyAPercent])
 		}
-		return only(uapi.PolicyAPercent, uapi.PolicyASeed)
+		return only(uapi.PolicyAPercent)
+	case uapi.ModeBurst:
+		if !seen[uapi.PolicyAPercent] || !seen[uapi.PolicyABurst] || d.Percent == 0 || !share(d.Percent) ||
+			d.Burst < uapi.BurstScale || uint64(uapi.PercentMax-d.Percent)*uapi.BurstScale > uint64(d.Percent)*uint64(d.Burst) {
+			return fmt.Errorf("burst mode with percent %d burst %d", d.Percent, d.Burst)
+		}
+		return only(uapi.PolicyAPercent, uapi.PolicyABurst)
+	case uapi.ModeGilbert:
+		for _, typ := range []uint16{uapi.PolicyAGeP, uapi.PolicyAGeR, uapi.PolicyAGeLossBad, uapi.PolicyAGeLossGood} {
+			if !seen[typ] {
+				return fmt.Errorf("gilbert mode without attribute %d", typ)
+			}
+		}
+		if d.GeR == 0 || !share(d.GeP) || !share(d.GeR) || !share(d.GeLossBad) || !share(d.GeLossGood) {
+			return fmt.Errorf("gilbert mode with p %d r %d losses %d %d", d.GeP, d.GeR, d.GeLossBad, d.GeLossGood)
+		}
+		return only(uapi.PolicyAGeP, uapi.PolicyAGeR, uapi.PolicyAGeLossBad, uapi.PolicyAGeLossGood)
 	case uapi.ModeTime:
+		if step {
+			return errors.New("time mode in a step")
+		}
 		if !seen[uapi.PolicyAOnNs] || !seen[uapi.PolicyAOffNs] || d.On+d.Off < d.On || d.On+d.Off == 0 {
 			return fmt.Errorf("time mode with on %d off %d", d.On, d.Off)
 		}
-		return only(uapi.PolicyAOnNs, uapi.PolicyAOffNs)
+		if d.StepIndex == nil || *d.StepIndex > 1 || d.StepLeft == nil ||
+			*d.StepLeft == 0 || *d.StepLeft > []uint64{d.On, d.Off}[*d.StepIndex] {
+			return fmt.Errorf("time mode on %d off %d reports step %v left %v", d.On, d.Off, d.StepIndex, d.StepLeft)
+		}
+		return only(uapi.PolicyAOnNs, uapi.PolicyAOffNs, uapi.PolicyAStepIndex, uapi.PolicyAStepLeftNs)
+	case uapi.ModeSchedule:
+		if !seen[uapi.PolicyASteps] || len(d.Steps) == 0 || len(d.Steps) > uapi.ScheduleStepsMax {
+			return fmt.Errorf("schedule of %d steps", len(d.Steps))
+		}
+		var total uint64
+		for _, st := range d.Steps {
+			if total+st.Duration < total || total+st.Duration > 1<<63-1 {
+				return errors.New("schedule whose steps last more than 2^63 - 1 ns")
+			}
+			total += st.Duration
+		}
+		if d.StepIndex == nil || int(*d.StepIndex) >= len(d.Steps) {
+			return fmt.Errorf("schedule of %d steps reports step %v", len(d.Steps), d.StepIndex)
+		}
+		if d.StepLeft == nil && !(d.Once && int(*d.StepIndex) == len(d.Steps)-1) {
+			return fmt.Errorf("schedule (once %v) in step %d of %d without the time left", d.Once, *d.StepIndex, len(d.Steps))
+		}
+		if d.StepLeft != nil && (*d.StepLeft == 0 || *d.StepLeft > d.Steps[*d.StepIndex].Duration) {
+			return fmt.Errorf("step %d of %d ns with %d ns left", *d.StepIndex, d.Steps[*d.StepIndex].Duration, *d.StepLeft)
+		}
+		return only(uapi.PolicyASteps, uapi.PolicyAOnce, uapi.PolicyAStepIndex, uapi.PolicyAStepLeftNs)
 	}
 	return fmt.Errorf("unknown mode %d", d.Mode)
 }
