@@ -1,7 +1,8 @@
 // Command insane-bench measures insane in the test VM (make bench): the
 // packet rate through the lower device alone, through insane in each mode,
 // and through netem, tc gact and nftables dropping the same share; how close
-// each tool's loss is to what it was configured for; how precisely time mode
+// each tool's loss is to what it was configured for, and burst mode's loss
+// and burst lengths beside netem's gemodel; how precisely time mode
 // switches at its window edges; what each packet allocates; and the memory
 // each device costs. It prints Markdown tables and one BENCH-JSON line, from
 // which "insane-bench -render" draws an SVG plot on the host.
@@ -30,6 +31,8 @@ type options struct {
 	noisyDur   time.Duration
 	count      uint64
 	allocCount uint64
+	burstCount uint64
+	burstPairs string
 	devices    int
 	edgeDur    time.Duration
 	edgeOn     time.Duration
@@ -53,12 +56,14 @@ func main() {
 	flag.IntVar(&o.noisyReps, "noisy-reps", 5, "noisy: rounds of pktgen with 1 and 2 CPUs under multi-threaded TCG")
 	flag.DurationVar(&o.noisyDur, "noisy-dur", 2*time.Second, "noisy: length of each run")
 	flag.Uint64Var(&o.count, "count", 100000, "loss accuracy: packets per tool")
+	flag.Uint64Var(&o.burstCount, "burst-count", 1000000, "burst loss: datagrams per run")
+	flag.StringVar(&o.burstPairs, "burst-pairs", "95/5,80/10,95/1", "burst loss: PERCENT/BURST pairs, comma-separated")
 	flag.Uint64Var(&o.allocCount, "alloc-count", 20000, "allocations: packets per case")
 	flag.IntVar(&o.devices, "devices", 1000, "memory: devices created of each kind")
 	flag.DurationVar(&o.edgeDur, "edge-dur", 3*time.Second, "time-mode edges: how long to send")
 	flag.DurationVar(&o.edgeOn, "edge-on", 20*time.Millisecond, "time-mode edges: ON window")
 	flag.DurationVar(&o.edgeOff, "edge-off", 20*time.Millisecond, "time-mode edges: OFF window")
-	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,noisy,acc,alloc,edge,mem,profile (default: tput,tcp,lines,rx under icount, else noisy,lines,acc,alloc,edge,mem)")
+	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,noisy,acc,burst,alloc,edge,mem,profile (default: tput,tcp,lines,rx under icount, else noisy,lines,acc,burst,alloc,edge,mem)")
 	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
 	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
@@ -101,6 +106,8 @@ func underIcount() bool {
 }
 
 // report is everything one run measured; it is printed as BENCH-JSON.
+// Errors are runs whose counts disagree: they give no figures, and the
+// bench exits 1 after its report.
 type report struct {
 	Kernel       string        `json:"kernel"`
 	CPUs         int           `json:"cpus"`
@@ -115,11 +122,13 @@ type report struct {
 	NoisySeconds float64       `json:"noisy_run_seconds,omitempty"`
 	NoisyRuns    []runRec      `json:"noisy_runs,omitempty"`
 	Accuracy     []accRec      `json:"accuracy,omitempty"`
+	Burst        []burstRec    `json:"burst,omitempty"`
 	Allocs       []allocRec    `json:"allocs,omitempty"`
 	Edges        *edgeResult   `json:"edges,omitempty"`
 	Memory       []memRec      `json:"memory,omitempty"`
 	Receive      []rxRec       `json:"receive,omitempty"`
 	Skipped      []string      `json:"skipped,omitempty"`
+	Errors       []string      `json:"errors,omitempty"`
 	Elapsed      time.Duration `json:"elapsed_ns"`
 }
 
@@ -153,7 +162,7 @@ func bench(o *options) error {
 		case rep.Icount:
 			o.phases = "tput,tcp,lines,rx"
 		default:
-			o.phases = "noisy,lines,acc,alloc,edge,mem"
+			o.phases = "noisy,lines,acc,burst,alloc,edge,mem"
 		}
 	}
 	for _, src := range strings.Split(o.sources, ",") {
@@ -228,6 +237,23 @@ func bench(o *options) error {
 		}
 		printAccuracy(rep.Accuracy, o.count)
 	}
+	if phase("burst") {
+		pairs, err := parseBurstPairs(o.burstPairs)
+		if err != nil {
+			return err
+		}
+		var skipped []string
+		if rep.Burst, skipped, err = burstAccuracy(c, pairs, o.burstCount); err != nil {
+			return err
+		}
+		rep.Skipped = append(rep.Skipped, skipped...)
+		for _, r := range rep.Burst {
+			if r.Error != "" {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("burst: %s: %s", r.Config, r.Error))
+			}
+		}
+		printBurst(rep.Burst, o.burstCount)
+	}
 	if phase("alloc") {
 		if rep.Allocs, err = allocations(c, cs, o.allocCount); err != nil {
 			return err
@@ -251,6 +277,9 @@ func bench(o *options) error {
 	for _, s := range rep.Skipped {
 		fmt.Printf("skipped: %s\n", s)
 	}
+	for _, s := range rep.Errors {
+		fmt.Printf("ERROR: %s\n", s)
+	}
 	rep.Elapsed = time.Since(start)
 	fmt.Printf("\ninsane-bench: done in %s\n", rep.Elapsed.Round(time.Second))
 	b, err := json.Marshal(rep)
@@ -258,6 +287,9 @@ func bench(o *options) error {
 		return err
 	}
 	fmt.Printf("BENCH-JSON %s\n", b)
+	if len(rep.Errors) > 0 {
+		return fmt.Errorf("%d runs failed their count checks (ERROR lines above)", len(rep.Errors))
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -432,8 +433,13 @@ func render(logPath, svgPath string) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	if rep == nil || len(rep.NoisyRuns) == 0 {
-		return errors.New(logPath + ": no BENCH-JSON line with noisy-phase runs (did the bench finish?)")
+	if rep == nil {
+		return errors.New(logPath + ": no BENCH-JSON line (did the bench finish?)")
+	}
+	if len(rep.NoisyRuns) == 0 {
+		// A run of other phases only (-phases burst): nothing to draw.
+		fmt.Printf("insane-bench: %s has no noisy-phase runs: %s not drawn\n", logPath, svgPath)
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(svgPath), 0o755); err != nil {
 		return err
@@ -509,4 +515,141 @@ func svgPlot(rep *report) string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// burstRunName is a burst run's name in the tables.
+func burstRunName(r burstRec) string {
+	switch r.Tool {
+	case "netem":
+		return "netem " + strings.Join(burstChain(r.Pair.Percent, r.Pair.Burst).netemGemodel()[1:], " ")
+	case "insane-seeded":
+		return fmt.Sprintf("insane burst %g %g seed %d", r.Pair.Percent, r.Pair.Burst, *r.Seed)
+	}
+	return fmt.Sprintf("insane burst %g %g", r.Pair.Percent, r.Pair.Burst)
+}
+
+func fmtSigmas(z float64) string {
+	if math.IsInf(z, 0) {
+		return fmt.Sprintf("%c∞", "-+"[btoi(z > 0)])
+	}
+	return fmt.Sprintf("%+.2f", z)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// printBurst prints the burst phase: per run, the observed mean loss and
+// mean burst length against the configured ones, then per pair the
+// burst-length distribution against the geometric one.
+func printBurst(recs []burstRec, n uint64) {
+	if len(recs) == 0 {
+		return
+	}
+	fmt.Printf("\n### Burst loss (issue 16): %d datagrams per run, one UDP sender on CPU 1, received on low0 by a packet socket on CPU 0\n\n", n)
+	fmt.Println("Loss: configured q = 1 - P/100, σ = sqrt(q (1-q) (1+λ) / (1-λ) / n), λ = 1 - p - r. Mean burst: configured B = 1/r over the m complete bursts, σ = sqrt(1-r) / (r sqrt(m)). χ²: the burst lengths 1, 2, ... (buckets expecting 5 or more, then the rest) against P(L = l) = r (1-r)^(l-1).")
+	fmt.Println()
+	fmt.Println("| run | loss configured | loss observed | σ (points) | in σ | mean burst configured | observed | σ | in σ | bursts | longest | χ² (dof), p | s |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range recs {
+		if r.Error != "" {
+			fmt.Printf("| %s | ERROR: %s |%s\n", burstRunName(r), r.Error, strings.Repeat(" |", 11))
+			continue
+		}
+		g := burstChain(r.Pair.Percent, r.Pair.Burst)
+		lp := r.Loss
+		loss := float64(lp.Lost) / float64(lp.N)
+		sl := g.lossSD(lp.N)
+		mean, sb := math.NaN(), math.NaN()
+		if lp.Bursts > 0 {
+			mean, sb = float64(lp.BurstLost)/float64(lp.Bursts), g.meanBurstSD(lp.Bursts)
+		}
+		chi := "– (one bucket)"
+		if chi2, dof := g.chiSquare(lp.Hist); dof > 0 {
+			chi = fmt.Sprintf("%.1f (%d), %.3g", chi2, dof, chiSquareQ(chi2, dof))
+		}
+		fmt.Printf("| %s | %.3f %% | %.4f %% | %.4f | %s | %g | %.4f | %.4f | %s | %d | %d | %s | %.0f |\n", burstRunName(r),
+			100*g.q, 100*loss, 100*sl, fmtSigmas(sigmas(loss, g.q, sl)),
+			g.meanBurst(), mean, sb, fmtSigmas(sigmas(mean, g.meanBurst(), sb)),
+			lp.Bursts, lp.Longest, chi, r.Seconds)
+	}
+	fmt.Println()
+	for _, r := range recs {
+		if r.Error != "" {
+			continue
+		}
+		fmt.Printf("- %s: sent %d, the tool passed %d and dropped %d, low0 sent %d, received %d (duplicates %d, capture drops %d); the sender waited for the receiver %d times; burst cut by the end of the run: %d",
+			burstRunName(r), r.Sent, r.Passed, r.ToolDropped, r.LowerTx, r.Received, r.Duplicates, r.CaptureDrops, r.WindowWaits, r.Loss.Cut)
+		if r.PredictorDiffs != nil {
+			fmt.Printf("; datagrams whose fate differs from genl.Predictor's: %d", *r.PredictorDiffs)
+		}
+		fmt.Println()
+	}
+	// One distribution table per pair.
+	var pairs []burstPair
+	for _, r := range recs {
+		if !containsPair(pairs, r.Pair) {
+			pairs = append(pairs, r.Pair)
+		}
+	}
+	for _, pr := range pairs {
+		var cols []burstRec
+		for _, r := range recs {
+			if r.Pair == pr && r.Error == "" && r.Loss.Bursts > 0 {
+				cols = append(cols, r)
+			}
+		}
+		if len(cols) == 0 {
+			continue
+		}
+		g := burstChain(pr.Percent, pr.Burst)
+		p := g.histP()
+		fmt.Printf("\n#### Burst lengths, relay %g %%, mean burst %g: share of the complete bursts, (in σ of its binomial count)\n\n", pr.Percent, pr.Burst)
+		fmt.Printf("| length | expected r (1-r)^(l-1) |")
+		for _, r := range cols {
+			fmt.Printf(" %s |", burstRunName(r))
+		}
+		fmt.Println()
+		fmt.Println("|---|---|" + strings.Repeat("---|", len(cols)))
+		for i := 0; i <= burstHist; i++ {
+			if i < burstHist && p[i] < 1e-5 {
+				seen := false
+				for _, r := range cols {
+					seen = seen || r.Loss.Hist[i] > 0
+				}
+				if !seen {
+					continue
+				}
+			}
+			label := strconv.Itoa(i + 1)
+			if i == burstHist {
+				label = fmt.Sprintf("> %d", burstHist)
+			}
+			fmt.Printf("| %s | %.3f %% |", label, 100*p[i])
+			for _, r := range cols {
+				m := float64(r.Loss.Bursts)
+				c := float64(r.Loss.Hist[i])
+				z := sigmas(c, m*p[i], math.Sqrt(m*p[i]*(1-p[i])))
+				fmt.Printf(" %.3f %% (%s) |", 100*c/m, fmtSigmas(z))
+			}
+			fmt.Println()
+		}
+		fmt.Printf("| bursts | |")
+		for _, r := range cols {
+			fmt.Printf(" %d |", r.Loss.Bursts)
+		}
+		fmt.Println()
+	}
+}
+
+func containsPair(s []burstPair, p burstPair) bool {
+	for _, x := range s {
+		if x == p {
+			return true
+		}
+	}
+	return false
 }
