@@ -235,8 +235,8 @@ func sourceTitle(src string) string {
 
 // sharedLines is the static count of cache lines that every CPU may write
 // which insane's own datapath writes per packet, by mode. It comes from
-// reading kernel/datapath.c (insane_xmit) and kernel/policy.h
-// (insane_policy_relays); it is not measured.
+// reading kernel/datapath.c (insane_xmit), kernel/policy.h
+// (insane_policy_relays) and kernel/decide.c; it is not measured.
 var sharedLines = []struct {
 	mode  string
 	lines int
@@ -244,12 +244,15 @@ var sharedLines = []struct {
 }{
 	{"pass", 0, "per-CPU only: dev_sw_netstats_tx_add, the per-CPU relay depth; the route comes from this CPU's cache slot without a reference (a miss writes only that slot)"},
 	{"percent, unseeded", 0, "per-CPU only: this CPU's SplitMix64 state (insane_rng), the per-CPU drop counters"},
-	{"percent, seeded", 1, "atomic64_inc_return(&policy->next), on a cache line of its own"},
-	{"time", 0, "reads ktime_get_ns() and the policy; writes per-CPU counters only"},
+	{"percent, seeded", 1, "atomic64_add_return(2, &policy->next), the word (k << 1) | s on a cache line of its own"},
+	{"time, schedule", 0, "reads ktime_get_ns() and the policy; writes per-CPU counters only (and per the steps that draw, as below)"},
+	{"drop", 0, "per-CPU drop counters only"},
+	{"burst, gilbert, unseeded", 0, "this CPU's SplitMix64 state and this CPU's chain state of the policy (alloc_percpu)"},
+	{"burst, gilbert, seeded", 1, "an atomic64_try_cmpxchg loop on the same word: k and the chain state advance together"},
 }
 
 func printSharedLines() {
-	fmt.Println("\n### Shared cache lines written per packet by insane (static, from kernel/datapath.c, kernel/route.c and kernel/policy.h; not measured)")
+	fmt.Println("\n### Shared cache lines written per packet by insane (static, from kernel/datapath.c, kernel/route.c, kernel/policy.h and kernel/decide.c; not measured)")
 	fmt.Println()
 	fmt.Println("| mode | shared lines written per packet | what |")
 	fmt.Println("|---|---|---|")
