@@ -244,7 +244,7 @@ var sharedLines = []struct {
 }{
 	{"pass", 0, "per-CPU only: dev_sw_netstats_tx_add, the per-CPU relay depth; the route comes from this CPU's cache slot without a reference (a miss writes only that slot)"},
 	{"percent, unseeded", 0, "per-CPU only: this CPU's SplitMix64 state (insane_rng), the per-CPU drop counters"},
-	{"percent, seeded", 1, "atomic64_add_return(2, &policy->next), the word (k << 1) | s on a cache line of its own"},
+	{"percent, seeded", 1, "atomic64_add_return(2, &policy->next), the word 2k + s (k and the chain state) on a cache line of its own"},
 	{"time, schedule", 0, "reads ktime_get_ns() and the policy; writes per-CPU counters only (and per the steps that draw, as below)"},
 	{"drop", 0, "per-CPU drop counters only"},
 	{"burst, gilbert, unseeded", 0, "this CPU's SplitMix64 state and this CPU's chain state of the policy (alloc_percpu)"},
