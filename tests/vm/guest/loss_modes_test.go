@@ -386,7 +386,7 @@ func TestScheduleCLI(t *testing.T) {
 // and reads them back as generic netlink does.
 func TestLossModesRtnetlink(t *testing.T) {
 	CheckKmsg(t)
-	tp, c := kTopo(t, nil)
+	_, c := kTopo(t, nil)
 	seed := uint64(12)
 	ge := genl.GilbertElliott{P: 1.5, R: 20, LossBad: 90, LossGood: 0.25}
 	steps := make([]genl.Step, 0, 40)
@@ -425,5 +425,4 @@ func TestLossModesRtnetlink(t *testing.T) {
 	if err := c.SetLinkPolicy("insane0", bad); err == nil {
 		t.Error("a step with a seed was accepted")
 	}
-	_ = tp
 }
