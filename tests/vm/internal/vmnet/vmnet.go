@@ -256,6 +256,11 @@ type SendOptions struct {
 	Size int
 	// Run tags the datagrams so that a Receiver ignores other runs.
 	Run uint64
+	// Pin sends from a thread pinned to CPU, so that every datagram is
+	// transmitted on that CPU (the device is noqueue): per-CPU state in
+	// the kernel then sees one sequence.
+	Pin bool
+	CPU int
 }
 
 // Sent is what Send did.
@@ -297,6 +302,19 @@ func Send(ns, dst string, opt SendOptions) (Sent, error) {
 	}
 	defer conn.Close()
 
+	if opt.Pin {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var old, set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			return Sent{}, err
+		}
+		set.Set(opt.CPU)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return Sent{}, fmt.Errorf("pinning the sender to CPU %d: %w", opt.CPU, err)
+		}
+		defer unix.SchedSetaffinity(0, &old)
+	}
 	s := Sent{At: make([]time.Time, opt.Count)}
 	buf := make([]byte, opt.Size)
 	start := time.Now()
