@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -310,24 +309,11 @@ func (m *mmsgs) call(trap uintptr, fd, k, flags int) (int, error) {
 // sendBurstRun sends datagrams 0 to n-1 tagged runID and returns what arrived.
 func sendBurstRun(n, runID uint64) (burstTraffic, error) {
 	res := burstTraffic{seen: make([]bool, n)}
-	ifi, err := net.InterfaceByName(lower)
-	if err != nil {
-		return res, err
-	}
-	ps, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	ps, err := lowerTap(100 * time.Millisecond)
 	if err != nil {
 		return res, err
 	}
 	defer unix.Close(ps)
-	if err := unix.Bind(ps, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
-		return res, err
-	}
-	if err := unix.SetsockoptInt(ps, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 256<<20); err != nil {
-		return res, err
-	}
-	if err := unix.SetsockoptTimeval(ps, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000}); err != nil {
-		return res, err
-	}
 	// Reading the statistics resets them.
 	if _, err := unix.GetsockoptTpacketStats(ps, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
 		return res, err

@@ -190,31 +190,45 @@ const edgeMagic = 0x696e73616e656564 // "insaneed"
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
+// lowerTap opens a packet socket that sees what the lower sends (outgoing
+// packets reach only ETH_P_ALL taps), with a 256 MiB buffer and reads that
+// time out after timeout.
+func lowerTap(timeout time.Duration) (int, error) {
+	ifi, err := net.InterfaceByName(lower)
+	if err != nil {
+		return -1, err
+	}
+	ps, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return -1, err
+	}
+	tv := unix.NsecToTimeval(int64(timeout))
+	if err := unix.Bind(ps, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+		unix.Close(ps)
+		return -1, err
+	}
+	if err := unix.SetsockoptInt(ps, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 256<<20); err != nil {
+		unix.Close(ps)
+		return -1, err
+	}
+	if err := unix.SetsockoptTimeval(ps, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(ps)
+		return -1, err
+	}
+	return ps, nil
+}
+
 func timeEdges(c *genl.Client, on, off, dur time.Duration) (edgeResult, error) {
 	res := edgeResult{OnNS: int64(on), OffNS: int64(off)}
 	if err := viaInsane(true); err != nil {
 		return res, err
 	}
 	defer viaInsane(false)
-	ifi, err := net.InterfaceByName(lower)
-	if err != nil {
-		return res, err
-	}
-	// Outgoing packets reach only ETH_P_ALL taps.
-	ps, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_ALL)))
+	ps, err := lowerTap(200 * time.Millisecond)
 	if err != nil {
 		return res, err
 	}
 	defer unix.Close(ps)
-	if err := unix.Bind(ps, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
-		return res, err
-	}
-	if err := unix.SetsockoptInt(ps, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 256<<20); err != nil {
-		return res, err
-	}
-	if err := unix.SetsockoptTimeval(ps, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 200000}); err != nil {
-		return res, err
-	}
 	us, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 	if err != nil {
 		return res, err
