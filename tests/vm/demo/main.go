@@ -137,12 +137,18 @@ var run uint64
 // flow sends count datagrams, interval apart, from borea to morgana and
 // returns what was sent and received.
 func flow(count int, interval time.Duration) (vmnet.Sent, vmnet.Received, error) {
+	return flowFrom(borea, morgana, morganaIP, count, interval)
+}
+
+// flowFrom sends count datagrams, interval apart, from host from to host to
+// at address toIP, and returns what was sent and received.
+func flowFrom(from, to, toIP string, count int, interval time.Duration) (vmnet.Sent, vmnet.Received, error) {
 	run++
-	r, err := vmnet.Listen(morgana, fmt.Sprintf("%s:%d", morganaIP, port), run)
+	r, err := vmnet.Listen(to, fmt.Sprintf("%s:%d", toIP, port), run)
 	if err != nil {
 		return vmnet.Sent{}, vmnet.Received{}, err
 	}
-	sent, err := vmnet.Send(borea, fmt.Sprintf("%s:%d", morganaIP, port), vmnet.SendOptions{Count: count, Interval: interval, Run: run})
+	sent, err := vmnet.Send(from, fmt.Sprintf("%s:%d", toIP, port), vmnet.SendOptions{Count: count, Interval: interval, Run: run})
 	if err != nil {
 		r.Close()
 		return sent, vmnet.Received{}, err
@@ -165,18 +171,7 @@ type counters struct {
 // flowBack sends count datagrams, interval apart, from morgana to borea:
 // the direction the receive policy decides.
 func flowBack(count int, interval time.Duration) (vmnet.Sent, vmnet.Received, error) {
-	run++
-	r, err := vmnet.Listen(borea, fmt.Sprintf("%s:%d", boreaIP, port), run)
-	if err != nil {
-		return vmnet.Sent{}, vmnet.Received{}, err
-	}
-	sent, err := vmnet.Send(morgana, fmt.Sprintf("%s:%d", boreaIP, port), vmnet.SendOptions{Count: count, Interval: interval, Run: run})
-	if err != nil {
-		r.Close()
-		return sent, vmnet.Received{}, err
-	}
-	r.Wait(count, 300*time.Millisecond, 10*time.Second)
-	return sent, r.Close(), nil
+	return flowFrom(morgana, borea, boreaIP, count, interval)
 }
 
 // bothWays is what the article said could not be done: the same route
@@ -501,9 +496,13 @@ func burstMode() error {
 
 func scheduleMode() error {
 	fmt.Println("\n== schedule mode: 0.5 s pass, 0.5 s drop, then 50 % loss for good")
+	// The steps start when the policy is set, not with the first datagram.
+	start := time.Now()
 	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "schedule", "500ms", "pass", "500ms", "drop", "500ms", "percent", "50", "once", "reset-stats"); err != nil {
 		return err
 	}
+	// The policy was set somewhere between start and set.
+	set := time.Now()
 	out, err := sh(borea, "insane", "link", "show", "insane0")
 	if err != nil {
 		return err
@@ -518,18 +517,20 @@ func scheduleMode() error {
 	if err := report(sent, rcvd); err != nil {
 		return err
 	}
-	// By send time since the first datagram: well inside each step.
-	start := sent.At[0]
+	// By send time since the policy was set: well inside each step.
 	var tally [3]struct{ sent, relayed int }
 	for k, at := range sent.At {
-		d := at.Sub(start)
+		// The datagram's time in the schedule is between lo and hi;
+		// it counts for a step only if both are well inside it.
+		lo, hi := at.Sub(set), at.Sub(start)
+		inside := func(from, to time.Duration) bool { return lo > from+50*time.Millisecond && hi < to-50*time.Millisecond }
 		i := -1
 		switch {
-		case d > 100*time.Millisecond && d < 400*time.Millisecond:
+		case inside(0, 500*time.Millisecond):
 			i = 0
-		case d > 600*time.Millisecond && d < 900*time.Millisecond:
+		case inside(500*time.Millisecond, time.Second):
 			i = 1
-		case d > 1100*time.Millisecond:
+		case inside(time.Second, time.Hour):
 			i = 2
 		}
 		if i < 0 {
