@@ -12,6 +12,7 @@ const (
 	PercentMax       = 100000000 // INSANE_PERCENT_MAX
 	BurstScale       = 1000      // INSANE_BURST_SCALE
 	ScheduleStepsMax = 64        // INSANE_SCHEDULE_STEPS_MAX
+	EdgeMinNs        = 10000000  // INSANE_EDGE_MIN_NS
 )
 
 // Values of enum insane_cmd.
@@ -37,21 +38,22 @@ const (
 
 // Values of enum insane_device_attr.
 const (
-	DeviceAUnspec       = 0 // INSANE_DEVICE_A_UNSPEC
-	DeviceAIfindex      = 1 // INSANE_DEVICE_A_IFINDEX
-	DeviceAIfname       = 2 // INSANE_DEVICE_A_IFNAME
-	DeviceALowerIfindex = 3 // INSANE_DEVICE_A_LOWER_IFINDEX
-	DeviceALowerIfname  = 4 // INSANE_DEVICE_A_LOWER_IFNAME
-	DeviceAFlags        = 5 // INSANE_DEVICE_A_FLAGS
-	DeviceAPolicy       = 6 // INSANE_DEVICE_A_POLICY
-	DeviceAStats        = 7 // INSANE_DEVICE_A_STATS
-	DeviceAEvent        = 8 // INSANE_DEVICE_A_EVENT
-	DeviceARxPolicy     = 9 // INSANE_DEVICE_A_RX_POLICY
+	DeviceAUnspec       = 0  // INSANE_DEVICE_A_UNSPEC
+	DeviceAIfindex      = 1  // INSANE_DEVICE_A_IFINDEX
+	DeviceAIfname       = 2  // INSANE_DEVICE_A_IFNAME
+	DeviceALowerIfindex = 3  // INSANE_DEVICE_A_LOWER_IFINDEX
+	DeviceALowerIfname  = 4  // INSANE_DEVICE_A_LOWER_IFNAME
+	DeviceAFlags        = 5  // INSANE_DEVICE_A_FLAGS
+	DeviceAPolicy       = 6  // INSANE_DEVICE_A_POLICY
+	DeviceAStats        = 7  // INSANE_DEVICE_A_STATS
+	DeviceAEvent        = 8  // INSANE_DEVICE_A_EVENT
+	DeviceARxPolicy     = 9  // INSANE_DEVICE_A_RX_POLICY
+	DeviceAEdge         = 10 // INSANE_DEVICE_A_EDGE
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	DeviceAMax = 9 // INSANE_DEVICE_A_MAX
+	DeviceAMax = 10 // INSANE_DEVICE_A_MAX
 )
 
 // Values of enum insane_mode.
@@ -91,11 +93,13 @@ const (
 	PolicyAOnce       = 16 // INSANE_POLICY_A_ONCE
 	PolicyAStepIndex  = 17 // INSANE_POLICY_A_STEP_INDEX
 	PolicyAStepLeftNs = 18 // INSANE_POLICY_A_STEP_LEFT_NS
+	PolicyACarrier    = 19 // INSANE_POLICY_A_CARRIER
+	PolicyAEvents     = 20 // INSANE_POLICY_A_EVENTS
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	PolicyAMax = 18 // INSANE_POLICY_A_MAX
+	PolicyAMax = 20 // INSANE_POLICY_A_MAX
 )
 
 // Values of enum insane_steps_attr.
@@ -141,9 +145,52 @@ const (
 	EventDetach     = 3 // INSANE_EVENT_DETACH
 	EventResetStats = 4 // INSANE_EVENT_RESET_STATS
 	EventRxPolicy   = 5 // INSANE_EVENT_RX_POLICY
+	EventEdge       = 6 // INSANE_EVENT_EDGE
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	EventMax = 5 // INSANE_EVENT_MAX
+	EventMax = 6 // INSANE_EVENT_MAX
+)
+
+// Values of enum insane_direction.
+const (
+	DirectionTx = 0 // INSANE_DIRECTION_TX
+	DirectionRx = 1 // INSANE_DIRECTION_RX
+)
+
+// Macros of include/uapi/linux/insane.h.
+const (
+	DirectionMax = 1 // INSANE_DIRECTION_MAX
+)
+
+// Values of enum insane_edge_state.
+const (
+	EdgeStateUp   = 0 // INSANE_EDGE_STATE_UP
+	EdgeStateDown = 1 // INSANE_EDGE_STATE_DOWN
+)
+
+// Macros of include/uapi/linux/insane.h.
+const (
+	EdgeStateMax = 1 // INSANE_EDGE_STATE_MAX
+)
+
+// Values of enum insane_edge_attr.
+const (
+	EdgeAUnspec     = 0  // INSANE_EDGE_A_UNSPEC
+	EdgeAPad        = 1  // INSANE_EDGE_A_PAD
+	EdgeADirection  = 2  // INSANE_EDGE_A_DIRECTION
+	EdgeASeq        = 3  // INSANE_EDGE_A_SEQ
+	EdgeAStepIndex  = 4  // INSANE_EDGE_A_STEP_INDEX
+	EdgeAMode       = 5  // INSANE_EDGE_A_MODE
+	EdgeAState      = 6  // INSANE_EDGE_A_STATE
+	EdgeATimeNs     = 7  // INSANE_EDGE_A_TIME_NS
+	EdgeARealtimeNs = 8  // INSANE_EDGE_A_REALTIME_NS
+	EdgeAFiredNs    = 9  // INSANE_EDGE_A_FIRED_NS
+	EdgeACarrier    = 10 // INSANE_EDGE_A_CARRIER
+)
+
+// Macros of include/uapi/linux/insane.h.
+const (
+	EdgeAMax = 10 // INSANE_EDGE_A_MAX
 )

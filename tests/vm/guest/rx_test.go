@@ -219,7 +219,7 @@ func TestRxSeedReplay(t *testing.T) {
 		// Each direction has its own sequence: interleaving them does not
 		// shift either.
 		_, out := tp.UDP(t, vmnet.SendOptions{Count: n / 2})
-		_, in := tp.fromMorgana(t, vmnet.SendOptions{Count: n})
+		_, in := tp.fromMorgana(t, vmnet.SendOptions{Count: n, Pin: true})
 		_, out2 := tp.UDP(t, vmnet.SendOptions{Count: n / 2})
 		if want := predict(rx); !equalU64(in.Seqs, want) {
 			t.Errorf("run %d: %d datagrams from morgana arrived, the receive seed predicts %d; first difference at %d",
@@ -542,7 +542,7 @@ func TestRxCaptureBeforeDecision(t *testing.T) {
 	stop := make(chan struct{})
 	onInsane.start(stop)
 	onLower.start(stop)
-	_, got := tp.fromMorgana(t, vmnet.SendOptions{Count: n})
+	_, got := tp.fromMorgana(t, vmnet.SendOptions{Count: n, Pin: true})
 	close(stop)
 	seenInsane, seenLower := <-onInsane.done, <-onLower.done
 
@@ -769,7 +769,7 @@ func rxCrossNetns(t *testing.T, tp *Topo, c *genl.Client, ns string) {
 		t.Fatal(err)
 	}
 	const n = 500
-	sent, got := UDPFlow(t, tp.Morgana, ns, tp.BoreaIP, vmnet.SendOptions{Count: n})
+	sent, got := UDPFlow(t, tp.Morgana, ns, tp.BoreaIP, vmnet.SendOptions{Count: n, Pin: true})
 	if sent.Errors != 0 {
 		t.Fatalf("%d sends refused", sent.Errors)
 	}

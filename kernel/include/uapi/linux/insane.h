@@ -77,6 +77,8 @@
  *         INSANE_POLICY_A_STEP_LEFT_NS: NLA_U64, beside STEP_INDEX: the
  *             time left in that step; absent while the last step of a
  *             schedule with INSANE_POLICY_A_ONCE holds for good
+ *         INSANE_POLICY_A_CARRIER, INSANE_POLICY_A_EVENTS: NLA_FLAG, only
+ *             in a time or schedule policy that has them
  *     INSANE_DEVICE_A_RX_POLICY: NLA_NESTED, the receive policy, only while
  *         it is on; the same attributes as INSANE_DEVICE_A_POLICY
  *     INSANE_DEVICE_A_STATS: NLA_NESTED, counters since creation or the
@@ -121,12 +123,14 @@
  *   its receive policy is set or turned off (INSANE_EVENT_RX_POLICY), it is
  *   attached or detached, or its counters are reset. The message carries
  *   INSANE_DEVICE_A_EVENT (NLA_U32, enum insane_event) followed by the
- *   same attributes as a GET_DEVICE reply, taken after the change.
+ *   same attributes as a GET_DEVICE reply, taken after the change. Policies
+ *   with INSANE_POLICY_A_EVENTS also send INSANE_EVENT_EDGE at each edge of
+ *   their windows, with attributes of their own (see "Edges").
  *
  * Carrier and counters
  * --------------------
  * While attached, the device's carrier and operational state follow the
- * lower's. A detached device keeps its carrier but is dormant: ip link shows
+ * lower's (and a policy's carrier flaps: see "Carrier flaps"). A detached device keeps its carrier but is dormant: ip link shows
  * NO-CARRIER and state DORMANT, and every packet routed to it is counted in
  * INSANE_STATS_A_DROP_NO_LOWER. (While an attached device's lower has no
  * carrier, neither has the device, and the kernel discards what is routed
@@ -287,6 +291,21 @@
  *                     (percent, burst, gilbert). A refusal inside a step
  *                     points at the step's attribute.
  *
+ * Two flags apply to time and schedule policies, the only ones with
+ * windows (refused, with a message, on every other mode and inside a step):
+ *
+ * INSANE_POLICY_A_CARRIER (NLA_FLAG, transmit policy only) flaps the
+ *     device's carrier with the windows: see "Carrier flaps".
+ * INSANE_POLICY_A_EVENTS (NLA_FLAG, transmit or receive policy) sends an
+ *     INSANE_EVENT_EDGE at every window or step boundary: see "Edges".
+ *
+ * With either flag every window must last at least INSANE_EDGE_MIN_NS
+ * (10 ms): in time mode both ON_NS and OFF_NS, in a schedule every step's
+ * DURATION_NS (EINVAL, naming the attribute). Shorter windows would turn
+ * the carrier changes or the events into a flood: each carrier change runs
+ * the kernel's link watch under RTNL and reaches every rtnetlink listener.
+ * Replies carry both flags as set.
+ *
  * INSANE_POLICY_A_STEP_INDEX and INSANE_POLICY_A_STEP_LEFT_NS are reported,
  * never set: a request that carries them is refused.
  *
@@ -332,6 +351,91 @@
  * draws x from its own SplitMix64 sequence (the unseeded percent draw, all
  * 64 bits) and keeps its own chain state for each policy, so that bursts
  * follow each CPU's packets, and no state is shared between CPUs.
+ *
+ * Edges
+ * -----
+ * The edges of a time or schedule policy are the instants where a step
+ * begins, other than the first: in time mode, each ON window's end (the
+ * state goes DOWN) and each OFF window's end (UP); in a schedule, every
+ * step boundary, repeating, or, with INSANE_POLICY_A_ONCE, only up to the
+ * start of the last step (nsteps - 1 edges, then none). Edge n (n = 1, 2,
+ * ...) is the n-th since the policy was set. An edge's nominal time is the
+ * policy's epoch (when it was set) plus the durations before it: the
+ * datapath decides by the new step from exactly that CLOCK_MONOTONIC
+ * instant. A step is DOWN (enum insane_edge_state) when its mode is drop
+ * (time mode's OFF window), UP otherwise.
+ *
+ * While a device has a policy with INSANE_POLICY_A_CARRIER or
+ * INSANE_POLICY_A_EVENTS and is up, a timer runs for that policy: an
+ * hrtimer on CLOCK_MONOTONIC, absolute, expiring in softirq context
+ * (HRTIMER_MODE_ABS_SOFT). An hrtimer because its deadline is the edge's
+ * own nanosecond on the epoch's clock (a delayed work item would round
+ * every edge up to a jiffy, 4 ms at HZ=250, and then wait for a worker);
+ * softirq expiry because the callback allocates the event (GFP_ATOMIC) and
+ * changes the carrier, which is allowed there and not in hard interrupt
+ * context. The timer is started when the policy is set on a device that is
+ * up, or when the device is brought up; it is stopped, and waited for,
+ * when the policy is replaced or turned off, when the device goes down or
+ * is deleted (also by its network namespace's deletion or the module's
+ * unload). A device that is down has no timer: no edge events, no carrier
+ * changes; when it comes up, its carrier takes the step then in force at
+ * once (not an edge: no event), and the timer is armed for the next edge.
+ * The epoch does not move. A timer that runs late past more than one edge
+ * (a stalled machine) acts once, for the latest edge, whose number says how
+ * many were skipped.
+ *
+ * INSANE_CMD_EVENT with INSANE_EVENT_EDGE, sent at each edge of a policy
+ * with INSANE_POLICY_A_EVENTS to INSANE_GENL_MCGRP_EVENTS in the device's
+ * network namespace, carries only:
+ *
+ *     INSANE_DEVICE_A_EVENT: NLA_U32, INSANE_EVENT_EDGE
+ *     INSANE_DEVICE_A_IFINDEX: NLA_U32
+ *     INSANE_DEVICE_A_IFNAME: NLA_NUL_STRING
+ *     INSANE_DEVICE_A_EDGE: NLA_NESTED
+ *         INSANE_EDGE_A_DIRECTION: NLA_U32, enum insane_direction: the
+ *             transmit policy's edge or the receive policy's
+ *         INSANE_EDGE_A_SEQ: NLA_U64, the edge's number n
+ *         INSANE_EDGE_A_STEP_INDEX: NLA_U32, the step that begins (time
+ *             mode: 0 the ON window, 1 the OFF window)
+ *         INSANE_EDGE_A_MODE: NLA_U32, that step's mode
+ *         INSANE_EDGE_A_STATE: NLA_U32, enum insane_edge_state
+ *         INSANE_EDGE_A_TIME_NS: NLA_U64, the nominal time, CLOCK_MONOTONIC
+ *         INSANE_EDGE_A_REALTIME_NS: NLA_U64, the same instant on
+ *             CLOCK_REALTIME (converted with the kernel's offset between
+ *             the two clocks when the event is made)
+ *         INSANE_EDGE_A_FIRED_NS: NLA_U64, CLOCK_MONOTONIC when the timer
+ *             ran: FIRED_NS - TIME_NS is the kernel's own lateness
+ *         INSANE_EDGE_A_CARRIER: NLA_U8, only when the transmit policy has
+ *             INSANE_POLICY_A_CARRIER: 1 if the device has carrier after
+ *             the edge (the lower's state included), else 0
+ *
+ * The events are sent with GFP_ATOMIC: a listener that falls behind, or a
+ * failed allocation, loses events, and the listener's socket reports
+ * ENOBUFS as for any multicast group.
+ *
+ * Carrier flaps
+ * -------------
+ * With INSANE_POLICY_A_CARRIER, the device's carrier is off during every
+ * DOWN step and on during every UP step, as a cable pulled and plugged
+ * back: the kernel's link watch then sets the operational state (DOWN, or
+ * LOWERLAYERDOWN while the lower has no carrier either), sends RTM_NEWLINK
+ * (ip monitor link shows NO-CARRIER), counts the change (IFLA_CARRIER_UP_COUNT
+ * and IFLA_CARRIER_DOWN_COUNT: ip -s -d link), and marks the routes through
+ * the device linkdown. The lower's state wins: while the lower has no
+ * carrier, neither has the device, whatever the step; a detached device's
+ * carrier follows the steps alone. When the policy is replaced by one
+ * without the flag, the carrier follows the lower again at once.
+ *
+ * What is dropped while the carrier is off: from when the link watch has
+ * run (a work item, normally well within a millisecond of the edge) until
+ * the carrier is back, the kernel gives the device its noop queue, which
+ * frees every packet routed to the device before the driver sees it and
+ * counts it nowhere (not in the device's TX dropped, not in any qdisc's
+ * statistics); the sender is not told (NET_XMIT_CN). insane cannot count
+ * those packets. It counts what it sees: packets that reach it in a DOWN
+ * step, before the link watch has run, are dropped by that step and
+ * counted in INSANE_STATS_A_DROP_POLICY. The receive direction is not cut
+ * by the carrier: give the receive policy the same windows to cut both.
  */
 
 #ifndef _UAPI_LINUX_INSANE_H
@@ -353,6 +457,9 @@
 
 /* The most steps a schedule holds. */
 #define INSANE_SCHEDULE_STEPS_MAX	64
+
+/* The shortest window allowed with INSANE_POLICY_A_CARRIER or _EVENTS. */
+#define INSANE_EDGE_MIN_NS		10000000ULL
 
 enum insane_cmd {
 	INSANE_CMD_UNSPEC,
@@ -385,6 +492,8 @@ enum insane_device_attr {
 	INSANE_DEVICE_A_STATS,
 	INSANE_DEVICE_A_EVENT,
 	INSANE_DEVICE_A_RX_POLICY,
+	/* in INSANE_EVENT_EDGE events only: enum insane_edge_attr */
+	INSANE_DEVICE_A_EDGE,
 	__INSANE_DEVICE_A_MAX
 };
 
@@ -427,6 +536,10 @@ enum insane_policy_attr {
 	/* replies only */
 	INSANE_POLICY_A_STEP_INDEX,
 	INSANE_POLICY_A_STEP_LEFT_NS,
+	/* NLA_FLAG: time and schedule, transmit policy only */
+	INSANE_POLICY_A_CARRIER,
+	/* NLA_FLAG: time and schedule */
+	INSANE_POLICY_A_EVENTS,
 	__INSANE_POLICY_A_MAX
 };
 
@@ -488,9 +601,46 @@ enum insane_event {
 	INSANE_EVENT_DETACH,
 	INSANE_EVENT_RESET_STATS,
 	INSANE_EVENT_RX_POLICY,
+	/* an edge of a policy with INSANE_POLICY_A_EVENTS (see "Edges") */
+	INSANE_EVENT_EDGE,
 	__INSANE_EVENT_MAX
 };
 
 #define INSANE_EVENT_MAX (__INSANE_EVENT_MAX - 1)
+
+enum insane_direction {
+	INSANE_DIRECTION_TX,
+	INSANE_DIRECTION_RX,
+	__INSANE_DIRECTION_MAX
+};
+
+#define INSANE_DIRECTION_MAX (__INSANE_DIRECTION_MAX - 1)
+
+/* The state a step puts the device in: DOWN for mode drop, else UP. */
+enum insane_edge_state {
+	INSANE_EDGE_STATE_UP,
+	INSANE_EDGE_STATE_DOWN,
+	__INSANE_EDGE_STATE_MAX
+};
+
+#define INSANE_EDGE_STATE_MAX (__INSANE_EDGE_STATE_MAX - 1)
+
+/* The attributes nested in INSANE_DEVICE_A_EDGE. */
+enum insane_edge_attr {
+	INSANE_EDGE_A_UNSPEC,
+	INSANE_EDGE_A_PAD,
+	INSANE_EDGE_A_DIRECTION,
+	INSANE_EDGE_A_SEQ,
+	INSANE_EDGE_A_STEP_INDEX,
+	INSANE_EDGE_A_MODE,
+	INSANE_EDGE_A_STATE,
+	INSANE_EDGE_A_TIME_NS,
+	INSANE_EDGE_A_REALTIME_NS,
+	INSANE_EDGE_A_FIRED_NS,
+	INSANE_EDGE_A_CARRIER,
+	__INSANE_EDGE_A_MAX
+};
+
+#define INSANE_EDGE_A_MAX (__INSANE_EDGE_A_MAX - 1)
 
 #endif /* _UAPI_LINUX_INSANE_H */
