@@ -130,8 +130,9 @@
  * Carrier and counters
  * --------------------
  * While attached, the device's carrier and operational state follow the
- * lower's (and a policy's carrier flaps: see "Carrier flaps"). A detached device keeps its carrier but is dormant: ip link shows
- * NO-CARRIER and state DORMANT, and every packet routed to it is counted in
+ * lower's (and a policy's carrier flaps: see "Carrier flaps"). A detached
+ * device keeps its carrier but is dormant: ip link shows NO-CARRIER and
+ * state DORMANT, and every packet routed to it is counted in
  * INSANE_STATS_A_DROP_NO_LOWER. (While an attached device's lower has no
  * carrier, neither has the device, and the kernel discards what is routed
  * to it before the driver sees it, as for any device without carrier.)
