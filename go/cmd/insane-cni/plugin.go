@@ -158,24 +158,38 @@ func newTarget(cfg *config, ifName string) (*target, error) {
 	return t, nil
 }
 
-func cmdAdd(args *skel.CmdArgs) error {
+// openCall is where ADD and CHECK start: the configuration, its target,
+// the pod's namespace (to be closed by the caller) and the pod's interface,
+// whose absence is an error of class missingClass, worded by missingFormat
+// (with the interface's name, the namespace and the error).
+func openCall(args *skel.CmdArgs, missingClass uint, missingFormat string) (*config, *target, *pod, *rtnetlink.LinkMessage, error) {
 	cfg, err := parseConfig(args.StdinData, true)
 	if err != nil {
-		return err
+		return nil, nil, nil, nil, err
 	}
 	t, err := newTarget(cfg, args.IfName)
 	if err != nil {
-		return err
+		return nil, nil, nil, nil, err
 	}
 	p, err := openPod(args.Netns)
 	if err != nil {
-		return openPodError(args.Netns, err)
+		return nil, nil, nil, nil, openPodError(args.Netns, err)
 	}
-	defer p.close()
 	podLink, err := p.link(args.IfName)
 	if err != nil {
-		return cniErrorf(types.ErrInvalidNetworkConfig, "insane: the pod's interface %q from prevResult is not in %s: %v", args.IfName, args.Netns, err)
+		p.close()
+		return nil, nil, nil, nil, cniErrorf(missingClass, missingFormat, args.IfName, args.Netns, err)
 	}
+	return cfg, t, p, podLink, nil
+}
+
+func cmdAdd(args *skel.CmdArgs) error {
+	cfg, t, p, podLink, err := openCall(args, types.ErrInvalidNetworkConfig,
+		"insane: the pod's interface %q from prevResult is not in %s: %v")
+	if err != nil {
+		return err
+	}
+	defer p.close()
 	name := deviceName(args.IfName)
 	tx := cfg.tx.policy
 	if err := p.gc.AddLink(name, args.IfName, &tx); err != nil {
@@ -259,23 +273,11 @@ func cmdDel(args *skel.CmdArgs) error {
 // interface and up, with the policies of the configuration, and that every
 // route ADD would make is there through it.
 func cmdCheck(args *skel.CmdArgs) error {
-	cfg, err := parseConfig(args.StdinData, true)
+	cfg, t, p, podLink, err := openCall(args, types.ErrInternal, "insane: CHECK: the pod's interface %q is not in %s: %v")
 	if err != nil {
 		return err
-	}
-	t, err := newTarget(cfg, args.IfName)
-	if err != nil {
-		return err
-	}
-	p, err := openPod(args.Netns)
-	if err != nil {
-		return openPodError(args.Netns, err)
 	}
 	defer p.close()
-	podLink, err := p.link(args.IfName)
-	if err != nil {
-		return cniErrorf(types.ErrInternal, "insane: CHECK: the pod's interface %q is not in %s: %v", args.IfName, args.Netns, err)
-	}
 	name := deviceName(args.IfName)
 	d, err := p.gc.Device(name)
 	if errors.Is(err, os.ErrNotExist) {

@@ -157,21 +157,7 @@ func TestKernelTimeWindows(t *testing.T) {
 	// The window opened between before and after. A datagram's send time
 	// precedes its transmission by the syscall's latency, so allow a
 	// margin at each edge; deep inside an OFF window nothing may pass.
-	margin := after.Sub(before) + 100*time.Millisecond
-	var deepOff, relayed, edgeMisses int
-	for seq, at := range sent.At {
-		phase := at.Sub(before) % period
-		ok := got.Has(uint64(seq))
-		if ok {
-			relayed++
-		}
-		switch {
-		case ok && phase >= on+margin && phase <= period-margin:
-			deepOff++
-		case !ok && phase >= margin && phase <= on-margin:
-			edgeMisses++
-		}
-	}
+	deepOff, relayed, edgeMisses := timeWindowVerdicts(sent, got, before, after, on, period)
 	if deepOff > 0 {
 		t.Errorf("%d datagrams were relayed deep inside an OFF window", deepOff)
 	}
@@ -188,6 +174,30 @@ func TestKernelTimeWindows(t *testing.T) {
 		t.Errorf("counters %+v disagree with %d relayed of %d sent", s, relayed, n)
 	}
 	t.Logf("relayed %d of %d over %v; %d late transmissions at ON edges", relayed, n, sent.At[n-1].Sub(sent.At[0]), edgeMisses)
+}
+
+// timeWindowVerdicts judges datagrams sent through a time policy of ON
+// window on and period period that was set between before and after: how
+// many arrived, how many arrived deep inside an OFF window (never allowed)
+// and how many were lost well inside an ON window. "Deep" and "well" keep a
+// margin from each edge of the epoch's uncertainty plus 100 ms, since a
+// datagram's send time precedes its decision by the syscall's latency.
+func timeWindowVerdicts(sent vmnet.Sent, got vmnet.Received, before, after time.Time, on, period time.Duration) (deepOff, arrived, edgeMisses int) {
+	margin := after.Sub(before) + 100*time.Millisecond
+	for seq, at := range sent.At {
+		phase := at.Sub(before) % period
+		ok := got.Has(uint64(seq))
+		if ok {
+			arrived++
+		}
+		switch {
+		case ok && phase >= on+margin && phase <= period-margin:
+			deepOff++
+		case !ok && phase >= margin && phase <= on-margin:
+			edgeMisses++
+		}
+	}
+	return deepOff, arrived, edgeMisses
 }
 
 func TestKernelCountersAddUp(t *testing.T) {

@@ -16,18 +16,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// kTap is an AF_PACKET capture on one device that counts outgoing UDP
-// datagrams to one IPv4 address.
-type kTap struct {
-	fd   int
-	dst  netip.Addr
-	done chan int
+// udpTap is an AF_PACKET capture on one device, as tcpdump -i DEV sees it,
+// that counts the IPv4 UDP datagrams of one direction for one address:
+// outgoing ones to addr, or incoming ones (to this host) from addr.
+type udpTap struct {
+	fd       int
+	addr     netip.Addr
+	incoming bool
+	done     chan int
 }
 
-func kOpenTap(t *testing.T, ns, dev string, dst string) *kTap {
+// kOpenTap counts the datagrams dev sends to dst.
+func kOpenTap(t *testing.T, ns, dev, dst string) *udpTap { return openUDPTap(t, ns, dev, dst, false) }
+
+// rxOpenTap counts the datagrams dev receives from src.
+func rxOpenTap(t *testing.T, ns, dev, src string) *udpTap { return openUDPTap(t, ns, dev, src, true) }
+
+func openUDPTap(t *testing.T, ns, dev, addr string, incoming bool) *udpTap {
 	t.Helper()
 	ifindex := GetLink(t, ns, dev).Ifindex
-	tap := &kTap{dst: netip.MustParseAddr(dst), done: make(chan int, 1)}
+	tap := &udpTap{addr: netip.MustParseAddr(addr), incoming: incoming, done: make(chan int, 1)}
 	err := vmnet.Do(ns, func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
@@ -50,8 +58,13 @@ func kOpenTap(t *testing.T, ns, dev string, dst string) *kTap {
 	return tap
 }
 
-// start counts until nothing has arrived for 500 ms after stop is closed.
-func (tap *kTap) start(stop <-chan struct{}) {
+// start counts until nothing has arrived for 500 ms after stop is closed,
+// then sends the count on done.
+func (tap *udpTap) start(stop <-chan struct{}) {
+	pkttype, off := uint8(unix.PACKET_OUTGOING), 16 // destination address
+	if tap.incoming {
+		pkttype, off = unix.PACKET_HOST, 12 // source address
+	}
 	go func() {
 		buf := make([]byte, 2048)
 		n := 0
@@ -67,10 +80,10 @@ func (tap *kTap) start(stop <-chan struct{}) {
 				}
 			}
 			ll, ok := from.(*unix.SockaddrLinklayer)
-			if !ok || ll.Pkttype != unix.PACKET_OUTGOING || m < 20 || buf[0]>>4 != 4 || buf[9] != unix.IPPROTO_UDP {
+			if !ok || ll.Pkttype != pkttype || m < 20 || buf[0]>>4 != 4 || buf[9] != unix.IPPROTO_UDP {
 				continue
 			}
-			if netip.AddrFrom4([4]byte(buf[16:20])) == tap.dst {
+			if netip.AddrFrom4([4]byte(buf[off:off+4])) == tap.addr {
 				n++
 			}
 		}

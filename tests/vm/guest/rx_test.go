@@ -16,7 +16,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -253,21 +252,7 @@ func TestRxTimeWindows(t *testing.T) {
 
 	const n = 600
 	sent, got := tp.fromMorgana(t, vmnet.SendOptions{Count: n, Interval: 5 * time.Millisecond})
-	margin := after.Sub(before) + 100*time.Millisecond
-	var deepOff, passed, edgeMisses int
-	for seq, at := range sent.At {
-		phase := at.Sub(before) % period
-		ok := got.Has(uint64(seq))
-		if ok {
-			passed++
-		}
-		switch {
-		case ok && phase >= on+margin && phase <= period-margin:
-			deepOff++
-		case !ok && phase >= margin && phase <= on-margin:
-			edgeMisses++
-		}
-	}
+	deepOff, passed, edgeMisses := timeWindowVerdicts(sent, got, before, after, on, period)
 	if deepOff > 0 {
 		t.Errorf("%d datagrams were passed up deep inside an OFF window", deepOff)
 	}
@@ -468,66 +453,6 @@ func TestRxTwoDevicesOneLower(t *testing.T) {
 		t.Errorf("after insane1's rx off: %d of the third host's 100 arrived", len(fromT.Seqs))
 	}
 	Figure(t, "rx two-device datagrams", 2*n+200)
-}
-
-// rxTap counts incoming UDP datagrams from one IPv4 source on a device, as
-// tcpdump -i DEV would see them (an AF_PACKET socket bound to it).
-type rxTap struct {
-	fd   int
-	src  netip.Addr
-	done chan int
-}
-
-func rxOpenTap(t *testing.T, ns, dev, src string) *rxTap {
-	t.Helper()
-	ifindex := GetLink(t, ns, dev).Ifindex
-	tap := &rxTap{src: netip.MustParseAddr(src), done: make(chan int, 1)}
-	err := vmnet.Do(ns, func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		tap.fd = fd
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval(int64(500 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex})
-	})
-	if err != nil {
-		t.Fatalf("capture on %s: %v", dev, err)
-	}
-	t.Cleanup(func() { unix.Close(tap.fd) })
-	return tap
-}
-
-func (tap *rxTap) start(stop <-chan struct{}) {
-	go func() {
-		buf := make([]byte, 2048)
-		n := 0
-		for {
-			m, from, err := unix.Recvfrom(tap.fd, buf, 0)
-			if err != nil {
-				select {
-				case <-stop:
-					tap.done <- n
-					return
-				default:
-					continue
-				}
-			}
-			ll, ok := from.(*unix.SockaddrLinklayer)
-			if !ok || ll.Pkttype != unix.PACKET_HOST || m < 20 || buf[0]>>4 != 4 || buf[9] != unix.IPPROTO_UDP {
-				continue
-			}
-			if netip.AddrFrom4([4]byte(buf[12:16])) == tap.src {
-				n++
-			}
-		}
-	}()
 }
 
 func TestRxCaptureBeforeDecision(t *testing.T) {
