@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1335,6 +1336,15 @@ func TestKernelCarrierFlaps(t *testing.T) {
 			t.Errorf("edge %v after pass", e)
 		}
 	}
+
+	// The routes through the device are marked linkdown while its carrier
+	// is off (the device's down and up took its route away: back).
+	RunIn(t, ns, "ip", "route", "replace", tp.MorganaIP+"/32", "dev", dev)
+	route := func() string { return RunIn(t, ns, "ip", "route", "show", tp.MorganaIP+"/32") }
+	c.setTx(dev, kmJoin(kmTime(50*ms, 10*time.Second), egCarrier)...)
+	WaitFor(t, 3*time.Second, "the route through insane0 linkdown", func() bool { return strings.Contains(route(), "linkdown") })
+	c.setTx(dev, kmMode(uapi.ModePass))
+	WaitFor(t, 3*time.Second, "the route through insane0 up again", func() bool { return !strings.Contains(route(), "linkdown") })
 
 	// 5. A detached device flaps alone: carrier per step, DOWN and
 	// DORMANT, as a detached device with carrier is.
