@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,7 +124,7 @@ func demo() error {
 	}
 	fmt.Print(out)
 
-	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, bothWays}
+	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, flapMode, bothWays}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -555,5 +556,89 @@ func scheduleMode() error {
 	}
 	fmt.Print(out)
 	check(strings.Contains(out, "step 3 of 3: 500ms percent 50, held for good"), "show says the last step holds for good")
+	return nil
+}
+
+// watch runs a monitor command in ns for d and returns the lines that
+// mention dev, printing each as it comes, prefixed by who printed it.
+func watch(ns, who, dev string, d time.Duration, args ...string) <-chan []string {
+	res := make(chan []string, 1)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil || cmd.Start() != nil {
+		res <- nil
+		return res
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	go func() {
+		var got []string
+		end := time.After(d)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					res <- got
+					return
+				}
+				if strings.Contains(l, dev) {
+					fmt.Printf("  %s| %s\n", who, l)
+					got = append(got, l)
+				}
+			case <-end:
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				res <- got
+				return
+			}
+		}
+	}()
+	return res
+}
+
+func flapMode() error {
+	fmt.Println("\n== link flaps: the carrier really goes off in each OFF window, and every edge is an event")
+	// Both listeners start first; they are given a moment to subscribe.
+	const d = 4*time.Second + 500*time.Millisecond
+	ipmon := watch(borea, "ip monitor link", "insane0", d+time.Second, "ip", "monitor", "link")
+	insmon := watch(borea, "insane monitor  ", "insane0", d+time.Second, "insane", "monitor")
+	time.Sleep(time.Second)
+	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "time", "1s", "1s", "carrier", "events"); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	links, edges := <-ipmon, <-insmon
+	var offs, ons, down, up int
+	on := true
+	for _, l := range links {
+		off := strings.Contains(l, "NO-CARRIER")
+		if off == on {
+			if off {
+				offs++
+			} else {
+				ons++
+			}
+			on = !off
+		}
+	}
+	for _, l := range edges {
+		switch {
+		case strings.Contains(l, " edge ") && strings.Contains(l, " down "):
+			down++
+		case strings.Contains(l, " edge ") && strings.Contains(l, " up "):
+			up++
+		}
+	}
+	check(offs == 2 && ons == 2, "ip monitor link saw the carrier go off %d times and come back %d times in 4.5 s (2 and 2 due)", offs, ons)
+	check(down == 2 && up == 2, "insane monitor printed %d down edges and %d up edges (2 and 2 due)", down, up)
+	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "pass"); err != nil {
+		return err
+	}
 	return nil
 }
