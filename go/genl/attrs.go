@@ -49,6 +49,12 @@ func encodePolicy(ae *netlink.AttributeEncoder, p Policy) {
 	if p.Seed != nil {
 		ae.Uint64(uapi.PolicyASeed, *p.Seed)
 	}
+	if p.Carrier {
+		ae.Flag(uapi.PolicyACarrier, true)
+	}
+	if p.Events {
+		ae.Flag(uapi.PolicyAEvents, true)
+	}
 }
 
 var errNoMode = errors.New("policy without a mode")
@@ -112,6 +118,10 @@ func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy, dur *tim
 			})
 		case uapi.PolicyAOnce:
 			p.Once = true
+		case uapi.PolicyACarrier:
+			p.Carrier = true
+		case uapi.PolicyAEvents:
+			p.Events = true
 		case uapi.PolicyAStepIndex:
 			index, haveIndex = int(ad.Uint32()), true
 		case uapi.PolicyAStepLeftNs:
@@ -225,6 +235,11 @@ func parseEvent(m genetlink.Message) (*Event, error) {
 	if m.Header.Command != uapi.CmdEvent {
 		return nil, fmt.Errorf("unexpected command %d in the events group", m.Header.Command)
 	}
+	if ev, err := eventType(m.Data); err != nil {
+		return nil, fmt.Errorf("decoding event: %w", err)
+	} else if ev == EventEdge {
+		return parseEdgeEvent(m.Data)
+	}
 	d, ev, err := parseDevice(m.Data)
 	if err != nil {
 		return nil, err
@@ -233,6 +248,116 @@ func parseEvent(m genetlink.Message) (*Event, error) {
 		return nil, fmt.Errorf("event for %s lacks its type", d.Name)
 	}
 	return &Event{Type: ev, Device: *d}, nil
+}
+
+// eventType returns the INSANE_DEVICE_A_EVENT of a message's attributes, 0
+// when there is none.
+func eventType(b []byte) (EventType, error) {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return 0, err
+	}
+	var ev EventType
+	for ad.Next() {
+		if ad.Type() == uapi.DeviceAEvent {
+			ev = EventType(ad.Uint32())
+		}
+	}
+	return ev, ad.Err()
+}
+
+// parseEdgeEvent decodes the attributes of an INSANE_EVENT_EDGE message:
+// the event, the device's index and name, and the edge. As elsewhere,
+// attributes this package does not know are skipped, and the ones it
+// needs must all be there.
+func parseEdgeEvent(b []byte) (*Event, error) {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return nil, err
+	}
+	ev := Event{Type: EventEdge}
+	var (
+		e       Edge
+		hasEdge bool
+		missing string
+	)
+	for ad.Next() {
+		switch ad.Type() {
+		case uapi.DeviceAIfindex:
+			ev.Device.Index = int(ad.Uint32())
+		case uapi.DeviceAIfname:
+			ev.Device.Name = ad.String()
+		case uapi.DeviceAEdge:
+			hasEdge = true
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				var err error
+				missing, err = decodeEdge(nad, &e)
+				return err
+			})
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return nil, fmt.Errorf("decoding edge event: %w", err)
+	}
+	if ev.Device.Index == 0 || ev.Device.Name == "" {
+		return nil, fmt.Errorf("decoding edge event: it lacks the index or the name")
+	}
+	if !hasEdge {
+		return nil, fmt.Errorf("decoding edge event of %s: it lacks the edge", ev.Device.Name)
+	}
+	if missing != "" {
+		return nil, fmt.Errorf("decoding edge event of %s: the edge lacks %s", ev.Device.Name, missing)
+	}
+	ev.Edge = &e
+	return &ev, nil
+}
+
+// decodeEdge reads the attributes of enum insane_edge_attr, skipping the
+// padding and those this package does not know. It returns the name of
+// the first required attribute that is missing, "" when none is.
+func decodeEdge(ad *netlink.AttributeDecoder, e *Edge) (string, error) {
+	required := []struct {
+		typ  uint16
+		name string
+	}{
+		{uapi.EdgeADirection, "the direction"}, {uapi.EdgeASeq, "the sequence number"},
+		{uapi.EdgeAStepIndex, "the step"}, {uapi.EdgeAMode, "the mode"}, {uapi.EdgeAState, "the state"},
+		{uapi.EdgeATimeNs, "the time"}, {uapi.EdgeARealtimeNs, "the real time"}, {uapi.EdgeAFiredNs, "the firing time"},
+	}
+	seen := map[uint16]bool{}
+	for ad.Next() {
+		seen[ad.Type()] = true
+		switch ad.Type() {
+		case uapi.EdgeADirection:
+			e.Direction = Direction(ad.Uint32())
+		case uapi.EdgeASeq:
+			e.Seq = ad.Uint64()
+		case uapi.EdgeAStepIndex:
+			e.Step = int(ad.Uint32())
+		case uapi.EdgeAMode:
+			e.Mode = Mode(ad.Uint32())
+		case uapi.EdgeAState:
+			e.State = EdgeState(ad.Uint32())
+		case uapi.EdgeATimeNs:
+			e.Time = nsDuration(ad.Uint64())
+		case uapi.EdgeARealtimeNs:
+			e.Realtime = time.Unix(0, int64(nsDuration(ad.Uint64())))
+		case uapi.EdgeAFiredNs:
+			e.Fired = nsDuration(ad.Uint64())
+		case uapi.EdgeACarrier:
+			c := ad.Uint8() != 0
+			e.Carrier = &c
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return "", err
+	}
+	for _, r := range required {
+		if !seen[r.typ] {
+			return r.name, nil
+		}
+	}
+	return "", nil
 }
 
 // encodeConfig writes the attributes of a SET_DEVICE request.
@@ -252,7 +377,7 @@ func encodeConfig(ae *netlink.AttributeEncoder, name string, cfg Config) error {
 		if cfg.RxOff {
 			return fmt.Errorf("configure device %s: a receive policy and rx off at once", name)
 		}
-		if err := cfg.RxPolicy.Validate(); err != nil {
+		if err := cfg.RxPolicy.ValidateRx(); err != nil {
 			return fmt.Errorf("configure device %s: receive policy: %w", name, err)
 		}
 	}

@@ -512,7 +512,7 @@ func TestSubscribe(t *testing.T) {
 	if len(*conns) != 1 || cmp.Diff([]uint32{11}, (*conns)[0].joined) != "" {
 		t.Fatalf("joined groups: %+v", *conns)
 	}
-	want := []Event{{EventPolicy, devAttached}, {EventDetach, devDetached}, {EventType(77), devAttached}}
+	want := []Event{{Type: EventPolicy, Device: devAttached}, {Type: EventDetach, Device: devDetached}, {Type: EventType(77), Device: devAttached}}
 	for i, w := range want {
 		select {
 		case ev := <-s.Events():

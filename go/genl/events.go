@@ -2,6 +2,7 @@ package genl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -14,6 +15,8 @@ type Subscription struct {
 	events chan Event
 	conn   eventConn
 	cancel context.CancelFunc
+	// parent is the context Subscribe was given.
+	parent context.Context
 
 	mu  sync.Mutex
 	err error
@@ -45,8 +48,9 @@ func (c *Client) Subscribe(ctx context.Context) (*Subscription, error) {
 		_ = conn.Close()
 		return nil, wrapError("join multicast group "+uapi.GenlMcgrpEvents, err, false)
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Subscription{events: make(chan Event, 16), conn: conn, cancel: cancel}
+	s := &Subscription{events: make(chan Event, 16), conn: conn, cancel: cancel, parent: parent}
 	// Closing the connection is what interrupts a blocked Receive.
 	context.AfterFunc(ctx, func() { _ = conn.Close() })
 	go s.run(ctx)
@@ -107,4 +111,60 @@ func (s *Subscription) Close() error {
 	for range s.events {
 	}
 	return nil
+}
+
+// ErrSubscriptionClosed is returned by Subscription.WaitEdge once the
+// subscription has been closed.
+var ErrSubscriptionClosed = errors.New("insane: the event subscription is closed")
+
+// WaitEdge consumes the subscription's events until an edge (EventEdge) of
+// the device called device, in either direction, whose State is state, and
+// returns it; the events before it, of any kind and any device, are
+// consumed and dropped. It returns ctx's error if ctx ends first, and the
+// subscription's error (see Err; ErrSubscriptionClosed after Close, the
+// context's error if the subscription's context ended) if the subscription
+// ends first: a listener that falls behind loses events, and its
+// subscription ends with ENOBUFS.
+//
+// Called in turn on one subscription, WaitEdge sees every edge after the
+// subscription started, so that a test can wait for a DOWN edge and then
+// the UP edge that follows it.
+func (s *Subscription) WaitEdge(ctx context.Context, device string, state EdgeState) (*Edge, error) {
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if !ok {
+				if err := s.Err(); err != nil {
+					return nil, err
+				}
+				if err := s.parent.Err(); err != nil {
+					return nil, err
+				}
+				return nil, ErrSubscriptionClosed
+			}
+			if ev.Type == EventEdge && ev.Edge != nil && ev.Device.Name == device && ev.Edge.State == state {
+				return ev.Edge, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// WaitEdge subscribes to the events (see Subscribe) and returns the next
+// edge of the device called device, in either direction, whose State is
+// state; the device's policy must have Events for there to be any. It
+// returns ctx's error if ctx ends first. Edges that happened before the
+// call are not seen, and the subscription ends with the call: to follow a
+// sequence of edges without missing one between two calls, Subscribe and
+// call Subscription.WaitEdge in turn.
+func (c *Client) WaitEdge(ctx context.Context, device string, state EdgeState) (*Edge, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := c.Subscribe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.WaitEdge(ctx, device, state)
 }

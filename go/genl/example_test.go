@@ -55,3 +55,36 @@ func Example() {
 	}
 	fmt.Println(d.Stats.RelayedPackets, "relayed,", d.Stats.Dropped(), "dropped")
 }
+
+// Flap insane0's carrier, 5 s up then 2 s down, and wait for the next
+// outage to begin and to end.
+func ExampleSubscription_WaitEdge() {
+	c, err := genl.Dial(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Subscribe first: edges before the subscription are not seen.
+	sub, err := c.Subscribe(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sub.Close()
+	p := genl.Time(5*time.Second, 2*time.Second)
+	p.Carrier, p.Events = true, true
+	if err := c.SetPolicy("insane0", p); err != nil {
+		log.Fatal(err)
+	}
+	down, err := sub.WaitEdge(ctx, "insane0", genl.EdgeDown)
+	if err != nil {
+		log.Fatal(err)
+	}
+	up, err := sub.WaitEdge(ctx, "insane0", genl.EdgeUp)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("carrier off from", down.Realtime, "for", up.Time-down.Time, "; the timer ran", down.Late(), "late")
+}

@@ -64,6 +64,12 @@ func kernelPolicy(ae *netlink.AttributeEncoder, p Policy) {
 	if p.Once {
 		ae.Flag(uapi.PolicyAOnce, true)
 	}
+	if p.Carrier {
+		ae.Flag(uapi.PolicyACarrier, true)
+	}
+	if p.Events {
+		ae.Flag(uapi.PolicyAEvents, true)
+	}
 	if p.Now != nil {
 		ae.Uint32(uapi.PolicyAStepIndex, uint32(p.Now.Index))
 		if !p.Now.Holds {
@@ -109,6 +115,55 @@ func kernelDevice(t testing.TB, d Device, ev EventType) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// kernelEdge writes an INSANE_EVENT_EDGE message's attributes for the edge
+// e of the device index, name, as the uapi header lists them (with the
+// padding the kernel's nla_put_u64_64bit adds before each u64), and then
+// extra, attributes of the edge nest unknown to the client.
+func kernelEdge(t testing.TB, index int, name string, e Edge, extra ...netlink.Attribute) []byte {
+	t.Helper()
+	ae := netlink.NewAttributeEncoder()
+	ae.Uint32(uapi.DeviceAEvent, uapi.EventEdge)
+	ae.Uint32(uapi.DeviceAIfindex, uint32(index))
+	ae.String(uapi.DeviceAIfname, name)
+	ae.Nested(uapi.DeviceAEdge, func(nae *netlink.AttributeEncoder) error {
+		u64 := func(typ uint16, v uint64) {
+			nae.Bytes(uapi.EdgeAPad, nil)
+			nae.Uint64(typ, v)
+		}
+		nae.Uint32(uapi.EdgeADirection, uint32(e.Direction))
+		u64(uapi.EdgeASeq, e.Seq)
+		nae.Uint32(uapi.EdgeAStepIndex, uint32(e.Step))
+		nae.Uint32(uapi.EdgeAMode, uint32(e.Mode))
+		nae.Uint32(uapi.EdgeAState, uint32(e.State))
+		u64(uapi.EdgeATimeNs, uint64(e.Time))
+		u64(uapi.EdgeARealtimeNs, uint64(e.Realtime.UnixNano()))
+		u64(uapi.EdgeAFiredNs, uint64(e.Fired))
+		if e.Carrier != nil {
+			var c uint8
+			if *e.Carrier {
+				c = 1
+			}
+			nae.Uint8(uapi.EdgeACarrier, c)
+		}
+		for _, a := range extra {
+			nae.Bytes(a.Type, a.Data)
+		}
+		return nil
+	})
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func edgeMsg(t testing.TB, index int, name string, e Edge) genetlink.Message {
+	return genetlink.Message{
+		Header: genetlink.Header{Command: uapi.CmdEvent, Version: uapi.GenlVersion},
+		Data:   kernelEdge(t, index, name, e),
+	}
 }
 
 func deviceMsg(t testing.TB, cmd uint8, d Device, ev EventType) genetlink.Message {

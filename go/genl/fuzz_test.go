@@ -24,6 +24,8 @@ func addDeviceSeeds(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{4, 0, 6, 0})
 	f.Add(nltest.MustMarshalAttributes([]netlink.Attribute{{Type: uapi.DeviceAPolicy, Data: []byte{1, 2, 3}}}))
+	f.Add(kernelEdge(f, 7, "ins0", edgeDown))
+	f.Add(kernelEdge(f, 8, "ins1", edgeUpRx, netlink.Attribute{Type: uapi.EdgeAMax + 1, Data: []byte{1}}))
 }
 
 func FuzzParseDevice(f *testing.F) {
@@ -55,6 +57,20 @@ func FuzzParseEvent(f *testing.F) {
 		}
 		if ev.Type == 0 || ev.Device.Name == "" || ev.Device.Index == 0 {
 			t.Fatalf("accepted an incomplete event %+v", ev)
+		}
+		if (ev.Type == EventEdge) != (ev.Edge != nil) {
+			t.Fatalf("event %s with edge %+v", ev.Type, ev.Edge)
+		}
+		if ev.Edge != nil {
+			// An edge survives the kernel-side encoder unchanged.
+			ev2, err := parseEvent(genetlink.Message{Header: genetlink.Header{Command: uapi.CmdEvent},
+				Data: kernelEdge(t, ev.Device.Index, ev.Device.Name, *ev.Edge)})
+			if err != nil {
+				t.Fatalf("re-encoded edge does not decode: %v", err)
+			}
+			if diff := cmp.Diff(ev, ev2); diff != "" {
+				t.Fatalf("round trip (-first +second):\n%s", diff)
+			}
 		}
 		if _, err := parseEvent(genetlink.Message{Header: genetlink.Header{Command: uapi.CmdGetDevice}, Data: b}); err == nil {
 			t.Fatal("accepted a GET_DEVICE reply as an event")
@@ -174,5 +190,7 @@ func fuzzPolicies() []Policy {
 		Schedule(true, seed, Step{time.Millisecond, Burst(90, 3, nil)}, Step{5, Gilbert(ge, nil)}, Step{7, Drop()}),
 		{Mode: ModeSchedule, Steps: []Step{{time.Second, Drop()}}, Now: &StepNow{Index: 0, Left: 5}},
 		{Mode: ModeTime, On: 1, Off: 2, Now: &StepNow{Index: 1, Holds: true}},
+		withFlags(Time(EdgeMin, 2*EdgeMin), true, true),
+		withFlags(Schedule(true, seed, Step{EdgeMin, Drop()}, Step{time.Second, Percent(5, nil)}), false, true),
 	}
 }

@@ -42,8 +42,8 @@ func (*LinkData) New() rtnetlink.LinkDriver { return &LinkData{} }
 // Kind returns "insane".
 func (*LinkData) Kind() string { return uapi.LinkKind }
 
-// Encode writes the policy attributes.
-func (d *LinkData) Encode(ae *netlink.AttributeEncoder) error {
+// validate checks what Encode would send.
+func (d *LinkData) validate() error {
 	if d.RxPolicy != nil && d.RxOff {
 		return fmt.Errorf("%w: a receive policy and rx off at once", ErrInvalidPolicy)
 	}
@@ -51,12 +51,24 @@ func (d *LinkData) Encode(ae *netlink.AttributeEncoder) error {
 		if err := d.Policy.Validate(); err != nil {
 			return err
 		}
+	}
+	if d.RxPolicy != nil {
+		if err := d.RxPolicy.ValidateRx(); err != nil {
+			return fmt.Errorf("receive policy: %w", err)
+		}
+	}
+	return nil
+}
+
+// Encode writes the policy attributes.
+func (d *LinkData) Encode(ae *netlink.AttributeEncoder) error {
+	if err := d.validate(); err != nil {
+		return err
+	}
+	if d.Policy != nil {
 		encodePolicy(ae, *d.Policy)
 	}
 	if d.RxPolicy != nil {
-		if err := d.RxPolicy.Validate(); err != nil {
-			return fmt.Errorf("receive policy: %w", err)
-		}
 		rx := *d.RxPolicy
 		ae.Nested(uapi.PolicyARx, func(nae *netlink.AttributeEncoder) error {
 			encodePolicy(nae, rx)
@@ -174,7 +186,7 @@ func (c *Client) AddLinkRx(name, lower string, p, rx *Policy) error {
 		}
 	}
 	if rx != nil {
-		if err := rx.Validate(); err != nil {
+		if err := rx.ValidateRx(); err != nil {
 			return fmt.Errorf("%s: receive policy: %w", op, err)
 		}
 	}
@@ -242,6 +254,9 @@ func (c *Client) SetLinkRxPolicy(name string, rx *Policy) error {
 	if rx == nil {
 		return c.ChangeLink(name, LinkData{RxOff: true})
 	}
+	if err := rx.ValidateRx(); err != nil {
+		return fmt.Errorf("change link %s: receive policy: %w", name, err)
+	}
 	return c.ChangeLink(name, LinkData{RxPolicy: rx})
 }
 
@@ -249,6 +264,9 @@ func (c *Client) SetLinkRxPolicy(name string, rx *Policy) error {
 // called name (the kernel's changelink): what d leaves nil is kept.
 func (c *Client) ChangeLink(name string, d LinkData) error {
 	op := "change link " + name
+	if err := d.validate(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	lm, err := c.insaneLink(op, name)
 	if err != nil {
 		return err

@@ -89,10 +89,33 @@ type Policy struct {
 	Steps []Step
 	Once  bool
 
+	// Carrier, in ModeTime and ModeSchedule of a transmit policy only,
+	// takes the device's carrier away during every DOWN window (time
+	// mode's OFF window, a schedule's drop steps) and gives it back after,
+	// as a cable pulled and plugged back: ip link shows NO-CARRIER, the
+	// operational state goes DOWN and the routes through the device are
+	// marked linkdown. What is routed to the device while its carrier is
+	// off is freed by the kernel before insane sees it, and counted
+	// nowhere (see the uapi header's "Carrier flaps").
+	Carrier bool
+
+	// Events, in ModeTime and ModeSchedule of either direction, has the
+	// kernel send an EventEdge at every window or step boundary (see Edge
+	// and Client.WaitEdge).
+	//
+	// With Carrier or Events, every window (On and Off, each step's
+	// Duration) lasts at least EdgeMin.
+	Events bool
+
 	// Now is reported by the kernel in ModeTime and ModeSchedule: the step
 	// in force when the device was read. It is ignored when setting.
 	Now *StepNow
 }
+
+// EdgeMin is the shortest window of a policy with Carrier or Events: the
+// kernel's INSANE_EDGE_MIN_NS. Shorter windows would flood the system with
+// carrier changes or events.
+const EdgeMin time.Duration = uapi.EdgeMinNs
 
 // GilbertElliott is the two-state chain of ModeGilbert, in percent, as
 // tc-netem's "loss gemodel p r 1-h 1-k" takes it: P is the chance that a
@@ -168,6 +191,44 @@ func (p Policy) Validate() error {
 	return nil
 }
 
+// ValidateRx is Validate for a receive policy, which cannot have Carrier:
+// the carrier cuts what is sent, not what is received (give the receive
+// policy the transmit policy's windows to cut both directions).
+func (p Policy) ValidateRx() error {
+	if p.Carrier {
+		return fmt.Errorf("%w: carrier goes with the transmit policy only", ErrInvalidPolicy)
+	}
+	return p.Validate()
+}
+
+// flagWords names the edge flags that p has: "carrier", "events",
+// "carrier and events", or "".
+func (p Policy) flagWords() string {
+	switch {
+	case p.Carrier && p.Events:
+		return "carrier and events"
+	case p.Carrier:
+		return "carrier"
+	case p.Events:
+		return "events"
+	}
+	return ""
+}
+
+// checkWindow refuses a window shorter than EdgeMin in a policy with
+// Carrier or Events; what names the window ("ON", "step 2").
+func (p Policy) checkWindow(what string, d time.Duration) error {
+	if d >= EdgeMin {
+		return nil
+	}
+	flags, verb := p.flagWords(), "need"
+	if flags == "carrier" {
+		verb = "needs"
+	}
+	return fmt.Errorf("%s %s windows of at least %s: %s lasts %s", flags, verb, FormatDuration(EdgeMin),
+		what, FormatDuration(d))
+}
+
 func (p Policy) validate(step bool) error {
 	bad := fmt.Errorf
 	okPercent := func(what string, v float64) error {
@@ -197,6 +258,14 @@ func (p Policy) validate(step bool) error {
 		}
 		return bad("mode %s takes no seed", p.Mode)
 	}
+	if p.Carrier || p.Events {
+		if step {
+			return bad("a step takes no carrier or events: the schedule has them")
+		}
+		if p.Mode != ModeTime && p.Mode != ModeSchedule {
+			return bad("mode %s takes no carrier or events: they go with mode time or schedule", p.Mode)
+		}
+	}
 	switch p.Mode {
 	case ModePass, ModeDrop:
 	case ModePercent:
@@ -210,6 +279,14 @@ func (p Policy) validate(step bool) error {
 		}
 		if p.On+p.Off <= 0 {
 			return bad("on + off must be positive")
+		}
+		if p.Carrier || p.Events {
+			if err := p.checkWindow("ON", p.On); err != nil {
+				return err
+			}
+			if err := p.checkWindow("OFF", p.Off); err != nil {
+				return err
+			}
 		}
 	case ModeBurst:
 		if err := okPercent("percent", p.Percent); err != nil {
@@ -249,6 +326,11 @@ func (p Policy) validate(step bool) error {
 		for i, st := range p.Steps {
 			if st.Duration <= 0 {
 				return bad("step %d: duration %v must be above 0", i+1, st.Duration)
+			}
+			if p.Carrier || p.Events {
+				if err := p.checkWindow(fmt.Sprintf("step %d", i+1), st.Duration); err != nil {
+					return err
+				}
 			}
 			if total+st.Duration < total {
 				return bad("the steps of the schedule last more than 2^63 - 1 ns")
@@ -312,8 +394,21 @@ func (p Policy) Relays(k uint64) (relay, predictable bool) {
 }
 
 // String returns the policy in the CLI's grammar, such as
-// "mode percent 12.5 seed 42" or "mode time 500ms 1s".
+// "mode percent 12.5 seed 42", "mode time 500ms 1s" or
+// "mode schedule 30s pass 5s drop once seed 3 carrier events".
 func (p Policy) String() string {
+	s := p.modeString()
+	if p.Carrier {
+		s += " carrier"
+	}
+	if p.Events {
+		s += " events"
+	}
+	return s
+}
+
+// modeString is String without the edge flags.
+func (p Policy) modeString() string {
 	switch p.Mode {
 	case ModePass:
 		return "mode pass"
@@ -348,7 +443,7 @@ func (p Policy) String() string {
 }
 
 // Equal reports whether p and q are the same policy as the kernel holds
-// it: the same mode, numbers in the kernel's units, seed, and steps. Now,
+// it: the same mode, numbers in the kernel's units, seed, steps and flags. Now,
 // which the kernel reports, is not compared. (A Policy with steps cannot be
 // compared with ==.)
 func (p Policy) Equal(q Policy) bool { return p.String() == q.String() }
@@ -433,10 +528,13 @@ const (
 	EventResetStats EventType = uapi.EventResetStats
 	// EventRxPolicy: the receive policy was set or turned off.
 	EventRxPolicy EventType = uapi.EventRxPolicy
+	// EventEdge: an edge of a time or schedule policy with Events (see
+	// Edge). Its Event has Edge, and its Device only the Index and Name.
+	EventEdge EventType = uapi.EventEdge
 )
 
-// String returns "policy", "attach", "detach", "reset-stats" or
-// "rx-policy".
+// String returns "policy", "attach", "detach", "reset-stats",
+// "rx-policy" or "edge".
 func (t EventType) String() string {
 	switch t {
 	case EventPolicy:
@@ -449,15 +547,100 @@ func (t EventType) String() string {
 		return "reset-stats"
 	case EventRxPolicy:
 		return "rx-policy"
+	case EventEdge:
+		return "edge"
 	}
 	return fmt.Sprintf("event(%d)", uint32(t))
 }
 
-// An Event is a change of a device, with the device's state after it.
+// An Event is a change of a device, with the device's state after it, or
+// an edge of one of its policies.
 type Event struct {
-	Type   EventType
+	Type EventType
+	// Device is the device's state after the change; for EventEdge, whose
+	// message carries nothing else, only its Index and Name.
 	Device Device
+	// Edge is the edge, for EventEdge only (nil otherwise).
+	Edge *Edge
 }
+
+// A Direction is the transmit or the receive side of a device.
+type Direction uint32
+
+// Directions.
+const (
+	DirectionTx Direction = uapi.DirectionTx
+	DirectionRx Direction = uapi.DirectionRx
+)
+
+// String returns "tx" or "rx".
+func (d Direction) String() string {
+	switch d {
+	case DirectionTx:
+		return "tx"
+	case DirectionRx:
+		return "rx"
+	}
+	return fmt.Sprintf("direction(%d)", uint32(d))
+}
+
+// An EdgeState is the state a step puts its direction in: EdgeDown for a
+// step of mode drop (time mode's OFF window), EdgeUp for any other.
+type EdgeState uint32
+
+// Edge states.
+const (
+	EdgeUp   EdgeState = uapi.EdgeStateUp
+	EdgeDown EdgeState = uapi.EdgeStateDown
+)
+
+// String returns "up" or "down".
+func (s EdgeState) String() string {
+	switch s {
+	case EdgeUp:
+		return "up"
+	case EdgeDown:
+		return "down"
+	}
+	return fmt.Sprintf("state(%d)", uint32(s))
+}
+
+// An Edge is a step boundary of a time or schedule policy with Events, as
+// the kernel reports it when its timer runs (see the uapi header's
+// "Edges"): in time mode, each ON window's end (EdgeDown) and each OFF
+// window's end (EdgeUp); in a schedule, every step boundary.
+type Edge struct {
+	// Direction is the policy's: the transmit policy or the receive one.
+	Direction Direction
+	// Seq is the edge's number since the policy was set, from 1; a gap
+	// means that the timer ran late past edges, and acted once for the
+	// latest.
+	Seq uint64
+	// Step is the step that begins, from 0 (time mode: 0 the ON window, 1
+	// the OFF window), Mode its mode and State the state it puts the
+	// direction in.
+	Step  int
+	Mode  Mode
+	State EdgeState
+	// Time is the edge's nominal instant on CLOCK_MONOTONIC (the policy's
+	// epoch plus the durations before it): the datapath decides by the new
+	// step from exactly then.
+	Time time.Duration
+	// Realtime is the same instant on CLOCK_REALTIME, converted by the
+	// kernel with its offset between the two clocks when it made the
+	// event.
+	Realtime time.Time
+	// Fired is when the kernel's timer ran, on CLOCK_MONOTONIC: Fired -
+	// Time is the kernel's own lateness.
+	Fired time.Duration
+	// Carrier, only when the transmit policy has Carrier, tells whether
+	// the device has carrier after the edge (the lower's state included).
+	Carrier *bool
+}
+
+// Late returns how long after the edge's nominal time the kernel's timer
+// ran.
+func (e *Edge) Late() time.Duration { return e.Fired - e.Time }
 
 // Config is a change to a device for ConfigureDevice. Only what is set is
 // sent; everything in one Config is applied together or not at all.
