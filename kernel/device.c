@@ -183,7 +183,7 @@ int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 	ins->lower_tracker = tracker;
 	if (port)
 		insane_rx_move(ins, port);
-	netif_stacked_transfer_operstate(lower, dev);
+	insane_dev_sync_carrier(ins);
 	return 0;
 
 err_port:
@@ -193,16 +193,75 @@ err_port:
 }
 
 /*
- * A detached device keeps its carrier and goes dormant: its operational
- * state leaves UP, so ip link shows NO-CARRIER and routing daemons see it
- * down, but its noqueue qdisc stays, so what is routed to it still reaches
- * insane_xmit() and is counted as INSANE_DROP_NO_LOWER. Without carrier the
- * core would swap in the noop qdisc, which discards packets uncounted.
+ * Sets the carrier from the lower's (none: on) and the flap, once: one
+ * netif_carrier_on() or _off(), which do nothing if it already is so, never
+ * a pair. Caller holds carrier_lock.
  */
-void insane_dev_set_detached_state(struct net_device *dev)
+static bool insane_dev_apply_carrier(struct insane_dev *ins,
+				     const struct net_device *lower)
 {
-	netif_carrier_on(dev);
-	netif_dormant_on(dev);
+	bool on = (!lower || netif_carrier_ok(lower)) && !ins->flap_off;
+
+	if (on)
+		netif_carrier_on(ins->dev);
+	else
+		netif_carrier_off(ins->dev);
+	return on;
+}
+
+/**
+ * insane_dev_sync_carrier - follow the lower's state
+ * @ins: the device
+ *
+ * What netif_stacked_transfer_operstate() does, with the carrier flaps:
+ * while attached, dormant and testing as the lower's are, and carrier while
+ * the lower has it and no flap holds it off. A detached device keeps its
+ * carrier (but for a flap) and goes dormant: its operational state leaves
+ * UP, so ip link shows NO-CARRIER and routing daemons see it down, but its
+ * noqueue qdisc stays, so what is routed to it still reaches insane_xmit()
+ * and is counted as INSANE_DROP_NO_LOWER. Without carrier the core would
+ * swap in the noop qdisc, which discards packets uncounted. Caller holds
+ * RTNL.
+ */
+void insane_dev_sync_carrier(struct insane_dev *ins)
+{
+	struct net_device *lower = rtnl_dereference(ins->lower);
+	struct net_device *dev = ins->dev;
+
+	ASSERT_RTNL();
+	if (!lower || lower->operstate == IF_OPER_DORMANT)
+		netif_dormant_on(dev);
+	else
+		netif_dormant_off(dev);
+	if (lower && lower->operstate == IF_OPER_TESTING)
+		netif_testing_on(dev);
+	else
+		netif_testing_off(dev);
+	spin_lock_bh(&ins->carrier_lock);
+	insane_dev_apply_carrier(ins, lower);
+	spin_unlock_bh(&ins->carrier_lock);
+}
+
+/**
+ * insane_dev_set_flap - hold the carrier off for a flap, or let it go
+ * @ins: the device
+ * @off: whether a DOWN step holds the carrier off
+ *
+ * From the transmit edge timer (softirq) and under RTNL.
+ *
+ * Return: whether the device has carrier now.
+ */
+bool insane_dev_set_flap(struct insane_dev *ins, bool off)
+{
+	bool on;
+
+	spin_lock_bh(&ins->carrier_lock);
+	ins->flap_off = off;
+	rcu_read_lock();
+	on = insane_dev_apply_carrier(ins, rcu_dereference(ins->lower));
+	rcu_read_unlock();
+	spin_unlock_bh(&ins->carrier_lock);
+	return on;
 }
 
 /* Drops the lower device, if any, at once. Caller holds RTNL. */
@@ -221,15 +280,21 @@ void insane_dev_detach(struct insane_dev *ins)
 	netdev_put(lower, &ins->lower_tracker);
 	dev->max_mtu = IP_MAX_MTU;
 	if (dev->reg_state == NETREG_REGISTERED)
-		insane_dev_set_detached_state(dev);
+		insane_dev_sync_carrier(ins);
 }
 
-/* Publishes @p and frees the old policy after a grace period. */
+/*
+ * Publishes @p and frees the old policy after a grace period. The transmit
+ * timer reads its policy without RCU, so it is stopped before the old one
+ * can go, then started for @p (which also sets the carrier for @p).
+ */
 void insane_dev_replace_policy(struct insane_dev *ins, struct insane_policy *p)
 {
 	struct insane_policy *old;
 
+	insane_edge_stop(ins, INSANE_DIRECTION_TX);
 	old = rcu_replace_pointer(ins->policy, p, lockdep_rtnl_is_held());
+	insane_edge_start(ins, INSANE_DIRECTION_TX, p);
 	insane_policy_free_rcu(old);
 }
 
@@ -258,10 +323,46 @@ err_drops:
 	return -ENOMEM;
 }
 
+/*
+ * Up: the edge timers start, and the carrier takes the step in force at
+ * once (insane_edge_start()). Caller holds RTNL.
+ */
+static int insane_ndo_open(struct net_device *dev)
+{
+	struct insane_dev *ins = netdev_priv(dev);
+
+	insane_edge_start(ins, INSANE_DIRECTION_TX,
+			  rtnl_dereference(ins->policy));
+	insane_edge_start(ins, INSANE_DIRECTION_RX,
+			  rtnl_dereference(ins->rx_policy));
+	return 0;
+}
+
+/*
+ * Down: the edge timers stop, waited for. The carrier is left as the last
+ * edge set it, so that going down changes nothing and a down device has no
+ * carrier changes of its own; insane_ndo_open() sets it from the step in
+ * force then, which is what the next up must show. The lower's changes
+ * still reach a down device (insane_dev_sync_carrier()), and a policy set
+ * meanwhile without INSANE_POLICY_A_CARRIER lets the flap go at once.
+ */
+static int insane_ndo_stop(struct net_device *dev)
+{
+	struct insane_dev *ins = netdev_priv(dev);
+
+	insane_edge_stop(ins, INSANE_DIRECTION_TX);
+	insane_edge_stop(ins, INSANE_DIRECTION_RX);
+	return 0;
+}
+
 /* Unregistering: the device is closed and no packet is in its xmit. */
 static void insane_ndo_uninit(struct net_device *dev)
 {
 	struct insane_dev *ins = netdev_priv(dev);
+
+	/* Closed, so stopped already: but never a timer past this point. */
+	insane_edge_stop(ins, INSANE_DIRECTION_TX);
+	insane_edge_stop(ins, INSANE_DIRECTION_RX);
 
 	/* The core checks right after this that no lower is left. */
 	insane_dev_detach(ins);
@@ -313,6 +414,8 @@ static int insane_ndo_get_iflink(const struct net_device *dev)
 static const struct net_device_ops insane_netdev_ops = {
 	.ndo_init		= insane_ndo_init,
 	.ndo_uninit		= insane_ndo_uninit,
+	.ndo_open		= insane_ndo_open,
+	.ndo_stop		= insane_ndo_stop,
 	.ndo_start_xmit		= insane_xmit,
 	.ndo_features_check	= insane_features_check,
 	.ndo_change_mtu		= insane_ndo_change_mtu,
@@ -339,6 +442,8 @@ void insane_dev_setup(struct net_device *dev)
 
 	ins->dev = dev;
 	INIT_LIST_HEAD(&ins->rx_node);
+	spin_lock_init(&ins->carrier_lock);
+	insane_edge_init(ins);
 	dev->netdev_ops = &insane_netdev_ops;
 	dev->ethtool_ops = &insane_ethtool_ops;
 	dev->needs_free_netdev = true;

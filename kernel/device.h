@@ -7,10 +7,12 @@
 #define _INSANE_DEVICE_H
 
 #include <linux/netdevice.h>
+#include <linux/spinlock.h>
 #include <linux/u64_stats_sync.h>
 #include <net/netlink.h>
 
 #include "counters.h"
+#include "edge.h"
 #include "policy.h"
 
 struct insane_routes;
@@ -58,6 +60,15 @@ struct insane_dev {
 	 */
 	bool mtu_user;
 	bool mtu_following;
+	/*
+	 * Carrier flaps (edge.c): the transmit timer and the lower's notifier
+	 * both set the carrier, from the lower's and from flap_off (a DOWN
+	 * step of a policy with INSANE_POLICY_A_CARRIER), under carrier_lock.
+	 */
+	spinlock_t carrier_lock;
+	bool flap_off;
+	/* The edge timers of the transmit and receive policies. */
+	struct insane_edge_timer edge[INSANE_DIRECTION_MAX + 1];
 };
 
 bool netif_is_insane(const struct net_device *dev);
@@ -68,7 +79,8 @@ int insane_dev_check_lower(struct insane_dev *ins, struct net_device *lower,
 int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 		      struct netlink_ext_ack *extack);
 void insane_dev_detach(struct insane_dev *ins);
-void insane_dev_set_detached_state(struct net_device *dev);
+void insane_dev_sync_carrier(struct insane_dev *ins);
+bool insane_dev_set_flap(struct insane_dev *ins, bool off);
 void insane_dev_follow_lower_tso(struct insane_dev *ins,
 				 struct net_device *lower);
 void insane_dev_follow_lower_mtu(struct insane_dev *ins,

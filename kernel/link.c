@@ -57,6 +57,8 @@ static const struct nla_policy insane_link_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_ONCE]		= { .type = NLA_FLAG },
 	[INSANE_POLICY_A_STEP_INDEX]	= { .type = NLA_U32 },
 	[INSANE_POLICY_A_STEP_LEFT_NS]	= { .type = NLA_U64 },
+	[INSANE_POLICY_A_CARRIER]	= { .type = NLA_FLAG },
+	[INSANE_POLICY_A_EVENTS]	= { .type = NLA_FLAG },
 };
 
 /* The transmit policy's attributes of @data (which may be NULL) in @tx. */
@@ -86,7 +88,7 @@ static int insane_link_rx(struct nlattr *attr, struct nlattr *rx[],
 				    "INSANE_POLICY_A_RX is empty: INSANE_POLICY_A_MODE is required");
 		return -EINVAL;
 	}
-	return insane_policy_check(rx, extack);
+	return insane_policy_check(rx, INSANE_DIRECTION_RX, extack);
 }
 
 /* Builds the receive policy of @data, NULL if it has none. */
@@ -101,7 +103,7 @@ static struct insane_policy *insane_link_build_rx(struct nlattr *data[],
 	err = insane_link_rx(data[INSANE_POLICY_A_RX], rx, extack);
 	if (err)
 		return ERR_PTR(err);
-	return insane_policy_build(rx, extack);
+	return insane_policy_build(rx, INSANE_DIRECTION_RX, extack);
 }
 
 /*
@@ -148,7 +150,7 @@ static int insane_validate(struct nlattr *tb[], struct nlattr *data[],
 	insane_link_tx(data, tx);
 	if (!insane_policy_present(tx))
 		return 0;
-	return insane_policy_check(tx, extack);
+	return insane_policy_check(tx, INSANE_DIRECTION_TX, extack);
 }
 
 static int insane_newlink(struct net *src_net, struct net_device *dev,
@@ -182,7 +184,8 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 		ins->mtu_user = true;
 	}
 
-	p = insane_policy_build(insane_link_tx(data, tx), extack);
+	p = insane_policy_build(insane_link_tx(data, tx), INSANE_DIRECTION_TX,
+				extack);
 	if (IS_ERR(p))
 		return PTR_ERR(p);
 	rx = insane_link_build_rx(data, extack);
@@ -202,7 +205,7 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 	 * reaches insane_xmit() before the policy is in place.
 	 */
 	rcu_assign_pointer(ins->policy, p);
-	insane_dev_set_detached_state(dev);
+	insane_dev_sync_carrier(ins);
 
 	if (lower) {
 		err = insane_dev_attach(ins, lower, extack);
@@ -234,7 +237,7 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 	if (!data)
 		return 0;
 	if (insane_policy_present(insane_link_tx(data, tx))) {
-		p = insane_policy_build(tx, extack);
+		p = insane_policy_build(tx, INSANE_DIRECTION_TX, extack);
 		if (IS_ERR(p))
 			return PTR_ERR(p);
 	}
@@ -379,7 +382,7 @@ restart:
 	case NETDEV_CHANGE:
 		netdev_for_each_upper_dev_rcu(lower, upper, iter)
 			if (netif_is_insane(upper))
-				netif_stacked_transfer_operstate(lower, upper);
+				insane_dev_sync_carrier(netdev_priv(upper));
 		break;
 	}
 	return NOTIFY_DONE;

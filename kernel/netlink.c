@@ -6,6 +6,7 @@
  */
 
 #include "device.h"
+#include "edge.h"
 #include "link.h"
 #include "netlink.h"
 #include "policy.h"
@@ -13,6 +14,7 @@
 
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
+#include <linux/timekeeping.h>
 #include <net/genetlink.h>
 #include <net/sock.h>
 
@@ -286,7 +288,9 @@ static struct insane_policy *insane_genl_build_policy(struct nlattr *attr,
 					    "INSANE_DEVICE_A_POLICY is empty: INSANE_POLICY_A_MODE is required");
 		return ERR_PTR(-EINVAL);
 	}
-	return insane_policy_build(ptb, extack);
+	return insane_policy_build(ptb,
+				   rx ? INSANE_DIRECTION_RX : INSANE_DIRECTION_TX,
+				   extack);
 }
 
 static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
@@ -460,6 +464,88 @@ void insane_genl_notify(struct insane_dev *ins, enum insane_event event)
 				INSANE_GENL_MCGRP_EVENTS_IDX, GFP_KERNEL);
 }
 
+static size_t insane_genl_edge_size(void)
+{
+	return nla_total_size(sizeof(u32)) +		/* EVENT */
+	       nla_total_size(sizeof(u32)) +		/* IFINDEX */
+	       nla_total_size(IFNAMSIZ) +		/* IFNAME */
+	       nla_total_size(0) +			/* EDGE */
+	       nla_total_size(sizeof(u32)) * 4 +	/* DIRECTION, STEP_INDEX,
+							 * MODE, STATE
+							 */
+	       nla_total_size_64bit(sizeof(u64)) * 4 +	/* SEQ, TIME_NS,
+							 * REALTIME_NS, FIRED_NS
+							 */
+	       nla_total_size(sizeof(u8));		/* CARRIER */
+}
+
+static int insane_genl_fill_edge(struct sk_buff *skb,
+				 const struct insane_edge *e)
+{
+	u64 real = ktime_to_ns(ktime_mono_to_real(ns_to_ktime(e->time_ns)));
+	struct nlattr *nest;
+
+	nest = nla_nest_start(skb, INSANE_DEVICE_A_EDGE);
+	if (!nest ||
+	    nla_put_u32(skb, INSANE_EDGE_A_DIRECTION, e->dir) ||
+	    nla_put_u64_64bit(skb, INSANE_EDGE_A_SEQ, e->seq,
+			      INSANE_EDGE_A_PAD) ||
+	    nla_put_u32(skb, INSANE_EDGE_A_STEP_INDEX, e->step) ||
+	    nla_put_u32(skb, INSANE_EDGE_A_MODE, e->mode) ||
+	    nla_put_u32(skb, INSANE_EDGE_A_STATE, e->state) ||
+	    nla_put_u64_64bit(skb, INSANE_EDGE_A_TIME_NS, e->time_ns,
+			      INSANE_EDGE_A_PAD) ||
+	    nla_put_u64_64bit(skb, INSANE_EDGE_A_REALTIME_NS, real,
+			      INSANE_EDGE_A_PAD) ||
+	    nla_put_u64_64bit(skb, INSANE_EDGE_A_FIRED_NS, e->fired_ns,
+			      INSANE_EDGE_A_PAD) ||
+	    (e->has_carrier &&
+	     nla_put_u8(skb, INSANE_EDGE_A_CARRIER, e->carrier)))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/**
+ * insane_genl_notify_edge - tell the events group of an edge
+ * @ins: the device, which is up
+ * @e: the edge
+ *
+ * Called by the edge timer in softirq context, under rcu_read_lock(), so
+ * GFP_ATOMIC: a failed allocation loses the event, as a listener that falls
+ * behind does (ENOBUFS on its socket). The device's name and namespace
+ * cannot change meanwhile: both need it down, and going down stops the
+ * timer first.
+ */
+static void insane_genl_notify_edge(struct insane_dev *ins,
+				    const struct insane_edge *e)
+{
+	struct net_device *dev = ins->dev;
+	struct net *net = dev_net(dev);
+	struct sk_buff *msg;
+	void *hdr;
+
+	if (!genl_has_listeners(&insane_genl_family, net,
+				INSANE_GENL_MCGRP_EVENTS_IDX))
+		return;
+
+	msg = genlmsg_new(insane_genl_edge_size(), GFP_ATOMIC);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &insane_genl_family, 0, INSANE_CMD_EVENT);
+	if (!hdr ||
+	    nla_put_u32(msg, INSANE_DEVICE_A_EVENT, INSANE_EVENT_EDGE) ||
+	    nla_put_u32(msg, INSANE_DEVICE_A_IFINDEX, dev->ifindex) ||
+	    nla_put_string(msg, INSANE_DEVICE_A_IFNAME, dev->name) ||
+	    insane_genl_fill_edge(msg, e)) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&insane_genl_family, net, msg, 0,
+				INSANE_GENL_MCGRP_EVENTS_IDX, GFP_ATOMIC);
+}
+
 /* Registered last, so user space never meets a half-initialised module. */
 int __init insane_genl_init(void)
 {
@@ -471,11 +557,14 @@ int __init insane_genl_init(void)
 	rtnl_lock();
 	insane_link_set_event_fn(insane_genl_notify);
 	rtnl_unlock();
+	insane_edge_set_notify_fn(insane_genl_notify_edge);
 	return 0;
 }
 
+/* The hooks go first, waited for, then the family. */
 void insane_genl_uninit(void)
 {
+	insane_edge_set_notify_fn(NULL);
 	rtnl_lock();
 	insane_link_set_event_fn(NULL);
 	rtnl_unlock();

@@ -38,6 +38,8 @@ const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_ONCE]		= { .type = NLA_FLAG },
 	[INSANE_POLICY_A_STEP_INDEX]	= { .type = NLA_U32 },
 	[INSANE_POLICY_A_STEP_LEFT_NS]	= { .type = NLA_U64 },
+	[INSANE_POLICY_A_CARRIER]	= { .type = NLA_FLAG },
+	[INSANE_POLICY_A_EVENTS]	= { .type = NLA_FLAG },
 };
 
 bool insane_policy_present(struct nlattr *const *tb)
@@ -118,6 +120,14 @@ static void insane_policy_misplaced(struct netlink_ext_ack *extack,
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "INSANE_POLICY_A_DURATION_NS is only valid in a step of INSANE_POLICY_A_STEPS");
 		break;
+	case INSANE_POLICY_A_CARRIER:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_CARRIER is only valid in time and schedule modes");
+		break;
+	case INSANE_POLICY_A_EVENTS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_EVENTS is only valid in time and schedule modes");
+		break;
 	default:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "this policy attribute is not valid in the given mode");
@@ -175,6 +185,9 @@ static void insane_policy_missing(struct netlink_ext_ack *extack,
 #define INSANE_GE_ATTRS (BIT(INSANE_POLICY_A_GE_P) | BIT(INSANE_POLICY_A_GE_R) | \
 			 BIT(INSANE_POLICY_A_GE_LOSS_BAD) |		       \
 			 BIT(INSANE_POLICY_A_GE_LOSS_GOOD))
+/* The flags of the policies with windows (see edge.c). */
+#define INSANE_EDGE_ATTRS (BIT(INSANE_POLICY_A_CARRIER) | \
+			   BIT(INSANE_POLICY_A_EVENTS))
 
 /* The attributes each mode allows and requires, besides the mode. */
 static const struct {
@@ -186,7 +199,8 @@ static const struct {
 		BIT(INSANE_POLICY_A_PERCENT) | BIT(INSANE_POLICY_A_SEED),
 		BIT(INSANE_POLICY_A_PERCENT) },
 	[INSANE_MODE_TIME] = {
-		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS),
+		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS) |
+		INSANE_EDGE_ATTRS,
 		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS) },
 	[INSANE_MODE_DROP] = { 0, 0 },
 	[INSANE_MODE_BURST] = {
@@ -198,9 +212,15 @@ static const struct {
 		BIT(INSANE_POLICY_A_GE_P) | BIT(INSANE_POLICY_A_GE_R) },
 	[INSANE_MODE_SCHEDULE] = {
 		BIT(INSANE_POLICY_A_STEPS) | BIT(INSANE_POLICY_A_ONCE) |
-		BIT(INSANE_POLICY_A_SEED),
+		BIT(INSANE_POLICY_A_SEED) | INSANE_EDGE_ATTRS,
 		BIT(INSANE_POLICY_A_STEPS) },
 };
+
+/* Whether a time or schedule policy has a timer for its edges (edge.c). */
+static bool insane_policy_has_edges(struct nlattr *const *tb)
+{
+	return tb[INSANE_POLICY_A_CARRIER] || tb[INSANE_POLICY_A_EVENTS];
+}
 
 static int insane_policy_check_time(struct nlattr *const *tb,
 				    struct netlink_ext_ack *extack)
@@ -216,6 +236,18 @@ static int insane_policy_check_time(struct nlattr *const *tb,
 	if (on + off < on) {
 		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_OFF_NS],
 				    "INSANE_POLICY_A_ON_NS + INSANE_POLICY_A_OFF_NS overflows 64 bits");
+		return -EINVAL;
+	}
+	if (!insane_policy_has_edges(tb))
+		return 0;
+	if (on < INSANE_EDGE_MIN_NS) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_ON_NS],
+				    "INSANE_POLICY_A_ON_NS is below INSANE_EDGE_MIN_NS (10 ms), the shortest window with INSANE_POLICY_A_CARRIER or INSANE_POLICY_A_EVENTS: faster carrier changes or events would flood rtnetlink and the listeners");
+		return -EINVAL;
+	}
+	if (off < INSANE_EDGE_MIN_NS) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_OFF_NS],
+				    "INSANE_POLICY_A_OFF_NS is below INSANE_EDGE_MIN_NS (10 ms), the shortest window with INSANE_POLICY_A_CARRIER or INSANE_POLICY_A_EVENTS: faster carrier changes or events would flood rtnetlink and the listeners");
 		return -EINVAL;
 	}
 	return 0;
@@ -363,6 +395,16 @@ static int insane_policy_check_one(struct nlattr *const *tb, bool in_step,
 					    "INSANE_POLICY_A_SEED is not valid in a step: the schedule's seed goes beside INSANE_POLICY_A_STEPS");
 			return -EINVAL;
 		}
+		if (tb[INSANE_POLICY_A_CARRIER]) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_CARRIER],
+					    "INSANE_POLICY_A_CARRIER is not valid in a step: it goes beside INSANE_POLICY_A_STEPS, for every step");
+			return -EINVAL;
+		}
+		if (tb[INSANE_POLICY_A_EVENTS]) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_EVENTS],
+					    "INSANE_POLICY_A_EVENTS is not valid in a step: it goes beside INSANE_POLICY_A_STEPS, for every step");
+			return -EINVAL;
+		}
 		allowed |= BIT(INSANE_POLICY_A_DURATION_NS);
 		required |= BIT(INSANE_POLICY_A_DURATION_NS);
 	}
@@ -422,8 +464,11 @@ int insane_policy_parse_step(const struct nlattr *step, struct nlattr **stb,
 	return insane_policy_check_one(stb, true, extack);
 }
 
-/* Checks the steps of a schedule; returns their number or an errno. */
-static int insane_policy_check_steps(const struct nlattr *steps,
+/*
+ * Checks the steps of a schedule, each at least INSANE_EDGE_MIN_NS long
+ * with @edges; returns their number or an errno.
+ */
+static int insane_policy_check_steps(const struct nlattr *steps, bool edges,
 				     struct netlink_ext_ack *extack)
 {
 	struct nlattr *stb[INSANE_POLICY_A_MAX + 1];
@@ -441,6 +486,12 @@ static int insane_policy_check_steps(const struct nlattr *steps,
 		if (err)
 			return err;
 		d = nla_get_u64(stb[INSANE_POLICY_A_DURATION_NS]);
+		if (edges && d < INSANE_EDGE_MIN_NS) {
+			NL_SET_ERR_MSG_ATTR(extack,
+					    stb[INSANE_POLICY_A_DURATION_NS],
+					    "INSANE_POLICY_A_DURATION_NS is below INSANE_EDGE_MIN_NS (10 ms), the shortest step with INSANE_POLICY_A_CARRIER or INSANE_POLICY_A_EVENTS: faster carrier changes or events would flood rtnetlink and the listeners");
+			return -EINVAL;
+		}
 		if (d > S64_MAX - total) {
 			NL_SET_ERR_MSG_ATTR(extack,
 					    stb[INSANE_POLICY_A_DURATION_NS],
@@ -460,10 +511,17 @@ static int insane_policy_check_steps(const struct nlattr *steps,
 
 /* Checks a policy; returns the number of its steps (time: 2) or an errno. */
 int insane_policy_check_count(struct nlattr *const *tb,
+			      enum insane_direction dir,
 			      struct netlink_ext_ack *extack)
 {
 	int err;
 
+	/* The device has one carrier, which the transmit policy flaps. */
+	if (dir == INSANE_DIRECTION_RX && tb[INSANE_POLICY_A_CARRIER]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_CARRIER],
+				    "carrier flaps follow the transmit policy: INSANE_POLICY_A_CARRIER is not valid in a receive policy");
+		return -EINVAL;
+	}
 	err = insane_policy_check_one(tb, false, extack);
 	if (err)
 		return err;
@@ -472,6 +530,7 @@ int insane_policy_check_count(struct nlattr *const *tb,
 		return 2;
 	case INSANE_MODE_SCHEDULE:
 		return insane_policy_check_steps(tb[INSANE_POLICY_A_STEPS],
+						 insane_policy_has_edges(tb),
 						 extack);
 	}
 	return 0;
@@ -480,15 +539,16 @@ int insane_policy_check_count(struct nlattr *const *tb,
 /**
  * insane_policy_check - check a parsed policy attribute set
  * @tb: attributes indexed by enum insane_policy_attr, at least one present
+ * @dir: the transmit policy of a device, or its receive policy
  * @extack: where to say what is wrong
  *
  * Return: 0, or -EINVAL with a message naming the attribute (inside a
  * step, the step's attribute).
  */
-int insane_policy_check(struct nlattr *const *tb,
+int insane_policy_check(struct nlattr *const *tb, enum insane_direction dir,
 			struct netlink_ext_ack *extack)
 {
-	int n = insane_policy_check_count(tb, extack);
+	int n = insane_policy_check_count(tb, dir, extack);
 
 	return n < 0 ? n : 0;
 }

@@ -59,6 +59,9 @@ struct insane_policy {
 	u32 mode;
 	bool seeded;
 	bool once;		/* schedule: the last step holds after the end */
+	/* Time and schedule: INSANE_POLICY_A_CARRIER and _EVENTS (edge.c). */
+	bool carrier;
+	bool events;
 	u32 nsteps;		/* time and schedule, else 0 */
 	u64 seed;
 	u64 epoch_ns;		/* ktime_get_ns() when the policy was built */
@@ -80,15 +83,22 @@ struct insane_policy {
 extern const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1];
 extern const struct nla_policy insane_steps_nla[INSANE_STEPS_A_MAX + 1];
 
+/*
+ * @dir says which policy of a device @tb is: the transmit one
+ * (INSANE_DIRECTION_TX) or the receive one, which refuses
+ * INSANE_POLICY_A_CARRIER.
+ */
 bool insane_policy_present(struct nlattr *const *tb);
-int insane_policy_check(struct nlattr *const *tb,
+int insane_policy_check(struct nlattr *const *tb, enum insane_direction dir,
 			struct netlink_ext_ack *extack);
 /* Between the parser (policy.c) and the builder (policy_build.c). */
 int insane_policy_check_count(struct nlattr *const *tb,
+			      enum insane_direction dir,
 			      struct netlink_ext_ack *extack);
 int insane_policy_parse_step(const struct nlattr *step, struct nlattr **stb,
 			     struct netlink_ext_ack *extack);
 struct insane_policy *insane_policy_build(struct nlattr *const *tb,
+					  enum insane_direction dir,
 					  struct netlink_ext_ack *extack);
 void insane_policy_free(struct insane_policy *p);
 void insane_policy_free_rcu(struct insane_policy *p);

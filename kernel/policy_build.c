@@ -110,6 +110,7 @@ static bool insane_policy_build_steps(struct insane_policy *p,
 /**
  * insane_policy_build - allocate a policy from its attributes
  * @tb: attributes indexed by enum insane_policy_attr, or NULL
+ * @dir: the transmit policy of a device, or its receive policy
  * @extack: where to say what is wrong
  *
  * With no attribute at all the policy is pass. The steps of time and
@@ -120,6 +121,7 @@ static bool insane_policy_build_steps(struct insane_policy *p,
  * Return: the policy, or an ERR_PTR.
  */
 struct insane_policy *insane_policy_build(struct nlattr *const *tb,
+					  enum insane_direction dir,
 					  struct netlink_ext_ack *extack)
 {
 	struct insane_policy *p;
@@ -128,7 +130,7 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 	int err;
 
 	if (insane_policy_present(tb)) {
-		err = insane_policy_check_count(tb, extack);
+		err = insane_policy_check_count(tb, dir, extack);
 		if (err < 0)
 			return ERR_PTR(err);
 		nsteps = err;
@@ -143,6 +145,10 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 	if (tb && tb[INSANE_POLICY_A_SEED]) {
 		p->seeded = true;
 		p->seed = nla_get_u64(tb[INSANE_POLICY_A_SEED]);
+	}
+	if (tb) {
+		p->carrier = nla_get_flag(tb[INSANE_POLICY_A_CARRIER]);
+		p->events = nla_get_flag(tb[INSANE_POLICY_A_EVENTS]);
 	}
 
 	switch (mode) {
@@ -303,6 +309,9 @@ int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p)
 	    nla_put_u64_64bit(skb, INSANE_POLICY_A_SEED, p->seed,
 			      INSANE_POLICY_A_PAD))
 		return -EMSGSIZE;
+	if ((p->carrier && nla_put_flag(skb, INSANE_POLICY_A_CARRIER)) ||
+	    (p->events && nla_put_flag(skb, INSANE_POLICY_A_EVENTS)))
+		return -EMSGSIZE;
 	if (!p->nsteps)
 		return 0;
 
@@ -334,6 +343,7 @@ size_t insane_policy_nlmsg_size(void)
 	       nla_total_size(0) +			/* STEPS */
 	       step * INSANE_SCHEDULE_STEPS_MAX +
 	       nla_total_size(0) +			/* ONCE */
+	       nla_total_size(0) * 2 +			/* CARRIER, EVENTS */
 	       nla_total_size(sizeof(u32)) +		/* STEP_INDEX */
 	       nla_total_size_64bit(sizeof(u64));	/* STEP_LEFT_NS */
 }

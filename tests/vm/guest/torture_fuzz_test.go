@@ -200,11 +200,16 @@ func (f *ttFuzzer) u64v() uint64 {
 
 // policy builds the attributes of a policy nest: mostly valid, sometimes
 // incomplete or with attributes of another mode.
-func (f *ttFuzzer) policy() []byte { return f.policyIn(false) }
+func (f *ttFuzzer) policy() []byte { return f.policyIn(false, false) }
 
 // policyIn builds a policy, or with step a step of a schedule (whose mode
-// is then mostly one that a step takes, with a duration).
-func (f *ttFuzzer) policyIn(step bool) []byte {
+// is then mostly one that a step takes, with a duration). Time and
+// schedule policies often have INSANE_POLICY_A_CARRIER or _EVENTS (issue
+// 17), with windows around INSANE_EDGE_MIN_NS; edges says that the
+// schedule of a step has one, so that its duration is picked that way too.
+// Both flags also come, rarely, where they are refused: other modes, steps,
+// receive policies (carrier), with a payload.
+func (f *ttFuzzer) policyIn(step, edges bool) []byte {
 	var b []byte
 	mode := uint32(f.pick(uapi.ModeMax + 2)) // ModeMax+1 is unknown
 	if step && !f.chance(0.1) {
@@ -224,6 +229,8 @@ func (f *ttFuzzer) policyIn(step bool) []byte {
 	case uapi.ModeTime:
 		want[uapi.PolicyAOnNs] = !f.chance(0.05)
 		want[uapi.PolicyAOffNs] = !f.chance(0.05)
+		want[uapi.PolicyACarrier] = f.chance(0.25)
+		want[uapi.PolicyAEvents] = f.chance(0.25)
 	case uapi.ModeBurst:
 		want[uapi.PolicyAPercent] = !f.chance(0.05)
 		want[uapi.PolicyABurst] = !f.chance(0.05)
@@ -238,10 +245,16 @@ func (f *ttFuzzer) policyIn(step bool) []byte {
 		want[uapi.PolicyASteps] = !f.chance(0.05)
 		want[uapi.PolicyAOnce] = f.chance(0.3)
 		want[uapi.PolicyASeed] = f.chance(0.5)
+		want[uapi.PolicyACarrier] = f.chance(0.25)
+		want[uapi.PolicyAEvents] = f.chance(0.25)
 	}
 	if step {
 		want[uapi.PolicyASeed] = f.chance(0.03)
 		want[uapi.PolicyADurationNs] = !f.chance(0.05)
+		want[uapi.PolicyACarrier] = f.chance(0.02)
+		want[uapi.PolicyAEvents] = f.chance(0.02)
+	} else {
+		edges = want[uapi.PolicyACarrier] || want[uapi.PolicyAEvents]
 	}
 	for typ := uint16(uapi.PolicyAPad); typ <= uapi.PolicyAMax+1; typ++ {
 		if typ == uapi.PolicyAMode || !(want[typ] || f.chance(0.03)) {
@@ -259,12 +272,24 @@ func (f *ttFuzzer) policyIn(step bool) []byte {
 			b = append(b, ttAttrBytes(typ, ttU32(v))...)
 		case uapi.PolicyAOnce:
 			b = append(b, ttAttrBytes(typ, make([]byte, 4*f.pick(2)))...)
+		case uapi.PolicyACarrier, uapi.PolicyAEvents:
+			var payload []byte
+			if f.chance(0.05) {
+				payload = make([]byte, 4)
+			}
+			b = append(b, ttAttrBytes(typ, payload)...)
+		case uapi.PolicyAOnNs, uapi.PolicyAOffNs, uapi.PolicyADurationNs:
+			v := f.u64v()
+			if edges && f.chance(0.7) {
+				v = []uint64{uapi.EdgeMinNs - 1, uapi.EdgeMinNs, uapi.EdgeMinNs + 1, 2 * uapi.EdgeMinNs, 5 * uapi.EdgeMinNs, 0}[f.pick(6)]
+			}
+			b = append(b, ttAttrBytes(typ, ttU64(v))...)
 		case uapi.PolicyASteps:
 			if step {
 				b = append(b, ttAttrBytes(typ|unix.NLA_F_NESTED, nil)...)
 				continue
 			}
-			b = append(b, ttAttrBytes(typ|unix.NLA_F_NESTED, f.steps())...)
+			b = append(b, ttAttrBytes(typ|unix.NLA_F_NESTED, f.steps(edges))...)
 		default:
 			b = append(b, ttAttrBytes(typ, ttU64(f.u64v()))...)
 		}
@@ -275,7 +300,7 @@ func (f *ttFuzzer) policyIn(step bool) []byte {
 // steps builds the INSANE_STEPS_A_STEP list of a schedule: mostly a few
 // steps, sometimes none, the most allowed or one too many, or an
 // attribute of another type.
-func (f *ttFuzzer) steps() []byte {
+func (f *ttFuzzer) steps(edges bool) []byte {
 	n := 1 + f.pick(4)
 	switch f.pick(20) {
 	case 0:
@@ -294,7 +319,7 @@ func (f *ttFuzzer) steps() []byte {
 		if !f.chance(0.02) {
 			typ |= unix.NLA_F_NESTED
 		}
-		b = append(b, ttAttrBytes(typ, f.policyIn(true))...)
+		b = append(b, ttAttrBytes(typ, f.policyIn(true, edges))...)
 	}
 	return b
 }
@@ -733,8 +758,12 @@ func ttParseLinkData(b []byte) error {
 		switch a.Type {
 		case uapi.PolicyARx:
 			rx++
-			if err := ttParsePolicy(a.Data, &ttDev{}); err != nil {
+			var d ttDev
+			if err := ttParsePolicy(a.Data, &d); err != nil {
 				return fmt.Errorf("INSANE_POLICY_A_RX: %w", err)
+			}
+			if d.Carrier {
+				return fmt.Errorf("INSANE_POLICY_A_RX with INSANE_POLICY_A_CARRIER")
 			}
 		case uapi.PolicyARxOff:
 			return fmt.Errorf("INSANE_POLICY_A_RX_OFF in a reply")

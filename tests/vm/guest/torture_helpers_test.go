@@ -320,6 +320,7 @@ type ttDev struct {
 	Steps                           []*ttDev // a schedule's steps, each with its Duration
 	Duration                        uint64   // in a step
 	Once                            bool
+	Carrier, Events                 bool    // time and schedule modes (issue 17)
 	StepIndex                       *uint32 // time and schedule modes
 	StepLeft                        *uint64
 	Stats                           [uapi.StatsAMax + 1]uint64
@@ -377,6 +378,9 @@ func ttParseDevice(data []byte, wantCmd uint8) (*ttDev, error) {
 		case uapi.DeviceARxPolicy:
 			d.Rx = &ttDev{}
 			err = ttParsePolicy(a.Data, d.Rx)
+			if err == nil && d.Rx.Carrier {
+				err = errors.New("INSANE_POLICY_A_CARRIER in a receive policy")
+			}
 		case uapi.DeviceAStats:
 			err = ttParseStats(a.Data, d)
 		default:
@@ -431,7 +435,7 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 		case uapi.PolicyAMode, uapi.PolicyAPercent, uapi.PolicyABurst, uapi.PolicyAGeP, uapi.PolicyAGeR,
 			uapi.PolicyAGeLossBad, uapi.PolicyAGeLossGood, uapi.PolicyAStepIndex:
 			want = 4
-		case uapi.PolicyAOnce:
+		case uapi.PolicyAOnce, uapi.PolicyACarrier, uapi.PolicyAEvents:
 			want = 0
 		case uapi.PolicyASteps:
 			want = len(a.Data)
@@ -477,6 +481,10 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 			d.StepLeft = &l
 		case uapi.PolicyAOnce:
 			d.Once = true
+		case uapi.PolicyACarrier:
+			d.Carrier = true
+		case uapi.PolicyAEvents:
+			d.Events = true
 		case uapi.PolicyASteps:
 			if step {
 				return errors.New("INSANE_POLICY_A_STEPS in a step")
@@ -561,7 +569,10 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 			*d.StepLeft == 0 || *d.StepLeft > []uint64{d.On, d.Off}[*d.StepIndex] {
 			return fmt.Errorf("time mode on %d off %d reports step %v left %v", d.On, d.Off, d.StepIndex, d.StepLeft)
 		}
-		return only(uapi.PolicyAOnNs, uapi.PolicyAOffNs, uapi.PolicyAStepIndex, uapi.PolicyAStepLeftNs)
+		if (d.Carrier || d.Events) && (d.On < uapi.EdgeMinNs || d.Off < uapi.EdgeMinNs) {
+			return fmt.Errorf("time mode on %d off %d with carrier %v events %v", d.On, d.Off, d.Carrier, d.Events)
+		}
+		return only(uapi.PolicyAOnNs, uapi.PolicyAOffNs, uapi.PolicyAStepIndex, uapi.PolicyAStepLeftNs, uapi.PolicyACarrier, uapi.PolicyAEvents)
 	case uapi.ModeSchedule:
 		if !seen[uapi.PolicyASteps] || len(d.Steps) == 0 || len(d.Steps) > uapi.ScheduleStepsMax {
 			return fmt.Errorf("schedule of %d steps", len(d.Steps))
@@ -582,7 +593,12 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 		if d.StepLeft != nil && (*d.StepLeft == 0 || *d.StepLeft > d.Steps[*d.StepIndex].Duration) {
 			return fmt.Errorf("step %d of %d ns with %d ns left", *d.StepIndex, d.Steps[*d.StepIndex].Duration, *d.StepLeft)
 		}
-		return only(uapi.PolicyASteps, uapi.PolicyAOnce, uapi.PolicyAStepIndex, uapi.PolicyAStepLeftNs)
+		for i, st := range d.Steps {
+			if (d.Carrier || d.Events) && st.Duration < uapi.EdgeMinNs {
+				return fmt.Errorf("step %d of %d ns with carrier %v events %v", i, st.Duration, d.Carrier, d.Events)
+			}
+		}
+		return only(uapi.PolicyASteps, uapi.PolicyAOnce, uapi.PolicyAStepIndex, uapi.PolicyAStepLeftNs, uapi.PolicyACarrier, uapi.PolicyAEvents)
 	}
 	return fmt.Errorf("unknown mode %d", d.Mode)
 }
