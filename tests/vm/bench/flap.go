@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,5 +238,11 @@ func printFlap(f flapResult, icount bool) {
 		f.Transitions, f.Losses, f.Gains, restore, f.KernelDowns, f.KernelUps)
 	fmt.Printf("- RTM_NEWLINK messages of the device: %d; matched to their change (by their carrier counters): %d; changes without one: %d; repeating a reported state: %d; beyond the changes: %d; carrier disagreeing with the counters: %d; operational state not yet the carrier's: %d\n",
 		f.Messages, f.Matched, f.Missing, f.Repeats, f.Extra, f.Inconsistent, f.OperLag)
+	var states []string
+	for k, n := range f.OperStates {
+		states = append(states, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(states)
+	fmt.Printf("- RTM_NEWLINK messages by carrier and operational state: %s\n", strings.Join(states, ", "))
 	fmt.Printf("- REALTIME_NS - TIME_NS against user space's CLOCK_REALTIME - CLOCK_MONOTONIC: at most %s apart\n", us(f.RealtimeSkewMax))
 }

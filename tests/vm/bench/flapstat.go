@@ -104,10 +104,13 @@ type flapResult struct {
 	// carrier counters they carry, Missing (changes without one), Repeats
 	// (messages that report no new change), Extra (counters beyond what
 	// the edges imply), Inconsistent (carrier absent or disagreeing with
-	// the counters), OperLag (operational state not yet the carrier's:
-	// a message sent before the link watch ran), RestoreSeen.
+	// the counters), OperLag (operational state not yet the carrier's, UP
+	// with carrier, DOWN or LOWERLAYERDOWN without: a message sent before
+	// the link watch ran), RestoreSeen. OperStates counts the messages by
+	// carrier and operational state ("off LOWERLAYERDOWN").
 	Messages, Matched, Missing, Repeats, Extra, Inconsistent, OperLag int
 	RestoreSeen                                                       bool
+	OperStates                                                        map[string]int
 	// KernelUps and KernelDowns are the growth of the device's carrier
 	// counters over the run.
 	KernelUps, KernelDowns int64
@@ -221,7 +224,17 @@ func analyzeFlap(r flapRun) flapResult {
 		case !l.HasCarrier || (l.Carrier && l.Ups != l.Downs) || (!l.Carrier && l.Downs != l.Ups+1):
 			res.Inconsistent++
 			continue
-		case l.Carrier && l.OperState != uint8(rtnetlink.OperStateUp), !l.Carrier && l.OperState != uint8(rtnetlink.OperStateDown):
+		}
+		if res.OperStates == nil {
+			res.OperStates = make(map[string]int)
+		}
+		res.OperStates[map[bool]string{false: "off ", true: "on "}[l.Carrier]+operName(l.OperState)]++
+		// Linux 6.1's link watch (default_operstate) gives a device
+		// without carrier LOWERLAYERDOWN whenever its iflink is another
+		// device's, as an attached insane device's is, whatever the
+		// lower's state; DOWN otherwise.
+		down := l.OperState == uint8(rtnetlink.OperStateDown) || l.OperState == uint8(rtnetlink.OperStateLowerLayerDown)
+		if l.Carrier && l.OperState != uint8(rtnetlink.OperStateUp) || !l.Carrier && !down {
 			res.OperLag++
 		}
 		var e *edgeObs
@@ -305,6 +318,15 @@ func (f flapResult) errors() []string {
 		add("no RTM_NEWLINK for the carrier given back when the policy was replaced")
 	}
 	return out
+}
+
+// operName is an IFLA_OPERSTATE value as ip(8) prints it.
+func operName(v uint8) string {
+	names := []string{"UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"}
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("operstate(%d)", v)
 }
 
 // parseLinkMsg decodes an RTM_NEWLINK's ifinfomsg and the attributes the

@@ -86,8 +86,10 @@ func (k simKernel) run() flapRun {
 	return r
 }
 
+// msg is the RTM_NEWLINK that Linux 6.1's link watch sends for an attached
+// device (LOWERLAYERDOWN without carrier: see analyzeFlap).
 func (k simKernel) msg(carrier bool, ups, downs, read int64) linkObs {
-	op := uint8(rtnetlink.OperStateDown)
+	op := uint8(rtnetlink.OperStateLowerLayerDown)
 	if carrier {
 		op = uint8(rtnetlink.OperStateUp)
 	}
@@ -133,6 +135,9 @@ func TestAnalyzeFlapClean(t *testing.T) {
 	}
 	if res.RealtimeSkewMax != 0 {
 		t.Errorf("realtime skew %d", res.RealtimeSkewMax)
+	}
+	if len(res.OperStates) != 2 || res.OperStates["off LOWERLAYERDOWN"] != 125 || res.OperStates["on UP"] != 125 {
+		t.Errorf("operational states %v", res.OperStates)
 	}
 }
 
@@ -243,7 +248,8 @@ func TestAnalyzeFlapRepeats(t *testing.T) {
 	r := cleanSim().run()
 	first := linkObs{HasCarrier: true, Carrier: true, OperState: uint8(rtnetlink.OperStateUp), Read: r.EpochAfter}
 	lag := r.Links[6]
-	lag.OperState = uint8(rtnetlink.OperStateUp) // carrier off, still UP
+	lag.OperState = uint8(rtnetlink.OperStateUp)          // carrier off, still UP
+	r.Links[8].OperState = uint8(rtnetlink.OperStateDown) // a detached device's: not a lag
 	r.Links = append([]linkObs{first}, append(r.Links, r.Links[3], lag)...)
 	res := analyzeFlap(r)
 	if errs := res.errors(); len(errs) > 0 {
@@ -251,6 +257,9 @@ func TestAnalyzeFlapRepeats(t *testing.T) {
 	}
 	if res.Repeats != 3 || res.OperLag != 1 || res.Matched != 250 || res.Messages != 253 {
 		t.Errorf("repeats %d operlag %d matched %d messages %d", res.Repeats, res.OperLag, res.Matched, res.Messages)
+	}
+	if res.OperStates["off UP"] != 1 || res.OperStates["off DOWN"] != 1 || res.OperStates["on UP"] != 127 {
+		t.Errorf("operational states %v", res.OperStates)
 	}
 }
 
