@@ -238,6 +238,8 @@ func printFlap(f flapResult, icount bool) {
 		f.Transitions, f.Losses, f.Gains, restore, f.KernelDowns, f.KernelUps)
 	fmt.Printf("- RTM_NEWLINK messages of the device: %d; matched to their change (by their carrier counters): %d; changes without one: %d; repeating a reported state: %d; beyond the changes: %d; carrier disagreeing with the counters: %d; operational state not yet the carrier's: %d\n",
 		f.Messages, f.Matched, f.Missing, f.Repeats, f.Extra, f.Inconsistent, f.OperLag)
+	fmt.Printf("- the edge event read after the RTM_NEWLINK of the same edge: %d of %d; event read - RTM_NEWLINK read: median %s\n",
+		f.LinkFirst, f.Matched, us(f.ReadGapMedian))
 	var states []string
 	for k, n := range f.OperStates {
 		states = append(states, fmt.Sprintf("%s %d", k, n))

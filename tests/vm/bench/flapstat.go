@@ -120,7 +120,13 @@ type flapResult struct {
 	// The lateness against TIME_NS of the kernel's timer (FIRED_NS), of
 	// the edge event's read and of the matched RTM_NEWLINK's read.
 	Timer, Event, Link latStat
-	EventsErr, LinkErr string
+	// For each matched change, the edge event's read minus the
+	// RTM_NEWLINK's: LinkFirst counts those read after the RTM_NEWLINK,
+	// ReadGapMedian is the median difference.
+	LinkFirst     int
+	ReadGapMedian int64
+	EventsErr     string
+	LinkErr       string
 }
 
 // timerStall is how long past its due time an edge may stay without an
@@ -218,7 +224,7 @@ func analyzeFlap(r flapRun) flapResult {
 	// one more loss than gains), whatever else sends the message.
 	seenOff := make([]bool, len(offs))
 	seenOn := make([]bool, len(ons)+1)
-	var link []int64
+	var link, gaps []int64
 	for _, l := range r.Links {
 		switch {
 		case !l.HasCarrier || (l.Carrier && l.Ups != l.Downs) || (!l.Carrier && l.Downs != l.Ups+1):
@@ -266,9 +272,14 @@ func analyzeFlap(r flapRun) flapResult {
 		}
 		res.Matched++
 		link = append(link, l.Read-e.Time)
+		gaps = append(gaps, e.Read-l.Read)
+		if e.Read > l.Read {
+			res.LinkFirst++
+		}
 	}
 	res.Missing = res.Transitions - res.Matched
 	res.Link = latencyStats(link)
+	res.ReadGapMedian = quantile(gaps, 0.5)
 	return res
 }
 

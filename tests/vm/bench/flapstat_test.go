@@ -133,6 +133,10 @@ func TestAnalyzeFlapClean(t *testing.T) {
 	if res.Link != (latStat{N: 250, Median: 40000, P99: 40000, Max: 40000}) {
 		t.Errorf("link %+v", res.Link)
 	}
+	// Events read fired + 500, links edge + 40000.
+	if res.LinkFirst != 0 || res.ReadGapMedian != 4000-40000 {
+		t.Errorf("link first %d, read gap median %d", res.LinkFirst, res.ReadGapMedian)
+	}
 	if res.RealtimeSkewMax != 0 {
 		t.Errorf("realtime skew %d", res.RealtimeSkewMax)
 	}
