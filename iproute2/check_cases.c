@@ -744,6 +744,8 @@ static const char *const attr_names[] = {
 	[INSANE_POLICY_A_ONCE] = "ONCE",
 	[INSANE_POLICY_A_STEP_INDEX] = "STEP_INDEX",
 	[INSANE_POLICY_A_STEP_LEFT_NS] = "STEP_LEFT_NS",
+	[INSANE_POLICY_A_CARRIER] = "CARRIER",
+	[INSANE_POLICY_A_EVENTS] = "EVENTS",
 };
 
 /*
@@ -924,6 +926,16 @@ static void own_checks(void)
 		{ "mode pass rx off", "MODE=0 RX_OFF" },
 		{ "mode schedule 2562047h47m16.854775807s pass",
 		  "MODE=6 STEPS{STEP{MODE=0 DURATION_NS=9223372036854775807}}" },
+		{ "events mode time 10ms 10ms carrier",
+		  "MODE=2 ON_NS=10000000 OFF_NS=10000000 CARRIER EVENTS" },
+		{
+			"mode schedule 1s pass 10ms drop once seed 3 events",
+			"MODE=6 STEPS{STEP{MODE=0 DURATION_NS=1000000000} STEP{MODE=3 DURATION_NS=10000000}} ONCE SEED=3 EVENTS",
+		},
+		{
+			"mode time 1s 1s carrier rx events mode time 1s 2s",
+			"MODE=2 ON_NS=1000000000 OFF_NS=1000000000 CARRIER RX{MODE=2 ON_NS=1000000000 OFF_NS=2000000000 EVENTS}",
+		},
 	};
 	static const struct {
 		__u64 ns;
@@ -959,6 +971,12 @@ static void own_checks(void)
 	check_print("mode percent 80 rx mode drop", -1, -1, true,
 		    "{\"mode\":\"percent\",\"percent\":80,\"rx\":{\"mode\":\"drop\"}}");
 	check_print("mode gilbert 1 20 90 0", -1, -1, false, "mode gilbert 1 20 90");
+	check_print("mode schedule 1s drop 2s pass seed 3 carrier events", 1, 5, false,
+		    "mode schedule 1s drop 2s pass seed 3 carrier events step 2 left 5ns");
+	check_print("mode schedule 1s drop 2s pass seed 3 carrier events", 1, 5, true,
+		    "{\"mode\":\"schedule\",\"steps\":[{\"duration_ns\":1000000000,\"mode\":\"drop\"},{\"duration_ns\":2000000000,\"mode\":\"pass\"}],\"seed\":3,\"carrier\":true,\"events\":true,\"step\":1,\"step_left_ns\":5}");
+	check_print("mode time 1s 1s rx mode time 1s 1s events", -1, -1, true,
+		    "{\"mode\":\"time\",\"on_ns\":1000000000,\"off_ns\":1000000000,\"rx\":{\"mode\":\"time\",\"on_ns\":1000000000,\"off_ns\":1000000000,\"events\":true}}");
 
 	/* Refusals cases.txt leaves open. */
 	check_refusal("mode burst 0.000001 4294967",
@@ -973,6 +991,10 @@ static void own_checks(void)
 		      "step 2: percentage \"101\" is not between 0 and 100");
 	check_refusal("mode schedule 1s pass once once", "unknown option \"once\"");
 	check_refusal("mode drop once", "unknown option \"once\"");
+	check_refusal("mode time 1s 1s rx carrier mode time 1s 1s",
+		      "carrier goes with the transmit policy only");
+	check_refusal("mode time 10ms 9999999ns events",
+		      "events need windows of at least 10ms: OFF lasts 9999999ns");
 
 	/*
 	 * ip's request holds 1024 bytes: here 64 before the policy, then

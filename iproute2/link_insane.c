@@ -6,6 +6,7 @@
  *   ip link set insane0 type insane mode time 50 100
  *   ip link set insane0 type insane mode burst 95 5 seed 1
  *   ip link set insane0 type insane mode schedule 30s pass 5s drop
+ *   ip link set insane0 type insane mode time 500ms 500ms carrier events
  *   ip link set insane0 type insane rx mode percent 90   (receive policy)
  *   ip link set insane0 type insane rx off
  *   ip -d link show insane0            (the policy)
@@ -60,14 +61,19 @@ static const char mode_usage[] =
 static const char mode_kinds[] =
 	"pass, drop, percent, burst, gilbert, time or schedule";
 static const char seed_modes[] = "mode percent, burst, gilbert or schedule";
+static const char flag_modes[] = "mode time or schedule";
+
+static_assert(INSANE_EDGE_MIN_NS == 10000000ULL,
+	      "the help gives the shortest window with carrier or events as 10ms");
 
 static const char usage_text[] =
 	"Usage: ... insane [ [ tx ] POLICY ] [ rx { POLICY | off } ]\n"
 	"\n"
 	"POLICY := { mode pass | mode drop | mode percent P [ seed S ] |\n"
 	"            mode burst P B [ seed S ] |\n"
-	"            mode gilbert P R [ H [ K ] ] [ seed S ] | mode time ON OFF |\n"
-	"            mode schedule STEP... [ once ] [ seed S ] }\n"
+	"            mode gilbert P R [ H [ K ] ] [ seed S ] |\n"
+	"            mode time ON OFF [ carrier ] [ events ] |\n"
+	"            mode schedule STEP... [ once ] [ seed S ] [ carrier ] [ events ] }\n"
 	"STEP := DURATION { pass | drop | percent P | burst P B |\n"
 	"                   gilbert P R [ H [ K ] ] }\n"
 	"tx, rx := the direction of the POLICY words that follow: what is sent\n"
@@ -91,6 +97,12 @@ static const char usage_text[] =
 	"            which ip's request holds about 39 pass or drop steps, or\n"
 	"            16 gilbert ones (mode schedule 30s pass 5s drop 10s percent 50)\n"
 	"S := a 64-bit seed that makes the decisions that draw reproducible\n"
+	"carrier := the device's carrier is off during every drop window (time's\n"
+	"           OFF, a schedule's drop steps) and on after, as a cable pulled\n"
+	"           and plugged back: ip monitor link shows NO-CARRIER; tx only\n"
+	"events := an edge event at every window or step boundary (insane\n"
+	"          monitor prints them); with carrier or events, every window\n"
+	"          (ON, OFF, each DURATION) lasts at least 10ms\n"
 	"\n"
 	"Without a mode a new device relays everything and an existing one keeps\n"
 	"its policy; a mode replaces the whole policy of its direction. The lower device is\n"
@@ -350,6 +362,25 @@ static void format_percent(__u32 units, char *buf, size_t len)
 	}
 }
 
+/* Nanoseconds in the largest of s, ms, us that divides them, else ns. */
+static void format_time(__u64 ns, char *buf, size_t len)
+{
+	static const struct {
+		__u64 ns;
+		const char *name;
+	} units[] = { { 1000000000, "s" }, { 1000000, "ms" }, { 1000, "us" } };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
+		if (ns % units[i].ns == 0) {
+			snprintf(buf, len, "%llu%s", ns / units[i].ns,
+				 units[i].name);
+			return;
+		}
+	}
+	snprintf(buf, len, "%lluns", ns);
+}
+
 /* Thousandths of a packet as an exact decimal: 2334 is "2.334". */
 static void format_burst(__u64 units, char *buf, size_t len)
 {
@@ -506,11 +537,16 @@ static bool is_step(const char *s)
 	return is_digit(*s) || *s == '.';
 }
 
+static bool is_flag(const char *s)
+{
+	return !strcmp(s, "carrier") || !strcmp(s, "events");
+}
+
 /* The words that end a schedule's steps besides a next option of ip's. */
 static bool ends_steps(const char *s)
 {
 	return !strcmp(s, "once") || !strcmp(s, "seed") || !strcmp(s, "rx") ||
-	       !strcmp(s, "tx");
+	       !strcmp(s, "tx") || is_flag(s);
 }
 
 /*
@@ -555,6 +591,14 @@ static int parse_schedule(int argc, char **argv, struct policy *p)
 	}
 	if (!p->nsteps)
 		return bad("mode schedule needs steps: DURATION ACTION, such as 30s pass 5s drop");
+	/*
+	 * carrier and events end the steps; another step after them would
+	 * take them, which a step cannot.
+	 */
+	for (n = i; n < argc && is_flag(argv[n]); n++)
+		;
+	if (n > i && n < argc && is_step(argv[n]))
+		return bad("a step takes no carrier or events: they follow the last step");
 	for (n = 0; n < p->nsteps; n++) {
 		/* Each duration is at most NS_MAX: no overflow. */
 		sum += p->steps[n].duration;
@@ -672,13 +716,62 @@ static void put_action(struct nlmsghdr *n, const struct action *a)
 	}
 }
 
-/* The words of one direction: its policy and seed. */
+/* The words of one direction: its policy, seed and edge flags. */
 struct direction {
 	const char *prefix;	/* "" or "rx " in messages */
 	struct policy p;
 	bool have_seed;
 	__u64 seed;
+	bool carrier, events;
 };
+
+/*
+ * Refuses carrier and events without a mode that has windows, or with a
+ * window shorter than INSANE_EDGE_MIN_NS; the Go parser says the same.
+ */
+static int check_flags(const struct direction *d)
+{
+	const char *flags = "carrier and events", *verb = "need";
+	const struct policy *p = &d->p;
+	char min[32], got[32];
+	__u64 least = INSANE_EDGE_MIN_NS;
+	int i;
+
+	if (!d->carrier && !d->events)
+		return 0;
+	if (p->mode < 0)
+		return bad("%s%s goes with %s", d->prefix,
+			   d->carrier ? "carrier" : "events", flag_modes);
+	if (p->mode != INSANE_MODE_TIME && p->mode != INSANE_MODE_SCHEDULE)
+		return bad("%s%s goes with %s, not mode %s", d->prefix,
+			   d->carrier ? "carrier" : "events", flag_modes,
+			   mode_names[p->mode]);
+	if (!d->events) {
+		flags = "carrier";
+		verb = "needs";
+	} else if (!d->carrier) {
+		flags = "events";
+	}
+	format_time(least, min, sizeof(min));
+	if (p->mode == INSANE_MODE_TIME) {
+		if (p->a.on < least || p->a.off < least) {
+			format_time(p->a.on < least ? p->a.on : p->a.off, got,
+				    sizeof(got));
+			return bad("%s%s %s windows of at least %s: %s lasts %s",
+				   d->prefix, flags, verb, min,
+				   p->a.on < least ? "ON" : "OFF", got);
+		}
+		return 0;
+	}
+	for (i = 0; i < p->nsteps; i++) {
+		if (p->steps[i].duration < least) {
+			format_time(p->steps[i].duration, got, sizeof(got));
+			return bad("%s%s %s windows of at least %s: step %d lasts %s",
+				   d->prefix, flags, verb, min, i + 1, got);
+		}
+	}
+	return 0;
+}
 
 /*
  * Writes a direction's policy into the request, nested in nest_type if it
@@ -718,6 +811,10 @@ static int put_policy(struct nlmsghdr *n, int nest_type,
 	}
 	if (d->have_seed)
 		addattr64(&s.n, sizeof(s), INSANE_POLICY_A_SEED, d->seed);
+	if (d->carrier)
+		addattr_l(&s.n, sizeof(s), INSANE_POLICY_A_CARRIER, NULL, 0);
+	if (d->events)
+		addattr_l(&s.n, sizeof(s), INSANE_POLICY_A_EVENTS, NULL, 0);
 	if (outer)
 		addattr_nest_end(&s.n, outer);
 
@@ -765,7 +862,7 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 				continue;
 			}
 			if (strcmp(argv[i + 1], "mode") &&
-			    strcmp(argv[i + 1], "seed"))
+			    strcmp(argv[i + 1], "seed") && !is_flag(argv[i + 1]))
 				return bad("%s needs a policy (mode ... or seed S), not \"%s\"",
 					   argv[i], argv[i + 1]);
 			if (rx && rx_off)
@@ -788,6 +885,18 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 				return -1;
 			d->have_seed = true;
 			i += 2;
+		} else if (!strcmp(argv[i], "carrier")) {
+			if (d == &dirs[1])
+				return bad("carrier goes with the transmit policy only");
+			if (d->carrier)
+				return bad("carrier given twice");
+			d->carrier = true;
+			i++;
+		} else if (!strcmp(argv[i], "events")) {
+			if (d->events)
+				return bad("%sevents given twice", d->prefix);
+			d->events = true;
+			i++;
 		} else {
 			return bad("unknown option \"%s\"", argv[i]);
 		}
@@ -795,12 +904,15 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 
 	for (k = 0; k < 2; k++) {
 		d = &dirs[k];
-		if (!d->have_seed || takes_seed(d->p.mode))
-			continue;
-		if (d->p.mode < 0)
-			return bad("%sseed goes with %s", d->prefix, seed_modes);
-		return bad("%sseed goes with %s, not mode %s", d->prefix,
-			   seed_modes, mode_names[d->p.mode]);
+		if (d->have_seed && !takes_seed(d->p.mode)) {
+			if (d->p.mode < 0)
+				return bad("%sseed goes with %s", d->prefix,
+					   seed_modes);
+			return bad("%sseed goes with %s, not mode %s",
+				   d->prefix, seed_modes, mode_names[d->p.mode]);
+		}
+		if (check_flags(d))
+			return -1;
 	}
 	if (dirs[0].p.mode >= 0 && put_policy(n, 0, &dirs[0]))
 		return -1;
@@ -855,25 +967,6 @@ static void parse_nested(struct rtattr *tb[], const struct rtattr *rta)
 		if (type <= INSANE_POLICY_A_MAX && !tb[type])
 			tb[type] = a;
 	}
-}
-
-/* Nanoseconds in the largest of s, ms, us that divides them, else ns. */
-static void format_time(__u64 ns, char *buf, size_t len)
-{
-	static const struct {
-		__u64 ns;
-		const char *name;
-	} units[] = { { 1000000000, "s" }, { 1000000, "ms" }, { 1000, "us" } };
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(units); i++) {
-		if (ns % units[i].ns == 0) {
-			snprintf(buf, len, "%llu%s", ns / units[i].ns,
-				 units[i].name);
-			return;
-		}
-	}
-	snprintf(buf, len, "%lluns", ns);
 }
 
 /*
@@ -1023,6 +1116,18 @@ static void print_steps(const struct rtattr *steps)
 	close_json_array(IP_PRINT_JSON, NULL);
 }
 
+/* A flag of the policy: its word in text, in JSON key: true. */
+static void print_flag(struct rtattr *tb[], int type, const char *name)
+{
+	if (!tb[type])
+		return;
+	if (is_json_context())
+		print_color_bool(IP_PRINT_JSON, IP_COLOR_NONE, name, NULL, true);
+	else
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s ",
+				   name);
+}
+
 /*
  * A policy: the grammar's words, then for time and schedule modes where
  * they are, in text "step 2 left 3.25s" (the steps numbered from 1, time
@@ -1052,6 +1157,8 @@ static void print_policy(struct rtattr *tb[])
 	if (get_u64(tb[INSANE_POLICY_A_SEED], &seed))
 		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, "seed",
 				"seed %llu ", seed);
+	print_flag(tb, INSANE_POLICY_A_CARRIER, "carrier");
+	print_flag(tb, INSANE_POLICY_A_EVENTS, "events");
 	if (!get_u32(tb[INSANE_POLICY_A_STEP_INDEX], &step))
 		return;
 	print_color_u64(IP_PRINT_JSON, IP_COLOR_NONE, "step", NULL, step);

@@ -154,12 +154,12 @@ func parseConfig(stdin []byte, needPrev bool) (*config, error) {
 	}
 	c := &config{conf: conf, tx: policySetting{policy: genl.Pass(), from: "the default"}}
 	if conf.Tx != nil {
-		if c.tx, err = readPolicy(*conf.Tx, `"tx" in the network configuration`); err != nil {
+		if c.tx, err = readPolicy(*conf.Tx, `"tx" in the network configuration`, false); err != nil {
 			return nil, err
 		}
 	}
 	if conf.Rx != nil {
-		p, err := readPolicy(*conf.Rx, `"rx" in the network configuration`)
+		p, err := readPolicy(*conf.Rx, `"rx" in the network configuration`, true)
 		if err != nil {
 			return nil, err
 		}
@@ -174,11 +174,11 @@ func parseConfig(stdin []byte, needPrev bool) (*config, error) {
 		}
 		switch k {
 		case annotationTx:
-			if c.tx, err = readPolicy(v, "annotation "+k); err != nil {
+			if c.tx, err = readPolicy(v, "annotation "+k, false); err != nil {
 				return nil, err
 			}
 		case annotationRx:
-			p, err := readPolicy(v, "annotation "+k)
+			p, err := readPolicy(v, "annotation "+k, true)
 			if err != nil {
 				return nil, err
 			}
@@ -200,10 +200,18 @@ func parseConfig(stdin []byte, needPrev bool) (*config, error) {
 	return c, nil
 }
 
-func readPolicy(s, from string) (policySetting, error) {
+// readPolicy reads the policy s of the receive direction if rx, else of
+// the transmit one; from says where s was found.
+func readPolicy(s, from string, rx bool) (policySetting, error) {
 	p, err := policyparse.ParseString(s)
 	if err != nil {
 		return policySetting{}, cniErrorf(types.ErrInvalidNetworkConfig, "insane: %s: %q: %v", from, s, err)
+	}
+	if rx && p.Carrier {
+		// The grammar cannot tell the direction: the client would refuse
+		// it only once the device exists.
+		return policySetting{}, cniErrorf(types.ErrInvalidNetworkConfig,
+			"insane: %s: %q: carrier goes with the transmit policy only", from, s)
 	}
 	return policySetting{policy: p, from: from}, nil
 }

@@ -111,6 +111,8 @@ func TestAnnotations(t *testing.T) {
 		`"insane.dev/rx": "mode percent 101"`: {types.ErrInvalidNetworkConfig, `annotation insane.dev/rx: "mode percent 101": percentage "101" is not between 0 and 100`},
 		`"insane.dev/loss": "5"`:              {types.ErrUnsupportedField, `unknown pod annotation "insane.dev/loss" (value "5")`},
 		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, burst, gilbert or schedule, not mode pass"},
+		`"insane.dev/rx": "mode time 1s 1s carrier"`: {types.ErrInvalidNetworkConfig,
+			`annotation insane.dev/rx: "mode time 1s 1s carrier": carrier goes with the transmit policy only`},
 	} {
 		_, err := parseConfig(netconf("1.1.0", rc(ann), true), true)
 		if te := cniErr(t, err); te.Code != want.code || !strings.Contains(te.Msg, want.msg) {
@@ -133,6 +135,8 @@ func TestParseConfigRefuses(t *testing.T) {
 		`, "tx": "lower eth1"`:                           {types.ErrInvalidNetworkConfig, `unknown keyword "lower"`},
 		`, "tx": 5`:                                      {types.ErrDecodingFailure, "reading the network configuration"},
 		`, "rx": "mode nonsense"`:                        {types.ErrInvalidNetworkConfig, `unknown mode "nonsense"`},
+		`, "rx": "mode time 1s 1s events carrier"`:       {types.ErrInvalidNetworkConfig, "carrier goes with the transmit policy only"},
+		`, "tx": "mode time 5ms 1s carrier"`:             {types.ErrInvalidNetworkConfig, "carrier needs windows of at least 10ms: ON lasts 5ms"},
 		`, "destinations": []`:                           {types.ErrInvalidNetworkConfig, `"destinations" is empty`},
 		`, "destinations": ["10.0.0.0/33"]`:              {types.ErrInvalidNetworkConfig, `"10.0.0.0/33" is not a prefix`},
 		`, "destinations": ["10.0.0.1"]`:                 {types.ErrInvalidNetworkConfig, `"10.0.0.1" is not a prefix`},
@@ -177,5 +181,10 @@ func TestParseConfigRx(t *testing.T) {
 	}
 	if cfg.rx == nil || cfg.rx.policy.String() != "mode time 1s 500ms" || cfg.rx.from != `"rx" in the network configuration` {
 		t.Errorf("rx %+v", cfg.rx)
+	}
+	// The edge flags: carrier in the transmit policy only, events in both.
+	cfg, err = parseConfig(netconf("1.1.0", `, "tx": "mode time 5s 2s carrier events", "rx": "mode time 5s 2s events"`, true), true)
+	if err != nil || !cfg.tx.policy.Carrier || !cfg.tx.policy.Events || cfg.rx == nil || !cfg.rx.policy.Events {
+		t.Errorf("edge flags: %+v, %v", cfg, err)
 	}
 }

@@ -555,3 +555,140 @@ func TestShowScheduleAndBurst(t *testing.T) {
 		t.Fatalf("set seed on a burst policy: exit %d %s %+v", code, errOut, f.cfgs)
 	}
 }
+
+func TestParseEdgeFlags(t *testing.T) {
+	flags := func(p genl.Policy, carrier, events bool) *genl.Policy {
+		p.Carrier, p.Events = carrier, events
+		return &p
+	}
+	for _, tc := range []struct {
+		args string
+		want command
+	}{
+		{"link add ins0 lower eth0 mode time 5s 2s carrier events", command{verb: verbAdd, name: "ins0", lower: "eth0",
+			policy: flags(genl.Time(5*time.Second, 2*time.Second), true, true)}},
+		{"link set ins0 c mode time 50 100 e reset-stats", command{verb: verbSet, name: "ins0", resetStats: true,
+			policy: flags(genl.Time(500*time.Millisecond, time.Second), true, true)}},
+		{"link set ins0 mode time 1s 1s rx events mode time 1s 2s", command{verb: verbSet, name: "ins0",
+			policy: flags(genl.Time(time.Second, time.Second), false, false), rxPolicy: flags(genl.Time(time.Second, 2*time.Second), false, true)}},
+		{"link set ins0 mode schedule 1s pass 1s drop once seed 3 events", command{verb: verbSet, name: "ins0",
+			policy: flags(genl.Schedule(true, nil, genl.Step{Duration: time.Second, Action: genl.Pass()},
+				genl.Step{Duration: time.Second, Action: genl.Drop()}), false, true), seed: ptr(uint64(3))}},
+	} {
+		t.Run(tc.args, func(t *testing.T) {
+			got, err := parse(strings.Fields(tc.args))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(&tc.want, got, cmp.AllowUnexported(command{}, options{})); diff != "" {
+				t.Fatalf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	for args, want := range map[string]string{
+		"link set ins0 carrier":                         "carrier goes with mode time or schedule",
+		"link set ins0 seed 3 events":                   "events goes with mode time or schedule",
+		"link set ins0 rx events":                       "rx events goes with mode time or schedule",
+		"link set ins0 mode time 1s 1s rx carrier":      "carrier goes with the transmit policy only",
+		"link add ins0 mode time 1s 1s c carrier":       "carrier given twice",
+		"link add ins0 mode schedule 1s pass e 1s drop": `unknown keyword "1s"`,
+	} {
+		_, err := parse(strings.Fields(args))
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want a usage error with %q", args, err, want)
+		}
+	}
+}
+
+func TestEdgeFlagsCommandsAndShow(t *testing.T) {
+	p := genl.Time(5*time.Second, 2*time.Second)
+	p.Carrier, p.Events = true, true
+	rx := genl.Schedule(false, nil, genl.Step{Duration: time.Second, Action: genl.Drop()}, genl.Step{Duration: 2 * time.Second, Action: genl.Pass()})
+	rx.Events = true
+	d := &genl.Device{Name: "ins0", Index: 7, LowerName: "veth0", LowerIndex: 3, Policy: p, RxPolicy: &rx}
+	f := &fakeBackend{devices: []*genl.Device{d}}
+	code, _, errOut := runCLI(t, f, "link add ins5 lower veth0 mode time 5s 2s events carrier")
+	if code != 0 || len(f.calls) != 1 || f.calls[0] != `AddLink ins5 "veth0" mode time 5s 2s carrier events` {
+		t.Fatalf("add: exit %d %s, calls %q", code, errOut, f.calls)
+	}
+	code, _, errOut = runCLI(t, f, "link set ins0 mode time 5s 2s carrier events rx mode schedule 1s drop 2s pass events")
+	if code != 0 || len(f.cfgs) != 1 || cmp.Diff(genl.Config{Policy: &p, RxPolicy: &rx}, f.cfgs[0]) != "" {
+		t.Fatalf("set: exit %d %s, configs %+v", code, errOut, f.cfgs)
+	}
+	// A seed alone keeps the flags of the current policy.
+	sched := rx
+	sched.Carrier = true
+	f.devices = []*genl.Device{{Name: "ins1", Index: 8, Policy: sched}}
+	code, _, errOut = runCLI(t, f, "link set ins1 seed 4")
+	if code != 0 || len(f.cfgs) != 2 || f.cfgs[1].Policy.String() != "mode schedule 1s drop 2s pass seed 4 carrier events" {
+		t.Fatalf("seed alone: exit %d %s, configs %+v", code, errOut, f.cfgs)
+	}
+
+	f.devices = []*genl.Device{d}
+	code, out, _ := runCLI(t, f, "show")
+	if want := "7: ins0: lower veth0 mode time 5s 2s carrier events rx mode schedule 1s drop 2s pass events\n"; code != 0 || out != want {
+		t.Fatalf("show:\n%s\nwant:\n%s", out, want)
+	}
+	code, out, _ = runCLI(t, f, "-j show")
+	want := `[{"ifindex":7,"ifname":"ins0","link":"veth0","link_index":3,` +
+		`"policy":{"mode":"time","on_ns":5000000000,"off_ns":2000000000,"carrier":true,"events":true},` +
+		`"rx_policy":{"mode":"schedule","steps":[{"mode":"drop","duration_ns":1000000000},{"mode":"pass","duration_ns":2000000000}],"events":true}}]` + "\n"
+	if code != 0 || out != want {
+		t.Fatalf("-j show:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestMonitorEdges(t *testing.T) {
+	off, on := false, true
+	down := &genl.Edge{
+		Direction: genl.DirectionTx, Seq: 3, Step: 1, Mode: genl.ModeDrop, State: genl.EdgeDown,
+		Time: 1234500 * time.Millisecond, Realtime: time.Date(2026, 12, 2, 6, 30, 0, 500000000, time.UTC),
+		Fired: 1234500*time.Millisecond + 42*time.Microsecond, Carrier: &off,
+	}
+	up := &genl.Edge{
+		Direction: genl.DirectionTx, Seq: 4, Step: 0, Mode: genl.ModePass, State: genl.EdgeUp,
+		Time: 1236500 * time.Millisecond, Realtime: time.Date(2026, 12, 2, 6, 30, 2, 500000001, time.UTC),
+		Fired: 1236500*time.Millisecond + 1500*time.Microsecond, Carrier: &on,
+	}
+	rx := &genl.Edge{
+		Direction: genl.DirectionRx, Seq: 12, Step: 2, Mode: genl.ModePercent, State: genl.EdgeUp,
+		Time: 7 * time.Second, Realtime: time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC), Fired: 7*time.Second + 3,
+	}
+	dev := genl.Device{Name: "ins0", Index: 7}
+	f := &fakeBackend{events: []genl.Event{
+		{Type: genl.EventEdge, Device: dev, Edge: down},
+		{Type: genl.EventEdge, Device: dev, Edge: up},
+		{Type: genl.EventEdge, Device: genl.Device{Name: "ins1", Index: 8}, Edge: rx},
+		{Type: genl.EventDetach, Device: *devB},
+	}}
+	text := "[2026-11-26T14:05:01.123456Z] edge 7: ins0: tx step 2 drop down seq 3 at 2026-12-02T06:30:00.500000000Z monotonic 1234.500000000 fired +0.042ms carrier off\n" +
+		"[2026-11-26T14:05:01.123456Z] edge 7: ins0: tx step 1 pass up seq 4 at 2026-12-02T06:30:02.500000001Z monotonic 1236.500000000 fired +1.500ms carrier on\n" +
+		"[2026-11-26T14:05:01.123456Z] edge 8: ins1: rx step 3 percent up seq 12 at 2026-12-02T06:00:00.000000000Z monotonic 7.000000000 fired +0.000ms\n" +
+		"[2026-11-26T14:05:01.123456Z] detach 8: ins1: nolower mode time 500ms 1s\n"
+	for _, tc := range []struct{ args, want string }{
+		{"monitor", text},
+		// -s adds no counters to an edge: its message has none.
+		{"-s monitor", strings.Replace(text, "mode time 500ms 1s\n", "mode time 500ms 1s\n"+statsLines(genl.Stats{}), 1)},
+		{"-j monitor", `{"timestamp":"2026-11-26T14:05:01.123456Z","event":"edge","ifindex":7,"ifname":"ins0","direction":"tx","seq":3,"step":1,"mode":"drop","state":"down","time_ns":1234500000000,"realtime":"2026-12-02T06:30:00.5Z","realtime_ns":1796193000500000000,"fired_ns":1234500042000,"carrier":false}` + "\n" +
+			`{"timestamp":"2026-11-26T14:05:01.123456Z","event":"edge","ifindex":7,"ifname":"ins0","direction":"tx","seq":4,"step":0,"mode":"pass","state":"up","time_ns":1236500000000,"realtime":"2026-12-02T06:30:02.500000001Z","realtime_ns":1796193002500000001,"fired_ns":1236501500000,"carrier":true}` + "\n" +
+			`{"timestamp":"2026-11-26T14:05:01.123456Z","event":"edge","ifindex":8,"ifname":"ins1","direction":"rx","seq":12,"step":2,"mode":"percent","state":"up","time_ns":7000000000,"realtime":"2026-12-02T06:00:00Z","realtime_ns":1796191200000000000,"fired_ns":7000000003}` + "\n" +
+			`{"timestamp":"2026-11-26T14:05:01.123456Z","event":"detach","ifindex":8,"ifname":"ins1","policy":{"mode":"time","on_ns":500000000,"off_ns":1000000000}}` + "\n"},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stderr bytes.Buffer
+		w := &lockedBuffer{b: &bytes.Buffer{}}
+		done := make(chan int)
+		go func() {
+			done <- run(ctx, strings.Fields(tc.args), w, &stderr, func(string) (backend, error) { return f, nil }, func() time.Time { return fixedTime })
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for w.String() != tc.want && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if code := <-done; code != 0 || w.String() != tc.want || stderr.Len() != 0 {
+			t.Errorf("%s: exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s", tc.args, code, w.String(), tc.want, stderr.String())
+		}
+	}
+}

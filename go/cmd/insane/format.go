@@ -112,6 +112,9 @@ type jsonPolicy struct {
 	DurationNs *int64       `json:"duration_ns,omitempty"`
 	Steps      []jsonPolicy `json:"steps,omitempty"`
 	Once       bool         `json:"once,omitempty"`
+	// The edge flags of time and schedule policies.
+	Carrier bool `json:"carrier,omitempty"`
+	Events  bool `json:"events,omitempty"`
 	// The step in force (time, schedule), from 0, and the time left in
 	// it; step_left_ns is absent while a once schedule holds its last
 	// step for good.
@@ -175,7 +178,7 @@ func toJSON(d *genl.Device, stats bool) jsonDevice {
 }
 
 func policyJSON(p genl.Policy) jsonPolicy {
-	jp := jsonPolicy{Mode: p.Mode.String(), Seed: p.Seed}
+	jp := jsonPolicy{Mode: p.Mode.String(), Seed: p.Seed, Carrier: p.Carrier, Events: p.Events}
 	// Exact decimals, not the floats' shortest forms.
 	pct := func(v float64) *float64 {
 		f, _ := strconv.ParseFloat(genl.FormatPercentUnits(uint32(math.Round(v*1e6))), 64)
@@ -240,11 +243,84 @@ func writeJSON(w io.Writer, ds []*genl.Device, stats, pretty bool) error {
 
 const timestampLayout = "2006-01-02T15:04:05.000000Z07:00"
 
+// realtimeLayout writes an edge's CLOCK_REALTIME instant to the
+// nanosecond, as the kernel gives it.
+const realtimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// edgeLine is the text of an edge event, after the timestamp:
+//
+//	edge 7: ins0: tx step 2 drop down seq 3 at 2026-12-02T06:30:00.500000000Z monotonic 1234.500000000 fired +0.042ms carrier off
+//
+// the direction, the step that begins (numbered from 1, as show numbers
+// them) with its mode, the state it puts the direction in, the edge's
+// number since the policy was set, its nominal instant on CLOCK_REALTIME
+// (in the timestamp's zone) and on CLOCK_MONOTONIC (in seconds, as
+// /proc/uptime counts them), how late the kernel's timer ran, and with a
+// carrier-flapping transmit policy the carrier after the edge.
+func edgeLine(ev genl.Event, loc *time.Location) string {
+	e := ev.Edge
+	s := fmt.Sprintf("edge %d: %s: %s step %d %s %s seq %d at %s monotonic %d.%09d fired %+.3fms",
+		ev.Device.Index, ev.Device.Name, e.Direction, e.Step+1, e.Mode, e.State, e.Seq,
+		e.Realtime.In(loc).Format(realtimeLayout), int64(e.Time/time.Second), int64(e.Time%time.Second),
+		float64(e.Late())/float64(time.Millisecond))
+	switch {
+	case e.Carrier == nil:
+	case *e.Carrier:
+		s += " carrier on"
+	default:
+		s += " carrier off"
+	}
+	return s
+}
+
+// jsonEdge is an edge event's object in -j monitor: the Edge, with the
+// kernel's step index (from 0, as "step" in a policy) and its times in
+// nanoseconds.
+type jsonEdge struct {
+	Timestamp  string `json:"timestamp"`
+	Event      string `json:"event"`
+	Ifindex    int    `json:"ifindex"`
+	Ifname     string `json:"ifname"`
+	Direction  string `json:"direction"`
+	Seq        uint64 `json:"seq"`
+	Step       int    `json:"step"`
+	Mode       string `json:"mode"`
+	State      string `json:"state"`
+	TimeNs     int64  `json:"time_ns"`
+	Realtime   string `json:"realtime"`
+	RealtimeNs int64  `json:"realtime_ns"`
+	FiredNs    int64  `json:"fired_ns"`
+	Carrier    *bool  `json:"carrier,omitempty"`
+}
+
+func edgeJSON(ev genl.Event, ts string, loc *time.Location) jsonEdge {
+	e := ev.Edge
+	return jsonEdge{
+		Timestamp: ts, Event: ev.Type.String(), Ifindex: ev.Device.Index, Ifname: ev.Device.Name,
+		Direction: e.Direction.String(), Seq: e.Seq, Step: e.Step, Mode: e.Mode.String(), State: e.State.String(),
+		TimeNs: int64(e.Time), Realtime: e.Realtime.In(loc).Format(time.RFC3339Nano), RealtimeNs: e.Realtime.UnixNano(),
+		FiredNs: int64(e.Fired), Carrier: e.Carrier,
+	}
+}
+
 // writeEvent prints one monitor event: a line (and counters with -s) in
-// text, one object per line in JSON.
+// text, one object per line in JSON. An edge is one line, without
+// counters: its message has none.
 func writeEvent(w io.Writer, ev genl.Event, at time.Time, o options) error {
 	ts := at.Format(timestampLayout)
 	var out []byte
+	if ev.Edge != nil {
+		if !o.json {
+			_, err := fmt.Fprintf(w, "[%s] %s\n", ts, edgeLine(ev, at.Location()))
+			return err
+		}
+		b, err := marshal(edgeJSON(ev, ts, at.Location()), o.pretty)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
 	if o.json {
 		jd := toJSON(&ev.Device, o.stats)
 		jd.Timestamp, jd.Event = ts, ev.Type.String()

@@ -2,11 +2,15 @@
 // interfaces for fault injection, in the style of ip(8):
 //
 //	insane link add NAME [lower DEV] [mode pass | drop | percent P | time ON OFF | burst P B |
-//	    gilbert P R [H [K]] | schedule STEP... [once]] [seed S]
-//	insane link set NAME [lower DEV | nolower] [mode ...] [seed S] [reset-stats]
+//	    gilbert P R [H [K]] | schedule STEP... [once]] [seed S] [carrier] [events]
+//	insane link set NAME [lower DEV | nolower] [mode ...] [seed S] [carrier] [events] [reset-stats]
 //	insane link del NAME
 //	insane [-s] [-j [-p]] [-n NETNS] link show [NAME]
-//	insane monitor
+//	insane [-j] monitor
+//
+// carrier flaps the device's carrier with the windows of a time or
+// schedule policy, and events has the kernel report every window's edge,
+// which insane monitor prints.
 //
 // DEV is the lower device, the one that relays what the policy lets
 // through; "slave DEV" and "noslave", the words of the article that insane

@@ -9,23 +9,24 @@ import (
 	"github.com/insane-netdev/insane/go/internal/policyparse"
 )
 
-const usageText = `Usage: insane [ OPTIONS ] OBJECT { COMMAND | help }
+var usageText = `Usage: insane [ OPTIONS ] OBJECT { COMMAND | help }
        insane [ OPTIONS ] show [ NAME ]
 where  OBJECT := { link | monitor | help }
        OPTIONS := { -s[tatistics] | -j[son] | -p[retty] | -n[etns] NETNS | -h[elp] }
 
 ` + linkUsageText
 
-const linkUsageText = `Usage: insane link add NAME [ lower DEV ] [ [ tx ] POLICY ] [ rx POLICY ]
+var linkUsageText = `Usage: insane link add NAME [ lower DEV ] [ [ tx ] POLICY ] [ rx POLICY ]
        insane link set NAME [ lower DEV | nolower ] [ [ tx ] POLICY ] [ rx { POLICY | off } ]
                        [ reset-stats ]
        insane link del NAME
        insane link show [ NAME ]
        insane link help
        insane monitor
-where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] | mode time ON OFF |
+where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] |
+                  mode time ON OFF [ carrier ] [ events ] |
                   mode burst P B [ seed S ] | mode gilbert P R [ H [ K ] ] [ seed S ] |
-                  mode schedule STEP... [ once ] [ seed S ] | seed S }
+                  mode schedule STEP... [ once ] [ seed S ] [ carrier ] [ events ] | seed S }
        tx, rx := the direction of the POLICY words that follow: what is sent
                  through the device (the default), or what the hosts routed
                  through it send back, which the receive policy decides
@@ -43,10 +44,24 @@ where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] | mode time
                each DURATION with a unit (30s, 500ms, 1m); the steps repeat, or
                with once the last one holds (mode schedule 30s pass 5s drop)
        S := a 64-bit seed that makes the decisions reproducible
+       carrier := the device's carrier is off during every drop window (time's
+                  OFF, a schedule's drop steps) and on again after, as a cable
+                  pulled and plugged back (NO-CARRIER in ip link); tx only
+       events := an edge event at every window or step boundary, which
+                 insane monitor prints; with carrier or events, every window
+                 (ON, OFF, each DURATION) lasts at least ` + genl.FormatDuration(genl.EdgeMin) + `
        DEV := the lower device, which relays what the policy lets through;
               nolower detaches it ("slave DEV" and "noslave", the original
               article's words, are aliases)
        NETNS := a name under /var/run/netns, or a path
+       monitor prints a line per event, "[TIME] EVENT" and the device after the
+               change as show prints it, and for each edge of a policy with
+               events "[TIME] edge 7: ins0: tx step 2 drop down seq 3
+               at REALTIME monotonic SECONDS fired +LATE carrier off":
+               the direction, the step that begins and its mode, up or down,
+               the edge's number, its nominal time on both clocks, how late
+               the kernel's timer ran, and the carrier after it (carrier
+               policies only); -j prints one JSON object per line
 `
 
 // A usageError is a command line that does not follow the grammar.
@@ -273,7 +288,8 @@ func (c *command) parseSettings(sub string, args []string) error {
 	// The direction that mode and seed set: tx until "rx" says otherwise.
 	rx := false
 	for len(args) > 0 {
-		kw, ok := pickSetting(args[0], "lower slave", "nolower noslave", "mode", "seed", "reset-stats", "tx", "rx")
+		kw, ok := pickSetting(args[0], "lower slave", "nolower noslave", "mode", "seed", "carrier", "events",
+			"reset-stats", "tx", "rx")
 		if !ok {
 			return usagef("unknown keyword %q for link %s", args[0], sub)
 		}
@@ -293,14 +309,17 @@ func (c *command) parseSettings(sub string, args []string) error {
 				c.rxOff, args = true, args[1:]
 				continue
 			}
-			if w, ok := pickSetting(args[0], "mode", "seed"); !ok {
+			if w, ok := pickSetting(args[0], "mode", "seed", "carrier", "events"); !ok {
 				return usagef("%s needs a policy (mode ... or seed S), not %q", kw, args[0])
 			} else if rx && c.rxOff {
 				return usagef("rx off given with another receive policy (rx %s)", w)
 			}
 			continue
 		}
-		if (kw == "mode" || kw == "seed") && rx {
+		if kw == "carrier" && rx {
+			return usagef("carrier goes with the transmit policy only")
+		}
+		if (kw == "mode" || kw == "seed" || kw == "events") && rx {
 			kw = "rx " + kw
 		}
 		if seen[kw] {
@@ -318,6 +337,8 @@ func (c *command) parseSettings(sub string, args []string) error {
 			c.lower, args = args[0], args[1:]
 		case "nolower":
 			c.nolower = true
+		case "carrier", "events", "rx events":
+			// Checked against the mode, and set on it, below.
 		case "reset-stats":
 			if sub == "add" {
 				return usagef("reset-stats is for link set")
@@ -352,19 +373,24 @@ func (c *command) parseSettings(sub string, args []string) error {
 	}
 	// link set may give a seed alone: it then goes with the current
 	// percentage (see execute).
+	// carrier and events need a mode with windows in the same direction,
+	// even on link set: a mode replaces the whole policy.
 	for _, d := range []struct {
-		prefix string
-		p      *genl.Policy
-		seed   *uint64
-	}{{"", c.policy, c.seed}, {"rx ", c.rxPolicy, c.rxSeed}} {
+		prefix          string
+		p               *genl.Policy
+		seed            *uint64
+		carrier, events bool
+	}{{"", c.policy, c.seed, seen["carrier"], seen["events"]}, {"rx ", c.rxPolicy, c.rxSeed, false, seen["rx events"]}} {
 		if d.seed != nil && (d.p != nil || sub == "add") {
 			if err := policyparse.CheckSeed(d.p, d.seed); err != nil {
-				var pe *policyparse.Error
-				if errors.As(err, &pe) {
-					return &usageError{msg: d.prefix + pe.Msg}
-				}
-				return err
+				return prefixed(d.prefix, err)
 			}
+		}
+		if err := policyparse.CheckFlags(d.p, d.carrier, d.events); err != nil {
+			return prefixed(d.prefix, err)
+		}
+		if d.p != nil {
+			d.p.Carrier, d.p.Events = d.carrier, d.events
 		}
 	}
 	if sub == "set" && c.lower == "" && !c.nolower && c.policy == nil && c.seed == nil && !c.resetStats &&
@@ -372,6 +398,16 @@ func (c *command) parseSettings(sub string, args []string) error {
 		return usagef("link set %s: nothing to change", c.name)
 	}
 	return nil
+}
+
+// prefixed turns the shared parser's refusal into a usage error, its
+// message after prefix ("rx ").
+func prefixed(prefix string, err error) error {
+	var pe *policyparse.Error
+	if errors.As(err, &pe) {
+		return &usageError{msg: prefix + pe.Msg}
+	}
+	return err
 }
 
 // policyErr turns the shared parser's refusal into a usage error.

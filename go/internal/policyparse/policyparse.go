@@ -1,11 +1,15 @@
 // Package policyparse reads insane policies in the CLI's grammar:
 //
-//	mode pass | mode drop | mode percent P [seed S] | mode time ON OFF |
+//	mode pass | mode drop | mode percent P [seed S] | mode time ON OFF [carrier] [events] |
 //	mode burst P B [seed S] | mode gilbert P R [H [K]] [seed S] |
-//	mode schedule STEP... [once] [seed S]
+//	mode schedule STEP... [once] [seed S] [carrier] [events]
 //
 //	STEP := DURATION ACTION
 //	ACTION := pass | drop | percent P | burst P B | gilbert P R [H [K]]
+//
+// "seed S", "carrier" and "events" may come in any order, before or after
+// the mode, each at most once. carrier and events need windows of at least
+// genl.EdgeMin (time's ON and OFF, every step's DURATION).
 //
 // It is the one parser of that grammar in Go: the CLI (go/cmd/insane) reads
 // the policy words of "insane link add|set" with Mode and Seed, between its
@@ -43,7 +47,9 @@ func Match(arg, keyword string) bool {
 }
 
 // Parse reads a complete policy from its words: "mode ..." and, with a
-// mode that draws, "seed S", in either order, each at most once.
+// mode that draws, "seed S", with a time or schedule mode "carrier" and
+// "events", in any order, each at most once. It cannot tell the direction:
+// a receive policy must not have carrier (genl.Policy.ValidateRx).
 func Parse(words []string) (genl.Policy, error) {
 	var mode *genl.Policy
 	var seed *uint64
@@ -55,8 +61,12 @@ func Parse(words []string) (genl.Policy, error) {
 			kw = "mode"
 		case Match(words[0], "seed"):
 			kw = "seed"
+		case Match(words[0], "carrier"):
+			kw = "carrier"
+		case Match(words[0], "events"):
+			kw = "events"
 		default:
-			return genl.Policy{}, errorf("unknown keyword %q in a policy: want mode or seed", words[0])
+			return genl.Policy{}, errorf("unknown keyword %q in a policy: want mode, seed, carrier or events", words[0])
 		}
 		if seen[kw] {
 			return genl.Policy{}, errorf("%s given twice", kw)
@@ -81,11 +91,15 @@ func Parse(words []string) (genl.Policy, error) {
 	if err := CheckSeed(mode, seed); err != nil {
 		return genl.Policy{}, err
 	}
+	if err := CheckFlags(mode, seen["carrier"], seen["events"]); err != nil {
+		return genl.Policy{}, err
+	}
 	if mode == nil {
 		return genl.Policy{}, errorf("a policy needs mode pass, drop, percent P, burst P B, gilbert P R, time ON OFF or schedule STEP...")
 	}
 	p := *mode
 	p.Seed = seed
+	p.Carrier, p.Events = seen["carrier"], seen["events"]
 	return p, nil
 }
 
@@ -106,6 +120,54 @@ func CheckSeed(mode *genl.Policy, seed *uint64) error {
 		return nil
 	}
 	return errorf("seed goes with mode percent, burst, gilbert or schedule, not mode %s", mode.Mode)
+}
+
+// CheckFlags refuses carrier and events without a mode that has windows
+// (time or schedule), and with a window shorter than genl.EdgeMin. mode is
+// nil when the words have no mode; carrier and events tell which flags the
+// words have. The caller then sets them on the policy.
+func CheckFlags(mode *genl.Policy, carrier, events bool) error {
+	flag := ""
+	switch {
+	case carrier:
+		flag = "carrier"
+	case events:
+		flag = "events"
+	default:
+		return nil
+	}
+	if mode == nil {
+		return errorf("%s goes with mode time or schedule", flag)
+	}
+	if mode.Mode != genl.ModeTime && mode.Mode != genl.ModeSchedule {
+		return errorf("%s goes with mode time or schedule, not mode %s", flag, mode.Mode)
+	}
+	flags, verb := "carrier and events", "need"
+	switch {
+	case !events:
+		flags, verb = "carrier", "needs"
+	case !carrier:
+		flags = "events"
+	}
+	short := func(what string, d time.Duration) error {
+		return errorf("%s %s windows of at least %s: %s lasts %s", flags, verb,
+			genl.FormatDuration(genl.EdgeMin), what, genl.FormatDuration(d))
+	}
+	if mode.Mode == genl.ModeTime {
+		if mode.On < genl.EdgeMin {
+			return short("ON", mode.On)
+		}
+		if mode.Off < genl.EdgeMin {
+			return short("OFF", mode.Off)
+		}
+		return nil
+	}
+	for i, st := range mode.Steps {
+		if st.Duration < genl.EdgeMin {
+			return short(fmt.Sprintf("step %d", i+1), st.Duration)
+		}
+	}
+	return nil
 }
 
 // Seeded reports whether mode m takes a seed.
@@ -241,7 +303,7 @@ func timeMode(args []string) (*genl.Policy, []string, error) {
 func schedule(args []string) (*genl.Policy, []string, error) {
 	var steps []genl.Step
 	var total time.Duration
-	for len(args) > 0 && args[0] != "" && strings.ContainsRune("0123456789.", rune(args[0][0])) {
+	for len(args) > 0 && isStep(args[0]) {
 		n := len(steps) + 1
 		if n > uapi.ScheduleStepsMax {
 			return nil, nil, errorf("a schedule has at most %d steps", uapi.ScheduleStepsMax)
@@ -277,12 +339,27 @@ func schedule(args []string) (*genl.Policy, []string, error) {
 	if len(steps) == 0 {
 		return nil, nil, errorf("mode schedule needs steps: DURATION ACTION, such as 30s pass 5s drop")
 	}
+	// carrier and events end the steps; another step after them would
+	// take them, which a step cannot.
+	flags := 0
+	for flags < len(args) && (args[flags] == "carrier" || args[flags] == "events") {
+		flags++
+	}
+	if flags > 0 && flags < len(args) && isStep(args[flags]) {
+		return nil, nil, errorf("a step takes no carrier or events: they follow the last step")
+	}
 	once := false
 	if len(args) > 0 && args[0] == "once" {
 		once, args = true, args[1:]
 	}
 	p := genl.Schedule(once, nil, steps...)
 	return &p, args, nil
+}
+
+// isStep reports whether s begins a step: its duration starts with a digit
+// or a point.
+func isStep(s string) bool {
+	return s != "" && strings.ContainsRune("0123456789.", rune(s[0]))
 }
 
 // isWord reports whether s can be an action keyword: it starts with a
@@ -293,7 +370,7 @@ func isWord(s string) bool {
 }
 
 // knownAfterSteps are the words that end a schedule's steps.
-var knownAfterSteps = map[string]bool{"once": true, "seed": true, "rx": true, "tx": true}
+var knownAfterSteps = map[string]bool{"once": true, "seed": true, "carrier": true, "events": true, "rx": true, "tx": true}
 
 var decimal = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
 

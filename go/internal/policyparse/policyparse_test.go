@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insane-netdev/insane/go/genl"
 	"github.com/insane-netdev/insane/go/genl/policytest"
 )
 
@@ -80,7 +81,42 @@ func TestParseAbbreviations(t *testing.T) {
 	if err != nil || p.String() != "mode percent 20 seed 3" {
 		t.Errorf("m perc 20 s 3: %q, %v", p, err)
 	}
+	p, err = ParseString("e m ti 1s 2s c")
+	if err != nil || p.String() != "mode time 1s 2s carrier events" || !p.Carrier || !p.Events {
+		t.Errorf("e m ti 1s 2s c: %q, %v", p, err)
+	}
 }
+
+func TestCheckFlags(t *testing.T) {
+	sched := genl.Schedule(false, nil, genl.Step{Duration: time.Second, Action: genl.Pass()},
+		genl.Step{Duration: genl.EdgeMin - 1, Action: genl.Drop()})
+	for _, tc := range []struct {
+		mode            *genl.Policy
+		carrier, events bool
+		want            string
+	}{
+		{nil, false, false, ""},
+		{&sched, false, false, ""},
+		{ptr(genl.Time(genl.EdgeMin, genl.EdgeMin)), true, true, ""},
+		{nil, false, true, "events goes with mode time or schedule"},
+		{ptr(genl.Pass()), true, true, "carrier goes with mode time or schedule, not mode pass"},
+		{&sched, true, false, "carrier needs windows of at least 10ms: step 2 lasts 9999999ns"},
+		{ptr(genl.Time(genl.EdgeMin, 0)), true, true, "carrier and events need windows of at least 10ms: OFF lasts 0s"},
+	} {
+		err := CheckFlags(tc.mode, tc.carrier, tc.events)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != tc.want) {
+			t.Errorf("CheckFlags(%v, %v, %v) = %v, want %q", tc.mode, tc.carrier, tc.events, err, tc.want)
+		}
+	}
+	// The same windows as the client's Validate.
+	p := sched
+	p.Carrier = true
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "carrier needs windows of at least 10ms: step 2 lasts 9999999ns") {
+		t.Errorf("Validate = %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func TestTime(t *testing.T) {
 	for s, want := range map[string]time.Duration{

@@ -61,8 +61,8 @@ func wantInfoData(t *testing.T, p genl.Policy, rx *genl.Policy) map[string]any {
 // of its attributes (percent, burst, ge_p, ge_r, ge_loss_bad and
 // ge_loss_good, always all four, on_ns and off_ns), a schedule's steps as
 // an array of objects with duration_ns, mode and the mode's numbers, once
-// as true, the seed. The kernel's step and step_left_ns are not in it
-// (checkStepJSON takes them out).
+// as true, the seed, carrier and events as true. The kernel's step and
+// step_left_ns are not in it (checkStepJSON takes them out).
 func wantPolicyJSON(t *testing.T, s string) map[string]any {
 	t.Helper()
 	w := strings.Fields(s)
@@ -86,7 +86,7 @@ func wantPolicyJSON(t *testing.T, s string) map[string]any {
 	}
 	if err == nil && m["mode"] == "schedule" {
 		steps := []any{}
-		for len(rest) > 0 && rest[0] != "once" && rest[0] != "seed" {
+		for len(rest) > 0 && rest[0] != "once" && rest[0] != "seed" && rest[0] != "carrier" && rest[0] != "events" {
 			var d json.Number
 			if d, err = durationJSON(rest[0]); err != nil {
 				break
@@ -104,9 +104,15 @@ func wantPolicyJSON(t *testing.T, s string) map[string]any {
 			rest = rest[1:]
 		}
 	}
-	if err == nil && len(rest) == 2 && rest[0] == "seed" {
+	if err == nil && len(rest) >= 2 && rest[0] == "seed" {
 		m["seed"] = json.Number(rest[1])
-		rest = nil
+		rest = rest[2:]
+	}
+	for _, flag := range []string{"carrier", "events"} {
+		if err == nil && len(rest) > 0 && rest[0] == flag {
+			m[flag] = true
+			rest = rest[1:]
+		}
 	}
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("%q left over", rest)

@@ -418,23 +418,33 @@
  * -------------
  * With INSANE_POLICY_A_CARRIER, the device's carrier is off during every
  * DOWN step and on during every UP step, as a cable pulled and plugged
- * back: the kernel's link watch then sets the operational state (DOWN, or
- * LOWERLAYERDOWN while the lower has no carrier either), sends RTM_NEWLINK
- * (ip monitor link shows NO-CARRIER), counts the change (IFLA_CARRIER_UP_COUNT
- * and IFLA_CARRIER_DOWN_COUNT: ip -s -d link), and marks the routes through
- * the device linkdown. The lower's state wins: while the lower has no
- * carrier, neither has the device, whatever the step; a detached device's
- * carrier follows the steps alone. When the policy is replaced by one
- * without the flag, the carrier follows the lower again at once.
+ * back: the kernel's link watch then sets the operational state
+ * (LOWERLAYERDOWN while attached, the kernel's state for any stacked
+ * device without carrier, whatever the lower's; DOWN while detached),
+ * sends RTM_NEWLINK (ip monitor link shows NO-CARRIER), counts the change
+ * (IFLA_CARRIER_UP_COUNT and IFLA_CARRIER_DOWN_COUNT: ip -s -d link), and
+ * marks the routes through the device linkdown. The lower's state wins:
+ * while the lower has no carrier, neither has the device, whatever the
+ * step; a detached device's carrier follows the steps alone (and it stays
+ * dormant). When the policy is replaced by one without the flag, the
+ * carrier follows the lower again at once.
+ *
+ * The link watch runs an attached device's changes at once, as for any
+ * stacked device (a work item, normally well within a millisecond of the
+ * edge). A detached device is not stacked in the kernel's eyes, and its
+ * carrier losses wait for the link watch's rate limit (one run a second
+ * for all such changes): its RTM_NEWLINK and operational state can lag an
+ * edge by up to a second and cover several edges at once. IFF_LOWER_UP and
+ * IFLA_CARRIER (RTM_GETLINK), the carrier counts and the edge events
+ * follow every edge at once.
  *
  * What is dropped while the carrier is off: from when the link watch has
- * run (a work item, normally well within a millisecond of the edge) until
- * the carrier is back, the kernel gives the device its noop queue, which
- * frees every packet routed to the device before the driver sees it and
- * counts it nowhere (not in the device's TX dropped, not in any qdisc's
- * statistics); the sender is not told (NET_XMIT_CN). insane cannot count
- * those packets. It counts what it sees: packets that reach it in a DOWN
- * step, before the link watch has run, are dropped by that step and
+ * run until the carrier is back, the kernel gives the device its noop
+ * queue, which frees every packet routed to the device before the driver
+ * sees it and counts it nowhere (not in the device's TX dropped, not in any
+ * qdisc's statistics); the sender is not told (NET_XMIT_CN). insane cannot
+ * count those packets. It counts what it sees: packets that reach it in a
+ * DOWN step, before the link watch has run, are dropped by that step and
  * counted in INSANE_STATS_A_DROP_POLICY. The receive direction is not cut
  * by the carrier: give the receive policy the same windows to cut both.
  */
