@@ -135,10 +135,11 @@ torture: module plugin $(RUNNER)
 #   bench-icount  the throughput phase in instructions: single-threaded TCG
 #                 under -icount shift=0 with 1 vCPU, so guest time is
 #                 instructions; both sources, every case, interleaved rounds;
+#                 and the lateness of carrier flaps and edge events;
 #   bench-noisy   the 2-vCPU run under multi-threaded TCG (wall-clock, noisy):
 #                 1 and 2 sending CPUs, loss accuracy, burst loss against
-#                 netem's gemodel, allocations, time-mode edges, memory per
-#                 device.
+#                 netem's gemodel, allocations, time-mode edges, carrier
+#                 flaps and edge events, memory per device.
 # BENCHFLAGS and NOISYFLAGS pass flags to the guest program in each (go run
 # ./tests/vm/bench -h). The runner streams its output; the BENCH-JSON line it
 # ends with is left out here, and the noisy run's is drawn as
@@ -164,7 +165,7 @@ bench-icount: bench-deps module plugin $(RUNNER)
 
 bench-noisy: bench-deps module plugin $(RUNNER)
 	@echo "bench: host $$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg)"
-	set -o pipefail; $(VM) -out build/vm-bench-noisy -mode exec -guest-cmd 'insane-bench -phases noisy,lines,acc,burst,alloc,edge,mem $(NOISYFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
+	set -o pipefail; $(VM) -out build/vm-bench-noisy -mode exec -guest-cmd 'insane-bench -phases noisy,lines,acc,burst,alloc,edge,flap,mem $(NOISYFLAGS)' | grep --line-buffered -v '^BENCH-JSON '
 	$(GO) run ./tests/vm/bench -render build/vm-bench-noisy/guest.log -svg build/benchmarks.svg
 
 profile: bench-deps module plugin $(RUNNER)

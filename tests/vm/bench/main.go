@@ -37,6 +37,9 @@ type options struct {
 	edgeDur    time.Duration
 	edgeOn     time.Duration
 	edgeOff    time.Duration
+	flapOn     time.Duration
+	flapOff    time.Duration
+	flapDur    time.Duration
 	phases     string
 	profile    string
 	profileSrc string
@@ -63,7 +66,10 @@ func main() {
 	flag.DurationVar(&o.edgeDur, "edge-dur", 3*time.Second, "time-mode edges: how long to send")
 	flag.DurationVar(&o.edgeOn, "edge-on", 20*time.Millisecond, "time-mode edges: ON window")
 	flag.DurationVar(&o.edgeOff, "edge-off", 20*time.Millisecond, "time-mode edges: OFF window")
-	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,noisy,acc,burst,alloc,edge,mem,profile (default: tput,tcp,lines,rx under icount, else noisy,lines,acc,burst,alloc,edge,mem)")
+	flag.DurationVar(&o.flapOn, "flap-on", 20*time.Millisecond, "carrier flaps: ON window (at least 10ms)")
+	flag.DurationVar(&o.flapOff, "flap-off", 20*time.Millisecond, "carrier flaps: OFF window (at least 10ms)")
+	flag.DurationVar(&o.flapDur, "flap-dur", 5*time.Second, "carrier flaps: how long the policy flaps, in guest time (250 edges at 20ms/20ms)")
+	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,noisy,acc,burst,alloc,edge,flap,mem,profile (default: tput,tcp,lines,rx,flap under icount, else noisy,lines,acc,burst,alloc,edge,flap,mem)")
 	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
 	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
@@ -125,6 +131,7 @@ type report struct {
 	Burst        []burstRec    `json:"burst,omitempty"`
 	Allocs       []allocRec    `json:"allocs,omitempty"`
 	Edges        *edgeResult   `json:"edges,omitempty"`
+	Flap         *flapResult   `json:"flap,omitempty"`
 	Memory       []memRec      `json:"memory,omitempty"`
 	Receive      []rxRec       `json:"receive,omitempty"`
 	Skipped      []string      `json:"skipped,omitempty"`
@@ -160,9 +167,9 @@ func bench(o *options) error {
 		case o.profile != "":
 			o.phases = "profile"
 		case rep.Icount:
-			o.phases = "tput,tcp,lines,rx"
+			o.phases = "tput,tcp,lines,rx,flap"
 		default:
-			o.phases = "noisy,lines,acc,burst,alloc,edge,mem"
+			o.phases = "noisy,lines,acc,burst,alloc,edge,flap,mem"
 		}
 	}
 	for _, src := range strings.Split(o.sources, ",") {
@@ -267,6 +274,15 @@ func bench(o *options) error {
 		}
 		rep.Edges = &e
 		printEdges(e)
+	}
+	if phase("flap") {
+		f, err := carrierFlaps(c, o.flapOn, o.flapOff, o.flapDur)
+		if err != nil {
+			return err
+		}
+		rep.Flap = &f
+		rep.Errors = append(rep.Errors, f.errors()...)
+		printFlap(f, rep.Icount)
 	}
 	if phase("mem") {
 		if rep.Memory, err = memory(o.devices); err != nil {
