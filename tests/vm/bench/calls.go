@@ -904,7 +904,11 @@ func callsPhase(c *genl.Client, cs []dropper, o *options, sources []string) erro
 	if !underIcount() {
 		fmt.Println("calls: NOT under icount: durations are guest ns, not instructions")
 	}
-	want := append(append(append([]string(nil), callsFuncs...), irqFuncs...), calibFunc)
+	set := callsFuncs
+	if o.callsFuncs != "" {
+		set = strings.Split(o.callsFuncs, ",")
+	}
+	want := append(append(append([]string(nil), set...), irqFuncs...), calibFunc)
 	have, missing, err := ftraceFuncs(want)
 	if err != nil {
 		return err

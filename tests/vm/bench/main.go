@@ -48,6 +48,7 @@ type options struct {
 	profileOut string
 	// calls phase (calls.go)
 	callsCases     string
+	callsFuncs     string
 	callsCount     int
 	callsWarm      int
 	callsRateCount int
@@ -74,6 +75,7 @@ func main() {
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
 	flag.IntVar(&o.profilePer, "profile-period", 0, "profile: sample every N ns of guest time (perf -c N; under icount, N instructions); 0: perf's default frequency")
 	flag.StringVar(&o.callsCases, "calls-cases", "", "calls: comma-separated case keys to trace (default: all)")
+	flag.StringVar(&o.callsFuncs, "calls-funcs", "", "calls: comma-separated functions to trace instead of the default set (the interrupt entries are always traced)")
 	flag.IntVar(&o.callsCount, "calls-count", 2000, "calls: packets traced per case and source, after the warm-up")
 	flag.IntVar(&o.callsWarm, "calls-warm", 200, "calls: packets sent traced before the counted ones")
 	flag.IntVar(&o.callsRateCount, "calls-rate-count", 20000, "calls: packets of each untraced rate and calibration run")
