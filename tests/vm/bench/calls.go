@@ -708,6 +708,8 @@ func graphStop() error {
 	return nil
 }
 
+// graphReset puts tracefs back as it was: no tracer, no filter, an empty
+// buffer of the kernel's default size.
 func graphReset() error {
 	for _, s := range [][2]string{{"tracing_on", "0"}, {"current_tracer", "nop"}, {"set_ftrace_filter", ""}, {"trace", ""}, {"buffer_size_kb", "1408"}} {
 		if err := tr(s[0], s[1]); err != nil {
