@@ -49,6 +49,12 @@ type options struct {
 	svg        string
 	profiles   string
 	profileOut string
+	// calls phase (calls.go)
+	callsCases     string
+	callsFuncs     string
+	callsCount     int
+	callsWarm      int
+	callsRateCount int
 }
 
 func main() {
@@ -69,11 +75,16 @@ func main() {
 	flag.DurationVar(&o.flapOn, "flap-on", 20*time.Millisecond, "carrier flaps: ON window (at least 10ms)")
 	flag.DurationVar(&o.flapOff, "flap-off", 20*time.Millisecond, "carrier flaps: OFF window (at least 10ms)")
 	flag.DurationVar(&o.flapDur, "flap-dur", 5*time.Second, "carrier flaps: how long the policy flaps, in guest time (250 edges at 20ms/20ms)")
-	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,noisy,acc,burst,alloc,edge,flap,mem,profile (default: tput,tcp,lines,rx,flap under icount, else noisy,lines,acc,burst,alloc,edge,flap,mem)")
+	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,calls,noisy,acc,burst,alloc,edge,flap,mem,profile (calls: exact counts per function, under icount; default: tput,tcp,lines,rx,flap under icount, else noisy,lines,acc,burst,alloc,edge,flap,mem)")
 	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
 	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
 	flag.IntVar(&o.profilePer, "profile-period", 0, "profile: sample every N ns of guest time (perf -c N; under icount, N instructions); 0: perf's default frequency")
+	flag.StringVar(&o.callsCases, "calls-cases", "", "calls: comma-separated case keys to trace (default: all)")
+	flag.StringVar(&o.callsFuncs, "calls-funcs", "", "calls: comma-separated functions to trace instead of the default set (the interrupt entries are always traced)")
+	flag.IntVar(&o.callsCount, "calls-count", 2000, "calls: packets traced per case and source, after the warm-up")
+	flag.IntVar(&o.callsWarm, "calls-warm", 200, "calls: packets sent traced before the counted ones")
+	flag.IntVar(&o.callsRateCount, "calls-rate-count", 20000, "calls: packets of each untraced rate and calibration run")
 	flag.StringVar(&o.render, "render", "", "host: read the BENCH-JSON line from this guest log and draw -svg")
 	flag.StringVar(&o.svg, "svg", "build/benchmarks.svg", "with -render: the SVG file to write")
 	flag.StringVar(&o.profiles, "profiles", "", "host: read the profiles from this guest log and write them to -profile-out")
@@ -215,6 +226,11 @@ func bench(o *options) error {
 			return err
 		}
 		printReceive(rep.Receive, rep.Icount)
+	}
+	if phase("calls") {
+		if err := callsPhase(c, cs, o, rep.Sources); err != nil {
+			return err
+		}
 	}
 	if phase("noisy") {
 		if ncpu < 2 {
