@@ -340,10 +340,12 @@ func TestRxEdgeLinkLocal(t *testing.T) {
 	before := kDevice(t, c, "insane0").Stats
 
 	const n = 50
-	out, _ := TryRunIn(tp.Morgana, "ping", "-6", "-c", strconv.Itoa(n), "-i", "0.01", "-W", "2", hostLL+"%"+tp.MorganaDev)
+	out, err := TryRunIn(tp.Morgana, "ping", "-6", "-c", strconv.Itoa(n), "-i", "0.01", "-W", "2", "-I", tp.MorganaDev, hostLL)
 	replies := -1
 	if m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(out); m != nil {
 		replies, _ = strconv.Atoi(m[1])
+	} else {
+		t.Logf("ping: %v\n%s", err, out)
 	}
 	after := kDevice(t, c, "insane0").Stats
 	taken := after.RxRelayedPackets + after.RxDropped() - before.RxRelayedPackets - before.RxDropped()
