@@ -43,7 +43,8 @@
 
 #define INSANE_RX_DROP_CAUSES(X)					\
 	X(RX_DROP_POLICY,	rx_drop_policy,		NOT_SPECIFIED)	\
-	X(RX_DROP_NO_MEMORY,	rx_drop_no_memory,	NOMEM)
+	X(RX_DROP_NO_MEMORY,	rx_drop_no_memory,	NOMEM)	\
+	X(RX_DROP_MALFORMED,	rx_drop_malformed,	SKB_GSO_SEG)
 
 #define INSANE_COUNTERS(X)		\
 	INSANE_RELAY_COUNTERS(X)	\

@@ -442,6 +442,7 @@ void insane_dev_setup(struct net_device *dev)
 
 	ins->dev = dev;
 	INIT_LIST_HEAD(&ins->rx_node);
+	ins->rx_left = get_completed_synchronize_rcu();
 	spin_lock_init(&ins->carrier_lock);
 	insane_edge_init(ins);
 	dev->netdev_ops = &insane_netdev_ops;

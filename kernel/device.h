@@ -50,6 +50,8 @@ struct insane_dev {
 	struct insane_policy __rcu *rx_policy;
 	struct insane_rx_port *rx_port;
 	struct list_head rx_node;
+	/* When rx_node left its last list: an RCU grace-period cookie. */
+	unsigned long rx_left;
 	struct insane_pcpu_drops __percpu *drops;
 	/* Counters at the last reset; under RTNL. */
 	struct insane_counters baseline;

@@ -193,6 +193,12 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 		insane_policy_free(p);
 		return PTR_ERR(rx);
 	}
+	err = rx ? insane_rx_capable(ins, lower, NULL, extack) : 0;
+	if (err) {
+		insane_policy_free(p);
+		insane_policy_free(rx);
+		return err;
+	}
 
 	err = register_netdevice(dev);
 	if (err) {
@@ -247,6 +253,15 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 		return PTR_ERR(rx);
 	}
 	/* Checked before anything changes; after, only ENOMEM can fail. */
+	if (rx) {
+		err = insane_rx_capable(ins, rtnl_dereference(ins->lower),
+					NULL, extack);
+		if (err) {
+			insane_policy_free(p);
+			insane_policy_free(rx);
+			return err;
+		}
+	}
 	if (rx && !rtnl_dereference(ins->rx_policy)) {
 		err = insane_rx_check(ins, rtnl_dereference(ins->lower),
 				      extack);

@@ -355,6 +355,13 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 	 * will have is checked before either; after that, only a failed
 	 * allocation can refuse the receive policy.
 	 */
+	if (rx || (lower && rtnl_dereference(ins->rx_policy))) {
+		err = insane_rx_capable(ins,
+					lower ?: rtnl_dereference(ins->lower),
+					skb, info->extack);
+		if (err)
+			goto out;
+	}
 	if (rx && !rtnl_dereference(ins->rx_policy)) {
 		err = insane_rx_check(ins, lower ?: rtnl_dereference(ins->lower),
 				      info->extack);

@@ -52,6 +52,12 @@
 #include <net/ndisc.h>
 #include <net/route.h>
 
+#include <linux/capability.h>
+#include <linux/netlink.h>
+#include <linux/rcupdate.h>
+#include <linux/u64_stats_sync.h>
+#include <linux/user_namespace.h>
+
 /*
  * The lower's side: the insane devices whose receive policy is on and that
  * are attached to it. It lives while the list is not empty, as the lower's
@@ -116,6 +122,10 @@ static bool insane_rx_read(struct sk_buff *skb, struct insane_rx_key *k)
 			return false;
 		k->ip6 = *h;
 		k->v4 = false;
+		/* Link-local belongs to the lower's link, as ND does. */
+		if ((ipv6_addr_type(&k->ip6.saddr) & IPV6_ADDR_LINKLOCAL) ||
+		    (ipv6_addr_type(&k->ip6.daddr) & IPV6_ADDR_LINKLOCAL))
+			return false;
 		return !insane_rx_is_ndisc(skb, &k->ip6);
 	}
 	return false;
@@ -168,10 +178,79 @@ static struct net_device *insane_rx_route(struct net *net,
 #endif
 }
 
-/* Hands @skb over to @ins: the core runs its receive loop again. */
+/*
+ * Whether the destination of @k is an address of @net: across namespaces
+ * only such packets are taken (ipvlan's rule), so that the namespace of an
+ * insane device cannot take what its lower's namespace is sent. Both
+ * lookups take no reference and write nothing shared.
+ */
+static bool insane_rx_local(struct net *net, const struct insane_rx_key *k)
+{
+	if (k->v4)
+		return inet_addr_type(net, k->ip4.daddr) == RTN_LOCAL;
+#if IS_ENABLED(CONFIG_IPV6)
+	{
+		struct net_device *dev;
+
+		dev = ipv6_stub->ipv6_dev_find(net, &k->ip6.daddr, NULL);
+		return !IS_ERR_OR_NULL(dev);
+	}
+#else
+	return false;
+#endif
+}
+
+/* A GSO packet stands for gso_segs wire packets in the counters. */
+static unsigned int insane_rx_wire_packets(const struct sk_buff *skb)
+{
+	return skb_is_gso(skb) ? max_t(u16, skb_shinfo(skb)->gso_segs, 1) : 1;
+}
+
+/*
+ * Cuts the GSO packet @skb taken over by @ins into its wire packets and
+ * receives each, in order, on @ins (recursion depth 1, as the bridge's
+ * br_pass_frame_up()), so that each goes once through its taps, tc ingress
+ * and insane_rx_decide().
+ */
+static rx_handler_result_t insane_rx_segment(struct sk_buff *skb,
+					     struct insane_dev *ins)
+{
+	struct sk_buff *segs, *next;
+
+	/* skb_gso_segment() starts at the MAC header, as openvswitch's. */
+	skb_push_rcsum(skb, skb->mac_len);
+	segs = __skb_gso_segment(skb, NETIF_F_SG | NETIF_F_HW_CSUM, false);
+	if (IS_ERR(segs)) {
+		/* As on transmit: its GSO fields are not to be trusted. */
+		insane_dev_count_drop(ins, PTR_ERR(segs) == -ENOMEM ?
+				      INSANE_RX_DROP_NO_MEMORY :
+				      INSANE_RX_DROP_MALFORMED);
+		kfree_skb_reason(skb, SKB_DROP_REASON_SKB_GSO_SEG);
+		return RX_HANDLER_CONSUMED;
+	}
+	/* NULL: the packet is one wire packet already. */
+	if (segs)
+		consume_skb(skb);
+	else
+		segs = skb;
+	skb_list_walk_safe(segs, skb, next) {
+		skb_mark_not_on_list(skb);
+		skb_pull_rcsum(skb, skb_network_offset(skb));
+		skb->dev = ins->dev;
+		netif_receive_skb(skb);
+	}
+	return RX_HANDLER_CONSUMED;
+}
+
+/*
+ * Hands @skb over to @ins: the core runs its receive loop again, or, for
+ * a GSO packet that the receive policy decides per wire packet, each of
+ * its pieces goes through that loop.
+ */
 static rx_handler_result_t insane_rx_take(struct sk_buff **pskb,
 					  struct insane_dev *ins, bool xnet)
 {
+	struct insane_policy *p;
 	struct sk_buff *skb;
 
 	/* Another holder of a shared packet must not see skb->dev change. */
@@ -184,6 +263,15 @@ static rx_handler_result_t insane_rx_take(struct sk_buff **pskb,
 	if (unlikely(xnet))
 		skb_scrub_packet(skb, true);
 	skb->dev = ins->dev;
+	/*
+	 * A DODGY packet's GSO fields come from user space: cut it whatever
+	 * the policy, as the transmit direction does.
+	 */
+	p = rcu_dereference(ins->rx_policy);
+	if (unlikely(skb_is_gso(skb)) && p &&
+	    (p->mode != INSANE_MODE_PASS ||
+	     (skb_shinfo(skb)->gso_type & SKB_GSO_DODGY)))
+		return insane_rx_segment(skb, ins);
 	*pskb = skb;
 	return RX_HANDLER_ANOTHER;
 }
@@ -211,9 +299,16 @@ static rx_handler_result_t insane_rx_lower(struct sk_buff **pskb)
 		if (unlikely(!netif_running(ins->dev)))
 			continue;
 		if (!net_eq(net, looked)) {
-			/* A mark is the lower's netns's; it means nothing here. */
-			route_dev = insane_rx_route(net, &key,
-						    xnet ? 0 : skb->mark);
+			/*
+			 * Across namespaces, only what is addressed to the
+			 * insane device's; a mark is the lower's netns's, it
+			 * means nothing there.
+			 */
+			if (xnet && !insane_rx_local(net, &key))
+				route_dev = NULL;
+			else
+				route_dev = insane_rx_route(net, &key,
+							    xnet ? 0 : skb->mark);
 			looked = net;
 		}
 		if (route_dev == ins->dev)
@@ -222,22 +317,37 @@ static rx_handler_result_t insane_rx_lower(struct sk_buff **pskb)
 	return RX_HANDLER_PASS;
 }
 
+/* Counts @packets wire packets of @len bytes passed up on @dev. */
+static void insane_rx_count_relayed(struct net_device *dev,
+				    unsigned int packets, unsigned int len)
+{
+	struct pcpu_sw_netstats *tstats = this_cpu_ptr(dev->tstats);
+
+	u64_stats_update_begin(&tstats->syncp);
+	u64_stats_add(&tstats->rx_bytes, len);
+	u64_stats_add(&tstats->rx_packets, packets);
+	u64_stats_update_end(&tstats->syncp);
+}
+
 /*
  * The insane device's own rx_handler, after its taps and tc ingress: the
- * receive policy passes the packet up the stack or drops it.
+ * receive policy passes the packet up the stack or drops it. A GSO packet
+ * reaches it whole only under a pass policy (or one that replaced a pass
+ * policy since insane_rx_take()): it counts as its gso_segs wire packets.
  */
 static rx_handler_result_t insane_rx_decide(struct sk_buff **pskb)
 {
 	struct sk_buff *skb = *pskb;
 	struct insane_dev *ins = rcu_dereference(skb->dev->rx_handler_data);
 	struct insane_policy *p = rcu_dereference(ins->rx_policy);
+	unsigned int packets = insane_rx_wire_packets(skb);
 
 	/* The handler is gone before the policy is: p is never NULL here. */
 	if (unlikely(!p) || insane_policy_relays(p)) {
-		dev_sw_netstats_rx_add(skb->dev, skb->len);
+		insane_rx_count_relayed(skb->dev, packets, skb->len);
 		return RX_HANDLER_PASS;
 	}
-	insane_dev_count_drop(ins, INSANE_RX_DROP_POLICY);
+	insane_dev_count_drops(ins, INSANE_RX_DROP_POLICY, packets);
 	kfree_skb_reason(skb, SKB_DROP_REASON_NOT_SPECIFIED);
 	return RX_HANDLER_CONSUMED;
 }
@@ -315,6 +425,39 @@ int insane_rx_check(struct insane_dev *ins, struct net_device *lower,
 }
 
 /**
+ * insane_rx_capable - whether the sender may hold @lower's receive path
+ * @ins: the insane device
+ * @lower: the lower it has or will have, or NULL
+ * @skb: the generic netlink request, or NULL in an rtnetlink handler,
+ *	which runs in the sender's context
+ * @extack: where to say what is missing
+ *
+ * A receive policy takes packets off @lower: when @lower is in another
+ * network namespace than @ins, setting one (or attaching a device whose
+ * receive policy is on) needs CAP_NET_ADMIN over @lower's namespace too,
+ * not only over the device's, which the netlink core checked.
+ *
+ * Return: 0, or -EPERM with a message.
+ */
+int insane_rx_capable(const struct insane_dev *ins,
+		      const struct net_device *lower,
+		      const struct sk_buff *skb,
+		      struct netlink_ext_ack *extack)
+{
+	struct user_namespace *ns;
+
+	if (!lower || net_eq(dev_net(lower), dev_net(ins->dev)))
+		return 0;
+	ns = dev_net(lower)->user_ns;
+	if (skb ? netlink_ns_capable(skb, ns, CAP_NET_ADMIN) :
+		  ns_capable(ns, CAP_NET_ADMIN))
+		return 0;
+	NL_SET_ERR_MSG(extack,
+		       "a receive policy takes packets off the lower device, which is in another network namespace: it needs CAP_NET_ADMIN over that namespace too");
+	return -EPERM;
+}
+
+/**
  * insane_rx_port_get - the insane receive hook of @lower, installed if need be
  * @lower: the lower device
  * @extack: where to say what holds the hook instead
@@ -361,7 +504,12 @@ void insane_rx_port_put(struct insane_rx_port *port)
 	kfree(port);
 }
 
-/* Takes @ins off its lower's port, if it is on one. Caller holds RTNL. */
+/*
+ * Takes @ins off its lower's port, if it is on one. A reader of the port's
+ * list may still stand on rx_node until a grace period has passed:
+ * rx_left records when, and insane_rx_move() waits for it before rx_node
+ * goes on any list again. Caller holds RTNL.
+ */
 void insane_rx_leave(struct insane_dev *ins)
 {
 	struct insane_rx_port *port = ins->rx_port;
@@ -370,21 +518,25 @@ void insane_rx_leave(struct insane_dev *ins)
 	if (!port)
 		return;
 	list_del_rcu(&ins->rx_node);
+	ins->rx_left = get_state_synchronize_rcu();
 	ins->rx_port = NULL;
 	insane_rx_port_put(port);
 }
 
-/* Puts @ins on @port, leaving its current port first. RTNL. */
+/*
+ * Puts @ins on @port, leaving its current port first. rx_node joins the
+ * new list only once no reader of the old one can stand on it: else a
+ * reader would follow it from the old list into the new one, and never
+ * meet the old list's head again. Mostly that grace period has passed
+ * already (the old port emptied, or a request came in between). RTNL.
+ */
 void insane_rx_move(struct insane_dev *ins, struct insane_rx_port *port)
 {
 	ASSERT_RTNL();
 	if (ins->rx_port == port)
 		return;
-	if (ins->rx_port) {
-		insane_rx_leave(ins);
-		/* A reader on the old list may still stand on rx_node. */
-		synchronize_net();
-	}
+	insane_rx_leave(ins);
+	cond_synchronize_rcu_expedited(ins->rx_left);
 	list_add_tail_rcu(&ins->rx_node, &port->devs);
 	ins->rx_port = port;
 }

@@ -15,9 +15,14 @@ struct insane_dev;
 struct insane_policy;
 struct insane_rx_port;
 struct net_device;
+struct sk_buff;
 
 struct insane_rx_port *insane_rx_port_get(struct net_device *lower,
 					  struct netlink_ext_ack *extack);
+int insane_rx_capable(const struct insane_dev *ins,
+		      const struct net_device *lower,
+		      const struct sk_buff *skb,
+		      struct netlink_ext_ack *extack);
 int insane_rx_check(struct insane_dev *ins, struct net_device *lower,
 		    struct netlink_ext_ack *extack);
 void insane_rx_port_put(struct insane_rx_port *port);

@@ -57,8 +57,13 @@ type Stats struct {
 	RxDropPolicy uint64
 
 	// RxDropNoMemory: a shared received packet could not be copied to be
-	// taken over (INSANE_STATS_A_RX_DROP_NO_MEMORY).
+	// taken over, or a GSO packet taken over could not be cut for want of
+	// memory (INSANE_STATS_A_RX_DROP_NO_MEMORY).
 	RxDropNoMemory uint64
+
+	// RxDropMalformed: a GSO packet taken over that could not be cut into
+	// wire packets (INSANE_STATS_A_RX_DROP_MALFORMED).
+	RxDropMalformed uint64
 }
 
 // counters describes the fields of Stats in the order of enum insane_stats_attr.
@@ -75,5 +80,6 @@ var counters = [...]Counter{
 	{Attr: uapi.StatsARxRelayedPackets, Name: "rx_relayed_packets", Short: "packets", Drop: false, Rx: true, Doc: "received on the device and passed up the stack by the receive policy", field: func(s *Stats) *uint64 { return &s.RxRelayedPackets }},
 	{Attr: uapi.StatsARxRelayedBytes, Name: "rx_relayed_bytes", Short: "bytes", Drop: false, Rx: true, Doc: "the bytes of those packets, from the network header on", field: func(s *Stats) *uint64 { return &s.RxRelayedBytes }},
 	{Attr: uapi.StatsARxDropPolicy, Name: "rx_drop_policy", Short: "policy", Drop: true, Rx: true, Doc: "received on the device and dropped by the receive policy", field: func(s *Stats) *uint64 { return &s.RxDropPolicy }},
-	{Attr: uapi.StatsARxDropNoMemory, Name: "rx_drop_no_memory", Short: "no-memory", Drop: true, Rx: true, Doc: "a shared received packet could not be copied to be taken over", field: func(s *Stats) *uint64 { return &s.RxDropNoMemory }},
+	{Attr: uapi.StatsARxDropNoMemory, Name: "rx_drop_no_memory", Short: "no-memory", Drop: true, Rx: true, Doc: "a shared received packet could not be copied to be taken over, or a GSO packet taken over could not be cut for want of memory", field: func(s *Stats) *uint64 { return &s.RxDropNoMemory }},
+	{Attr: uapi.StatsARxDropMalformed, Name: "rx_drop_malformed", Short: "malformed", Drop: true, Rx: true, Doc: "a GSO packet taken over that could not be cut into wire packets", field: func(s *Stats) *uint64 { return &s.RxDropMalformed }},
 }

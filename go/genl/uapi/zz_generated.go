@@ -130,11 +130,12 @@ const (
 	StatsARxRelayedBytes   = 12 // INSANE_STATS_A_RX_RELAYED_BYTES
 	StatsARxDropPolicy     = 13 // INSANE_STATS_A_RX_DROP_POLICY
 	StatsARxDropNoMemory   = 14 // INSANE_STATS_A_RX_DROP_NO_MEMORY
+	StatsARxDropMalformed  = 15 // INSANE_STATS_A_RX_DROP_MALFORMED
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	StatsAMax = 14 // INSANE_STATS_A_MAX
+	StatsAMax = 15 // INSANE_STATS_A_MAX
 )
 
 // Values of enum insane_event.

@@ -96,6 +96,7 @@
  *         INSANE_STATS_A_RX_RELAYED_BYTES: NLA_U64
  *         INSANE_STATS_A_RX_DROP_POLICY: NLA_U64
  *         INSANE_STATS_A_RX_DROP_NO_MEMORY: NLA_U64
+ *         INSANE_STATS_A_RX_DROP_MALFORMED: NLA_U64
  *
  * INSANE_CMD_SET_DEVICE
  *   Requires CAP_NET_ADMIN in the user namespace that owns the device's
@@ -194,15 +195,36 @@
  * these hold: it is an IPv4 or IPv6 packet addressed to this host at the
  * link layer (PACKET_HOST, no VLAN tag left), with a readable header
  * (IPv4 version 4 and ihl >= 5, IPv6 version 6), not IPv6 neighbour
- * discovery, and a destination that is not multicast or limited
- * broadcast; and the route to its source address, looked up in the
+ * discovery, with neither address IPv6 link-local (fe80::/10: like ND,
+ * it belongs to the lower's link, whatever route insane0's own fe80::/64
+ * is), and a destination that is not multicast or limited broadcast;
+ * across namespaces (the insane device's is not the lower's), a
+ * destination that is a local address of the insane device's namespace
+ * (ipvlan's rule: that namespace never takes what the lower's namespace
+ * is sent); and the route to its source address, looked up in the
  * insane device's network namespace as for a reply (the
  * main lookup with the policy rules, the packet's destination as source
  * and its mark; a multipath route by its first nexthop), is a unicast
  * route out of that insane device, which is up. Several insane devices on
  * one lower each take the packets whose source routes through them. Every
- * other packet (other sources, ARP, ND, non-IP, malformed) stays on the
- * lower, untouched, and is counted by none of them.
+ * other packet (other sources, ARP, ND, link-local, non-IP, malformed,
+ * and across namespaces what is not addressed to the insane device's)
+ * stays on the lower, untouched, and is counted by none of them.
+ *
+ * Setting a receive policy (IFLA_INFO_DATA in RTM_NEWLINK or RTM_SETLINK,
+ * INSANE_CMD_SET_DEVICE), or attaching a device whose receive policy is
+ * on, needs CAP_NET_ADMIN over the lower's network namespace as well when
+ * it is not the device's: else EPERM, with a message. Turning the receive
+ * policy off needs only what any change of the device needs.
+ *
+ * The receive policy decides, and the counters count, wire packets. A
+ * GSO packet (a sender's TSO packet passed whole by a veth, or one that
+ * GRO built) is cut into its wire packets before insane0 receives them,
+ * each decided on its own, in order, under any policy but pass (and
+ * whatever the policy if it is SKB_GSO_DODGY: its fields come from user
+ * space); under pass it goes up whole and counts as its gso_segs packets.
+ * A GSO packet that cannot be cut is counted once, in RX_DROP_NO_MEMORY
+ * or RX_DROP_MALFORMED.
  *
  * A packet taken over is received on the insane device: its ptype taps
  * (tcpdump -i insane0) and tc ingress see it first, then the receive
@@ -598,8 +620,13 @@ enum insane_stats_attr {
 	INSANE_STATS_A_RX_RELAYED_BYTES,
 	/* received on the device and dropped by the receive policy */
 	INSANE_STATS_A_RX_DROP_POLICY,
-	/* a shared received packet could not be copied to be taken over */
+	/*
+	 * a shared received packet could not be copied to be taken over, or
+	 * a GSO packet taken over could not be cut for want of memory
+	 */
 	INSANE_STATS_A_RX_DROP_NO_MEMORY,
+	/* a GSO packet taken over that could not be cut into wire packets */
+	INSANE_STATS_A_RX_DROP_MALFORMED,
 	__INSANE_STATS_A_MAX
 };
 
