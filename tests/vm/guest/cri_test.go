@@ -139,6 +139,19 @@ image-endpoint: unix://` + criSock + `
 timeout: 120
 `
 
+// criMessage returns, for a log, the part of a failed runp's error from
+// the failing plugin on: `plugin type="insane" failed (add): ...`.
+func criMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "plugin type="); i >= 0 {
+		msg = msg[i:]
+		if j := strings.Index(msg, `"; `); j >= 0 {
+			msg = msg[:j]
+		}
+	}
+	return msg
+}
+
 func mustCrictl(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := crictl(args...)
@@ -642,7 +655,7 @@ func TestCRI(t *testing.T) {
 	LoadModule(t)
 	Sysctl(t, "", "net.core.rmem_max", "16777216")
 	var versions []string
-	for _, args := range [][]string{{"containerd", "--version"}, {"runc", "--version"}, {"crictl", "--version"}} {
+	for _, args := range [][]string{{"containerd", "--version"}, {"runc", "--version"}} {
 		out, err := TryRun(args...)
 		if err != nil {
 			t.Fatal(err)
@@ -739,7 +752,7 @@ func TestCRI(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), `plugin type="insane" failed (add): `+c.msg) {
 				t.Errorf("crictl runp with %v: %v; want insane's ADD to fail with %q", c.ann, err, c.msg)
 			} else {
-				t.Logf("crictl runp with %v: %v", c.ann, err)
+				t.Logf("crictl runp with %v: %s", c.ann, criMessage(err))
 			}
 			checkNode(t, fmt.Sprintf("after the refused runp with %v", c.ann), before)
 		}
@@ -816,7 +829,7 @@ func TestCRI(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `plugin type="ptp" failed (add): unsupported CNI result version "1.1.0"`) {
 			t.Errorf("crictl runp with the conflist at 1.1.0: %v; want containerd 1.6 to refuse ptp's 1.1.0 result", err)
 		} else {
-			t.Logf("crictl runp with the conflist at 1.1.0: %v", err)
+			t.Logf("crictl runp with the conflist at 1.1.0: %s", criMessage(err))
 		}
 		checkNode(t, "after the refused runp at CNI 1.1.0", before)
 	})
