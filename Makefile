@@ -15,6 +15,9 @@
 #                   kernel (built once, ~40 min, then cached); not in make test
 #   make torture    the torture, fault and fuzz tests at full size, in the
 #                   guest (docs/reliability.md); make test runs them lighter
+#   make test-cri   the CNI plugin under a real runtime in the guest:
+#                   Debian's containerd and runc, crictl (fetched into
+#                   $(CRI_DIR) first); not in make test
 #   make bench      cost per packet in instructions (under QEMU icount) and,
 #                   separately, the noisy 2-vCPU rates, loss accuracy,
 #                   time-mode edges and memory per device, in the guest
@@ -54,7 +57,7 @@ VMFLAGS ?=
 RUNNER := build/vm-runner
 VM = $(RUNNER) -kver '$(KVER)' -timeout $(VM_TIMEOUT) $(VMFLAGS)
 
-.PHONY: all module plugin go install-cni deps check unit vm-test vm-shell demo test test-debug torture bench bench-deps bench-icount bench-noisy profile clean
+.PHONY: all module plugin go install-cni deps check unit vm-test vm-shell demo test test-debug torture test-cri cri-deps bench bench-deps bench-icount bench-noisy profile clean
 
 all: module plugin go
 
@@ -130,6 +133,32 @@ demo: module plugin $(RUNNER)
 torture: VM_TIMEOUT = 40m
 torture: module plugin $(RUNNER)
 	$(VM) -mode test -run '$(or $(RUN),^TestTorture)' -append INSANE_TORTURE=full
+
+# make test-cri runs TestCRI (tests/vm/guest/cri_test.go): pods made with
+# crictl runp under containerd's CRI plugin, which runs ptp, host-local,
+# loopback and insane from the guest's /opt/cni/bin. cri-deps puts into
+# CRI_DIR, once, Debian's containerd and runc packages, unpacked with dpkg -x
+# (nothing is installed or started on the host), and crictl, built with go
+# install; the runner packs them into the guest (-cri).
+CRI_DIR ?= $(CURDIR)/.cache/cri
+CRI_PACKAGES := containerd runc
+CRICTL_VERSION := v1.37.0
+cri-deps:
+	@mkdir -p '$(CRI_DIR)/debs'
+	@if [ ! -x '$(CRI_DIR)/usr/bin/containerd' ] || [ ! -x '$(CRI_DIR)/usr/sbin/runc' ]; then \
+		echo "make cri-deps: apt-get download $(CRI_PACKAGES), unpacked into $(CRI_DIR)"; \
+		cd '$(CRI_DIR)/debs' && rm -f *.deb && \
+		{ apt-get download $(CRI_PACKAGES) 2>/dev/null || \
+		  { apt-get update -q && apt-get download $(CRI_PACKAGES); }; } && \
+		for d in *.deb; do dpkg -x "$$d" '$(CRI_DIR)' && dpkg-deb -W --showformat='$${Package} $${Version}\n' "$$d"; done; \
+	fi
+	@if ! $(GO) version -m '$(CRI_DIR)/usr/bin/crictl' 2>/dev/null | grep -Eq '^[[:space:]]+mod[[:space:]]+sigs.k8s.io/cri-tools[[:space:]]+$(CRICTL_VERSION)[[:space:]]'; then \
+		echo "make cri-deps: go install sigs.k8s.io/cri-tools/cmd/crictl@$(CRICTL_VERSION) into $(CRI_DIR)/usr/bin"; \
+		GOBIN='$(CRI_DIR)/usr/bin' CGO_ENABLED=0 $(GO) install sigs.k8s.io/cri-tools/cmd/crictl@$(CRICTL_VERSION); \
+	fi
+
+test-cri: cri-deps module plugin $(RUNNER)
+	$(VM) -mode test -cri '$(CRI_DIR)' -run '$(or $(RUN),^TestCRI)'
 
 # make bench is two VM runs, each of which can be run alone:
 #   bench-icount  the throughput phase in instructions: single-threaded TCG

@@ -74,7 +74,7 @@ func goPrograms(cfg *config) []goProgram {
 	if cfg.testBinary == "" {
 		progs = append(progs, goProgram{pkg: "./tests/vm/guest", test: true, guest: guestTestPath, need: cfg.mode == "test"})
 	}
-	return append(progs, []goProgram{
+	return append(append(progs, []goProgram{
 		{pkg: "./tests/vm/runner/eventrun", guest: "/usr/libexec/insane/eventrun", need: cfg.mode == "test"},
 		{pkg: "./go/cmd/insane", guest: "/usr/bin/insane", need: cfg.mode == "demo"},
 		{pkg: "./tests/vm/demo", guest: "/usr/bin/insane-demo", need: cfg.mode == "demo"},
@@ -82,7 +82,7 @@ func goPrograms(cfg *config) []goProgram {
 		{pkg: "./go/cmd/insane-cni", guest: guestCNIBin + "/insane", need: cfg.mode == "test"},
 		{pkg: "github.com/containernetworking/plugins/plugins/main/ptp", module: true, guest: guestCNIBin + "/ptp", need: cfg.mode == "test"},
 		{pkg: "github.com/containernetworking/plugins/plugins/ipam/host-local", module: true, guest: guestCNIBin + "/host-local", need: cfg.mode == "test"},
-	}...)
+	}...), criPrograms(cfg)...)
 }
 
 // buildInitramfs assembles the guest's root file system and writes it as an
@@ -116,6 +116,7 @@ func buildInitramfs(ctx context.Context, cfg *config) (string, error) {
 		func() error { return addIPPlugin(a, cfg) },
 		func() error { return addScripts(a, cfg) },
 		func() error { return addGoPrograms(ctx, a, cfg) },
+		func() error { return addCRI(a, cfg) },
 		func() error { return addModules(ctx, a, cfg) },
 	}
 	for _, step := range steps {

@@ -101,6 +101,7 @@ type config struct {
 	verbose  bool
 	console  bool
 	root     string
+	cri      string // a container runtime to pack (cri.go)
 
 	// go test -exec: the test binary go test built and its arguments.
 	testBinary string
@@ -152,6 +153,7 @@ func main() {
 	flag.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "overall limit for the VM run")
 	flag.BoolVar(&cfg.verbose, "v", false, "stream the guest's raw test output")
 	flag.BoolVar(&cfg.console, "console", false, "also stream the guest console (kernel log) to stderr")
+	flag.StringVar(&cfg.cri, "cri", "", "directory with containerd, runc and crictl to pack into the guest, for TestCRI (make test-cri)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags]\n       %s [flags] PKG.test [test flags]   (as go test -exec)\n", os.Args[0], os.Args[0])
 		flag.PrintDefaults()
@@ -224,6 +226,9 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 	}
 	if cfg.ipPlugin != "" && !filepath.IsAbs(cfg.ipPlugin) {
 		cfg.ipPlugin = filepath.Join(root, cfg.ipPlugin)
+	}
+	if cfg.cri != "" && !filepath.IsAbs(cfg.cri) {
+		cfg.cri = filepath.Join(root, cfg.cri)
 	}
 	if cfg.kver == "" {
 		if cfg.kver, err = newestCloudKernel("/usr/src"); err != nil {
