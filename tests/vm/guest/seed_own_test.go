@@ -8,8 +8,8 @@ package guest
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -132,10 +132,9 @@ func (tap *ownTap) summary() string {
 
 // TestKernelModesSeededOwnTraffic: a fresh policy `burst 90 4 seed 11`,
 // 6,000 datagrams, twice, while the kernel sends packets of its own through
-// insane0 (IPv6 switched on for the device: its link-local address's DAD,
-// router solicitations and MLD reports; then IPv6 addresses added and
-// removed over and over, each a DAD probe and MLD reports for a new
-// solicited-node group). Both runs deliver exactly what genl.Predictor
+// insane0 (IPv6 switched on and off, each time a router solicitation;
+// IPv4 and IPv6 groups joined and left over and over, each an IGMP or MLD
+// report). insane0 is NOARP, so it sends no DAD or solicited-node MLD. Both runs deliver exactly what genl.Predictor
 // predicts for 6,000 packets, so the two drop sets are equal: the kernel's
 // packets, all multicast (the capture checks it), take no k.
 func TestKernelModesSeededOwnTraffic(t *testing.T) {
@@ -207,16 +206,18 @@ func TestKernelModesSeededOwnTraffic(t *testing.T) {
 }
 
 // ownChurn makes the kernel send packets of its own on dev until stop is
-// closed: IPv6 switched on, then addresses added and removed (DAD and MLD).
+// closed: IPv6 switched on and off (router solicitations), and IPv4 and
+// IPv6 groups joined and left on dev (IGMP and MLD reports, sent by the
+// kernel from its timers; IGMP's have no owning socket).
 func ownChurn(ns, dev string, run int, stop <-chan struct{}) error {
-	ip := func(args ...string) error {
-		out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+	v6 := func(on bool) error {
+		v := "1"
+		if on {
+			v = "0"
 		}
-		return nil
+		return sysctl(ns, "net.ipv6.conf."+dev+".disable_ipv6", v)
 	}
-	if err := ip("sysctl", "-qw", "net.ipv6.conf."+dev+".disable_ipv6=0"); err != nil {
+	if err := v6(true); err != nil {
 		return err
 	}
 	for j := 1; ; j++ {
@@ -225,13 +226,37 @@ func ownChurn(ns, dev string, run int, stop <-chan struct{}) error {
 			return nil
 		default:
 		}
-		// A solicited-node group of its own for each address.
-		addr := fmt.Sprintf("2001:db8:5eed::%x:%x/128", run+1, j)
-		if err := ip("ip", "-6", "addr", "add", addr, "dev", dev); err != nil {
-			return err
+		if j%10 == 0 {
+			if err := v6(false); err != nil {
+				return err
+			}
+			if err := v6(true); err != nil {
+				return err
+			}
 		}
+		var conns []*net.UDPConn
+		err := vmnet.Do(ns, func() error {
+			ifi, err := net.InterfaceByName(dev)
+			if err != nil {
+				return err
+			}
+			for _, g := range []string{
+				fmt.Sprintf("239.77.%d.%d", run, j%250+1),
+				fmt.Sprintf("ff15::5eed:%x:%x", run, j),
+			} {
+				c, err := net.ListenMulticastUDP("udp", ifi, &net.UDPAddr{IP: net.ParseIP(g), Port: 5999})
+				if err != nil {
+					return fmt.Errorf("joining %s on %s: %w", g, dev, err)
+				}
+				conns = append(conns, c)
+			}
+			return nil
+		})
 		time.Sleep(20 * time.Millisecond)
-		if err := ip("ip", "-6", "addr", "del", addr, "dev", dev); err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		if err != nil {
 			return err
 		}
 	}
