@@ -112,6 +112,9 @@ func demo() error {
 		{borea, "ip", "link", "set", "veth0", "up"},
 		{morgana, "ip", "link", "set", "veth1", "up"},
 		{borea, "sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=0"},
+		// Room for thousands of datagrams at the receiver while a busy
+		// machine keeps it from reading (the receivers ask for 4 MB).
+		{"", "sysctl", "-q", "-w", "net.core.rmem_max=16777216"},
 	})
 	if err != nil {
 		return err
