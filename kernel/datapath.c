@@ -209,7 +209,7 @@ static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 		goto drop;
 	}
 
-	if (!insane_policy_relays(policy)) {
+	if (!insane_policy_relays_skb(policy, skb, v4)) {
 		path->depth--;
 		why = INSANE_DROP_POLICY;
 		goto drop;

@@ -55,10 +55,13 @@ u32 insane_policy_step_at(const struct insane_policy *p, u64 now, u64 *left)
 	return lo;
 }
 
-/* x of the next packet that draws: its k under the seed, or this CPU's. */
-static u64 insane_policy_draw(struct insane_policy *p)
+/*
+ * x of a packet that draws: the next k under the seed if it is in the
+ * sequence, else this CPU's.
+ */
+static u64 insane_policy_draw(struct insane_policy *p, bool in_seq)
 {
-	if (p->seeded)
+	if (in_seq)
 		return insane_policy_mix(p->seed, insane_policy_next_k(p));
 	return insane_random_u64();
 }
@@ -66,15 +69,23 @@ static u64 insane_policy_draw(struct insane_policy *p)
 /*
  * Moves the chain by u = x >> 32, then decides by w = x & 0xffffffff in
  * the new state. Seeded, k and the state advance together in one atomic
- * step of the word (k << 1) | s; unseeded, the state is this CPU's.
+ * step of the word (k << 1) | s; unseeded, the state is this CPU's. A
+ * packet of a seeded policy outside the sequence (@in_seq false) draws
+ * from this CPU and moves a copy of the state: the word stays as it is.
  */
 static bool insane_policy_chain(struct insane_policy *p,
-				const struct insane_action *a)
+				const struct insane_action *a, bool in_seq)
 {
 	unsigned int s;
 	s64 old, new;
 	u64 x, k;
 
+	if (unlikely(p->seeded && !in_seq)) {
+		s = atomic64_read(&p->next) & 1;
+		x = insane_random_u64();
+		s ^= (x >> 32) < a->thr_move[s];
+		return (u32)x >= a->thr_loss[s];
+	}
 	if (!p->seeded) {
 		s = this_cpu_read(*p->state) & 1;
 		x = insane_random_u64();
@@ -94,8 +105,11 @@ static bool insane_policy_chain(struct insane_policy *p,
 	return (u32)x >= a->thr_loss[s];
 }
 
-/* Every mode but pass, percent and drop, which policy.h decides. */
-bool insane_policy_decide(struct insane_policy *p)
+/*
+ * Every mode but pass, percent and drop, which policy.h decides. @in_seq:
+ * a seeded policy's packet takes the next k (policy.h).
+ */
+bool insane_policy_decide(struct insane_policy *p, bool in_seq)
 {
 	const struct insane_action *a = &p->act;
 	u64 left;
@@ -107,10 +121,10 @@ bool insane_policy_decide(struct insane_policy *p)
 	case INSANE_MODE_PASS:
 		return true;
 	case INSANE_MODE_PERCENT:
-		return (insane_policy_draw(p) >> 32) < a->threshold;
+		return (insane_policy_draw(p, in_seq) >> 32) < a->threshold;
 	case INSANE_MODE_BURST:
 	case INSANE_MODE_GILBERT:
-		return insane_policy_chain(p, a);
+		return insane_policy_chain(p, a, in_seq);
 	}
 	return false;
 }

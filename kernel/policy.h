@@ -11,6 +11,8 @@
 #define _INSANE_POLICY_H
 
 #include <linux/atomic.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/cache.h>
 #include <linux/ktime.h>
 #include <linux/math64.h>
@@ -18,6 +20,7 @@
 #include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/types.h>
+#include <net/ipv6.h>
 #include <net/netlink.h>
 
 #include <uapi/linux/insane.h>
@@ -152,27 +155,61 @@ static inline u64 insane_policy_next_k(struct insane_policy *p)
 
 u32 insane_policy_step_at(const struct insane_policy *p, u64 now,
 			  u64 *left);
-bool insane_policy_decide(struct insane_policy *p);
+bool insane_policy_decide(struct insane_policy *p, bool in_seq);
 
 /*
- * Called for every packet, under rcu_read_lock_bh() or in the receive
- * path. Pass first, then percent and drop, inline; the other modes out of
- * line.
+ * Whether a checked packet of the transmit direction takes the next k of a
+ * seeded policy: not if its destination is multicast ("Percent decisions"
+ * in the uapi header). One load of the header just checked.
  */
-static inline bool insane_policy_relays(struct insane_policy *p)
+static __always_inline bool insane_policy_in_seq(const struct sk_buff *skb,
+						 bool v4)
 {
+	if (v4)
+		return !ipv4_is_multicast(ip_hdr(skb)->daddr);
+	return !ipv6_addr_is_multicast(&ipv6_hdr(skb)->daddr);
+}
+
+static __always_inline bool __insane_policy_relays(struct insane_policy *p,
+						   const struct sk_buff *skb,
+						   bool v4)
+{
+	bool in_seq;
+
 	if (likely(p->mode == INSANE_MODE_PASS))
 		return true;
-	switch (p->mode) {
-	case INSANE_MODE_PERCENT:
-		if (!p->seeded)
+	if (p->mode == INSANE_MODE_DROP)
+		return false;
+	in_seq = p->seeded && (!skb || insane_policy_in_seq(skb, v4));
+	if (p->mode == INSANE_MODE_PERCENT) {
+		if (!in_seq)
 			return insane_random_u32() < p->act.threshold;
 		return (insane_policy_mix(p->seed, insane_policy_next_k(p)) >>
 			32) < p->act.threshold;
-	case INSANE_MODE_DROP:
-		return false;
 	}
-	return insane_policy_decide(p);
+	return insane_policy_decide(p, in_seq);
+}
+
+/*
+ * Called for every packet, under rcu_read_lock_bh() or in the receive
+ * path. Pass first, then drop and percent, inline; the other modes out of
+ * line. Every packet that a seeded policy decides takes the next k: the
+ * receive direction takes only unicast packets.
+ */
+static inline bool insane_policy_relays(struct insane_policy *p)
+{
+	return __insane_policy_relays(p, NULL, false);
+}
+
+/*
+ * The transmit direction's decision of @skb, checked as IPv4 (@v4) or
+ * IPv6: a multicast packet (the kernel's own IGMP, MLD and router
+ * solicitations; never relayed) takes no k of a seeded policy.
+ */
+static inline bool insane_policy_relays_skb(struct insane_policy *p,
+					    const struct sk_buff *skb, bool v4)
+{
+	return __insane_policy_relays(p, skb, v4);
 }
 
 #endif /* _INSANE_POLICY_H */

@@ -103,7 +103,10 @@ type Predictor struct {
 }
 
 // NewPredictor returns a Predictor for a policy set with this seed, before
-// its first packet.
+// its first packet. Feed it the packets that count toward k (uapi header,
+// "Percent decisions"): those that reach the policy with a destination that
+// is not multicast; the kernel's own IGMP, MLD and router solicitations
+// take none.
 func NewPredictor(seed uint64) *Predictor { return &Predictor{seed: seed} }
 
 // Relays decides the next packet under action a, as the kernel does for a

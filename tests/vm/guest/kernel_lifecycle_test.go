@@ -137,6 +137,10 @@ func TestKernelCreateDetachedThenAttach(t *testing.T) {
 	if d.Attached() || d.Policy.Mode != genl.ModePass {
 		t.Fatalf("new detached device: %+v", d)
 	}
+	// IPv6 off before the device is up, so that the kernel sends nothing
+	// of its own through it (router solicitations: no-lower once
+	// detached) and the counts below are only the test's datagrams.
+	Sysctl(t, tp.Borea, "net.ipv6.conf.insane0.disable_ipv6", "1")
 	RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "up")
 	WaitFor(t, 5*time.Second, "a detached device to be dormant (NO-CARRIER)", func() bool {
 		l, err := TryGetLink(tp.Borea, "insane0")
@@ -168,9 +172,7 @@ func TestKernelCreateDetachedThenAttach(t *testing.T) {
 	if d := kDevice(t, c, "insane0"); d.Attached() {
 		t.Errorf("still attached after detach: %+v", d)
 	}
-	// Every packet routed to a detached device is counted as such. (IPv6
-	// is off so that only the test's datagrams go through it.)
-	Sysctl(t, tp.Borea, "net.ipv6.conf.insane0.disable_ipv6", "1")
+	// Every packet routed to a detached device is counted as such.
 	RunIn(t, tp.Borea, "ip", "addr", "add", tp.BoreaIP+"/32", "dev", "insane0")
 	RunIn(t, tp.Borea, "ip", "route", "add", tp.MorganaIP+"/32", "dev", "insane0")
 	before := kDevice(t, c, "insane0").Stats

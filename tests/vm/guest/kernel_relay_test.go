@@ -863,7 +863,12 @@ func TestRelayRouteCacheFollowsChanges(t *testing.T) {
 	}
 
 	// Packets with mark 7 are routed through the absent gateway, the
-	// others through the peer; sent alternately.
+	// others through the peer; sent alternately. Every counter is checked
+	// exactly: IPv6 goes off on insane0 first, so that the kernel's own
+	// router solicitations and MLD reports (no-route) stop, and the
+	// counters are read once they have stood still.
+	Sysctl(t, ns, "net.ipv6.conf.insane0.disable_ipv6", "1")
+	rlQuiet(t, ns, "insane0")
 	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "via", "10.77.0.2", "dev", "l0", "table", "77")
 	RunIn(t, ns, "ip", "rule", "add", "fwmark", "7", "oif", "l0", "lookup", "78", "pref", "90")
 	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "via", "10.77.0.3", "dev", "l0", "table", "78")
@@ -883,6 +888,22 @@ func TestRelayRouteCacheFollowsChanges(t *testing.T) {
 	}
 	rlExpect(t, "marks 7 and 0 interleaved", rlDelta(before, rlCounters(t, ns, "insane0")),
 		map[string]uint64{"relayed_packets": 2 * n})
+}
+
+// rlQuiet waits until no counter of dev in ns has moved for 300 ms.
+func rlQuiet(t testing.TB, ns, dev string) {
+	t.Helper()
+	prev := rlCounters(t, ns, dev)
+	WaitFor(t, 10*time.Second, dev+"'s counters to stand still for 300 ms", func() bool {
+		time.Sleep(300 * time.Millisecond)
+		cur := rlCounters(t, ns, dev)
+		same := len(cur) == len(prev)
+		for k, v := range cur {
+			same = same && prev[k] == v
+		}
+		prev = cur
+		return same
+	})
 }
 
 // rlTCP sends size bytes over one TCP connection from namespace from to a

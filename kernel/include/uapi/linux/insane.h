@@ -155,7 +155,8 @@
  * disabled (an IPv4 destination with no route is taken to be on-link, as
  * the kernel does for a lookup with an output interface); the lower's stack
  * taking it (LOWER_REFUSED, else RELAYED). Only packets that reach the
- * policy are "handled" in the sense of the seeded sequence below.
+ * policy, and are not multicast, are "handled" in the sense of the seeded
+ * sequence below.
  *
  * MTU
  * ---
@@ -337,10 +338,10 @@
  * mixing steps below (SplitMix64), each CPU's state started at a random
  * value when the module loads: uniform and cheap, not cryptographic, and
  * not reproducible. With a seed S, the decision for the k-th packet
- * handled (it reached the policy) since the policy was set (k = 0, 1, 2,
- * ...) is a pure function of S and k, whichever CPU sends it (a receive
- * policy has its own k, counting the packets it decided, and its own time
- * epoch, from when it was set):
+ * handled since the policy was set (k = 0, 1, 2, ...) is a pure function
+ * of S and k, whichever CPU sends it (a receive policy has its own k,
+ * counting the packets it decided, and its own time epoch, from when it
+ * was set):
  *
  *     x = S + (k + 1) * 0x9e3779b97f4a7c15          (mod 2^64)
  *     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
@@ -350,6 +351,25 @@
  *
  * Without a seed, the same comparison is made with a random 32-bit value in
  * place of (x >> 32). Setting the same seed again replays the same sequence.
+ *
+ * What counts toward k: a packet is handled when it reaches the policy
+ * (it passed the checks before POLICY above; packets dropped before it
+ * take no k) and its destination is not multicast (IPv4 224.0.0.0/4, IPv6
+ * ff00::/8). Multicast is what the kernel sends through the device on its
+ * own, unasked and at times of its timers' choosing: IGMP and MLD reports,
+ * IPv6 router solicitations (the device is NOARP: no neighbour discovery,
+ * no DAD); and multicast is never relayed (NO_ROUTE), whoever sent it. A
+ * seeded policy decides a multicast packet like an unseeded one, by a draw
+ * of this CPU's sequence, in the step in force and (burst, gilbert) the
+ * chain state the next handled packet would start from, and leaves k and
+ * that state as they were. The receive direction takes only unicast
+ * packets, so every packet a receive policy decides is handled. Every
+ * other packet counts, whoever sent it: a kernel's unicast replies (TCP
+ * acknowledgements, ICMP errors and echo replies) routed through the
+ * device are part of the traffic. To replay a sequence from its start, set
+ * the policy again (the same attributes will do): every set starts k at 0
+ * and the chain in the good state, and the first handled packet after the
+ * reply takes k = 0.
  *
  * Gilbert decisions (burst and gilbert modes, alone or as steps). For a
  * probability num / den, thr(num / den) = ceil(num * 2^32 / den), computed
