@@ -74,6 +74,7 @@ var defaultModules = []string{
 	"sch_netem", "act_gact", "cls_matchall", "sch_ingress",
 	"pktgen", "nf_tables", "nft_numgen", "xt_statistic",
 	"nft_chain_nat", "nft_nat", "nft_ct", "vrf", "ipip",
+	"xfrm_user", "esp4", "esp6", "authenc", "echainiv",
 }
 
 // benchModules are what insane-bench adds (its ipvlan case); the debug
