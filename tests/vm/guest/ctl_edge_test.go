@@ -96,7 +96,7 @@ func ceRawLinkDump() ([]string, map[string][]byte, error) {
 						}
 						for _, b := range li {
 							if b.Type == unix.IFLA_INFO_DATA {
-								info = b.Data
+								info = append([]byte(nil), b.Data...)
 							}
 						}
 					}
@@ -342,8 +342,9 @@ func TestKernelPacketBypassGSO(t *testing.T) {
 		t.Fatal(err)
 	}
 	pkt := ceGSOTCPv4(net.ParseIP(tp.BoreaIP), net.ParseIP(tp.MorganaIP), segs, mss)
+	// The core's drop of a packet it cut shows as ENOBUFS here.
 	if err := unix.Sendto(fd, pkt, 0, sa); err != nil {
-		t.Fatalf("sending the GSO packet: %v", err)
+		t.Errorf("sending the GSO packet: %v", err)
 	}
 	after := kDevice(t, c, "insane0").Stats
 	coreDropped := ceSysStat(t, tp.Borea, "insane0", "tx_dropped") - coreBefore
@@ -454,7 +455,8 @@ func ceRelayTopo(t *testing.T) *Topo {
 func TestRelayIPsecAndFlowKey(t *testing.T) {
 	CheckKmsg(t)
 	LoadModule(t)
-	for _, m := range []string{"xfrm_user", "esp4", "esp6", "authenc", "echainiv"} {
+	// The kernel loads the crypto modules it needs by itself.
+	for _, m := range []string{"xfrm_user", "esp4", "esp6"} {
 		Run(t, "modprobe", m)
 	}
 	tp := ceRelayTopo(t)
@@ -462,9 +464,15 @@ func TestRelayIPsecAndFlowKey(t *testing.T) {
 	const auth = "0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 	for i, pair := range [][2]string{{tp.BoreaIP, tp.MorganaIP}, {"2001:db8::1", "2001:db8::2"}} {
 		spi := fmt.Sprint(0x1000 + i)
-		RunIn(t, tp.Borea, "ip", "xfrm", "state", "add", "src", pair[0], "dst", pair[1], "proto", "esp", "spi", spi,
-			"mode", "transport", "enc", "cbc(aes)", enc, "auth", "hmac(sha256)", auth)
-		RunIn(t, tp.Borea, "ip", "xfrm", "policy", "add", "src", pair[0], "dst", pair[1], "proto", "udp", "dir", "out",
+		state := []string{"ip", "xfrm", "state", "add", "src", pair[0], "dst", pair[1], "proto", "esp", "spi", spi,
+			"mode", "transport", "enc", "cbc(aes)", enc, "auth", "hmac(sha256)", auth}
+		out, err := TryRunIn(tp.Borea, state...)
+		if err != nil {
+			// The first use instantiates the algorithm: say what the kernel said, once more.
+			t.Logf("xfrm state add: %v: %s; kernel: %s", err, out, RunIn(t, tp.Borea, "sh", "-c", "dmesg | tail -5"))
+			RunIn(t, tp.Borea, state...)
+		}
+		RunIn(t, tp.Borea, "ip", "xfrm", "policy", "add", "src", pair[0], "dst", pair[1], "proto", "17", "dir", "out",
 			"tmpl", "src", pair[0], "dst", pair[1], "proto", "esp", "mode", "transport")
 	}
 	t.Cleanup(func() {
@@ -492,8 +500,16 @@ func TestRelayIPsecAndFlowKey(t *testing.T) {
 	for _, fam := range []string{"-4", "-6"} {
 		RunIn(t, tp.Borea, "ip", fam, "rule", "add", "pref", "100", "dport", fmt.Sprint(port), "table", "100")
 	}
-	RunIn(t, tp.Borea, "ip", "route", "add", "unreachable", tp.MorganaIP+"/32", "table", "100")
-	RunIn(t, tp.Borea, "ip", "-6", "route", "add", "unreachable", "2001:db8::2/128", "table", "100")
+	// Table 100 sends the peer's addresses to a gateway whose (static,
+	// made up) MAC the peer does not answer to: steered datagrams leave
+	// the lower, counted as relayed, and never arrive. (An unreachable
+	// route would not show: with the lower as output interface, a failed
+	// IPv4 lookup is taken as on-link.)
+	const gwMAC = "02:00:00:00:00:99"
+	RunIn(t, tp.Borea, "ip", "neigh", "add", "192.0.2.3", "lladdr", gwMAC, "dev", tp.BoreaDev, "nud", "permanent")
+	RunIn(t, tp.Borea, "ip", "-6", "neigh", "add", "2001:db8::3", "lladdr", gwMAC, "dev", tp.BoreaDev, "nud", "permanent")
+	RunIn(t, tp.Borea, "ip", "route", "add", tp.MorganaIP+"/32", "via", "192.0.2.3", "dev", tp.BoreaDev, "table", "100")
+	RunIn(t, tp.Borea, "ip", "-6", "route", "add", "2001:db8::2/128", "via", "2001:db8::3", "dev", tp.BoreaDev, "table", "100")
 	t.Cleanup(func() {
 		for _, fam := range []string{"-4", "-6"} {
 			TryRunIn(tp.Borea, "ip", fam, "rule", "del", "pref", "100")
@@ -513,11 +529,13 @@ func TestRelayIPsecAndFlowKey(t *testing.T) {
 		r.Wait(n, 300*time.Millisecond, 2*time.Second)
 		got := r.Close()
 		after := kDevice(t, c, "insane0").Stats
-		noRoute := after.DropNoRoute - before.DropNoRoute
-		Figure(t, "drop_no_route to port 5555 "+dst, noRoute)
-		if noRoute != n || len(got.Seqs) != 0 {
-			t.Errorf("to %s port %d (ip rule dport to an unreachable route): drop_no_route +%d, %d arrived; want +%d, none",
-				dst, port, noRoute, len(got.Seqs), n)
+		relayed := after.RelayedPackets - before.RelayedPackets
+		Figure(t, "datagrams to port 5555 that arrived "+dst, uint64(len(got.Seqs)))
+		// The kernel's own IPv6 packets on insane0 may add to the counters,
+		// never take away: at least the test's datagrams were relayed.
+		if relayed < n || len(got.Seqs) != 0 {
+			t.Errorf("to %s port %d (ip rule dport to table 100, a gateway the peer ignores): relayed +%d, %d arrived; want at least +%d relayed, none arrived",
+				dst, port, relayed, len(got.Seqs), n)
 		}
 		// Another port takes the main table.
 		_, other := UDPFlow(t, "app", tp.Morgana, strings.Trim(dst, "[]"), vmnet.SendOptions{Count: n})
