@@ -48,19 +48,27 @@ static const struct nla_policy insane_genl_set_nla[INSANE_DEVICE_A_MAX + 1] = {
 	[INSANE_DEVICE_A_RX_POLICY]	= NLA_POLICY_NESTED(insane_policy_nla),
 };
 
-#define INSANE_DUP_MSG(type) [type] = #type " is given more than once"
-
 static const char * const insane_device_dup_msgs[INSANE_DEVICE_A_MAX + 1] = {
-	INSANE_DUP_MSG(INSANE_DEVICE_A_IFINDEX),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_IFNAME),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_LOWER_IFINDEX),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_LOWER_IFNAME),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_FLAGS),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_POLICY),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_RX_POLICY),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_STATS),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_EVENT),
-	INSANE_DUP_MSG(INSANE_DEVICE_A_EDGE),
+	[INSANE_DEVICE_A_IFINDEX] =
+		"INSANE_DEVICE_A_IFINDEX is given more than once",
+	[INSANE_DEVICE_A_IFNAME] =
+		"INSANE_DEVICE_A_IFNAME is given more than once",
+	[INSANE_DEVICE_A_LOWER_IFINDEX] =
+		"INSANE_DEVICE_A_LOWER_IFINDEX is given more than once",
+	[INSANE_DEVICE_A_LOWER_IFNAME] =
+		"INSANE_DEVICE_A_LOWER_IFNAME is given more than once",
+	[INSANE_DEVICE_A_FLAGS] =
+		"INSANE_DEVICE_A_FLAGS is given more than once",
+	[INSANE_DEVICE_A_POLICY] =
+		"INSANE_DEVICE_A_POLICY is given more than once",
+	[INSANE_DEVICE_A_RX_POLICY] =
+		"INSANE_DEVICE_A_RX_POLICY is given more than once",
+	[INSANE_DEVICE_A_STATS] =
+		"INSANE_DEVICE_A_STATS is given more than once",
+	[INSANE_DEVICE_A_EVENT] =
+		"INSANE_DEVICE_A_EVENT is given more than once",
+	[INSANE_DEVICE_A_EDGE] =
+		"INSANE_DEVICE_A_EDGE is given more than once",
 };
 
 /*

@@ -324,6 +324,7 @@ static noinline struct insane_rx_port *insane_rx_port_alloc(void)
 {
 	return kzalloc(sizeof(struct insane_rx_port), GFP_KERNEL);
 }
+
 ALLOW_ERROR_INJECTION(insane_rx_port_alloc, NULL);
 
 /**

@@ -287,9 +287,9 @@ func ceGSOTCPv4(src, dst net.IP, segs, mss int) []byte {
 	pseudo := append(append(append([]byte{}, src.To4()...), dst.To4()...), 0, unix.IPPROTO_TCP, 0, 0)
 	binary.BigEndian.PutUint16(pseudo[10:], uint16(20+len(payload)))
 	binary.BigEndian.PutUint16(tcp[16:], uint16(ceCsum(pseudo, 0)))
-	vnet := make([]byte, 10) // struct virtio_net_hdr, host order
-	vnet[0] = 1              // VIRTIO_NET_HDR_F_NEEDS_CSUM
-	vnet[1] = 1              // VIRTIO_NET_HDR_GSO_TCPV4
+	vnet := make([]byte, 10)                             // struct virtio_net_hdr, host order
+	vnet[0] = 1                                          // VIRTIO_NET_HDR_F_NEEDS_CSUM
+	vnet[1] = 1                                          // VIRTIO_NET_HDR_GSO_TCPV4
 	binary.NativeEndian.PutUint16(vnet[2:], 40)          // hdr_len
 	binary.NativeEndian.PutUint16(vnet[4:], uint16(mss)) // gso_size
 	binary.NativeEndian.PutUint16(vnet[6:], 20)          // csum_start
@@ -362,7 +362,6 @@ func TestKernelPacketBypassGSO(t *testing.T) {
 		t.Errorf("tx_dropped grew by %d, insane's drops by %d: the core dropped what insane never saw", coreDropped, insaneDropped)
 	}
 }
-
 
 // ceCapture counts, on dev in ns, the IPv4 and IPv6 packets of protocol
 // proto to the given addresses until stop is closed.
