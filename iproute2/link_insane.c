@@ -1146,6 +1146,14 @@ static void print_policy(struct rtattr *tb[])
 	print_action(tb, mode, false);
 	if (tb[INSANE_POLICY_A_STEPS])
 		print_steps(tb[INSANE_POLICY_A_STEPS]);
+	/* A dump read with a small buffer: see "Long policies" in the uapi. */
+	if (get_u32(tb[INSANE_POLICY_A_STEPS_OMITTED], &step)) {
+		print_color_u64(IP_PRINT_JSON, IP_COLOR_NONE, "steps_omitted",
+				NULL, step);
+		print_color_u64(IP_PRINT_FP, IP_COLOR_NONE, NULL,
+				"(%llu steps left out of this dump: insane show lists them) ",
+				step);
+	}
 	if (tb[INSANE_POLICY_A_ONCE]) {
 		if (is_json_context())
 			print_color_bool(IP_PRINT_JSON, IP_COLOR_NONE, "once",

@@ -21,6 +21,7 @@
 #include <linux/percpu.h>
 #include <net/addrconf.h>
 #include <net/dst.h>
+#include <net/inet_sock.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/l3mdev.h>
@@ -126,6 +127,18 @@ static int insane_output_v6(struct net *net, struct sk_buff *skb)
 }
 
 /*
+ * The uid a socket of the sender's would route with: the owner of a full
+ * socket (a request socket stands for its listener), else root of @net,
+ * as the kernel's own replies use.
+ */
+static kuid_t insane_relay_uid(struct net *net, const struct sk_buff *skb)
+{
+	const struct sock *sk = skb_to_full_sk(skb);
+
+	return sock_net_uid(net, sk && sk_fullsock(sk) ? sk : NULL);
+}
+
+/*
  * Hands @skb to the lower's stack and sets *@err to what the stack said.
  * The sender's socket stays the owner but is not passed on: the lower's
  * netns must not read its bound device, run its cgroup's egress program
@@ -138,12 +151,14 @@ static bool insane_relay(struct insane_dev *ins, struct sk_buff *skb,
 	struct net_device *dev = ins->dev;
 	struct net *net = dev_net(lower);
 	bool xnet = !net_eq(dev_net(dev), net);
+	/* The sender's uid (ip rule uidrange), read before the scrub. */
+	kuid_t uid = insane_relay_uid(net, skb);
 
 	/* Crossing into the lower's netns forgets this one's state. */
 	if (unlikely(xnet))
 		skb_scrub_packet(skb, true);
-	if (!(v4 ? insane_route_v4(ins, net, skb, lower) :
-		   insane_route_v6(ins, net, skb, lower)))
+	if (!(v4 ? insane_route_v4(ins, net, skb, lower, uid) :
+		   insane_route_v6(ins, net, skb, lower, uid)))
 		return false;
 	/* The lower's hooks see the packet coming from the lower. */
 	skb->dev = lower;
@@ -240,24 +255,13 @@ drop_reason:
 }
 
 /*
- * Policies decide per wire packet. GSO packets reach insane_xmit() whole
- * only while the policy relays every packet (pass); under any other policy
- * the core segments them first, because of this.
+ * Policies decide per wire packet. GSO packets reach insane_xmit() whole,
+ * whatever the policy: the device has no ndo_features_check that would
+ * have the core cut them first, because the core's cut cannot be counted
+ * by insane, and __dev_direct_xmit() (AF_PACKET with PACKET_QDISC_BYPASS)
+ * drops a packet the core cut; insane_xmit() cuts them itself under any
+ * policy but pass, and each piece is decided and counted.
  */
-netdev_features_t insane_features_check(struct sk_buff *skb,
-					struct net_device *dev,
-					netdev_features_t features)
-{
-	struct insane_dev *ins = netdev_priv(dev);
-
-	/* A DODGY packet's GSO fields come from user space: not trusted. */
-	if (skb_is_gso(skb) &&
-	    (rcu_dereference_bh(ins->policy)->mode != INSANE_MODE_PASS ||
-	     (skb_shinfo(skb)->gso_type & SKB_GSO_DODGY)))
-		features &= ~NETIF_F_GSO_MASK;
-	return features;
-}
-
 /* Called with rcu_read_lock_bh() held and BHs off. */
 netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 {
@@ -267,9 +271,9 @@ netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 	struct sk_buff *segs, *next;
 
 	/*
-	 * A GSO packet let through whole for a pass policy that has been
-	 * replaced since is cut here, and each piece decided by the policy
-	 * in force now.
+	 * A GSO packet under any policy but pass, or whose GSO fields come
+	 * from user space (DODGY: not trusted), is cut here, and each piece
+	 * decided by the policy in force now.
 	 */
 	if (unlikely(skb_is_gso(skb) && lower &&
 		     (policy->mode != INSANE_MODE_PASS ||

@@ -8,8 +8,5 @@
 #include <linux/netdevice.h>
 
 netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev);
-netdev_features_t insane_features_check(struct sk_buff *skb,
-					struct net_device *dev,
-					netdev_features_t features);
 
 #endif /* _INSANE_DATAPATH_H */

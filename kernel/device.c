@@ -19,8 +19,9 @@
 #include <net/l3mdev.h>
 
 /*
- * GSO packets are taken whole and relayed whole when the policy is pass
- * (insane_features_check()): the lower's own offloads or the core cut them.
+ * GSO packets are taken whole; they are relayed whole when the policy is
+ * pass (the lower's own offloads or the core cut them), and cut by
+ * insane_xmit() otherwise.
  */
 #define INSANE_FEATURES (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_HIGHDMA | \
 			 NETIF_F_FRAGLIST | NETIF_F_GSO_SOFTWARE)
@@ -417,7 +418,6 @@ static const struct net_device_ops insane_netdev_ops = {
 	.ndo_open		= insane_ndo_open,
 	.ndo_stop		= insane_ndo_stop,
 	.ndo_start_xmit		= insane_xmit,
-	.ndo_features_check	= insane_features_check,
 	.ndo_change_mtu		= insane_ndo_change_mtu,
 	.ndo_get_stats64	= insane_ndo_get_stats64,
 	.ndo_get_iflink		= insane_ndo_get_iflink,

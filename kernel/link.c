@@ -59,6 +59,7 @@ static const struct nla_policy insane_link_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_STEP_LEFT_NS]	= { .type = NLA_U64 },
 	[INSANE_POLICY_A_CARRIER]	= { .type = NLA_FLAG },
 	[INSANE_POLICY_A_EVENTS]	= { .type = NLA_FLAG },
+	[INSANE_POLICY_A_STEPS_OMITTED]	= { .type = NLA_U32 },
 };
 
 /* The transmit policy's attributes of @data (which may be NULL) in @tx. */
@@ -79,6 +80,9 @@ static int insane_link_rx(struct nlattr *attr, struct nlattr *rx[],
 {
 	int err;
 
+	err = insane_policy_refuse_dups(attr, extack);
+	if (err)
+		return err;
 	err = nla_parse_nested(rx, INSANE_POLICY_A_MAX, attr,
 			       insane_policy_nla, extack);
 	if (err)
@@ -109,7 +113,10 @@ static struct insane_policy *insane_link_build_rx(struct nlattr *data[],
 /*
  * rtnetlink parses IFLA_INFO_DATA liberally, skipping attributes it does
  * not know, and keeps the last of repeated ones. Validate it again
- * strictly, once, so that nothing is ignored.
+ * strictly, once, so that nothing is ignored, and refuse a repeated
+ * attribute at every level (IFLA_INFO_DATA, INSANE_POLICY_A_RX, each
+ * step; INSANE_POLICY_A_STEPS holds repeated INSANE_STEPS_A_STEP by
+ * design).
  */
 static int insane_validate(struct nlattr *tb[], struct nlattr *data[],
 			   struct netlink_ext_ack *extack)
@@ -133,6 +140,9 @@ static int insane_validate(struct nlattr *tb[], struct nlattr *data[],
 	}
 	if (!info_data)
 		return 0;
+	err = insane_policy_refuse_dups(info_data, extack);
+	if (err)
+		return err;
 	err = nla_validate_nested(info_data, INSANE_POLICY_A_MAX,
 				  insane_link_nla, extack);
 	if (err)
@@ -231,6 +241,24 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 	return 0;
 }
 
+/**
+ * insane_link_port_err - the errno of a port taken ahead of a change
+ * @port: what insane_rx_port_get() returned
+ * @extack: where a failed allocation is said, if nothing was said yet
+ *
+ * Return: 0 or the negative errno in @port.
+ */
+int insane_link_port_err(struct insane_rx_port *port,
+			 struct netlink_ext_ack *extack)
+{
+	if (!IS_ERR(port))
+		return 0;
+	if (PTR_ERR(port) == -ENOMEM && extack && !extack->_msg)
+		NL_SET_ERR_MSG(extack,
+			       "out of memory for the receive hook on the lower device: nothing was changed");
+	return PTR_ERR(port);
+}
+
 static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 			     struct nlattr *data[],
 			     struct netlink_ext_ack *extack)
@@ -238,6 +266,8 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 	struct nlattr *tx[INSANE_POLICY_A_MAX + 1];
 	struct insane_dev *ins = netdev_priv(dev);
 	struct insane_policy *p = NULL, *rx;
+	struct insane_rx_port *port;
+	struct net_device *lower;
 	int err;
 
 	if (!data)
@@ -252,7 +282,6 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 		insane_policy_free(p);
 		return PTR_ERR(rx);
 	}
-	/* Checked before anything changes; after, only ENOMEM can fail. */
 	if (rx) {
 		err = insane_rx_capable(ins, rtnl_dereference(ins->lower),
 					NULL, extack);
@@ -262,9 +291,20 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 			return err;
 		}
 	}
+	/*
+	 * All or nothing: whether the hooks can be had is checked, and the
+	 * lower's hook (the one step that allocates) installed, before
+	 * anything changes; insane_rx_set_policy() then finds that hook and
+	 * cannot fail. Until then the new hook has no device, so it passes
+	 * every packet on.
+	 */
 	if (rx && !rtnl_dereference(ins->rx_policy)) {
-		err = insane_rx_check(ins, rtnl_dereference(ins->lower),
-				      extack);
+		lower = rtnl_dereference(ins->lower);
+		err = insane_rx_check(ins, lower, extack);
+		if (!err && lower) {
+			port = insane_rx_port_get(lower, extack);
+			err = insane_link_port_err(port, extack);
+		}
 		if (err) {
 			insane_policy_free(p);
 			insane_policy_free(rx);
@@ -278,7 +318,7 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 	}
 	if (rx) {
 		err = insane_rx_set_policy(ins, rx, extack);
-		if (err)
+		if (WARN_ON_ONCE(err))
 			return err;
 		insane_link_event(ins, INSANE_EVENT_RX_POLICY);
 	} else if (data[INSANE_POLICY_A_RX_OFF] &&
@@ -289,30 +329,77 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 	return 0;
 }
 
+/*
+ * The room IFLA_INFO_DATA leaves, at least, for what rtnetlink puts after
+ * IFLA_LINKINFO in a link message (IFLA_AF_SPEC of inet and inet6, about
+ * 1 KB, the netns id, the permanent address, alternative names). A full
+ * policy that would leave less is written compact in a dump; get_size
+ * counts this room too, so that a message sized by it always takes the
+ * full policy.
+ */
+#define INSANE_LINK_TAIL_ROOM 2048
+
 static size_t insane_get_size(const struct net_device *dev)
 {
 	return insane_policy_nlmsg_size() +
-	       nla_total_size(insane_policy_nlmsg_size());	/* RX */
+	       nla_total_size(insane_policy_nlmsg_size()) +	/* RX */
+	       INSANE_LINK_TAIL_ROOM;
 }
 
-static int insane_fill_info(struct sk_buff *skb, const struct net_device *dev)
+static int insane_fill_policies(struct sk_buff *skb, struct insane_dev *ins,
+				bool compact)
 {
-	struct insane_dev *ins = netdev_priv(dev);
+	int (*fill)(struct sk_buff *skb, const struct insane_policy *p);
 	struct insane_policy *rx = rtnl_dereference(ins->rx_policy);
 	struct nlattr *nest;
 
-	if (insane_policy_fill(skb, rtnl_dereference(ins->policy)))
+	fill = compact ? insane_policy_fill_compact : insane_policy_fill;
+	if (fill(skb, rtnl_dereference(ins->policy)))
 		return -EMSGSIZE;
 	if (!rx)
 		return 0;
 	nest = nla_nest_start(skb, INSANE_POLICY_A_RX);
-	if (!nest)
+	if (!nest || fill(skb, rx))
 		return -EMSGSIZE;
-	if (insane_policy_fill(skb, rx)) {
-		nla_nest_cancel(skb, nest);
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/* Whether the link message being built is the first one in @skb. */
+static bool insane_fill_first(struct sk_buff *skb, const struct net_device *dev)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(skb);
+	struct ifinfomsg *ifm;
+
+	if (skb->len < NLMSG_HDRLEN + sizeof(*ifm) ||
+	    nlh->nlmsg_type != RTM_NEWLINK)
+		return false;
+	ifm = nlmsg_data(nlh);
+	return ifm->ifi_index == dev->ifindex;
+}
+
+/*
+ * The full policies if they fit with INSANE_LINK_TAIL_ROOM to spare. Else,
+ * in the first message of @skb (a dump's fresh buffer: a reader whose
+ * buffer is this small would never get the full form), the compact form
+ * ("Long policies" in the uapi header); in a later message, -EMSGSIZE, so
+ * that the dump resumes with this device in a fresh buffer.
+ */
+static int insane_fill_info(struct sk_buff *skb, const struct net_device *dev)
+{
+	struct insane_dev *ins = netdev_priv(dev);
+	void *mark = skb_tail_pointer(skb);
+
+	if (!insane_fill_policies(skb, ins, false) &&
+	    skb_tailroom(skb) >= INSANE_LINK_TAIL_ROOM)
+		return 0;
+	nlmsg_trim(skb, mark);
+	if (!insane_fill_first(skb, dev))
+		return -EMSGSIZE;
+	if (insane_fill_policies(skb, ins, true)) {
+		nlmsg_trim(skb, mark);
 		return -EMSGSIZE;
 	}
-	nla_nest_end(skb, nest);
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 #include <uapi/linux/insane.h>
 
 struct insane_dev;
+struct insane_rx_port;
+struct netlink_ext_ack;
 
 /*
  * Called under RTNL after a change that user space hears of: the generic
@@ -19,6 +21,8 @@ typedef void (*insane_event_fn)(struct insane_dev *ins,
 
 void insane_link_set_event_fn(insane_event_fn fn);
 void insane_link_event(struct insane_dev *ins, enum insane_event event);
+int insane_link_port_err(struct insane_rx_port *port,
+			 struct netlink_ext_ack *extack);
 
 int insane_link_init(void);
 void insane_link_uninit(void);

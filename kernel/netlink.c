@@ -48,6 +48,41 @@ static const struct nla_policy insane_genl_set_nla[INSANE_DEVICE_A_MAX + 1] = {
 	[INSANE_DEVICE_A_RX_POLICY]	= NLA_POLICY_NESTED(insane_policy_nla),
 };
 
+static const char * const insane_device_dup_msgs[INSANE_DEVICE_A_MAX + 1] = {
+	[INSANE_DEVICE_A_IFINDEX] =
+		"INSANE_DEVICE_A_IFINDEX is given more than once",
+	[INSANE_DEVICE_A_IFNAME] =
+		"INSANE_DEVICE_A_IFNAME is given more than once",
+	[INSANE_DEVICE_A_LOWER_IFINDEX] =
+		"INSANE_DEVICE_A_LOWER_IFINDEX is given more than once",
+	[INSANE_DEVICE_A_LOWER_IFNAME] =
+		"INSANE_DEVICE_A_LOWER_IFNAME is given more than once",
+	[INSANE_DEVICE_A_FLAGS] =
+		"INSANE_DEVICE_A_FLAGS is given more than once",
+	[INSANE_DEVICE_A_POLICY] =
+		"INSANE_DEVICE_A_POLICY is given more than once",
+	[INSANE_DEVICE_A_RX_POLICY] =
+		"INSANE_DEVICE_A_RX_POLICY is given more than once",
+	[INSANE_DEVICE_A_STATS] =
+		"INSANE_DEVICE_A_STATS is given more than once",
+	[INSANE_DEVICE_A_EVENT] =
+		"INSANE_DEVICE_A_EVENT is given more than once",
+	[INSANE_DEVICE_A_EDGE] =
+		"INSANE_DEVICE_A_EDGE is given more than once",
+};
+
+/*
+ * The generic netlink core keeps the last of repeated top-level
+ * attributes: refuse them instead, naming the attribute.
+ */
+static int insane_genl_refuse_dups(struct genl_info *info)
+{
+	return insane_nla_refuse_dups(nlmsg_attrdata(info->nlhdr, GENL_HDRLEN),
+				      nlmsg_attrlen(info->nlhdr, GENL_HDRLEN),
+				      INSANE_DEVICE_A_MAX,
+				      insane_device_dup_msgs, info->extack);
+}
+
 /* The cursor of a GET_DEVICE dump, kept in cb->ctx. */
 struct insane_dump_ctx {
 	long pos;
@@ -174,6 +209,9 @@ static int insane_get_doit(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int err;
 
+	err = insane_genl_refuse_dups(info);
+	if (err)
+		return err;
 	msg = genlmsg_new(insane_genl_msg_size(), GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
@@ -275,6 +313,9 @@ static struct insane_policy *insane_genl_build_policy(struct nlattr *attr,
 	struct nlattr *ptb[INSANE_POLICY_A_MAX + 1];
 	int err;
 
+	err = insane_policy_refuse_dups(attr, extack);
+	if (err)
+		return ERR_PTR(err);
 	err = nla_parse_nested(ptb, INSANE_POLICY_A_MAX, attr,
 			       insane_policy_nla, extack);
 	if (err)
@@ -296,11 +337,15 @@ static struct insane_policy *insane_genl_build_policy(struct nlattr *attr,
 static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct insane_policy *p = NULL, *rx = NULL;
-	struct net_device *lower;
+	struct insane_rx_port *port = NULL;
+	struct net_device *lower, *target;
 	struct insane_dev *ins;
 	u32 flags = 0;
 	int err;
 
+	err = insane_genl_refuse_dups(info);
+	if (err)
+		return err;
 	if (info->attrs[INSANE_DEVICE_A_FLAGS])
 		flags = nla_get_u32(info->attrs[INSANE_DEVICE_A_FLAGS]);
 	if ((flags & INSANE_DEVICE_F_RX_OFF) &&
@@ -350,10 +395,14 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	/*
-	 * Attaching and turning the receive policy on are the steps that can
-	 * fail. Whether the receive hooks can be had on the lower the device
-	 * will have is checked before either; after that, only a failed
-	 * allocation can refuse the receive policy.
+	 * All or nothing. Attaching is the one step that can fail after
+	 * this, and it fails with nothing changed. Turning the receive
+	 * policy on needs the hooks: whether they can be had on the lower
+	 * the device will have is checked, and that lower's hook (the one
+	 * allocation) installed, before anything changes; until the device
+	 * joins it, the new hook passes every packet on, and an error takes
+	 * it away again. insane_rx_set_policy() then finds it and cannot
+	 * fail.
 	 */
 	if (rx || (lower && rtnl_dereference(ins->rx_policy))) {
 		err = insane_rx_capable(ins,
@@ -363,21 +412,35 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 			goto out;
 	}
 	if (rx && !rtnl_dereference(ins->rx_policy)) {
-		err = insane_rx_check(ins, lower ?: rtnl_dereference(ins->lower),
-				      info->extack);
+		target = lower ?: rtnl_dereference(ins->lower);
+		err = insane_rx_check(ins, target, info->extack);
 		if (err)
 			goto out;
+		if (target) {
+			port = insane_rx_port_get(target, info->extack);
+			err = insane_link_port_err(port, info->extack);
+			if (err) {
+				port = NULL;
+				goto out;
+			}
+		}
 	}
 	if (lower && lower != rtnl_dereference(ins->lower)) {
+		/* With the receive policy on, it takes the new lower's hook. */
 		err = insane_dev_attach(ins, lower, info->extack);
-		if (err)
+		if (err) {
+			if (err == -ENOMEM && !info->extack->_msg)
+				NL_SET_ERR_MSG(info->extack,
+					       "out of memory for the receive hook on the new lower device: nothing was changed");
 			goto out;
+		}
 		insane_genl_notify(ins, INSANE_EVENT_ATTACH);
 	}
 	if (rx) {
+		port = NULL;
 		err = insane_rx_set_policy(ins, rx, info->extack);
 		rx = NULL;
-		if (err)
+		if (WARN_ON_ONCE(err))
 			goto out;
 		insane_genl_notify(ins, INSANE_EVENT_RX_POLICY);
 	}
@@ -402,6 +465,9 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 	err = 0;
 
 out:
+	/* A hook taken ahead goes again if no device joined it. */
+	if (port)
+		insane_rx_port_put(port);
 	rtnl_unlock();
 	insane_policy_free(p);
 	insane_policy_free(rx);

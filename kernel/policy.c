@@ -40,7 +40,100 @@ const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_STEP_LEFT_NS]	= { .type = NLA_U64 },
 	[INSANE_POLICY_A_CARRIER]	= { .type = NLA_FLAG },
 	[INSANE_POLICY_A_EVENTS]	= { .type = NLA_FLAG },
+	[INSANE_POLICY_A_STEPS_OMITTED]	= { .type = NLA_U32 },
 };
+
+static const char * const insane_policy_dup_msgs[INSANE_POLICY_A_MAX + 1] = {
+	[INSANE_POLICY_A_PAD] =
+		"INSANE_POLICY_A_PAD is given more than once",
+	[INSANE_POLICY_A_MODE] =
+		"INSANE_POLICY_A_MODE is given more than once",
+	[INSANE_POLICY_A_PERCENT] =
+		"INSANE_POLICY_A_PERCENT is given more than once",
+	[INSANE_POLICY_A_SEED] =
+		"INSANE_POLICY_A_SEED is given more than once",
+	[INSANE_POLICY_A_ON_NS] =
+		"INSANE_POLICY_A_ON_NS is given more than once",
+	[INSANE_POLICY_A_OFF_NS] =
+		"INSANE_POLICY_A_OFF_NS is given more than once",
+	[INSANE_POLICY_A_RX] =
+		"INSANE_POLICY_A_RX is given more than once",
+	[INSANE_POLICY_A_RX_OFF] =
+		"INSANE_POLICY_A_RX_OFF is given more than once",
+	[INSANE_POLICY_A_BURST] =
+		"INSANE_POLICY_A_BURST is given more than once",
+	[INSANE_POLICY_A_GE_P] =
+		"INSANE_POLICY_A_GE_P is given more than once",
+	[INSANE_POLICY_A_GE_R] =
+		"INSANE_POLICY_A_GE_R is given more than once",
+	[INSANE_POLICY_A_GE_LOSS_BAD] =
+		"INSANE_POLICY_A_GE_LOSS_BAD is given more than once",
+	[INSANE_POLICY_A_GE_LOSS_GOOD] =
+		"INSANE_POLICY_A_GE_LOSS_GOOD is given more than once",
+	[INSANE_POLICY_A_STEPS] =
+		"INSANE_POLICY_A_STEPS is given more than once",
+	[INSANE_POLICY_A_DURATION_NS] =
+		"INSANE_POLICY_A_DURATION_NS is given more than once",
+	[INSANE_POLICY_A_ONCE] =
+		"INSANE_POLICY_A_ONCE is given more than once",
+	[INSANE_POLICY_A_STEP_INDEX] =
+		"INSANE_POLICY_A_STEP_INDEX is given more than once",
+	[INSANE_POLICY_A_STEP_LEFT_NS] =
+		"INSANE_POLICY_A_STEP_LEFT_NS is given more than once",
+	[INSANE_POLICY_A_CARRIER] =
+		"INSANE_POLICY_A_CARRIER is given more than once",
+	[INSANE_POLICY_A_EVENTS] =
+		"INSANE_POLICY_A_EVENTS is given more than once",
+	[INSANE_POLICY_A_STEPS_OMITTED] =
+		"INSANE_POLICY_A_STEPS_OMITTED is given more than once",
+};
+
+/**
+ * insane_nla_refuse_dups - refuse an attribute given twice in a stream
+ * @head: the first attribute
+ * @len: the length of the stream
+ * @maxtype: the highest type known at this level, below 64
+ * @msgs: a message per type, naming it, indexed up to @maxtype
+ * @extack: where to say which attribute, pointing at its second occurrence
+ *
+ * nla_parse() keeps the last of repeated attributes; a request that repeats
+ * one is ambiguous, so it is refused. Types above @maxtype are left to the
+ * strict validation, which refuses them.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int insane_nla_refuse_dups(const struct nlattr *head, int len, int maxtype,
+			   const char * const *msgs,
+			   struct netlink_ext_ack *extack)
+{
+	const struct nlattr *attr;
+	u64 seen = 0;
+	int rem, type;
+
+	nla_for_each_attr(attr, head, len, rem) {
+		type = nla_type(attr);
+		if (type > maxtype || type >= 64)
+			continue;
+		if (seen & BIT_ULL(type)) {
+			if (extack)
+				extack->_msg = msgs[type] ?:
+					"an attribute is given more than once";
+			NL_SET_BAD_ATTR(extack, attr);
+			return -EINVAL;
+		}
+		seen |= BIT_ULL(type);
+	}
+	return 0;
+}
+
+/* A policy nested in @nest, or a step: each attribute at most once. */
+int insane_policy_refuse_dups(const struct nlattr *nest,
+			      struct netlink_ext_ack *extack)
+{
+	return insane_nla_refuse_dups(nla_data(nest), nla_len(nest),
+				      INSANE_POLICY_A_MAX,
+				      insane_policy_dup_msgs, extack);
+}
 
 bool insane_policy_present(struct nlattr *const *tb)
 {
@@ -349,6 +442,11 @@ static int insane_policy_check_reported(struct nlattr *const *tb,
 				    "INSANE_POLICY_A_STEP_LEFT_NS is reported in replies, never set");
 		return -EINVAL;
 	}
+	if (tb[INSANE_POLICY_A_STEPS_OMITTED]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_STEPS_OMITTED],
+				    "INSANE_POLICY_A_STEPS_OMITTED is reported in rtnetlink dumps, never set: give the steps in INSANE_POLICY_A_STEPS");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -452,6 +550,9 @@ int insane_policy_parse_step(const struct nlattr *step, struct nlattr **stb,
 				    "INSANE_POLICY_A_STEPS holds INSANE_STEPS_A_STEP attributes only");
 		return -EINVAL;
 	}
+	err = insane_policy_refuse_dups(step, extack);
+	if (err)
+		return err;
 	err = nla_parse_nested(stb, INSANE_POLICY_A_MAX, step,
 			       insane_policy_nla, extack);
 	if (err)

@@ -92,6 +92,11 @@ extern const struct nla_policy insane_steps_nla[INSANE_STEPS_A_MAX + 1];
  * INSANE_POLICY_A_CARRIER.
  */
 bool insane_policy_present(struct nlattr *const *tb);
+int insane_nla_refuse_dups(const struct nlattr *head, int len, int maxtype,
+			   const char * const *msgs,
+			   struct netlink_ext_ack *extack);
+int insane_policy_refuse_dups(const struct nlattr *nest,
+			      struct netlink_ext_ack *extack);
 int insane_policy_check(struct nlattr *const *tb, enum insane_direction dir,
 			struct netlink_ext_ack *extack);
 /* Between the parser (policy.c) and the builder (policy_build.c). */
@@ -106,6 +111,8 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 void insane_policy_free(struct insane_policy *p);
 void insane_policy_free_rcu(struct insane_policy *p);
 int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p);
+int insane_policy_fill_compact(struct sk_buff *skb,
+			       const struct insane_policy *p);
 size_t insane_policy_nlmsg_size(void);
 
 /* The finaliser of the mixing function documented in the uapi header. */

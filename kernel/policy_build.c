@@ -274,10 +274,13 @@ static int insane_policy_fill_steps(struct sk_buff *skb,
 
 /*
  * Puts the policy's attributes, not nested, into @skb: the policy as set,
- * and for time and schedule modes the step in force now. On failure the
- * caller cancels what was put.
+ * and for time and schedule modes the step in force now. With @steps
+ * false, a schedule's steps are left out and counted in
+ * INSANE_POLICY_A_STEPS_OMITTED instead. On failure the caller cancels
+ * what was put.
  */
-int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p)
+static int __insane_policy_fill(struct sk_buff *skb,
+				const struct insane_policy *p, bool steps)
 {
 	u32 index;
 	u64 left;
@@ -300,7 +303,9 @@ int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p)
 			return -EMSGSIZE;
 		break;
 	case INSANE_MODE_SCHEDULE:
-		if (insane_policy_fill_steps(skb, p) ||
+		if ((steps ? insane_policy_fill_steps(skb, p) :
+		     nla_put_u32(skb, INSANE_POLICY_A_STEPS_OMITTED,
+				 p->nsteps)) ||
 		    (p->once && nla_put_flag(skb, INSANE_POLICY_A_ONCE)))
 			return -EMSGSIZE;
 		break;
@@ -322,6 +327,18 @@ int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p)
 			       INSANE_POLICY_A_PAD)))
 		return -EMSGSIZE;
 	return 0;
+}
+
+int insane_policy_fill(struct sk_buff *skb, const struct insane_policy *p)
+{
+	return __insane_policy_fill(skb, p, true);
+}
+
+/* The policy without a schedule's steps: see "Long policies" in the uapi. */
+int insane_policy_fill_compact(struct sk_buff *skb,
+			       const struct insane_policy *p)
+{
+	return __insane_policy_fill(skb, p, false);
 }
 
 /*

@@ -4,8 +4,12 @@
  * lower as output interface, as ipvlan's L3 mode does, remembered per CPU.
  *
  * Each CPU keeps, per family, a few routes found for recent flow keys
- * (addresses, mark, TOS or flow label, protocol: everything the lookup
- * reads). A remembered route is used again only while dst_check() accepts
+ * (addresses, mark, TOS or flow label, protocol, the sender's uid and the
+ * transport ports: everything the lookup reads, so that ip rule's uidrange,
+ * sport and dport and the selectors of IPsec policies apply). The route
+ * found goes through xfrm_lookup_route() as a socket's does: an outbound
+ * IPsec policy of the lower's netns turns it into a bundle, which must
+ * still leave by the lower. A remembered route is used again only while dst_check() accepts
  * it, which is the test a connected socket applies to its cached route: any
  * change to the routing tables, a PMTU or redirect exception, the route's
  * device going away or (IPv6) its fib node changing makes it stale, and the
@@ -34,6 +38,7 @@
 #include <net/ip6_route.h>
 #include <net/ipv6.h>
 #include <net/route.h>
+#include <net/xfrm.h>
 
 int insane_routes_alloc(struct insane_dev *ins)
 {
@@ -79,6 +84,53 @@ static unsigned int insane_route_slot(u32 addrs)
 	return hash_32(addrs, ilog2(INSANE_ROUTE_SLOTS));
 }
 
+/*
+ * The source and destination ports, in the flow key's order, of a TCP,
+ * UDP, UDP-Lite, SCTP or DCCP packet whose transport header starts at
+ * @off; 0 for any other packet (and for fragments: the caller passes no
+ * offset, so that every fragment of a datagram takes the same route).
+ */
+static __be32 insane_route_ports(struct sk_buff *skb, u8 proto, int off)
+{
+	__be32 _ports, *ports;
+
+	switch (proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP:
+		break;
+	default:
+		return 0;
+	}
+	if (off < 0)
+		return 0;
+	ports = skb_header_pointer(skb, off, sizeof(_ports), &_ports);
+	return ports ? *ports : 0;
+}
+
+/*
+ * Passes @dst, which must leave by @lower, through the IPsec policies of
+ * @net as ip_route_output_flow() and ip6_dst_lookup_flow() do; a bundle
+ * must leave by @lower too. Return: the route or bundle, or NULL (@dst is
+ * released).
+ */
+static struct dst_entry *insane_route_xfrm(struct net *net,
+					   struct dst_entry *dst,
+					   struct flowi *fl,
+					   struct net_device *lower)
+{
+	dst = xfrm_lookup_route(net, dst, fl, NULL, 0);
+	if (IS_ERR(dst))
+		return NULL;
+	if (xfrm_dst_path(dst)->dev != lower) {
+		dst_release(dst);
+		return NULL;
+	}
+	return dst;
+}
+
 /* Gives @skb the route @dst, which the caller's slot holds. */
 static void insane_route_attach(struct sk_buff *skb, struct dst_entry *dst)
 {
@@ -107,13 +159,16 @@ insane_lookup_v4(struct net *net, const struct insane_route4 *key,
 		.flowi4_mark = key->mark,
 		.flowi4_tos = key->tos,
 		.flowi4_proto = key->proto,
+		.flowi4_uid = key->uid,
 		.daddr = key->daddr,
 		.saddr = key->saddr,
+		.uli.ports.sport = key->sport,
+		.uli.ports.dport = key->dport,
 	};
 	struct rtable *rt;
 
 	/* With an output interface and no matching route, on-link is assumed. */
-	rt = ip_route_output_flow(net, &fl4, NULL);
+	rt = ip_route_output_key(net, &fl4);
 	if (IS_ERR(rt))
 		return NULL;
 	/* Unicast only, and out of the lower: not local, not another port. */
@@ -121,7 +176,7 @@ insane_lookup_v4(struct net *net, const struct insane_route4 *key,
 		ip_rt_put(rt);
 		return NULL;
 	}
-	return &rt->dst;
+	return insane_route_xfrm(net, &rt->dst, flowi4_to_flowi(&fl4), lower);
 }
 
 /*
@@ -129,21 +184,27 @@ insane_lookup_v4(struct net *net, const struct insane_route4 *key,
  * Return: false if there is no such route.
  */
 static bool __insane_route_v4(struct insane_dev *ins, struct net *net,
-			      struct sk_buff *skb, struct net_device *lower)
+			      struct sk_buff *skb, struct net_device *lower,
+			      kuid_t uid)
 {
 	const struct iphdr *iph = ip_hdr(skb);
 	unsigned int gen = READ_ONCE(ins->routes_gen);
 	struct insane_route4 *slot;
 	struct dst_entry *dst;
 	u8 tos = RT_TOS(iph->tos);
+	__be32 ports;
 
+	ports = insane_route_ports(skb, iph->protocol,
+				   ip_is_fragment(iph) ? -1 : iph->ihl * 4);
 	slot = &this_cpu_ptr(ins->routes)->v4[insane_route_slot((__force u32)
-					     (iph->daddr ^ iph->saddr))];
+					     (iph->daddr ^ iph->saddr ^
+					      ports))];
 	dst = slot->dst;
 	if (likely(dst && slot->gen == gen && slot->daddr == iph->daddr &&
 		   slot->saddr == iph->saddr && slot->mark == skb->mark &&
 		   slot->tos == tos && slot->proto == iph->protocol &&
-		   dst->dev == lower && dst_check(dst, 0)))
+		   slot->ports == ports && uid_eq(slot->uid, uid) &&
+		   xfrm_dst_path(dst)->dev == lower && dst_check(dst, 0)))
 		goto found;
 
 	slot->daddr = iph->daddr;
@@ -151,6 +212,8 @@ static bool __insane_route_v4(struct insane_dev *ins, struct net *net,
 	slot->mark = skb->mark;
 	slot->tos = tos;
 	slot->proto = iph->protocol;
+	slot->ports = ports;
+	slot->uid = uid;
 	slot->gen = gen;
 	dst = insane_lookup_v4(net, slot, lower);
 	insane_route_replace(&slot->dst, dst);
@@ -172,9 +235,12 @@ insane_lookup_v6(struct net *net, const struct insane_route6 *key,
 		.flowi6_flags = FLOWI_FLAG_ANYSRC,
 		.flowi6_mark = key->mark,
 		.flowi6_proto = key->proto,
+		.flowi6_uid = key->uid,
 		.flowlabel = key->flowinfo,
 		.daddr = key->daddr,
 		.saddr = key->saddr,
+		.uli.ports.sport = key->sport,
+		.uli.ports.dport = key->dport,
 	};
 	struct dst_entry *dst;
 	struct rt6_info *rt;
@@ -192,11 +258,12 @@ insane_lookup_v6(struct net *net, const struct insane_route6 *key,
 		return NULL;
 	}
 	*cookie = rt6_get_cookie(rt);
-	return dst;
+	return insane_route_xfrm(net, dst, flowi6_to_flowi(&fl6), lower);
 }
 
 static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
-			      struct sk_buff *skb, struct net_device *lower)
+			      struct sk_buff *skb, struct net_device *lower,
+			      kuid_t uid)
 {
 	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
 	/* __in6_dev_get() wants RCU or RTNL; the datapath holds RCU-bh. */
@@ -205,6 +272,7 @@ static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
 	__be32 flowinfo = ip6_flowinfo(ip6h);
 	struct insane_route6 *slot;
 	struct dst_entry *dst;
+	__be32 ports;
 	u32 h;
 
 	/* ip6_output() would drop it and still report success. */
@@ -213,14 +281,19 @@ static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
 	if (ipv6_addr_is_multicast(&ip6h->daddr))
 		return false;
 
-	h = ipv6_addr_hash(&ip6h->daddr) ^ ipv6_addr_hash(&ip6h->saddr);
+	/* Ports right after the fixed header only: no extension header. */
+	ports = insane_route_ports(skb, ip6h->nexthdr, sizeof(*ip6h));
+	h = ipv6_addr_hash(&ip6h->daddr) ^ ipv6_addr_hash(&ip6h->saddr) ^
+	    (__force u32)ports;
 	slot = &this_cpu_ptr(ins->routes)->v6[insane_route_slot(h)];
 	dst = slot->dst;
 	if (likely(dst && slot->gen == gen &&
 		   ipv6_addr_equal(&slot->daddr, &ip6h->daddr) &&
 		   ipv6_addr_equal(&slot->saddr, &ip6h->saddr) &&
 		   slot->mark == skb->mark && slot->flowinfo == flowinfo &&
-		   slot->proto == ip6h->nexthdr && dst->dev == lower &&
+		   slot->proto == ip6h->nexthdr && slot->ports == ports &&
+		   uid_eq(slot->uid, uid) &&
+		   xfrm_dst_path(dst)->dev == lower &&
 		   dst_check(dst, slot->cookie)))
 		goto found;
 
@@ -229,6 +302,8 @@ static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
 	slot->mark = skb->mark;
 	slot->flowinfo = flowinfo;
 	slot->proto = ip6h->nexthdr;
+	slot->ports = ports;
+	slot->uid = uid;
 	slot->gen = gen;
 	dst = insane_lookup_v6(net, slot, lower, &slot->cookie);
 	insane_route_replace(&slot->dst, dst);
@@ -241,7 +316,8 @@ found:
 }
 #else
 static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
-			      struct sk_buff *skb, struct net_device *lower)
+			      struct sk_buff *skb, struct net_device *lower,
+			      kuid_t uid)
 {
 	return false;
 }
@@ -253,23 +329,23 @@ static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
  * rcu_read_lock() as well; nesting it costs a few instructions.
  */
 bool insane_route_v4(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower)
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
 {
 	bool ok;
 
 	rcu_read_lock();
-	ok = __insane_route_v4(ins, net, skb, lower);
+	ok = __insane_route_v4(ins, net, skb, lower, uid);
 	rcu_read_unlock();
 	return ok;
 }
 
 bool insane_route_v6(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower)
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
 {
 	bool ok;
 
 	rcu_read_lock();
-	ok = __insane_route_v6(ins, net, skb, lower);
+	ok = __insane_route_v6(ins, net, skb, lower, uid);
 	rcu_read_unlock();
 	return ok;
 }

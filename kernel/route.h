@@ -9,6 +9,7 @@
 #include <linux/in6.h>
 #include <linux/skbuff.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 
 struct insane_dev;
 struct net;
@@ -27,6 +28,14 @@ struct insane_route4 {
 	__be32 daddr;
 	__be32 saddr;
 	u32 mark;
+	kuid_t uid;
+	union {
+		struct {
+			__be16 sport;
+			__be16 dport;
+		};
+		__be32 ports;
+	};
 	u8 tos;
 	u8 proto;
 };
@@ -36,6 +45,14 @@ struct insane_route6 {
 	unsigned int gen;
 	u32 cookie;
 	u32 mark;
+	kuid_t uid;
+	union {
+		struct {
+			__be16 sport;
+			__be16 dport;
+		};
+		__be32 ports;
+	};
 	__be32 flowinfo;
 	u8 proto;
 	struct in6_addr daddr;
@@ -53,8 +70,8 @@ void insane_routes_free(struct insane_dev *ins);
 void insane_routes_invalidate(struct insane_dev *ins);
 
 bool insane_route_v4(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower);
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid);
 bool insane_route_v6(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower);
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid);
 
 #endif /* _INSANE_ROUTE_H */

@@ -34,6 +34,7 @@
 #include "policy.h"
 #include "rx.h"
 
+#include <linux/error-injection.h>
 #include <linux/if_vlan.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -424,6 +425,18 @@ int insane_rx_check(struct insane_dev *ins, struct net_device *lower,
 	return 0;
 }
 
+/*
+ * A port's one allocation, out of line so that fault injection
+ * (fail_function) can fail it: the tests check that a change that fails
+ * here changes nothing.
+ */
+static noinline struct insane_rx_port *insane_rx_port_alloc(void)
+{
+	return kzalloc(sizeof(struct insane_rx_port), GFP_KERNEL);
+}
+
+ALLOW_ERROR_INJECTION(insane_rx_port_alloc, NULL);
+
 /**
  * insane_rx_capable - whether the sender may hold @lower's receive path
  * @ins: the insane device
@@ -480,7 +493,7 @@ struct insane_rx_port *insane_rx_port_get(struct net_device *lower,
 	if (!insane_rx_lower_free(lower))
 		return ERR_PTR(insane_rx_busy(lower, true, extack));
 
-	port = kzalloc(sizeof(*port), GFP_KERNEL);
+	port = insane_rx_port_alloc();
 	if (!port)
 		return ERR_PTR(-ENOMEM);
 	port->lower = lower;

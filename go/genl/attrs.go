@@ -116,6 +116,8 @@ func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy, dur *tim
 				}
 				return sad.Err()
 			})
+		case uapi.PolicyAStepsOmitted:
+			p.StepsOmitted = int(ad.Uint32())
 		case uapi.PolicyAOnce:
 			p.Once = true
 		case uapi.PolicyACarrier:

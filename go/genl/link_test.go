@@ -280,3 +280,42 @@ func TestLinkDataDriver(t *testing.T) {
 		t.Error("New")
 	}
 }
+
+// TestLinkDataCompact decodes IFLA_INFO_DATA in the compact form of a dump
+// read with a small buffer: a schedule without its steps, their number in
+// INSANE_POLICY_A_STEPS_OMITTED, for both directions; such a policy cannot
+// be set again.
+func TestLinkDataCompact(t *testing.T) {
+	ae := netlink.NewAttributeEncoder()
+	ae.Uint32(uapi.PolicyAMode, uint32(ModeSchedule))
+	ae.Uint32(uapi.PolicyAStepsOmitted, 64)
+	ae.Flag(uapi.PolicyAOnce, true)
+	ae.Uint32(uapi.PolicyAStepIndex, 3)
+	ae.Nested(uapi.PolicyARx, func(nae *netlink.AttributeEncoder) error {
+		nae.Uint32(uapi.PolicyAMode, uint32(ModeSchedule))
+		nae.Uint32(uapi.PolicyAStepsOmitted, 2)
+		return nil
+	})
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d LinkData
+	if err := d.Decode(ad); err != nil {
+		t.Fatal(err)
+	}
+	if d.Policy == nil || d.Policy.Mode != ModeSchedule || d.Policy.StepsOmitted != 64 || len(d.Policy.Steps) != 0 ||
+		!d.Policy.Once || d.Policy.Now == nil || d.Policy.Now.Index != 3 {
+		t.Errorf("transmit policy %+v", d.Policy)
+	}
+	if d.RxPolicy == nil || d.RxPolicy.StepsOmitted != 2 {
+		t.Errorf("receive policy %+v", d.RxPolicy)
+	}
+	if err := d.Policy.Validate(); !errors.Is(err, ErrInvalidPolicy) {
+		t.Errorf("Validate of a compact policy: %v, want ErrInvalidPolicy", err)
+	}
+}

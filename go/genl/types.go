@@ -107,6 +107,14 @@ type Policy struct {
 	// Duration) lasts at least EdgeMin.
 	Events bool
 
+	// StepsOmitted, in ModeSchedule, is reported instead of Steps in a
+	// policy read from an rtnetlink dump whose reader's buffer was too
+	// small for the steps (IFLA_INFO_DATA in compact form: see the uapi
+	// header's "Long policies"): the number of steps left out, Steps then
+	// empty. Client.Device and LinkPolicy read the full policy. A policy
+	// with StepsOmitted cannot be set.
+	StepsOmitted int
+
 	// Now is reported by the kernel in ModeTime and ModeSchedule: the step
 	// in force when the device was read. It is ignored when setting.
 	Now *StepNow
@@ -231,6 +239,9 @@ func (p Policy) checkWindow(what string, d time.Duration) error {
 
 func (p Policy) validate(step bool) error {
 	bad := fmt.Errorf
+	if p.StepsOmitted != 0 {
+		return bad("the policy lacks its %d steps (read from a compact dump): read the device for them", p.StepsOmitted)
+	}
 	okPercent := func(what string, v float64) error {
 		if math.IsNaN(v) || v < 0 || v > 100 {
 			return bad("%s %v is not between 0 and 100", what, v)

@@ -140,7 +140,7 @@ func TestHeaderSemantics(t *testing.T) {
 		DeviceFRxOff != 4 {
 		t.Errorf("device flags %d %d %d %d", DeviceFDetach, DeviceFResetStats, DeviceFRxOff, DeviceFAll)
 	}
-	if CmdMax != CmdEvent || DeviceAMax != DeviceAEdge || PolicyAMax != PolicyAEvents || StepsAMax != StepsAStep ||
+	if CmdMax != CmdEvent || DeviceAMax != DeviceAEdge || PolicyAMax != PolicyAStepsOmitted || StepsAMax != StepsAStep ||
 		StatsAMax < StatsARxDropNoMemory || EventMax != EventEdge || ModeMax != ModeSchedule ||
 		DirectionMax != DirectionRx || EdgeStateMax != EdgeStateDown || EdgeAMax != EdgeACarrier {
 		t.Error("a *_MAX constant is not the last enumerator (INSANE_STATS_A_MAX grows with new drop causes)")

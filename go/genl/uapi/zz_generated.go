@@ -74,32 +74,33 @@ const (
 
 // Values of enum insane_policy_attr.
 const (
-	PolicyAUnspec     = 0  // INSANE_POLICY_A_UNSPEC
-	PolicyAPad        = 1  // INSANE_POLICY_A_PAD
-	PolicyAMode       = 2  // INSANE_POLICY_A_MODE
-	PolicyAPercent    = 3  // INSANE_POLICY_A_PERCENT
-	PolicyASeed       = 4  // INSANE_POLICY_A_SEED
-	PolicyAOnNs       = 5  // INSANE_POLICY_A_ON_NS
-	PolicyAOffNs      = 6  // INSANE_POLICY_A_OFF_NS
-	PolicyARx         = 7  // INSANE_POLICY_A_RX
-	PolicyARxOff      = 8  // INSANE_POLICY_A_RX_OFF
-	PolicyABurst      = 9  // INSANE_POLICY_A_BURST
-	PolicyAGeP        = 10 // INSANE_POLICY_A_GE_P
-	PolicyAGeR        = 11 // INSANE_POLICY_A_GE_R
-	PolicyAGeLossBad  = 12 // INSANE_POLICY_A_GE_LOSS_BAD
-	PolicyAGeLossGood = 13 // INSANE_POLICY_A_GE_LOSS_GOOD
-	PolicyASteps      = 14 // INSANE_POLICY_A_STEPS
-	PolicyADurationNs = 15 // INSANE_POLICY_A_DURATION_NS
-	PolicyAOnce       = 16 // INSANE_POLICY_A_ONCE
-	PolicyAStepIndex  = 17 // INSANE_POLICY_A_STEP_INDEX
-	PolicyAStepLeftNs = 18 // INSANE_POLICY_A_STEP_LEFT_NS
-	PolicyACarrier    = 19 // INSANE_POLICY_A_CARRIER
-	PolicyAEvents     = 20 // INSANE_POLICY_A_EVENTS
+	PolicyAUnspec       = 0  // INSANE_POLICY_A_UNSPEC
+	PolicyAPad          = 1  // INSANE_POLICY_A_PAD
+	PolicyAMode         = 2  // INSANE_POLICY_A_MODE
+	PolicyAPercent      = 3  // INSANE_POLICY_A_PERCENT
+	PolicyASeed         = 4  // INSANE_POLICY_A_SEED
+	PolicyAOnNs         = 5  // INSANE_POLICY_A_ON_NS
+	PolicyAOffNs        = 6  // INSANE_POLICY_A_OFF_NS
+	PolicyARx           = 7  // INSANE_POLICY_A_RX
+	PolicyARxOff        = 8  // INSANE_POLICY_A_RX_OFF
+	PolicyABurst        = 9  // INSANE_POLICY_A_BURST
+	PolicyAGeP          = 10 // INSANE_POLICY_A_GE_P
+	PolicyAGeR          = 11 // INSANE_POLICY_A_GE_R
+	PolicyAGeLossBad    = 12 // INSANE_POLICY_A_GE_LOSS_BAD
+	PolicyAGeLossGood   = 13 // INSANE_POLICY_A_GE_LOSS_GOOD
+	PolicyASteps        = 14 // INSANE_POLICY_A_STEPS
+	PolicyADurationNs   = 15 // INSANE_POLICY_A_DURATION_NS
+	PolicyAOnce         = 16 // INSANE_POLICY_A_ONCE
+	PolicyAStepIndex    = 17 // INSANE_POLICY_A_STEP_INDEX
+	PolicyAStepLeftNs   = 18 // INSANE_POLICY_A_STEP_LEFT_NS
+	PolicyACarrier      = 19 // INSANE_POLICY_A_CARRIER
+	PolicyAEvents       = 20 // INSANE_POLICY_A_EVENTS
+	PolicyAStepsOmitted = 21 // INSANE_POLICY_A_STEPS_OMITTED
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	PolicyAMax = 20 // INSANE_POLICY_A_MAX
+	PolicyAMax = 21 // INSANE_POLICY_A_MAX
 )
 
 // Values of enum insane_steps_attr.

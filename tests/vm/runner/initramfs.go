@@ -403,6 +403,11 @@ func addModules(ctx context.Context, a *archive, cfg *config) error {
 		}
 	}
 	names := append([]string(nil), defaultModules...)
+	for _, m := range onDemandModules {
+		if _, ok := md.byName[m]; ok {
+			names = append(names, m)
+		}
+	}
 	if strings.HasPrefix(cfg.guestCmd, "insane-bench") {
 		names = append(names, benchModules...)
 	}

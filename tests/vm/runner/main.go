@@ -74,6 +74,16 @@ var defaultModules = []string{
 	"sch_netem", "act_gact", "cls_matchall", "sch_ingress",
 	"pktgen", "nf_tables", "nft_numgen", "xt_statistic",
 	"nft_chain_nat", "nft_nat", "nft_ct", "vrf", "ipip",
+	"xfrm_user", "esp4", "esp6",
+}
+
+// onDemandModules are what the kernel loads by itself (request_module of
+// an alias) for the IPsec tests: ESP's AEAD template, its IV generator and
+// the default RNG, whose self-tests want ctr(aes) and sha512. Each is
+// packed when the kernel has it as a module; a kernel that builds it in,
+// or that lacks it (the debug kernel's own config), needs nothing here.
+var onDemandModules = []string{
+	"authenc", "echainiv", "seqiv", "drbg", "jitterentropy_rng", "ctr", "sha512_generic",
 }
 
 // benchModules are what insane-bench adds (its ipvlan case); the debug

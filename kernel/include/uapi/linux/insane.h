@@ -28,6 +28,18 @@
  * INSANE_POLICY_A_RX_OFF (NLA_FLAG: turn the receive policy off; it
  * contradicts INSANE_POLICY_A_RX). Replies carry INSANE_POLICY_A_RX while
  * the receive policy is on, and neither attribute while it is off.
+ * Long policies: a schedule of 64 steps puts about 3.5 KB in a policy, and
+ * a device with two such policies over 7 KB in IFLA_INFO_DATA. A dump of
+ * links read with a small buffer (no IFLA_EXT_MASK: the kernel fills
+ * NLMSG_GOODSIZE, or the reader's buffer, about 4 KB, as glibc's
+ * getifaddrs() and Go's net.Interfaces() do) could not hold the message,
+ * and the dump would end there, every later link missing. So an
+ * IFLA_INFO_DATA that does not fit in a fresh dump message is written
+ * compact: each schedule without INSANE_POLICY_A_STEPS and with
+ * INSANE_POLICY_A_STEPS_OMITTED (NLA_U32) = the number of steps left out,
+ * every other attribute as usual. A single RTM_GETLINK, every
+ * notification, a dump read with a large buffer, and generic netlink
+ * always carry the full policy.
  * IFLA_INFO_XSTATS, in replies only, holds the INSANE_STATS_A_* counters
  * of INSANE_DEVICE_A_STATS. A change of an existing device (RTM_NEWLINK
  * without NLM_F_CREATE) replaces the whole transmit policy when
@@ -593,6 +605,8 @@ enum insane_policy_attr {
 	INSANE_POLICY_A_CARRIER,
 	/* NLA_FLAG: time and schedule */
 	INSANE_POLICY_A_EVENTS,
+	/* replies only: NLA_U32, the steps left out (see "Long policies") */
+	INSANE_POLICY_A_STEPS_OMITTED,
 	__INSANE_POLICY_A_MAX
 };
 
