@@ -9,7 +9,7 @@
 //
 // tx is a policy in the grammar of the insane CLI; the pod annotation
 // insane.dev/tx overrides it. It is installed into the CNI bin directory as
-// "insane" (make install-cni). See the README's section on Kubernetes.
+// "insane" (make install-cni). See docs/cni.md.
 package main
 
 import (

@@ -464,7 +464,7 @@ func runp(t *testing.T, name string, annotations map[string]string) (*criPod, er
 	if err := json.Unmarshal([]byte(js), &insp); err != nil {
 		return p, fmt.Errorf("crictl inspectp: %v", err)
 	}
-	// README.md's jq path to the pod's network namespace.
+	// docs/cni.md's jq path to the pod's network namespace.
 	for _, ns := range insp.Info.RuntimeSpec.Linux.Namespaces {
 		if ns.Type == "network" {
 			p.netns = ns.Path
@@ -646,7 +646,7 @@ func criTraffic(t *testing.T, p *criPod, n int) (out, in int) {
 // directions, and their traffic to and from the node meets them; a bad
 // annotation makes runp fail with insane's message and leaves nothing;
 // crictl stopp and rmp leave nothing; five pods at once; and containerd 1.6
-// refuses a conflist at CNI 1.1.0 before insane runs (README.md).
+// refuses a conflist at CNI 1.1.0 before insane runs (docs/cni.md).
 func TestCRI(t *testing.T) {
 	if _, err := exec.LookPath("containerd"); err != nil {
 		t.Skip("containerd is not in the guest: make test-cri packs it")
@@ -730,7 +730,7 @@ func TestCRI(t *testing.T) {
 				}
 			}
 		}
-		// README.md's way of reading a pod's device from the node.
+		// docs/cni.md's way of reading a pod's device from the node.
 		if code, out, errOut := clCLI(t, "", "-n", made[0].netns, "-s", "link", "show", "insane-eth0"); code != 0 || !strings.Contains(out, "mode drop") {
 			t.Errorf("insane -n %s -s link show insane-eth0: exit %d, %q, %q", made[0].netns, code, out, errOut)
 		}
@@ -820,7 +820,7 @@ func TestCRI(t *testing.T) {
 	t.Run("cni-1.1.0-refused", func(t *testing.T) {
 		// containerd 1.6 runs the plugins through libcni 1.1, which
 		// reads results up to CNI 1.0.0: ptp's 1.1.0 result is
-		// refused before insane runs. README.md says to write 1.0.0
+		// refused before insane runs. docs/cni.md says to write 1.0.0
 		// for it. containerd reads the conflist again as it starts.
 		rt.stop()
 		writeConflist(t, "1.1.0")
