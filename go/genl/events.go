@@ -129,6 +129,12 @@ var ErrSubscriptionClosed = errors.New("insane: the event subscription is closed
 // Called in turn on one subscription, WaitEdge sees every edge after the
 // subscription started, so that a test can wait for a DOWN edge and then
 // the UP edge that follows it.
+//
+// With Carrier, an UP edge's event can come before the device transmits
+// again: until the kernel's link watch has run (usually well within a
+// millisecond), insane0 keeps the OFF window's no-op queue, which frees
+// what is sent uncounted. A sender that must not lose its first packets
+// waits for the device's operational state UP as well (docs/flaps.md).
 func (s *Subscription) WaitEdge(ctx context.Context, device string, state EdgeState) (*Edge, error) {
 	for {
 		select {
