@@ -4,10 +4,18 @@
 // go/genl/dist.go).
 //
 // Each inverse-CDF table holds 4097 knots in Q16 (z * 65536, rounded to
-// nearest) at u = i / 4096, u clamped to [2^-20, 1 - 2^-20] (the normal) or
-// [0, 1 - 2^-20] (the Pareto); a draw reads it by linear interpolation on the
-// low 20 bits of a 32-bit u. The normal CDF table holds Phi(g) * 2^32 (u32,
-// rounded to nearest, clamped to 2^32 - 1) at g = -8 + j * 16 / 4096.
+// nearest) at u = i / 4096; a draw reads it by linear interpolation on the
+// low 20 bits of a 32-bit u. The inner knots are the inverse CDF itself. The
+// two end knots, where the inverse CDF runs off to infinity (or, for the
+// Pareto's first, is finite), are set so that the interpolated draw's mean
+// over the end interval equals the distribution's own mean there:
+// T[0] = 2 E[z | u < 1/4096] - T[1], and likewise at the top. So the
+// interpolated distribution keeps the mean exactly and the spread within a
+// few tenths of a percent (normal) or a few percent (Pareto, whose tail beyond
+// the last knot is cut), where knots at u clamped near 0 and 1 would add a
+// large spurious spread to the Pareto. The normal CDF table holds
+// Phi(g) * 2^32 (u32, rounded to nearest, clamped to 2^32 - 1) at
+// g = -8 + j * 16 / 4096.
 //
 // Usage: go run ./go/internal/distgen -c FILE.h -go FILE.go [-pkg NAME]
 package main
@@ -33,7 +41,6 @@ type Tables struct {
 }
 
 const (
-	uMin = 1.0 / (1 << 20)
 	// The Pareto of shape a = 3 and scale 1: mean a/(a-1), sd
 	// sqrt(a/((a-1)^2 (a-2))).
 	paretoShape = 3.0
@@ -46,13 +53,30 @@ func Generate() *Tables {
 	var t Tables
 	mean := paretoShape / (paretoShape - 1)
 	sd := math.Sqrt(paretoShape / ((paretoShape - 1) * (paretoShape - 1) * (paretoShape - 2)))
-	for i := 0; i < Knots; i++ {
+	normal := func(u float64) float64 { return math.Sqrt2 * math.Erfinv(2*u-1) }
+	pareto := func(u float64) float64 { return (math.Pow(1-u, -1/paretoShape) - mean) / sd }
+	for i := 1; i < Knots-1; i++ {
 		u := float64(i) / (Knots - 1)
-		un := math.Min(math.Max(u, uMin), 1-uMin)
-		t.Normal[i] = q16(math.Sqrt2 * math.Erfinv(2*un-1))
-		up := math.Min(u, 1-uMin)
-		x := math.Pow(1-up, -1/paretoShape)
-		t.Pareto[i] = q16((x - mean) / sd)
+		t.Normal[i] = q16(normal(u))
+		t.Pareto[i] = q16(pareto(u))
+	}
+	// The end intervals' exact means (q = 1/4096). Normal: E[z | z < z_q] =
+	// -phi(z_q) / q, symmetric at the top. Pareto of shape a and scale 1:
+	// E[x | x < x_q] = a/(a-1) (1 - x_q^(1-a)) / q, E[x | x > x_p] =
+	// a/(a-1) x_p, with x_q and x_p its quantiles at q and 1 - q.
+	const q = 1.0 / (Knots - 1)
+	zq := normal(q)
+	phi := math.Exp(-zq*zq/2) / math.Sqrt(2*math.Pi)
+	lowN := -phi / q
+	t.Normal[0] = q16(2*lowN - normal(q))
+	t.Normal[Knots-1] = q16(-2*lowN + normal(q))
+	xq := math.Pow(1-q, -1/paretoShape)
+	xp := math.Pow(q, -1/paretoShape)
+	lowP := (paretoShape/(paretoShape-1)*(1-math.Pow(xq, 1-paretoShape))/q - mean) / sd
+	highP := (paretoShape/(paretoShape-1)*xp - mean) / sd
+	t.Pareto[0] = q16(2*lowP - pareto(q))
+	t.Pareto[Knots-1] = q16(2*highP - pareto(1-q))
+	for i := 0; i < Knots; i++ {
 		g := -8 + float64(i)*16/(Knots-1)
 		c := math.Round(0.5 * math.Erfc(-g/math.Sqrt2) * (1 << 32))
 		t.NormalCDF[i] = uint32(math.Min(c, math.MaxUint32))
