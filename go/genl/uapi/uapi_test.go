@@ -140,9 +140,9 @@ func TestHeaderSemantics(t *testing.T) {
 		DeviceFRxOff != 4 {
 		t.Errorf("device flags %d %d %d %d", DeviceFDetach, DeviceFResetStats, DeviceFRxOff, DeviceFAll)
 	}
-	if CmdMax != CmdEvent || DeviceAMax != DeviceAEdge || PolicyAMax != PolicyAStepsOmitted || StepsAMax != StepsAStep ||
+	if CmdMax != CmdEvent || DeviceAMax != DeviceAEdge || PolicyAMax != PolicyALimit || StepsAMax != StepsAStep ||
 		StatsAMax < StatsARxDropNoMemory || EventMax != EventEdge || ModeMax != ModeSchedule ||
-		DirectionMax != DirectionRx || EdgeStateMax != EdgeStateDown || EdgeAMax != EdgeACarrier {
+		DirectionMax != DirectionRx || EdgeStateMax != EdgeStateDown || EdgeAMax != EdgeACarrier || DistributionMax != DistributionParetonormal {
 		t.Error("a *_MAX constant is not the last enumerator (INSANE_STATS_A_MAX grows with new drop causes)")
 	}
 	if DirectionTx != 0 || DirectionRx != 1 || EdgeStateUp != 0 || EdgeStateDown != 1 || EdgeMinNs != 10000000 {

@@ -4,15 +4,20 @@ package uapi
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	GenlName         = "insane"  // INSANE_GENL_NAME
-	GenlVersion      = 1         // INSANE_GENL_VERSION
-	GenlMcgrpEvents  = "events"  // INSANE_GENL_MCGRP_EVENTS
-	LinkKind         = "insane"  // INSANE_LINK_KIND
-	PercentScale     = 1000000   // INSANE_PERCENT_SCALE
-	PercentMax       = 100000000 // INSANE_PERCENT_MAX
-	BurstScale       = 1000      // INSANE_BURST_SCALE
-	ScheduleStepsMax = 64        // INSANE_SCHEDULE_STEPS_MAX
-	EdgeMinNs        = 10000000  // INSANE_EDGE_MIN_NS
+	GenlName          = "insane"            // INSANE_GENL_NAME
+	GenlVersion       = 1                   // INSANE_GENL_VERSION
+	GenlMcgrpEvents   = "events"            // INSANE_GENL_MCGRP_EVENTS
+	LinkKind          = "insane"            // INSANE_LINK_KIND
+	PercentScale      = 1000000             // INSANE_PERCENT_SCALE
+	PercentMax        = 100000000           // INSANE_PERCENT_MAX
+	BurstScale        = 1000                // INSANE_BURST_SCALE
+	ScheduleStepsMax  = 64                  // INSANE_SCHEDULE_STEPS_MAX
+	EdgeMinNs         = 10000000            // INSANE_EDGE_MIN_NS
+	DelayMaxNs        = 60000000000         // INSANE_DELAY_MAX_NS
+	DelayLimitDefault = 100000              // INSANE_DELAY_LIMIT_DEFAULT
+	DelayLimitMax     = 10000000            // INSANE_DELAY_LIMIT_MAX
+	DelayFlows        = 1024                // INSANE_DELAY_FLOWS
+	DelaySalt         = 5887693669981678851 // INSANE_DELAY_SALT
 )
 
 // Values of enum insane_cmd.
@@ -56,6 +61,19 @@ const (
 	DeviceAMax = 10 // INSANE_DEVICE_A_MAX
 )
 
+// Values of enum insane_distribution.
+const (
+	DistributionUniform      = 0 // INSANE_DISTRIBUTION_UNIFORM
+	DistributionNormal       = 1 // INSANE_DISTRIBUTION_NORMAL
+	DistributionPareto       = 2 // INSANE_DISTRIBUTION_PARETO
+	DistributionParetonormal = 3 // INSANE_DISTRIBUTION_PARETONORMAL
+)
+
+// Macros of include/uapi/linux/insane.h.
+const (
+	DistributionMax = 3 // INSANE_DISTRIBUTION_MAX
+)
+
 // Values of enum insane_mode.
 const (
 	ModePass     = 0 // INSANE_MODE_PASS
@@ -96,11 +114,17 @@ const (
 	PolicyACarrier      = 19 // INSANE_POLICY_A_CARRIER
 	PolicyAEvents       = 20 // INSANE_POLICY_A_EVENTS
 	PolicyAStepsOmitted = 21 // INSANE_POLICY_A_STEPS_OMITTED
+	PolicyADelayNs      = 22 // INSANE_POLICY_A_DELAY_NS
+	PolicyAJitterNs     = 23 // INSANE_POLICY_A_JITTER_NS
+	PolicyACorrelation  = 24 // INSANE_POLICY_A_CORRELATION
+	PolicyADistribution = 25 // INSANE_POLICY_A_DISTRIBUTION
+	PolicyAReorder      = 26 // INSANE_POLICY_A_REORDER
+	PolicyALimit        = 27 // INSANE_POLICY_A_LIMIT
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	PolicyAMax = 21 // INSANE_POLICY_A_MAX
+	PolicyAMax = 27 // INSANE_POLICY_A_MAX
 )
 
 // Values of enum insane_steps_attr.

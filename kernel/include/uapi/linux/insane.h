@@ -342,6 +342,90 @@
  * the kernel's link watch under RTNL and reaches every rtnetlink listener.
  * Replies carry both flags as set.
  *
+ * Delay
+ * -----
+ * Any policy but a schedule, and any step of a schedule, may hold a delay
+ * stage; the policy's action decides first, and what it relays is held,
+ * then sent on at its departure time. Attributes (EINVAL with a message
+ * naming the attribute for every refusal below):
+ *
+ *     INSANE_POLICY_A_DELAY_NS: NLA_U64, D, 1 .. INSANE_DELAY_MAX_NS; in a
+ *         schedule only inside the steps
+ *     INSANE_POLICY_A_JITTER_NS: NLA_U64, J, needs DELAY_NS
+ *     INSANE_POLICY_A_DISTRIBUTION: NLA_U32, enum insane_distribution,
+ *         needs JITTER_NS; default INSANE_DISTRIBUTION_UNIFORM
+ *     INSANE_POLICY_A_CORRELATION: NLA_U32, rho in millionths of a percent
+ *         as PERCENT is, below INSANE_PERCENT_MAX; needs JITTER_NS
+ *     INSANE_POLICY_A_REORDER: NLA_FLAG, needs DELAY_NS (see "Order")
+ *     INSANE_POLICY_A_LIMIT: NLA_U32, 1 .. INSANE_DELAY_LIMIT_MAX, the
+ *         packets of one direction that each CPU holds at most; default
+ *         INSANE_DELAY_LIMIT_DEFAULT; top level only, with or without a
+ *         delay (it holds for the steps too)
+ *
+ * The drawn delay d of a packet (see "Delay draws") is D exactly without
+ * jitter; with it, d = D - J + (2J * u >> 32) for uniform (so J must not
+ * exceed D), and D + (J * z >> 16) for the others, z a standardized draw
+ * in Q16 (mean 0, standard deviation 1), clamped at 0 from below. The
+ * largest d a distribution can draw (D + J * z_max) must not exceed
+ * INSANE_DELAY_MAX_NS, and pareto refuses a J whose smallest draw
+ * (D + J * z_min, z_min = -37837 / 65536) would be below 0.
+ *
+ * Transmit: a relayed packet is held after the checks and the decision;
+ * at its departure the route out of the lower is looked up and the packet
+ * relayed as without a delay (the lower in force then: a packet whose
+ * lower is gone counts in DROP_NO_LOWER, without a route in DROP_NO_ROUTE;
+ * a loop is caught as without delay). A held packet no longer charges its
+ * socket's send buffer (skb_orphan_partial(), as netem does), so TCP
+ * through a delay reaches what its window allows.
+ *
+ * Receive: the delay comes first. A packet taken over (after the
+ * namespace check and the cut of a GSO packet into wire packets) is held
+ * from the moment the lower received it, with the delay of the step in
+ * force then; at its departure it is received on the insane device: its
+ * taps and tc ingress see it once, late, as a receiver behind a slow link
+ * would, then the receive policy decides it (in the step in force then).
+ *
+ * Each CPU holds its own queue of each direction, in departure order,
+ * released by a timer pinned to that CPU: no lock is shared. A packet
+ * that finds its CPU's queue holding LIMIT packets is dropped and counted
+ * in DROP_QUEUE_FULL (RX_DROP_QUEUE_FULL). HELD_PACKETS and HELD_BYTES
+ * (RX_HELD_*) report what the device holds now, and are not reset by
+ * INSANE_DEVICE_F_RESET_STATS. Replacing the policy, or detaching the
+ * lower, leaves held packets and their departure times as they are.
+ * When the device goes down (deleted, moved to another namespace, its
+ * namespace deleted, the module unloaded: each closes it first) every
+ * held packet is freed and counted in DROP_FLUSHED (RX_DROP_FLUSHED).
+ *
+ * Order: without INSANE_POLICY_A_REORDER, no packet of a flow departs
+ * before an earlier packet of the same flow, whatever the jitter, the
+ * steps or the CPUs that sent them: a packet's departure is the later of
+ * its arrival plus d and the last departure of its flow. A flow is the
+ * packet's skb_get_hash() bucket in a table of INSANE_DELAY_FLOWS
+ * (flows that share a bucket share an order). With REORDER, each packet
+ * departs at its arrival plus d, as netem does.
+ *
+ * Delay draws. The k-th packet of a direction that draws a delay (it has
+ * a JITTER_NS; k from 0 each time the policy is set, counting only such
+ * packets) under seed S takes
+ *
+ *     x = mix64((S ^ INSANE_DELAY_SALT) + (k + 1) * 0x9e3779b97f4a7c15)
+ *
+ * with the mixing steps of "Percent decisions"; u1 = x >> 32, u2 = x &
+ * 0xffffffff. Without a seed, x comes from this CPU's sequence. N(u) and
+ * P(u) read the tables of kernel/dist_tables.h (written with the Go
+ * predictor's by go/internal/distgen) at u: T[i] + ((T[i + 1] - T[i]) * f
+ * >> 20) with i = u >> 20 and f = u & 0xfffff (signed, the shift
+ * arithmetic). normal: z = N(u1); pareto: z = P(u1), the Pareto of shape 3
+ * standardized; paretonormal: z = (N(u1) * 32768 + P(u2) * 56756) >> 16.
+ * With CORRELATION rho (a Gaussian copula, which keeps the distribution
+ * and so its mean and spread): rq = rho * 65536 / INSANE_PERCENT_MAX
+ * (rounded down), s = floor(sqrt(2^32 - rq^2)); a latent g_0 = N(u1),
+ * g_k = (rq * g_(k-1) + s * N(u1)) >> 16, clamped to +-8 * 65536; normal
+ * takes z = g_k, the others use Phi(g_k) (the CDF table, read at g_k + 8
+ * * 65536 with i = that >> 8 and f its low 8 bits, shifted by 8) in place
+ * of u1. Seeded, k and g advance together in one atomic word, as the
+ * Gilbert chain's state does.
+ *
  * INSANE_POLICY_A_STEP_INDEX and INSANE_POLICY_A_STEP_LEFT_NS are reported,
  * never set: a request that carries them is refused.
  *
@@ -526,6 +610,13 @@
 /* The shortest window allowed with INSANE_POLICY_A_CARRIER or _EVENTS. */
 #define INSANE_EDGE_MIN_NS		10000000ULL
 
+/* The delay stage (see "Delay"). */
+#define INSANE_DELAY_MAX_NS		60000000000ULL
+#define INSANE_DELAY_LIMIT_DEFAULT	100000U
+#define INSANE_DELAY_LIMIT_MAX		10000000U
+#define INSANE_DELAY_FLOWS		1024U
+#define INSANE_DELAY_SALT		0x51b54a32d192ed03ULL
+
 enum insane_cmd {
 	INSANE_CMD_UNSPEC,
 	INSANE_CMD_GET_DEVICE,
@@ -563,6 +654,17 @@ enum insane_device_attr {
 };
 
 #define INSANE_DEVICE_A_MAX (__INSANE_DEVICE_A_MAX - 1)
+
+/* INSANE_POLICY_A_DISTRIBUTION: the shape of the jitter (see "Delay"). */
+enum insane_distribution {
+	INSANE_DISTRIBUTION_UNIFORM,
+	INSANE_DISTRIBUTION_NORMAL,
+	INSANE_DISTRIBUTION_PARETO,
+	INSANE_DISTRIBUTION_PARETONORMAL,
+	__INSANE_DISTRIBUTION_MAX
+};
+
+#define INSANE_DISTRIBUTION_MAX (__INSANE_DISTRIBUTION_MAX - 1)
 
 enum insane_mode {
 	INSANE_MODE_PASS,
@@ -607,6 +709,18 @@ enum insane_policy_attr {
 	INSANE_POLICY_A_EVENTS,
 	/* replies only: NLA_U32, the steps left out (see "Long policies") */
 	INSANE_POLICY_A_STEPS_OMITTED,
+	/* NLA_U64: the delay stage (see "Delay"), in a policy or a step */
+	INSANE_POLICY_A_DELAY_NS,
+	/* NLA_U64, beside DELAY_NS */
+	INSANE_POLICY_A_JITTER_NS,
+	/* NLA_U32, in millionths of a percent, beside JITTER_NS */
+	INSANE_POLICY_A_CORRELATION,
+	/* NLA_U32, enum insane_distribution, beside JITTER_NS */
+	INSANE_POLICY_A_DISTRIBUTION,
+	/* NLA_FLAG, beside DELAY_NS */
+	INSANE_POLICY_A_REORDER,
+	/* NLA_U32: packets held per CPU (see "Delay"); not in a step */
+	INSANE_POLICY_A_LIMIT,
 	__INSANE_POLICY_A_MAX
 };
 
