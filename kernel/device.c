@@ -294,6 +294,7 @@ void insane_dev_replace_policy(struct insane_dev *ins, struct insane_policy *p)
 	struct insane_policy *old;
 
 	insane_edge_stop(ins, INSANE_DIRECTION_TX);
+	insane_delay_adopt(ins, INSANE_DIRECTION_TX, p);
 	old = rcu_replace_pointer(ins->policy, p, lockdep_rtnl_is_held());
 	insane_edge_start(ins, INSANE_DIRECTION_TX, p);
 	insane_policy_free_rcu(old);
@@ -313,8 +314,12 @@ static int insane_ndo_init(struct net_device *dev)
 		goto err_drops;
 	if (insane_routes_alloc(ins))
 		goto err_routes;
+	if (insane_delay_init(ins))
+		goto err_delay;
 	return 0;
 
+err_delay:
+	insane_routes_free(ins);
 err_routes:
 	free_percpu(ins->drops);
 	ins->drops = NULL;
@@ -340,7 +345,8 @@ static int insane_ndo_open(struct net_device *dev)
 }
 
 /*
- * Down: the edge timers stop, waited for. The carrier is left as the last
+ * Down: the edge timers stop, waited for, and the delay stage frees what
+ * it holds (counted as flushed). The carrier is left as the last
  * edge set it, so that going down changes nothing and a down device has no
  * carrier changes of its own; insane_ndo_open() sets it from the step in
  * force then, which is what the next up must show. The lower's changes
@@ -353,6 +359,7 @@ static int insane_ndo_stop(struct net_device *dev)
 
 	insane_edge_stop(ins, INSANE_DIRECTION_TX);
 	insane_edge_stop(ins, INSANE_DIRECTION_RX);
+	insane_delay_flush(ins);
 	return 0;
 }
 
@@ -370,6 +377,8 @@ static void insane_ndo_uninit(struct net_device *dev)
 	/* The routes pin nothing but memory: the core reroutes them away. */
 	insane_routes_release(ins);
 	insane_rx_uninit(ins);
+	/* Closed, so flushed already: the queues and flow tables go. */
+	insane_delay_free(ins);
 }
 
 /* The core has checked @new_mtu against min_mtu and max_mtu (the lower's). */

@@ -12,6 +12,7 @@
 #include <net/netlink.h>
 
 #include "counters.h"
+#include "delay.h"
 #include "edge.h"
 #include "policy.h"
 
@@ -29,6 +30,8 @@ struct insane_counters {
 	u64 rx_relayed_packets;
 	u64 rx_relayed_bytes;
 	u64 drops[INSANE_DROP_NR];
+	/* The gauges, never reset: INSANE_GAUGES()'s order. */
+	u64 held[INSANE_GAUGE_NR];
 };
 
 struct insane_rx_port;
@@ -71,6 +74,8 @@ struct insane_dev {
 	bool flap_off;
 	/* The edge timers of the transmit and receive policies. */
 	struct insane_edge_timer edge[INSANE_DIRECTION_MAX + 1];
+	/* The delay stage of each direction (delay.c). */
+	struct insane_delayq delayq[INSANE_DIRECTION_MAX + 1];
 };
 
 bool netif_is_insane(const struct net_device *dev);

@@ -220,6 +220,7 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 	 * The device cannot be up before the caller drops RTNL, so no packet
 	 * reaches insane_xmit() before the policy is in place.
 	 */
+	insane_delay_adopt(ins, INSANE_DIRECTION_TX, p);
 	rcu_assign_pointer(ins->policy, p);
 	insane_dev_sync_carrier(ins);
 
