@@ -86,14 +86,14 @@ int insane_dev_check_lower(struct insane_dev *ins, struct net_device *lower,
 int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 		      struct netlink_ext_ack *extack);
 void insane_dev_detach(struct insane_dev *ins);
-void insane_dev_sync_carrier(struct insane_dev *ins);
-bool insane_dev_set_flap(struct insane_dev *ins, bool off);
 void insane_dev_follow_lower_tso(struct insane_dev *ins,
 				 struct net_device *lower);
 void insane_dev_follow_lower_mtu(struct insane_dev *ins,
 				 struct net_device *lower);
 void insane_dev_replace_policy(struct insane_dev *ins,
 			       struct insane_policy *p);
+int insane_dev_set_rx_policy(struct insane_dev *ins, struct insane_policy *p,
+			     struct netlink_ext_ack *extack);
 
 extern const struct ethtool_ops insane_ethtool_ops;
 

@@ -581,8 +581,9 @@ void insane_rx_move(struct insane_dev *ins, struct insane_rx_port *port)
  *
  * Turning it on installs the decision on @ins and, while @ins is attached,
  * the hook on its lower; each can be refused with EBUSY, and then nothing
- * has changed (and @p is freed). The receive edge timer is stopped before
- * the old policy can go, and started for @p. Caller holds RTNL.
+ * has changed (and @p is freed). The caller, insane_dev_set_rx_policy(),
+ * has stopped the receive edge timer, which reads the old policy, and
+ * starts it after. Caller holds RTNL.
  *
  * Return: 0 or a negative errno.
  */
@@ -598,7 +599,6 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 	if (!p) {
 		if (!old)
 			return 0;
-		insane_edge_stop(ins, INSANE_DIRECTION_RX);
 		insane_rx_leave(ins);
 		/*
 		 * A packet taken over before the leave is still decided and
@@ -614,9 +614,7 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 	}
 	insane_delay_adopt(ins, INSANE_DIRECTION_RX, p);
 	if (old) {
-		insane_edge_stop(ins, INSANE_DIRECTION_RX);
 		rcu_assign_pointer(ins->rx_policy, p);
-		insane_edge_start(ins, INSANE_DIRECTION_RX, p);
 		insane_policy_free_rcu(old);
 		return 0;
 	}
@@ -640,7 +638,6 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 	}
 	if (port)
 		insane_rx_move(ins, port);
-	insane_edge_start(ins, INSANE_DIRECTION_RX, p);
 	return 0;
 
 err_free:
