@@ -10,7 +10,11 @@ package guest
 // the header's formula written here; the limit and the gauges; flushes.
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"io"
 	"math/bits"
+	"net"
 	"runtime"
 	"sort"
 	"strconv"
@@ -402,5 +406,135 @@ func kdTeardown(t *testing.T, how string) {
 			t.Fatalf("%s: the module stays loaded", how)
 		}
 		LoadModule(t)
+	}
+}
+
+// A TCP transfer through delay 50ms jitter 10ms each way completes intact,
+// and at a rate its window allows: held packets do not pin the sender's
+// socket memory (skb_orphan_partial()).
+func TestKernelDelayTCP(t *testing.T) {
+	CheckKmsg(t)
+	tp, c := kdTopo(t)
+	const size = 4 << 20
+	p := []kmA{kmMode(uapi.ModePass), kdDelay(50 * time.Millisecond), kdJitter(10 * time.Millisecond)}
+	c.setTx("insane0", p...)
+	c.setRx("insane0", p...)
+
+	var ln net.Listener
+	if err := vmnet.Do(tp.Morgana, func() error {
+		var err error
+		ln, err = net.Listen("tcp4", tp.MorganaIP+":0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer conn.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, conn)
+		var r result
+		copy(r.sum[:], h.Sum(nil))
+		r.n, r.err = n, err
+		done <- r
+	}()
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*7 + i>>8)
+	}
+	var conn net.Conn
+	if err := vmnet.Do(tp.Borea, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 30*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("connect through delay 50ms jitter 10ms both ways: %v", err)
+	}
+	start := time.Now()
+	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := io.Copy(conn, bytes.NewReader(data)); err != nil {
+		t.Fatalf("sending: %v", err)
+	}
+	conn.Close()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the transfer did not complete within 60 s")
+	}
+	took := time.Since(start)
+	if r.err != nil || r.n != size || r.sum != sha256.Sum256(data) {
+		t.Fatalf("morgana received %d bytes (err %v), want %d intact", r.n, r.err, size)
+	}
+	st := c.get("insane0").d.Stats
+	t.Logf("4 MiB through 100 ms RTT in %v (%.1f Mbit/s); transmit relayed %d, receive relayed %d, queue-full %d/%d",
+		took, float64(size*8)/took.Seconds()/1e6, st[uapi.StatsARelayedPackets], st[uapi.StatsARxRelayedPackets],
+		st[uapi.StatsADropQueueFull], st[uapi.StatsARxDropQueueFull])
+	if st[uapi.StatsADropQueueFull] != 0 || st[uapi.StatsARxDropQueueFull] != 0 {
+		t.Errorf("queue-full drops under the default limit")
+	}
+}
+
+// A schedule's steps change the delay at their edges: a step of 60 ms
+// (reorder, so that the next step's packets are not held behind it), then
+// a step without delay, 300 ms each. Packets sent well inside a step (5 ms
+// from either edge, the epoch bracketed by the clocks around the set) take
+// that step's delay.
+func TestKernelDelaySchedule(t *testing.T) {
+	CheckKmsg(t)
+	tp, c := kdTopo(t)
+	const d, step = 60 * time.Millisecond, 300 * time.Millisecond
+	before := time.Now()
+	c.setTx("insane0", kmMode(uapi.ModeSchedule), kmSteps(
+		kmStep(kmMode(uapi.ModePass), kdDelay(d), kdReorder(), kmDur(step)),
+		kmStep(kmMode(uapi.ModePass), kmDur(step))))
+	after := time.Now()
+	sent, got := tp.UDP(t, vmnet.SendOptions{Count: 240, Interval: 5 * time.Millisecond})
+	if len(got.Seqs) != 240 {
+		t.Fatalf("%d of 240 arrived", len(got.Seqs))
+	}
+	// The step of a send at s: sure only if both epochs agree, 5 ms away
+	// from an edge.
+	stepAt := func(s time.Time) int {
+		a, b := s.Sub(after), s.Sub(before)
+		if a < 0 {
+			return -1
+		}
+		ia, ib := int(a/step)%2, int(b/step)%2
+		if ia != ib || a%step < 5*time.Millisecond || step-b%step < 5*time.Millisecond {
+			return -1
+		}
+		return ia
+	}
+	counted := [2]int{}
+	for _, s := range got.Seqs {
+		took := got.At[s].Sub(sent.At[s])
+		switch stepAt(sent.At[s]) {
+		case 0:
+			counted[0]++
+			if took < d {
+				t.Errorf("datagram %d, sent in the delayed step, took %v", s, took)
+			}
+		case 1:
+			counted[1]++
+			if took >= d/2 {
+				t.Errorf("datagram %d, sent in the step without delay, took %v", s, took)
+			}
+		}
+	}
+	t.Logf("datagrams well inside the delayed step %d, the other %d", counted[0], counted[1])
+	if counted[0] < 50 || counted[1] < 50 {
+		t.Errorf("too few datagrams well inside the steps: %v", counted)
 	}
 }
