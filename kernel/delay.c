@@ -25,12 +25,14 @@
 #include "policy.h"
 
 #include <linux/hrtimer.h>
+#include <linux/llist.h>
 #include <linux/math64.h>
 #include <linux/netdevice.h>
 #include <linux/percpu.h>
 #include <linux/rbtree.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
+#include <linux/smp.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
 
@@ -43,6 +45,12 @@ struct insane_delay_cpu {
 	struct rb_root tree;		/* earlier than the list's tail */
 	struct sk_buff *head, *tail;	/* in departure order */
 	struct hrtimer timer;
+	/*
+	 * Packets another CPU handed over because this one holds their
+	 * flow's predecessor, and the IPI that has the timer take them in.
+	 */
+	struct llist_head inbox;
+	call_single_data_t kick;
 	struct insane_delayq *q;
 	u64 armed;			/* the timer's expiry, 0: not armed */
 	u32 arrivals;			/* ties depart in arrival order */
@@ -290,6 +298,12 @@ static bool insane_delay_insert(struct insane_delay_cpu *c,
 	return !first || insane_delay_before(skb, first);
 }
 
+/* The departure of @c's head; @c holds a packet. */
+static u64 insane_delay_head(struct insane_delay_cpu *c)
+{
+	return insane_delay_cb(insane_delay_peek(c))->departure;
+}
+
 /* Arms @c's timer for its head, on this CPU. */
 static void insane_delay_arm(struct insane_delay_cpu *c, u64 at)
 {
@@ -315,6 +329,19 @@ static void insane_delay_gauge(struct insane_delay_cpu *c,
 		WRITE_ONCE(c->packets, c->packets - packets);
 		WRITE_ONCE(c->bytes, c->bytes - bytes);
 	}
+}
+
+/* Queues what other CPUs handed over, in the order they did. */
+static bool insane_delay_take(struct insane_delay_cpu *c)
+{
+	struct llist_node *n = llist_del_all(&c->inbox);
+	struct sk_buff *skb, *next;
+	bool head = false;
+
+	n = llist_reverse_order(n);
+	llist_for_each_entry_safe(skb, next, n, ll_node)
+		head |= insane_delay_insert(c, skb);
+	return head;
 }
 
 /* The flow's bucket of @skb, or NULL when it keeps no order. */
@@ -347,12 +374,14 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 {
 	struct insane_delayq *q = &ins->delayq[dir];
 	struct insane_delay_flow *f = NULL;
-	struct insane_delay_cpu *c;
+	struct insane_delay_cpu *c, *owner;
 	struct insane_delay_cb *cb;
+	int cpu, held_on;
 	u64 now, dep;
 	s64 last;
 
 	local_bh_disable();
+	cpu = smp_processor_id();
 	c = this_cpu_ptr(q->cpu);
 	if (unlikely(c->len >= p->limit)) {
 		local_bh_enable();
@@ -378,6 +407,28 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 				break;
 			}
 		} while (!atomic64_try_cmpxchg(&f->last, &last, dep));
+		/*
+		 * Its predecessor is still held on another CPU (the sender
+		 * moved): that CPU sends it on too, after the predecessor,
+		 * so that nothing downstream (per-CPU backlogs) reorders
+		 * them. A handover is a lockless push and a kick.
+		 */
+		held_on = READ_ONCE(f->cpu);
+		if (cb->seq - 1 != (u32)atomic_read(&f->rel) && held_on != cpu &&
+		    cpu_online(held_on)) {
+			cb->departure = dep;
+			insane_delay_gauge(c, skb, true);
+			owner = per_cpu_ptr(q->cpu, held_on);
+			if (llist_add(&skb->ll_node, &owner->inbox)) {
+				atomic_inc(&q->kicks);
+				if (smp_call_function_single_async(held_on,
+								   &owner->kick))
+					atomic_dec(&q->kicks);	/* one pending */
+			}
+			local_bh_enable();
+			return;
+		}
+		WRITE_ONCE(f->cpu, cpu);
 	}
 	cb->departure = dep;
 	insane_delay_gauge(c, skb, true);
@@ -402,6 +453,15 @@ static void insane_delay_depart(struct insane_delayq *q, struct sk_buff *skb)
 	}
 }
 
+/* An IPI on the queue's CPU: the timer runs now, pinned there. */
+static void insane_delay_kick(void *info)
+{
+	struct insane_delay_cpu *c = info;
+
+	hrtimer_start(&c->timer, ktime_get(), HRTIMER_MODE_ABS_PINNED_SOFT);
+	atomic_dec(&c->q->kicks);
+}
+
 static enum hrtimer_restart insane_delay_fire(struct hrtimer *timer)
 {
 	struct insane_delay_cpu *c =
@@ -414,6 +474,7 @@ static enum hrtimer_restart insane_delay_fire(struct hrtimer *timer)
 	int n = 0;
 
 	c->running = true;
+	insane_delay_take(c);
 	while (n < INSANE_DELAY_BATCH) {
 		skb = insane_delay_peek(c);
 		if (!skb)
@@ -430,20 +491,23 @@ static enum hrtimer_restart insane_delay_fire(struct hrtimer *timer)
 			insane_delay_insert(c, skb);
 			continue;
 		}
-		if (f)
-			atomic_set(&f->rel, cb->seq);
 		insane_delay_gauge(c, skb, false);
 		insane_delay_depart(q, skb);
+		/* Only now may its successor leave, from any CPU. */
+		if (f)
+			atomic_set(&f->rel, cb->seq);
 	}
 	c->running = false;
-	skb = insane_delay_peek(c);
-	if (!skb) {
+	if (!insane_delay_peek(c)) {
 		c->armed = 0;
 		return HRTIMER_NORESTART;
 	}
-	c->armed = insane_delay_cb(skb)->departure;
-	hrtimer_set_expires(timer, ns_to_ktime(c->armed));
-	return HRTIMER_RESTART;
+	/*
+	 * Started anew rather than restarted: a kick may have started the
+	 * timer while this callback ran.
+	 */
+	insane_delay_arm(c, insane_delay_head(c));
+	return HRTIMER_NORESTART;
 }
 
 /* Control */
@@ -485,6 +549,7 @@ int insane_delay_init(struct insane_dev *ins)
 
 		q->ins = ins;
 		q->dir = dir;
+		atomic_set(&q->kicks, 0);
 		q->cpu = alloc_percpu(struct insane_delay_cpu);
 		if (!q->cpu)
 			goto err;
@@ -496,6 +561,8 @@ int insane_delay_init(struct insane_dev *ins)
 			hrtimer_init(&c->timer, CLOCK_MONOTONIC,
 				     HRTIMER_MODE_ABS_PINNED_SOFT);
 			c->timer.function = insane_delay_fire;
+			init_llist_head(&c->inbox);
+			INIT_CSD(&c->kick, insane_delay_kick, c);
 		}
 	}
 	return 0;
@@ -517,6 +584,7 @@ static void insane_delay_purge(struct insane_delayq *q,
 	struct sk_buff *skb;
 	unsigned int packets;
 
+	insane_delay_take(c);
 	while ((skb = insane_delay_peek(c))) {
 		insane_delay_unlink(c, skb);
 		packets = insane_delay_wire(skb);
@@ -548,6 +616,9 @@ void insane_delay_flush(struct insane_dev *ins)
 
 		if (!q->cpu)
 			continue;
+		/* The IPIs first: each starts its timer again. */
+		while (atomic_read(&q->kicks))
+			cpu_relax();
 		for_each_possible_cpu(cpu)
 			hrtimer_cancel(&per_cpu_ptr(q->cpu, cpu)->timer);
 		local_bh_disable();

@@ -25,12 +25,14 @@ struct sk_buff;
  * One bucket of a direction's flow table ("Order"): the last departure
  * given to its packets, and the sequence numbers of the last packet held
  * and of the last released, so that a packet waits for its predecessor
- * held on another CPU.
+ * held on another CPU; a packet whose predecessor is held on another CPU
+ * is handed over to that CPU's queue.
  */
 struct insane_delay_flow {
 	atomic64_t last;
 	atomic_t enq;
 	atomic_t rel;
+	int cpu;	/* the CPU that holds its packets, while it holds any */
 };
 
 /* One direction's stage, in struct insane_dev. */
@@ -44,6 +46,7 @@ struct insane_delayq {
 	struct insane_delay_flow *flows;
 	struct insane_dev *ins;
 	enum insane_direction dir;
+	atomic_t kicks;		/* handover IPIs in flight */
 };
 
 int insane_delay_init(struct insane_dev *ins);

@@ -134,7 +134,7 @@ func kdOneWay(t *testing.T, sent vmnet.Sent, got vmnet.Received) []time.Duration
 }
 
 // kdCheckDelays checks delays against [min, min + 100 ms], and that their
-// median is within 2 ms of min: the lower bound is exact (the clocks
+// median is within 5 ms of min (0.5 ms measured under TCG): the lower bound is exact (the clocks
 // bracket the stay in the stage), the upper one is what a busy 2-vCPU VM
 // adds (timer expiry in softirq, the receiver's wake-up), which the median
 // shows small whereas a single packet can wait behind a preempted vCPU.
@@ -152,8 +152,8 @@ func kdCheckDelays(t *testing.T, what string, ds []time.Duration, min time.Durat
 	if s[len(s)-1] > min+100*time.Millisecond {
 		t.Errorf("%s: a datagram took %v, more than 100 ms past the delay %v", what, s[len(s)-1], min)
 	}
-	if s[len(s)/2] > min+2*time.Millisecond {
-		t.Errorf("%s: median %v, more than 2 ms past the delay %v", what, s[len(s)/2], min)
+	if s[len(s)/2] > min+5*time.Millisecond {
+		t.Errorf("%s: median %v, more than 5 ms past the delay %v", what, s[len(s)/2], min)
 	}
 }
 
@@ -329,8 +329,12 @@ func TestKernelDelaySeeded(t *testing.T) {
 		}
 		sort.Slice(excess, func(a, b int) bool { return excess[a] < excess[b] })
 		t.Logf("run %d: measured - model: min %v median %v max %v", run, excess[0], excess[n/2], excess[n-1])
-		if excess[n/2] > 2*time.Millisecond {
-			t.Errorf("run %d: median excess %v over the model", run, excess[n/2])
+		// Below the model is impossible (checked above: a wrong draw
+		// is as often below as above); above, what the VM adds: 1.5 ms
+		// measured at the median (an idle vCPU wakes for each), 6.4 ms
+		// at most, under TCG.
+		if excess[n/2] > 5*time.Millisecond || excess[n*9/10] > 20*time.Millisecond {
+			t.Errorf("run %d: median excess %v, 90th percentile %v over the model", run, excess[n/2], excess[n*9/10])
 		}
 	}
 }
@@ -379,18 +383,22 @@ func kdTeardown(t *testing.T, how string) {
 		tp, c := kdTopo(t)
 		c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(30*time.Second))
 		c.setRx("insane0", kmMode(uapi.ModePass), kdDelay(30*time.Second))
-		if _, err := vmnet.Send(tp.Borea, tp.MorganaIP+":9", vmnet.SendOptions{Count: 2000}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := vmnet.Send(tp.Morgana, tp.BoreaIP+":9", vmnet.SendOptions{Count: 2000}); err != nil {
-			t.Fatal(err)
+		for _, fl := range [][2]string{{tp.Borea, tp.MorganaIP}, {tp.Morgana, tp.BoreaIP}} {
+			start := time.Now()
+			sent, err := vmnet.Send(fl[0], fl[1]+":9", vmnet.SendOptions{Count: 2000, Interval: 20 * time.Microsecond})
+			if err != nil || sent.Errors != 0 {
+				t.Fatalf("sending from %s: %v, %d refused (%v)", fl[0], err, sent.Errors, sent.FirstError)
+			}
+			t.Logf("%s: 2000 sent from %s in %v", how, fl[0], time.Since(start))
 		}
 		st := c.get("insane0").d.Stats
 		held := st[uapi.StatsAHeldPackets] + st[uapi.StatsARxHeldPackets]
-		t.Logf("%s: %d held", how, held)
+		t.Logf("%s: %d held; counters %v", how, held, st)
 		if st[uapi.StatsAHeldPackets] < 1000 || st[uapi.StatsARxHeldPackets] < 1000 {
 			t.Errorf("%s: held %d transmitted, %d received", how, st[uapi.StatsAHeldPackets], st[uapi.StatsARxHeldPackets])
 		}
+		start := time.Now()
+		defer func() { t.Logf("%s: teardown took %v", how, time.Since(start)) }()
 		switch how {
 		case "delete":
 			RunIn(t, tp.Borea, "ip", "link", "del", "insane0")
