@@ -392,6 +392,13 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 		kfree_skb_reason(skb, SKB_DROP_REASON_QDISC_DROP);
 		return;
 	}
+	/*
+	 * A received packet may still charge its sender's socket (a veth
+	 * peer's): ip_rcv() would orphan it anyway; held, it must not pin
+	 * the sender's memory.
+	 */
+	if (dir == INSANE_DIRECTION_RX)
+		skb_orphan(skb);
 	now = ktime_get_ns();
 	dep = now + insane_delay_draw(p, d, in_seq);
 	cb = insane_delay_cb(skb);
