@@ -479,6 +479,7 @@ static enum hrtimer_restart insane_delay_fire(struct hrtimer *timer)
 	u64 now = ktime_get_ns();
 	struct sk_buff *skb;
 	int n = 0;
+	u32 seq;
 
 	c->running = true;
 	insane_delay_take(c);
@@ -498,11 +499,15 @@ static enum hrtimer_restart insane_delay_fire(struct hrtimer *timer)
 			insane_delay_insert(c, skb);
 			continue;
 		}
+		seq = cb->seq;
 		insane_delay_gauge(c, skb, false);
 		insane_delay_depart(q, skb);
-		/* Only now may its successor leave, from any CPU. */
+		/*
+		 * Only now may its successor leave, from any CPU (@skb and
+		 * its cb are gone: the sequence number was read before).
+		 */
 		if (f)
-			atomic_set(&f->rel, cb->seq);
+			atomic_set(&f->rel, seq);
 	}
 	c->running = false;
 	if (!insane_delay_peek(c)) {

@@ -173,6 +173,9 @@ func TestKernelDelayBothWays(t *testing.T) {
 	c.setTx("insane0", kmMode(uapi.ModePass))
 	c.setRx("insane0", kmMode(uapi.ModePass), kdDelay(d))
 	sent, got = tp.fromMorgana(t, vmnet.SendOptions{Count: n, Interval: 2 * time.Millisecond})
+	if len(got.Seqs) != n {
+		t.Logf("receive: counters %v", c.get("insane0").d.Stats)
+	}
 	kdCheckDelays(t, "receive", kdOneWay(t, sent, got), d, n)
 	st = c.get("insane0").d.Stats
 	if st[uapi.StatsARxRelayedPackets] < n || st[uapi.StatsARxHeldPackets] != 0 {
@@ -472,7 +475,7 @@ func TestKernelDelayTCP(t *testing.T) {
 	start := time.Now()
 	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
 	if _, err := io.Copy(conn, bytes.NewReader(data)); err != nil {
-		t.Fatalf("sending: %v", err)
+		t.Fatalf("sending: %v; counters %v", err, c.get("insane0").d.Stats)
 	}
 	conn.Close()
 	var r result
