@@ -406,8 +406,13 @@
  * steps or the CPUs that sent them: a packet's departure is the later of
  * its arrival plus d and the last departure of its flow. A flow is the
  * packet's skb_get_hash() bucket in a table of INSANE_DELAY_FLOWS
- * (flows that share a bucket share an order). With REORDER, each packet
- * departs at its arrival plus d, as netem does.
+ * (flows that share a bucket share an order). A packet whose flow still
+ * has a packet held on another CPU (its sender moved) is handed over to
+ * that CPU's queue, so that a flow leaves from one CPU and nothing
+ * downstream (per-CPU backlogs) reorders it; it still leaves only after
+ * its predecessor. With REORDER, each packet departs at its arrival plus
+ * d, as netem does. A held received packet no longer charges its
+ * sender's socket (a veth peer's), as ip_rcv() would not.
  *
  * Delay draws. The k-th packet of a direction that draws a delay (it has
  * a JITTER_NS; k from 0 each time the policy is set, counting only such
