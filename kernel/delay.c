@@ -456,6 +456,19 @@ static void insane_delay_depart(struct insane_delayq *q, struct sk_buff *skb)
 		insane_xmit_depart(ins, skb);
 		rcu_read_unlock_bh();
 	} else {
+		/*
+		 * The receive policy was turned off while it was held: no
+		 * decision is made on insane0 any more, so it counts here
+		 * as passed up, as the decision would have.
+		 */
+		if (unlikely(!rcu_access_pointer(ins->rx_policy))) {
+			struct pcpu_sw_netstats *t = this_cpu_ptr(ins->dev->tstats);
+
+			u64_stats_update_begin(&t->syncp);
+			u64_stats_add(&t->rx_bytes, skb->len);
+			u64_stats_add(&t->rx_packets, insane_delay_wire(skb));
+			u64_stats_update_end(&t->syncp);
+		}
 		netif_receive_skb(skb);
 	}
 }
