@@ -5,6 +5,7 @@
  * counters is kernel/counters.h.
  */
 
+#include "delay.h"
 #include "device.h"
 #include "version.h"
 
@@ -21,6 +22,13 @@ static const u16 insane_drop_attrs[INSANE_DROP_NR] = {
 	INSANE_RX_DROP_CAUSES(INSANE_DROP_ATTR)
 };
 
+/* The attribute of each gauge, in the order of struct insane_counters. */
+#define INSANE_GAUGE_ATTR(attr, name, reason) INSANE_STATS_A_##attr,
+static const u16 insane_gauge_attrs[INSANE_GAUGE_NR] = {
+	INSANE_GAUGES(INSANE_GAUGE_ATTR)
+};
+
+#undef INSANE_GAUGE_ATTR
 #undef INSANE_DROP_ATTR
 
 /* The counters' list matches the uapi enum, in order and in number. */
@@ -83,6 +91,7 @@ static void insane_read_raw(struct insane_dev *ins, struct insane_counters *c)
 	c->rx_relayed_packets = s.rx_packets;
 	c->rx_relayed_bytes = s.rx_bytes;
 	insane_dev_sum_drops(ins, c->drops);
+	insane_delay_held(ins, c->held);
 }
 
 /* Counters since creation or the last reset. Caller holds RTNL. */
@@ -98,6 +107,7 @@ void insane_dev_read_counters(struct insane_dev *ins, struct insane_counters *c)
 	c->rx_relayed_bytes -= ins->baseline.rx_relayed_bytes;
 	for (i = 0; i < INSANE_DROP_NR; i++)
 		c->drops[i] -= ins->baseline.drops[i];
+	/* The gauges say what is held now: never reset. */
 }
 
 /*
@@ -146,6 +156,10 @@ int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *ins,
 		if (nla_put_u64_64bit(skb, insane_drop_attrs[i], c.drops[i],
 				      INSANE_STATS_A_PAD))
 			goto cancel;
+	for (i = 0; i < INSANE_GAUGE_NR; i++)
+		if (nla_put_u64_64bit(skb, insane_gauge_attrs[i], c.held[i],
+				      INSANE_STATS_A_PAD))
+			goto cancel;
 	nla_nest_end(skb, nest);
 	return 0;
 
@@ -169,6 +183,9 @@ static u64 insane_counter_value(const struct insane_counters *c, u16 attr)
 	case INSANE_STATS_A_RX_RELAYED_BYTES:
 		return c->rx_relayed_bytes;
 	}
+	for (i = 0; i < INSANE_GAUGE_NR; i++)
+		if (insane_gauge_attrs[i] == attr)
+			return c->held[i];
 	for (i = 0; i < INSANE_DROP_NR; i++)
 		if (insane_drop_attrs[i] == attr)
 			return c->drops[i];
@@ -183,7 +200,8 @@ static const char insane_gstrings[][ETH_GSTRING_LEN] = {
 };
 
 #undef INSANE_GSTRING
-static_assert(ARRAY_SIZE(insane_gstrings) == 4 + INSANE_DROP_NR);
+static_assert(ARRAY_SIZE(insane_gstrings) ==
+	      4 + INSANE_DROP_NR + INSANE_GAUGE_NR);
 
 static void insane_get_drvinfo(struct net_device *dev,
 			       struct ethtool_drvinfo *info)

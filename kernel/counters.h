@@ -12,14 +12,18 @@
  *   reason  for a drop cause, the suffix of the SKB_DROP_REASON_* that the
  *           module frees the packet with (6.1's list); unused otherwise
  *
- * The transmit direction's counters come first, then the receive
- * direction's (INSANE_STATS_A_RX_*), each as its relayed counters then
- * its drop causes.
+ * The enum grew in two rounds: the transmit direction's relayed counters
+ * and drop causes, then the receive direction's (INSANE_STATS_A_RX_*);
+ * then the delay stage's drop causes of each direction and its gauges
+ * (INSANE_STATS_A_[RX_]HELD_*: what is held now, never reset).
+ * INSANE_DROP_CAUSES and INSANE_RX_DROP_CAUSES list every cause of a
+ * direction; INSANE_COUNTERS lists every counter in the enum's order.
  *
  * Adding a drop cause: append its attribute to enum insane_stats_attr in
- * include/uapi/linux/insane.h and one line to the end of INSANE_DROP_CAUSES
- * (transmit) or INSANE_RX_DROP_CAUSES (receive), and keep this list in the
- * enum's order. Nothing else lists the counters.
+ * include/uapi/linux/insane.h and one line to a new _3 list of its
+ * direction, added to the end of INSANE_DROP_CAUSES (transmit) or
+ * INSANE_RX_DROP_CAUSES (receive) and to INSANE_COUNTERS in the enum's
+ * order. Nothing else lists the counters.
  */
 #ifndef _INSANE_COUNTERS_H
 #define _INSANE_COUNTERS_H
@@ -28,7 +32,7 @@
 	X(RELAYED_PACKETS,	relayed_packets,	NOT_SPECIFIED)	\
 	X(RELAYED_BYTES,	relayed_bytes,		NOT_SPECIFIED)
 
-#define INSANE_DROP_CAUSES(X)						\
+#define INSANE_DROP_CAUSES_1(X)						\
 	X(DROP_POLICY,		drop_policy,		NOT_SPECIFIED)	\
 	X(DROP_NO_LOWER,	drop_no_lower,		DEV_READY)	\
 	X(DROP_NO_ROUTE,	drop_no_route,		IP_OUTNOROUTES)	\
@@ -41,16 +45,48 @@
 	X(RX_RELAYED_PACKETS,	rx_relayed_packets,	NOT_SPECIFIED)	\
 	X(RX_RELAYED_BYTES,	rx_relayed_bytes,	NOT_SPECIFIED)
 
-#define INSANE_RX_DROP_CAUSES(X)					\
+#define INSANE_RX_DROP_CAUSES_1(X)					\
 	X(RX_DROP_POLICY,	rx_drop_policy,		NOT_SPECIFIED)	\
-	X(RX_DROP_NO_MEMORY,	rx_drop_no_memory,	NOMEM)	\
+	X(RX_DROP_NO_MEMORY,	rx_drop_no_memory,	NOMEM)		\
 	X(RX_DROP_MALFORMED,	rx_drop_malformed,	SKB_GSO_SEG)
 
+/* The delay stage's causes (issue 24), appended to the enum after those. */
+#define INSANE_DROP_CAUSES_2(X)						\
+	X(DROP_QUEUE_FULL,	drop_queue_full,	QDISC_DROP)	\
+	X(DROP_FLUSHED,		drop_flushed,		DEV_READY)
+
+#define INSANE_RX_DROP_CAUSES_2(X)					\
+	X(RX_DROP_QUEUE_FULL,	rx_drop_queue_full,	QDISC_DROP)	\
+	X(RX_DROP_FLUSHED,	rx_drop_flushed,	DEV_READY)
+
+/*
+ * Gauges: what the delay stage holds now. Never reset, never a drop; the
+ * module reads them from the delay stage (delay.c), not from counters.
+ */
+#define INSANE_GAUGES(X)						\
+	X(HELD_PACKETS,		held_packets,		NOT_SPECIFIED)	\
+	X(HELD_BYTES,		held_bytes,		NOT_SPECIFIED)	\
+	X(RX_HELD_PACKETS,	rx_held_packets,	NOT_SPECIFIED)	\
+	X(RX_HELD_BYTES,	rx_held_bytes,		NOT_SPECIFIED)
+
+/* Every drop cause of each direction. */
+#define INSANE_DROP_CAUSES(X)		\
+	INSANE_DROP_CAUSES_1(X)		\
+	INSANE_DROP_CAUSES_2(X)
+
+#define INSANE_RX_DROP_CAUSES(X)	\
+	INSANE_RX_DROP_CAUSES_1(X)	\
+	INSANE_RX_DROP_CAUSES_2(X)
+
+/* Every counter, in the order of enum insane_stats_attr. */
 #define INSANE_COUNTERS(X)		\
 	INSANE_RELAY_COUNTERS(X)	\
-	INSANE_DROP_CAUSES(X)		\
+	INSANE_DROP_CAUSES_1(X)		\
 	INSANE_RX_RELAY_COUNTERS(X)	\
-	INSANE_RX_DROP_CAUSES(X)
+	INSANE_RX_DROP_CAUSES_1(X)	\
+	INSANE_DROP_CAUSES_2(X)		\
+	INSANE_RX_DROP_CAUSES_2(X)	\
+	INSANE_GAUGES(X)
 
 #ifdef __KERNEL__
 /*
@@ -68,6 +104,8 @@ enum insane_drop {
 #define INSANE_DROP_ONE(attr, name, reason) + 1
 /* The transmit causes are 0 .. INSANE_TX_DROP_NR - 1, the rest receive's. */
 #define INSANE_TX_DROP_NR	(0 INSANE_DROP_CAUSES(INSANE_DROP_ONE))
+/* The gauges: held packets and bytes, transmit then receive. */
+#define INSANE_GAUGE_NR		(0 INSANE_GAUGES(INSANE_DROP_ONE))
 #endif /* __KERNEL__ */
 
 #endif /* _INSANE_COUNTERS_H */

@@ -11,6 +11,7 @@
  */
 
 #include "datapath.h"
+#include "delay.h"
 #include "device.h"
 #include "policy.h"
 #include "route.h"
@@ -31,6 +32,7 @@
 	[INSANE_##attr] = SKB_DROP_REASON_##reason,
 static const enum skb_drop_reason insane_drop_reasons[INSANE_DROP_NR] = {
 	INSANE_DROP_CAUSES(INSANE_DROP_REASON)
+	INSANE_RX_DROP_CAUSES(INSANE_DROP_REASON)
 };
 
 #undef INSANE_DROP_REASON
@@ -178,8 +180,36 @@ static unsigned int insane_wire_packets(const struct sk_buff *skb)
 }
 
 /*
+ * Relays a checked and decided packet out of @lower, inside the relay
+ * path (entered by the caller), and counts it.
+ */
+static void insane_xmit_relay(struct insane_dev *ins, struct sk_buff *skb,
+			      struct net_device *lower, bool v4,
+			      struct insane_relay_path *path)
+{
+	unsigned int packets = insane_wire_packets(skb);
+	unsigned int len = skb->len;
+	bool relayed;
+	int err;
+
+	relayed = insane_relay(ins, skb, lower, v4, &err);
+	path->depth--;
+	if (unlikely(!relayed)) {
+		insane_dev_count_drops(ins, INSANE_DROP_NO_ROUTE, packets);
+		kfree_skb_reason(skb, insane_drop_reasons[INSANE_DROP_NO_ROUTE]);
+		return;
+	}
+	/* From here on @skb belongs to the lower's stack. */
+	if (likely(!net_xmit_eval(err)))
+		dev_sw_netstats_tx_add(ins->dev, packets, len);
+	else
+		insane_dev_count_drops(ins, INSANE_DROP_LOWER_REFUSED, packets);
+}
+
+/*
  * Checks, decides and relays or drops one packet: a wire packet, or a GSO
- * packet under a policy that relays every packet.
+ * packet under a policy that relays every packet. What an action with a
+ * delay relays is held (delay.c), and relayed by insane_xmit_depart().
  */
 static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 			    struct net_device *lower,
@@ -187,11 +217,10 @@ static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 {
 	enum skb_drop_reason reason = SKB_DROP_REASON_NOT_SPECIFIED;
 	unsigned int packets = insane_wire_packets(skb);
+	const struct insane_action *act;
 	struct insane_relay_path *path;
-	unsigned int len = skb->len;
 	enum insane_drop why;
-	bool v4, relayed;
-	int err;
+	bool v4;
 
 	/* Checked first: every packet to a detached device counts here. */
 	if (unlikely(!lower)) {
@@ -224,23 +253,23 @@ static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 		goto drop;
 	}
 
-	if (!insane_policy_relays_skb(policy, skb, v4)) {
+	act = insane_policy_verdict_skb(policy, skb, v4);
+	if (!act) {
 		path->depth--;
 		why = INSANE_DROP_POLICY;
 		goto drop;
 	}
-
-	relayed = insane_relay(ins, skb, lower, v4, &err);
-	path->depth--;
-	if (unlikely(!relayed)) {
-		why = INSANE_DROP_NO_ROUTE;
-		goto drop;
+	if (unlikely(act->delay.delay_ns)) {
+		path->depth--;
+		/* As netem: the socket's memory is not pinned while held. */
+		skb_orphan_partial(skb);
+		insane_delay_hold(ins, INSANE_DIRECTION_TX, skb, policy,
+				  &act->delay,
+				  policy->seeded &&
+				  insane_policy_in_seq(skb, v4));
+		return;
 	}
-	/* From here on @skb belongs to the lower's stack. */
-	if (likely(!net_xmit_eval(err)))
-		dev_sw_netstats_tx_add(ins->dev, packets, len);
-	else
-		insane_dev_count_drops(ins, INSANE_DROP_LOWER_REFUSED, packets);
+	insane_xmit_relay(ins, skb, lower, v4, path);
 	return;
 
 malformed:
@@ -252,6 +281,39 @@ drop:
 drop_reason:
 	insane_dev_count_drops(ins, why, packets);
 	kfree_skb_reason(skb, reason);
+}
+
+/**
+ * insane_xmit_depart - relay a held packet at its departure
+ * @ins: the device
+ * @skb: a packet that insane_xmit_one() checked, decided and held
+ *
+ * From the delay stage's timer, in softirq context under
+ * rcu_read_lock_bh(). The lower in force now: none counts as NO_LOWER;
+ * the relay path is entered as in insane_xmit_one(), so a loop is caught.
+ */
+void insane_xmit_depart(struct insane_dev *ins, struct sk_buff *skb)
+{
+	struct net_device *lower = rcu_dereference_bh(ins->lower);
+	struct insane_relay_path *path;
+	enum insane_drop why;
+
+	if (unlikely(!lower)) {
+		why = INSANE_DROP_NO_LOWER;
+		goto drop;
+	}
+	path = this_cpu_ptr(&insane_relay_path);
+	if (unlikely(!insane_relay_enter(path, ins))) {
+		why = INSANE_DROP_LOOP;
+		goto drop;
+	}
+	insane_xmit_relay(ins, skb, lower, skb->protocol == htons(ETH_P_IP),
+			  path);
+	return;
+
+drop:
+	insane_dev_count_drops(ins, why, insane_wire_packets(skb));
+	kfree_skb_reason(skb, insane_drop_reasons[why]);
 }
 
 /*

@@ -7,6 +7,9 @@
 
 #include <linux/netdevice.h>
 
+struct insane_dev;
+
 netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev);
+void insane_xmit_depart(struct insane_dev *ins, struct sk_buff *skb);
 
 #endif /* _INSANE_DATAPATH_H */

@@ -107,24 +107,29 @@ static bool insane_policy_chain(struct insane_policy *p,
 
 /*
  * Every mode but pass, percent and drop, which policy.h decides. @in_seq:
- * a seeded policy's packet takes the next k (policy.h).
+ * a seeded policy's packet takes the next k (policy.h). Returns the action
+ * (the step's) that relays the packet, or NULL if it is dropped.
  */
-bool insane_policy_decide(struct insane_policy *p, bool in_seq)
+const struct insane_action *insane_policy_decide(struct insane_policy *p,
+						 bool in_seq)
 {
 	const struct insane_action *a = &p->act;
 	u64 left;
+	bool relay = false;
 
 	if (p->nsteps)
 		a = &p->steps[insane_policy_step_at(p, ktime_get_ns(),
 						    &left)].act;
 	switch (a->mode) {
 	case INSANE_MODE_PASS:
-		return true;
+		return a;
 	case INSANE_MODE_PERCENT:
-		return (insane_policy_draw(p, in_seq) >> 32) < a->threshold;
+		relay = (insane_policy_draw(p, in_seq) >> 32) < a->threshold;
+		break;
 	case INSANE_MODE_BURST:
 	case INSANE_MODE_GILBERT:
-		return insane_policy_chain(p, a, in_seq);
+		relay = insane_policy_chain(p, a, in_seq);
+		break;
 	}
-	return false;
+	return relay ? a : NULL;
 }

@@ -184,85 +184,13 @@ int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 	ins->lower_tracker = tracker;
 	if (port)
 		insane_rx_move(ins, port);
-	insane_dev_sync_carrier(ins);
+	insane_edge_sync_carrier(ins);
 	return 0;
 
 err_port:
 	if (port)
 		insane_rx_port_put(port);
 	return err;
-}
-
-/*
- * Sets the carrier from the lower's (none: on) and the flap, once: one
- * netif_carrier_on() or _off(), which do nothing if it already is so, never
- * a pair. Caller holds carrier_lock.
- */
-static bool insane_dev_apply_carrier(struct insane_dev *ins,
-				     const struct net_device *lower)
-{
-	bool on = (!lower || netif_carrier_ok(lower)) && !ins->flap_off;
-
-	if (on)
-		netif_carrier_on(ins->dev);
-	else
-		netif_carrier_off(ins->dev);
-	return on;
-}
-
-/**
- * insane_dev_sync_carrier - follow the lower's state
- * @ins: the device
- *
- * What netif_stacked_transfer_operstate() does, with the carrier flaps:
- * while attached, dormant and testing as the lower's are, and carrier while
- * the lower has it and no flap holds it off. A detached device keeps its
- * carrier (but for a flap) and goes dormant: its operational state leaves
- * UP, so ip link shows NO-CARRIER and routing daemons see it down, but its
- * noqueue qdisc stays, so what is routed to it still reaches insane_xmit()
- * and is counted as INSANE_DROP_NO_LOWER. Without carrier the core would
- * swap in the noop qdisc, which discards packets uncounted. Caller holds
- * RTNL.
- */
-void insane_dev_sync_carrier(struct insane_dev *ins)
-{
-	struct net_device *lower = rtnl_dereference(ins->lower);
-	struct net_device *dev = ins->dev;
-
-	ASSERT_RTNL();
-	if (!lower || lower->operstate == IF_OPER_DORMANT)
-		netif_dormant_on(dev);
-	else
-		netif_dormant_off(dev);
-	if (lower && lower->operstate == IF_OPER_TESTING)
-		netif_testing_on(dev);
-	else
-		netif_testing_off(dev);
-	spin_lock_bh(&ins->carrier_lock);
-	insane_dev_apply_carrier(ins, lower);
-	spin_unlock_bh(&ins->carrier_lock);
-}
-
-/**
- * insane_dev_set_flap - hold the carrier off for a flap, or let it go
- * @ins: the device
- * @off: whether a DOWN step holds the carrier off
- *
- * From the transmit edge timer (softirq) and under RTNL.
- *
- * Return: whether the device has carrier now.
- */
-bool insane_dev_set_flap(struct insane_dev *ins, bool off)
-{
-	bool on;
-
-	spin_lock_bh(&ins->carrier_lock);
-	ins->flap_off = off;
-	rcu_read_lock();
-	on = insane_dev_apply_carrier(ins, rcu_dereference(ins->lower));
-	rcu_read_unlock();
-	spin_unlock_bh(&ins->carrier_lock);
-	return on;
 }
 
 /* Drops the lower device, if any, at once. Caller holds RTNL. */
@@ -281,7 +209,7 @@ void insane_dev_detach(struct insane_dev *ins)
 	netdev_put(lower, &ins->lower_tracker);
 	dev->max_mtu = IP_MAX_MTU;
 	if (dev->reg_state == NETREG_REGISTERED)
-		insane_dev_sync_carrier(ins);
+		insane_edge_sync_carrier(ins);
 }
 
 /*
@@ -294,9 +222,35 @@ void insane_dev_replace_policy(struct insane_dev *ins, struct insane_policy *p)
 	struct insane_policy *old;
 
 	insane_edge_stop(ins, INSANE_DIRECTION_TX);
+	insane_delay_adopt(ins, INSANE_DIRECTION_TX, p);
 	old = rcu_replace_pointer(ins->policy, p, lockdep_rtnl_is_held());
 	insane_edge_start(ins, INSANE_DIRECTION_TX, p);
 	insane_policy_free_rcu(old);
+}
+
+/**
+ * insane_dev_set_rx_policy - set or turn off the receive policy
+ * @ins: the device
+ * @p: the new receive policy, owned from now on, or NULL to turn it off
+ * @extack: where to say why the hook cannot be had
+ *
+ * insane_rx_set_policy() with the receive edge timer, whose one owner is
+ * this file: stopped before the old policy can go, started for the policy
+ * in force after (which a failure, possible only from off, leaves off).
+ * Caller holds RTNL.
+ *
+ * Return: 0 or a negative errno.
+ */
+int insane_dev_set_rx_policy(struct insane_dev *ins, struct insane_policy *p,
+			     struct netlink_ext_ack *extack)
+{
+	int err;
+
+	insane_edge_stop(ins, INSANE_DIRECTION_RX);
+	err = insane_rx_set_policy(ins, p, extack);
+	insane_edge_start(ins, INSANE_DIRECTION_RX,
+			  rtnl_dereference(ins->rx_policy));
+	return err;
 }
 
 /* net_device_ops */
@@ -313,8 +267,12 @@ static int insane_ndo_init(struct net_device *dev)
 		goto err_drops;
 	if (insane_routes_alloc(ins))
 		goto err_routes;
+	if (insane_delay_init(ins))
+		goto err_delay;
 	return 0;
 
+err_delay:
+	insane_routes_free(ins);
 err_routes:
 	free_percpu(ins->drops);
 	ins->drops = NULL;
@@ -340,11 +298,12 @@ static int insane_ndo_open(struct net_device *dev)
 }
 
 /*
- * Down: the edge timers stop, waited for. The carrier is left as the last
+ * Down: the edge timers stop, waited for, and the delay stage frees what
+ * it holds (counted as flushed). The carrier is left as the last
  * edge set it, so that going down changes nothing and a down device has no
  * carrier changes of its own; insane_ndo_open() sets it from the step in
  * force then, which is what the next up must show. The lower's changes
- * still reach a down device (insane_dev_sync_carrier()), and a policy set
+ * still reach a down device (insane_edge_sync_carrier()), and a policy set
  * meanwhile without INSANE_POLICY_A_CARRIER lets the flap go at once.
  */
 static int insane_ndo_stop(struct net_device *dev)
@@ -353,6 +312,7 @@ static int insane_ndo_stop(struct net_device *dev)
 
 	insane_edge_stop(ins, INSANE_DIRECTION_TX);
 	insane_edge_stop(ins, INSANE_DIRECTION_RX);
+	insane_delay_flush(ins);
 	return 0;
 }
 
@@ -370,6 +330,8 @@ static void insane_ndo_uninit(struct net_device *dev)
 	/* The routes pin nothing but memory: the core reroutes them away. */
 	insane_routes_release(ins);
 	insane_rx_uninit(ins);
+	/* Closed, so flushed already: the queues and flow tables go. */
+	insane_delay_free(ins);
 }
 
 /* The core has checked @new_mtu against min_mtu and max_mtu (the lower's). */

@@ -12,6 +12,7 @@
 #include <net/netlink.h>
 
 #include "counters.h"
+#include "delay.h"
 #include "edge.h"
 #include "policy.h"
 
@@ -29,6 +30,8 @@ struct insane_counters {
 	u64 rx_relayed_packets;
 	u64 rx_relayed_bytes;
 	u64 drops[INSANE_DROP_NR];
+	/* The gauges, never reset: INSANE_GAUGES()'s order. */
+	u64 held[INSANE_GAUGE_NR];
 };
 
 struct insane_rx_port;
@@ -71,6 +74,8 @@ struct insane_dev {
 	bool flap_off;
 	/* The edge timers of the transmit and receive policies. */
 	struct insane_edge_timer edge[INSANE_DIRECTION_MAX + 1];
+	/* The delay stage of each direction (delay.c). */
+	struct insane_delayq delayq[INSANE_DIRECTION_MAX + 1];
 };
 
 bool netif_is_insane(const struct net_device *dev);
@@ -81,14 +86,14 @@ int insane_dev_check_lower(struct insane_dev *ins, struct net_device *lower,
 int insane_dev_attach(struct insane_dev *ins, struct net_device *lower,
 		      struct netlink_ext_ack *extack);
 void insane_dev_detach(struct insane_dev *ins);
-void insane_dev_sync_carrier(struct insane_dev *ins);
-bool insane_dev_set_flap(struct insane_dev *ins, bool off);
 void insane_dev_follow_lower_tso(struct insane_dev *ins,
 				 struct net_device *lower);
 void insane_dev_follow_lower_mtu(struct insane_dev *ins,
 				 struct net_device *lower);
 void insane_dev_replace_policy(struct insane_dev *ins,
 			       struct insane_policy *p);
+int insane_dev_set_rx_policy(struct insane_dev *ins, struct insane_policy *p,
+			     struct netlink_ext_ack *extack);
 
 extern const struct ethtool_ops insane_ethtool_ops;
 

@@ -47,6 +47,74 @@ void insane_edge_set_notify_fn(insane_edge_fn fn)
 		synchronize_rcu();
 }
 
+/*
+ * Sets the carrier from the lower's (none: on) and the flap, once: one
+ * netif_carrier_on() or _off(), which do nothing if it already is so, never
+ * a pair. Caller holds carrier_lock.
+ */
+static bool insane_edge_apply_carrier(struct insane_dev *ins,
+				      const struct net_device *lower)
+{
+	bool on = (!lower || netif_carrier_ok(lower)) && !ins->flap_off;
+
+	if (on)
+		netif_carrier_on(ins->dev);
+	else
+		netif_carrier_off(ins->dev);
+	return on;
+}
+
+/**
+ * insane_edge_sync_carrier - follow the lower's state
+ * @ins: the device
+ *
+ * What netif_stacked_transfer_operstate() does, with the carrier flaps:
+ * while attached, dormant and testing as the lower's are, and carrier while
+ * the lower has it and no flap holds it off. A detached device keeps its
+ * carrier (but for a flap) and goes dormant: its operational state leaves
+ * UP, so ip link shows NO-CARRIER and routing daemons see it down, but its
+ * noqueue qdisc stays, so what is routed to it still reaches insane_xmit()
+ * and is counted as INSANE_DROP_NO_LOWER. Without carrier the core would
+ * swap in the noop qdisc, which discards packets uncounted. Caller holds
+ * RTNL.
+ */
+void insane_edge_sync_carrier(struct insane_dev *ins)
+{
+	struct net_device *lower = rtnl_dereference(ins->lower);
+	struct net_device *dev = ins->dev;
+
+	ASSERT_RTNL();
+	if (!lower || lower->operstate == IF_OPER_DORMANT)
+		netif_dormant_on(dev);
+	else
+		netif_dormant_off(dev);
+	if (lower && lower->operstate == IF_OPER_TESTING)
+		netif_testing_on(dev);
+	else
+		netif_testing_off(dev);
+	spin_lock_bh(&ins->carrier_lock);
+	insane_edge_apply_carrier(ins, lower);
+	spin_unlock_bh(&ins->carrier_lock);
+}
+
+/*
+ * Holds the carrier off for a flap (@off: a DOWN step), or lets it go.
+ * From the transmit edge timer (softirq) and under RTNL. Returns whether
+ * the device has carrier now.
+ */
+static bool insane_edge_set_flap(struct insane_dev *ins, bool off)
+{
+	bool on;
+
+	spin_lock_bh(&ins->carrier_lock);
+	ins->flap_off = off;
+	rcu_read_lock();
+	on = insane_edge_apply_carrier(ins, rcu_dereference(ins->lower));
+	rcu_read_unlock();
+	spin_unlock_bh(&ins->carrier_lock);
+	return on;
+}
+
 static bool insane_edge_armed(const struct insane_policy *p)
 {
 	return p && p->nsteps && (p->carrier || p->events);
@@ -133,8 +201,8 @@ static void insane_edge_act(struct insane_edge_timer *et, u64 n, u64 now)
 					       INSANE_EDGE_STATE_UP;
 	if (et->dir == INSANE_DIRECTION_TX && p->carrier) {
 		e.has_carrier = true;
-		e.carrier = insane_dev_set_flap(ins,
-						e.state == INSANE_EDGE_STATE_DOWN);
+		e.carrier = insane_edge_set_flap(ins,
+						 e.state == INSANE_EDGE_STATE_DOWN);
 	}
 	if (!p->events)
 		return;
@@ -238,9 +306,9 @@ void insane_edge_start(struct insane_dev *ins, enum insane_direction dir,
 		n = insane_edge_latest(p, ktime_get_ns());
 	if (dir == INSANE_DIRECTION_TX) {
 		if (!p || !p->carrier)
-			insane_dev_set_flap(ins, false);
+			insane_edge_set_flap(ins, false);
 		else if (armed)
-			insane_dev_set_flap(ins, insane_edge_down(p, n));
+			insane_edge_set_flap(ins, insane_edge_down(p, n));
 	}
 	if (!armed)
 		return;

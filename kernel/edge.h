@@ -55,6 +55,7 @@ typedef void (*insane_edge_fn)(struct insane_dev *ins,
 void insane_edge_set_notify_fn(insane_edge_fn fn);
 
 void insane_edge_init(struct insane_dev *ins);
+void insane_edge_sync_carrier(struct insane_dev *ins);
 void insane_edge_start(struct insane_dev *ins, enum insane_direction dir,
 		       struct insane_policy *p);
 void insane_edge_stop(struct insane_dev *ins, enum insane_direction dir);

@@ -220,8 +220,9 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 	 * The device cannot be up before the caller drops RTNL, so no packet
 	 * reaches insane_xmit() before the policy is in place.
 	 */
+	insane_delay_adopt(ins, INSANE_DIRECTION_TX, p);
 	rcu_assign_pointer(ins->policy, p);
-	insane_dev_sync_carrier(ins);
+	insane_edge_sync_carrier(ins);
 
 	if (lower) {
 		err = insane_dev_attach(ins, lower, extack);
@@ -232,7 +233,7 @@ static int insane_newlink(struct net *src_net, struct net_device *dev,
 		}
 	}
 	if (rx) {
-		err = insane_rx_set_policy(ins, rx, extack);
+		err = insane_dev_set_rx_policy(ins, rx, extack);
 		if (err) {
 			unregister_netdevice(dev);
 			return err;
@@ -317,13 +318,13 @@ static int insane_changelink(struct net_device *dev, struct nlattr *tb[],
 		insane_link_event(ins, INSANE_EVENT_POLICY);
 	}
 	if (rx) {
-		err = insane_rx_set_policy(ins, rx, extack);
+		err = insane_dev_set_rx_policy(ins, rx, extack);
 		if (WARN_ON_ONCE(err))
 			return err;
 		insane_link_event(ins, INSANE_EVENT_RX_POLICY);
 	} else if (data[INSANE_POLICY_A_RX_OFF] &&
 		   rtnl_dereference(ins->rx_policy)) {
-		insane_rx_set_policy(ins, NULL, NULL);
+		insane_dev_set_rx_policy(ins, NULL, NULL);
 		insane_link_event(ins, INSANE_EVENT_RX_POLICY);
 	}
 	return 0;
@@ -484,7 +485,7 @@ restart:
 	case NETDEV_CHANGE:
 		netdev_for_each_upper_dev_rcu(lower, upper, iter)
 			if (netif_is_insane(upper))
-				insane_dev_sync_carrier(netdev_priv(upper));
+				insane_edge_sync_carrier(netdev_priv(upper));
 		break;
 	}
 	return NOTIFY_DONE;

@@ -438,7 +438,7 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	if (rx) {
 		port = NULL;
-		err = insane_rx_set_policy(ins, rx, info->extack);
+		err = insane_dev_set_rx_policy(ins, rx, info->extack);
 		rx = NULL;
 		if (WARN_ON_ONCE(err))
 			goto out;
@@ -450,7 +450,7 @@ static int insane_set_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	if ((flags & INSANE_DEVICE_F_RX_OFF) &&
 	    rtnl_dereference(ins->rx_policy)) {
-		insane_rx_set_policy(ins, NULL, NULL);
+		insane_dev_set_rx_policy(ins, NULL, NULL);
 		insane_genl_notify(ins, INSANE_EVENT_RX_POLICY);
 	}
 	if (p) {

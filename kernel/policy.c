@@ -5,6 +5,7 @@
  * policy_build.c and decide packets in policy.h and decide.c.
  */
 
+#include "delay.h"
 #include "policy.h"
 
 #include <linux/bits.h>
@@ -41,6 +42,12 @@ const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1] = {
 	[INSANE_POLICY_A_CARRIER]	= { .type = NLA_FLAG },
 	[INSANE_POLICY_A_EVENTS]	= { .type = NLA_FLAG },
 	[INSANE_POLICY_A_STEPS_OMITTED]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_DELAY_NS]	= { .type = NLA_U64 },
+	[INSANE_POLICY_A_JITTER_NS]	= { .type = NLA_U64 },
+	[INSANE_POLICY_A_CORRELATION]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_DISTRIBUTION]	= { .type = NLA_U32 },
+	[INSANE_POLICY_A_REORDER]	= { .type = NLA_FLAG },
+	[INSANE_POLICY_A_LIMIT]		= { .type = NLA_U32 },
 };
 
 static const char * const insane_policy_dup_msgs[INSANE_POLICY_A_MAX + 1] = {
@@ -86,6 +93,18 @@ static const char * const insane_policy_dup_msgs[INSANE_POLICY_A_MAX + 1] = {
 		"INSANE_POLICY_A_EVENTS is given more than once",
 	[INSANE_POLICY_A_STEPS_OMITTED] =
 		"INSANE_POLICY_A_STEPS_OMITTED is given more than once",
+	[INSANE_POLICY_A_DELAY_NS] =
+		"INSANE_POLICY_A_DELAY_NS is given more than once",
+	[INSANE_POLICY_A_JITTER_NS] =
+		"INSANE_POLICY_A_JITTER_NS is given more than once",
+	[INSANE_POLICY_A_CORRELATION] =
+		"INSANE_POLICY_A_CORRELATION is given more than once",
+	[INSANE_POLICY_A_DISTRIBUTION] =
+		"INSANE_POLICY_A_DISTRIBUTION is given more than once",
+	[INSANE_POLICY_A_REORDER] =
+		"INSANE_POLICY_A_REORDER is given more than once",
+	[INSANE_POLICY_A_LIMIT] =
+		"INSANE_POLICY_A_LIMIT is given more than once",
 };
 
 /**
@@ -171,7 +190,7 @@ static void insane_policy_misplaced(struct netlink_ext_ack *extack,
 		break;
 	case INSANE_POLICY_A_SEED:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
-				    "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes");
+				    "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS");
 		break;
 	case INSANE_POLICY_A_ON_NS:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
@@ -220,6 +239,26 @@ static void insane_policy_misplaced(struct netlink_ext_ack *extack,
 	case INSANE_POLICY_A_EVENTS:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "INSANE_POLICY_A_EVENTS is only valid in time and schedule modes");
+		break;
+	case INSANE_POLICY_A_DELAY_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_DELAY_NS is not valid beside INSANE_POLICY_A_STEPS: give each step its delay");
+		break;
+	case INSANE_POLICY_A_JITTER_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_JITTER_NS is not valid beside INSANE_POLICY_A_STEPS: give each step its delay");
+		break;
+	case INSANE_POLICY_A_CORRELATION:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_CORRELATION is not valid beside INSANE_POLICY_A_STEPS: give each step its delay");
+		break;
+	case INSANE_POLICY_A_DISTRIBUTION:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_DISTRIBUTION is not valid beside INSANE_POLICY_A_STEPS: give each step its delay");
+		break;
+	case INSANE_POLICY_A_REORDER:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_REORDER is not valid beside INSANE_POLICY_A_STEPS: give each step its delay");
 		break;
 	default:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
@@ -278,6 +317,12 @@ static void insane_policy_missing(struct netlink_ext_ack *extack,
 #define INSANE_GE_ATTRS (BIT(INSANE_POLICY_A_GE_P) | BIT(INSANE_POLICY_A_GE_R) | \
 			 BIT(INSANE_POLICY_A_GE_LOSS_BAD) |		       \
 			 BIT(INSANE_POLICY_A_GE_LOSS_GOOD))
+/* The delay stage's attributes: in any policy but a schedule, any step. */
+#define INSANE_DELAY_ATTRS (BIT(INSANE_POLICY_A_DELAY_NS) |		\
+			    BIT(INSANE_POLICY_A_JITTER_NS) |		\
+			    BIT(INSANE_POLICY_A_CORRELATION) |		\
+			    BIT(INSANE_POLICY_A_DISTRIBUTION) |		\
+			    BIT(INSANE_POLICY_A_REORDER))
 /* The flags of the policies with windows (see edge.c). */
 #define INSANE_EDGE_ATTRS (BIT(INSANE_POLICY_A_CARRIER) | \
 			   BIT(INSANE_POLICY_A_EVENTS))
@@ -287,21 +332,23 @@ static const struct {
 	unsigned long allowed;
 	unsigned long required;
 } insane_mode_attrs[INSANE_MODE_MAX + 1] = {
-	[INSANE_MODE_PASS] = { 0, 0 },
+	[INSANE_MODE_PASS] = { INSANE_DELAY_ATTRS, 0 },
 	[INSANE_MODE_PERCENT] = {
-		BIT(INSANE_POLICY_A_PERCENT) | BIT(INSANE_POLICY_A_SEED),
+		BIT(INSANE_POLICY_A_PERCENT) | BIT(INSANE_POLICY_A_SEED) |
+		INSANE_DELAY_ATTRS,
 		BIT(INSANE_POLICY_A_PERCENT) },
 	[INSANE_MODE_TIME] = {
 		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS) |
-		INSANE_EDGE_ATTRS,
+		INSANE_EDGE_ATTRS | INSANE_DELAY_ATTRS,
 		BIT(INSANE_POLICY_A_ON_NS) | BIT(INSANE_POLICY_A_OFF_NS) },
-	[INSANE_MODE_DROP] = { 0, 0 },
+	[INSANE_MODE_DROP] = { INSANE_DELAY_ATTRS, 0 },
 	[INSANE_MODE_BURST] = {
 		BIT(INSANE_POLICY_A_PERCENT) | BIT(INSANE_POLICY_A_BURST) |
-		BIT(INSANE_POLICY_A_SEED),
+		BIT(INSANE_POLICY_A_SEED) | INSANE_DELAY_ATTRS,
 		BIT(INSANE_POLICY_A_PERCENT) | BIT(INSANE_POLICY_A_BURST) },
 	[INSANE_MODE_GILBERT] = {
-		INSANE_GE_ATTRS | BIT(INSANE_POLICY_A_SEED),
+		INSANE_GE_ATTRS | BIT(INSANE_POLICY_A_SEED) |
+		INSANE_DELAY_ATTRS,
 		BIT(INSANE_POLICY_A_GE_P) | BIT(INSANE_POLICY_A_GE_R) },
 	[INSANE_MODE_SCHEDULE] = {
 		BIT(INSANE_POLICY_A_STEPS) | BIT(INSANE_POLICY_A_ONCE) |
@@ -428,6 +475,93 @@ static int insane_policy_check_gilbert(struct nlattr *const *tb,
 	return 0;
 }
 
+/* The delay stage's attributes of a policy or a step ("Delay"). */
+static int insane_policy_check_delay(struct nlattr *const *tb,
+				     struct netlink_ext_ack *extack)
+{
+	u32 dist = INSANE_DISTRIBUTION_UNIFORM;
+	u64 d, j, top;
+	s64 zmax;
+
+	if (!tb[INSANE_POLICY_A_DELAY_NS]) {
+		if (tb[INSANE_POLICY_A_JITTER_NS])
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_JITTER_NS],
+					    "INSANE_POLICY_A_JITTER_NS needs INSANE_POLICY_A_DELAY_NS");
+		else if (tb[INSANE_POLICY_A_CORRELATION])
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_CORRELATION],
+					    "INSANE_POLICY_A_CORRELATION needs INSANE_POLICY_A_DELAY_NS and INSANE_POLICY_A_JITTER_NS");
+		else if (tb[INSANE_POLICY_A_DISTRIBUTION])
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_DISTRIBUTION],
+					    "INSANE_POLICY_A_DISTRIBUTION needs INSANE_POLICY_A_DELAY_NS and INSANE_POLICY_A_JITTER_NS");
+		else if (tb[INSANE_POLICY_A_REORDER])
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_REORDER],
+					    "INSANE_POLICY_A_REORDER needs INSANE_POLICY_A_DELAY_NS");
+		else
+			return 0;
+		return -EINVAL;
+	}
+	if (!tb[INSANE_POLICY_A_JITTER_NS]) {
+		if (tb[INSANE_POLICY_A_CORRELATION]) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_CORRELATION],
+					    "INSANE_POLICY_A_CORRELATION needs INSANE_POLICY_A_JITTER_NS");
+			return -EINVAL;
+		}
+		if (tb[INSANE_POLICY_A_DISTRIBUTION]) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_DISTRIBUTION],
+					    "INSANE_POLICY_A_DISTRIBUTION needs INSANE_POLICY_A_JITTER_NS");
+			return -EINVAL;
+		}
+	}
+	d = nla_get_u64(tb[INSANE_POLICY_A_DELAY_NS]);
+	if (!d) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_DELAY_NS],
+				    "INSANE_POLICY_A_DELAY_NS must be at least 1 ns");
+		return -EINVAL;
+	}
+	if (d > INSANE_DELAY_MAX_NS) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_DELAY_NS],
+				    "INSANE_POLICY_A_DELAY_NS is above INSANE_DELAY_MAX_NS (60 s)");
+		return -EINVAL;
+	}
+	if (tb[INSANE_POLICY_A_DISTRIBUTION]) {
+		dist = nla_get_u32(tb[INSANE_POLICY_A_DISTRIBUTION]);
+		if (dist > INSANE_DISTRIBUTION_MAX) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_DISTRIBUTION],
+					    "INSANE_POLICY_A_DISTRIBUTION is not a known distribution (uniform 0, normal 1, pareto 2, paretonormal 3)");
+			return -EINVAL;
+		}
+	}
+	if (tb[INSANE_POLICY_A_CORRELATION] &&
+	    nla_get_u32(tb[INSANE_POLICY_A_CORRELATION]) >= INSANE_PERCENT_MAX) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_CORRELATION],
+				    "INSANE_POLICY_A_CORRELATION must be below 100 percent (100000000)");
+		return -EINVAL;
+	}
+	if (!tb[INSANE_POLICY_A_JITTER_NS])
+		return 0;
+	j = nla_get_u64(tb[INSANE_POLICY_A_JITTER_NS]);
+	if (dist == INSANE_DISTRIBUTION_UNIFORM && j > d) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_JITTER_NS],
+				    "INSANE_POLICY_A_JITTER_NS is above INSANE_POLICY_A_DELAY_NS: a uniform delay of D - J .. D + J cannot be negative");
+		return -EINVAL;
+	}
+	/* D + J * z_max, J bounded first so that J * z_max fits. */
+	zmax = insane_delay_z_max(dist);
+	top = j <= INSANE_DELAY_MAX_NS ? d + ((j * zmax) >> 16) : U64_MAX;
+	if (top > INSANE_DELAY_MAX_NS) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_JITTER_NS],
+				    "INSANE_POLICY_A_JITTER_NS is too large: the longest delay the distribution draws (INSANE_POLICY_A_DELAY_NS + INSANE_POLICY_A_JITTER_NS * z_max) is above INSANE_DELAY_MAX_NS (60 s)");
+		return -EINVAL;
+	}
+	if (dist == INSANE_DISTRIBUTION_PARETO &&
+	    (s64)d + (((s64)j * insane_delay_z_min(dist)) >> 16) < 0) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_JITTER_NS],
+				    "INSANE_POLICY_A_JITTER_NS is too large for pareto: its shortest delay (INSANE_POLICY_A_DELAY_NS - 0.57735 * INSANE_POLICY_A_JITTER_NS) would be below 0");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Refuses the attributes that replies carry and requests cannot. */
 static int insane_policy_check_reported(struct nlattr *const *tb,
 					struct netlink_ext_ack *extack)
@@ -503,8 +637,19 @@ static int insane_policy_check_one(struct nlattr *const *tb, bool in_step,
 					    "INSANE_POLICY_A_EVENTS is not valid in a step: it goes beside INSANE_POLICY_A_STEPS, for every step");
 			return -EINVAL;
 		}
-		allowed |= BIT(INSANE_POLICY_A_DURATION_NS);
+		if (tb[INSANE_POLICY_A_LIMIT]) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_LIMIT],
+					    "INSANE_POLICY_A_LIMIT is not valid in a step: it goes beside INSANE_POLICY_A_STEPS, for every step");
+			return -EINVAL;
+		}
+		allowed |= BIT(INSANE_POLICY_A_DURATION_NS) |
+			   INSANE_DELAY_ATTRS;
 		required |= BIT(INSANE_POLICY_A_DURATION_NS);
+	} else {
+		allowed |= BIT(INSANE_POLICY_A_LIMIT);
+		/* A seed for the jitter's draws, whatever the mode. */
+		if (tb[INSANE_POLICY_A_JITTER_NS])
+			allowed |= BIT(INSANE_POLICY_A_SEED);
 	}
 
 	for (i = INSANE_POLICY_A_MODE + 1; i <= INSANE_POLICY_A_MAX; i++) {
@@ -524,6 +669,16 @@ static int insane_policy_check_one(struct nlattr *const *tb, bool in_step,
 				    "INSANE_POLICY_A_DURATION_NS must be above 0");
 		return -EINVAL;
 	}
+	if (tb[INSANE_POLICY_A_LIMIT] &&
+	    (!nla_get_u32(tb[INSANE_POLICY_A_LIMIT]) ||
+	     nla_get_u32(tb[INSANE_POLICY_A_LIMIT]) > INSANE_DELAY_LIMIT_MAX)) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_LIMIT],
+				    "INSANE_POLICY_A_LIMIT must be 1 .. INSANE_DELAY_LIMIT_MAX (10000000) packets");
+		return -EINVAL;
+	}
+	err = insane_policy_check_delay(tb, extack);
+	if (err)
+		return err;
 
 	switch (mode) {
 	case INSANE_MODE_PERCENT:

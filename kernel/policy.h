@@ -32,6 +32,24 @@ enum insane_chain_state {
 };
 
 /*
+ * The delay stage of a policy or a step ("Delay" in the uapi header): the
+ * attributes as set (the has_ flags: given, so that replies print back
+ * what was set) and what the draws derive from them once, at build.
+ */
+struct insane_delay {
+	u64 delay_ns;		/* D; 0: no delay stage */
+	u64 jitter_ns;		/* J; 0: every packet takes D */
+	u32 correlation;	/* as set */
+	u32 dist;		/* enum insane_distribution */
+	u32 rq;			/* correlation in Q16, 0: uncorrelated */
+	u32 s;			/* floor(sqrt(2^32 - rq^2)) */
+	bool has_jitter;
+	bool has_correlation;
+	bool has_dist;
+	bool reorder;
+};
+
+/*
  * What a policy, or one step of a schedule, does with a packet: its mode
  * (pass, drop, percent, burst or gilbert), the attributes as set, and the
  * thresholds of the header's decisions: thr(q) = ceil(q * 2^32), so that a
@@ -49,6 +67,8 @@ struct insane_action {
 	u64 thr_move[2];
 	/* burst and gilbert: dropped in (new) state s iff w < thr_loss[s] */
 	u64 thr_loss[2];
+	/* what it relays is held so long first (time mode: both steps) */
+	struct insane_delay delay;
 };
 
 /* A step of a schedule; time mode is the steps ON pass, OFF drop. */
@@ -69,8 +89,25 @@ struct insane_policy {
 	u64 seed;
 	u64 epoch_ns;		/* ktime_get_ns() when the policy was built */
 	u64 total_ns;		/* time and schedule: the last step's end_ns */
+	/* INSANE_POLICY_A_LIMIT, or INSANE_DELAY_LIMIT_DEFAULT (has_limit) */
+	u32 limit;
+	bool has_limit;
+	/* An action with a delay (that keeps order: flows) */
+	bool delays;
+	bool flows;
 	/* Unseeded with a burst or gilbert action: each CPU's chain state. */
 	u8 __percpu *state;
+	/*
+	 * Unseeded with a correlated delay: each CPU's latent g
+	 * (INSANE_DELAY_G_NONE before its first correlated draw).
+	 */
+	s32 __percpu *dg;
+	/*
+	 * The delay stage's flow table (struct insane_delay_flow), allocated
+	 * with the policy when it keeps order, for the device to adopt if it
+	 * has none (delay.c); freed with the policy otherwise.
+	 */
+	void *flows_spare;
 	struct insane_action act;	/* percent, burst and gilbert */
 	/*
 	 * Seeded: (k << 1) | s, where k is the index of the next packet that
@@ -79,6 +116,12 @@ struct insane_policy {
 	 * line of its own; unseeded policies never touch it.
 	 */
 	atomic64_t next ____cacheline_aligned_in_smp;
+	/*
+	 * Seeded delay draws: (k << 24) | (g & 0xffffff), the index of the
+	 * next packet that draws a delay and the latent g of the correlation
+	 * (INSANE_DELAY_G_NONE before the first correlated draw).
+	 */
+	atomic64_t dnext;
 	/* Time and schedule; read by every packet, so not beside next. */
 	struct insane_step steps[] ____cacheline_aligned_in_smp;
 };
@@ -160,9 +203,27 @@ static inline u64 insane_policy_next_k(struct insane_policy *p)
 	return ((u64)atomic64_add_return(2, &p->next) >> 1) - 1;
 }
 
+/* The 24-bit g of a seeded word, or per CPU, before any correlated draw. */
+#define INSANE_DELAY_G_NONE	0x800000
+
 u32 insane_policy_step_at(const struct insane_policy *p, u64 now,
 			  u64 *left);
-bool insane_policy_decide(struct insane_policy *p, bool in_seq);
+const struct insane_action *insane_policy_decide(struct insane_policy *p,
+						 bool in_seq);
+
+/* The delay of the action in force now (receive: before the decision). */
+static inline const struct insane_delay *
+insane_policy_delay_now(const struct insane_policy *p)
+{
+	u64 left;
+
+	if (likely(!p->delays))
+		return NULL;
+	if (p->nsteps)
+		return &p->steps[insane_policy_step_at(p, ktime_get_ns(),
+						       &left)].act.delay;
+	return &p->act.delay;
+}
 
 /*
  * Whether a checked packet of the transmit direction takes the next k of a
@@ -177,22 +238,27 @@ static __always_inline bool insane_policy_in_seq(const struct sk_buff *skb,
 	return !ipv6_addr_is_multicast(&ipv6_hdr(skb)->daddr);
 }
 
-static __always_inline bool __insane_policy_relays(struct insane_policy *p,
-						   const struct sk_buff *skb,
-						   bool v4)
+/*
+ * The action that relays the packet (whose delay stage it then enters), or
+ * NULL when the policy drops it.
+ */
+static __always_inline const struct insane_action *
+__insane_policy_verdict(struct insane_policy *p, const struct sk_buff *skb,
+			bool v4)
 {
 	bool in_seq;
 
 	if (likely(p->mode == INSANE_MODE_PASS))
-		return true;
+		return &p->act;
 	if (p->mode == INSANE_MODE_DROP)
-		return false;
+		return NULL;
 	in_seq = p->seeded && (!skb || insane_policy_in_seq(skb, v4));
 	if (p->mode == INSANE_MODE_PERCENT) {
 		if (!in_seq)
-			return insane_random_u32() < p->act.threshold;
+			return insane_random_u32() < p->act.threshold ?
+			       &p->act : NULL;
 		return (insane_policy_mix(p->seed, insane_policy_next_k(p)) >>
-			32) < p->act.threshold;
+			32) < p->act.threshold ? &p->act : NULL;
 	}
 	return insane_policy_decide(p, in_seq);
 }
@@ -205,18 +271,20 @@ static __always_inline bool __insane_policy_relays(struct insane_policy *p,
  */
 static inline bool insane_policy_relays(struct insane_policy *p)
 {
-	return __insane_policy_relays(p, NULL, false);
+	return !!__insane_policy_verdict(p, NULL, false);
 }
 
 /*
  * The transmit direction's decision of @skb, checked as IPv4 (@v4) or
  * IPv6: a multicast packet (the kernel's own IGMP, MLD and router
- * solicitations; never relayed) takes no k of a seeded policy.
+ * solicitations; never relayed) takes no k of a seeded policy. Returns the
+ * action that relays it, or NULL.
  */
-static inline bool insane_policy_relays_skb(struct insane_policy *p,
-					    const struct sk_buff *skb, bool v4)
+static inline const struct insane_action *
+insane_policy_verdict_skb(struct insane_policy *p, const struct sk_buff *skb,
+			  bool v4)
 {
-	return __insane_policy_relays(p, skb, v4);
+	return __insane_policy_verdict(p, skb, v4);
 }
 
 #endif /* _INSANE_POLICY_H */

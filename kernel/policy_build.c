@@ -4,9 +4,11 @@
  * and reported in replies.
  */
 
+#include "delay.h"
 #include "policy.h"
 
 #include <linux/limits.h>
+#include <linux/math64.h>
 #include <linux/slab.h>
 
 /*
@@ -37,11 +39,39 @@ static u32 insane_get_u32_or(const struct nlattr *attr, u32 dflt)
 	return attr ? nla_get_u32(attr) : dflt;
 }
 
+/*
+ * The delay stage of a checked policy or step, and what its draws derive
+ * once: the correlation in Q16 and s = floor(sqrt(2^32 - rq^2)).
+ */
+static void insane_delay_init_attrs(struct insane_delay *d,
+				    struct nlattr *const *tb)
+{
+	if (!tb[INSANE_POLICY_A_DELAY_NS])
+		return;
+	d->delay_ns = nla_get_u64(tb[INSANE_POLICY_A_DELAY_NS]);
+	d->reorder = nla_get_flag(tb[INSANE_POLICY_A_REORDER]);
+	if (!tb[INSANE_POLICY_A_JITTER_NS])
+		return;
+	d->has_jitter = true;
+	d->jitter_ns = nla_get_u64(tb[INSANE_POLICY_A_JITTER_NS]);
+	if (tb[INSANE_POLICY_A_DISTRIBUTION]) {
+		d->has_dist = true;
+		d->dist = nla_get_u32(tb[INSANE_POLICY_A_DISTRIBUTION]);
+	}
+	if (tb[INSANE_POLICY_A_CORRELATION]) {
+		d->has_correlation = true;
+		d->correlation = nla_get_u32(tb[INSANE_POLICY_A_CORRELATION]);
+		d->rq = div_u64((u64)d->correlation << 16, INSANE_PERCENT_MAX);
+		d->s = int_sqrt64((1ULL << 32) - (u64)d->rq * d->rq);
+	}
+}
+
 /* Sets up @a from the checked attributes of a policy or a step. */
 static void insane_action_init(struct insane_action *a, u32 mode,
 			       struct nlattr *const *tb)
 {
 	a->mode = mode;
+	insane_delay_init_attrs(&a->delay, tb);
 	switch (mode) {
 	case INSANE_MODE_PERCENT:
 		a->percent = nla_get_u32(tb[INSANE_POLICY_A_PERCENT]);
@@ -76,6 +106,17 @@ static void insane_action_init(struct insane_action *a, u32 mode,
 			insane_thr(a->ge_loss_bad, INSANE_PERCENT_MAX);
 		break;
 	}
+}
+
+/* Notes in @p that an action has a delay stage, and one keeping order. */
+static void insane_policy_note_delay(struct insane_policy *p,
+				     const struct insane_delay *d)
+{
+	if (!d->delay_ns)
+		return;
+	p->delays = true;
+	if (!d->reorder)
+		p->flows = true;
 }
 
 static bool insane_action_chain(const struct insane_action *a)
@@ -126,7 +167,7 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 {
 	struct insane_policy *p;
 	u32 mode = INSANE_MODE_PASS, nsteps = 0, i;
-	bool chain;
+	bool chain, corr;
 	int err;
 
 	if (insane_policy_present(tb)) {
@@ -151,16 +192,29 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 		p->events = nla_get_flag(tb[INSANE_POLICY_A_EVENTS]);
 	}
 
+	p->limit = INSANE_DELAY_LIMIT_DEFAULT;
+	if (tb && tb[INSANE_POLICY_A_LIMIT]) {
+		p->has_limit = true;
+		p->limit = nla_get_u32(tb[INSANE_POLICY_A_LIMIT]);
+	}
+
 	switch (mode) {
+	case INSANE_MODE_PASS:
+	case INSANE_MODE_DROP:
 	case INSANE_MODE_PERCENT:
 	case INSANE_MODE_BURST:
 	case INSANE_MODE_GILBERT:
-		insane_action_init(&p->act, mode, tb);
+		if (tb)
+			insane_action_init(&p->act, mode, tb);
 		break;
 	case INSANE_MODE_TIME:
+		/* The policy's delay is both windows'. */
+		insane_action_init(&p->act, mode, tb);
 		p->steps[0].act.mode = INSANE_MODE_PASS;
+		p->steps[0].act.delay = p->act.delay;
 		p->steps[0].end_ns = nla_get_u64(tb[INSANE_POLICY_A_ON_NS]);
 		p->steps[1].act.mode = INSANE_MODE_DROP;
+		p->steps[1].act.delay = p->act.delay;
 		p->total_ns = p->steps[0].end_ns +
 			      nla_get_u64(tb[INSANE_POLICY_A_OFF_NS]);
 		p->steps[1].end_ns = p->total_ns;
@@ -176,20 +230,38 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 	}
 
 	chain = insane_action_chain(&p->act);
-	for (i = 0; i < p->nsteps; i++)
+	corr = p->act.delay.rq;
+	insane_policy_note_delay(p, &p->act.delay);
+	for (i = 0; i < p->nsteps; i++) {
 		chain |= insane_action_chain(&p->steps[i].act);
+		corr |= p->steps[i].act.delay.rq;
+		insane_policy_note_delay(p, &p->steps[i].act.delay);
+	}
 	if (chain && !p->seeded) {
 		/* Zeroed: every CPU's chain starts good. */
 		p->state = alloc_percpu(u8);
-		if (!p->state) {
-			kfree(p);
-			return ERR_PTR(-ENOMEM);
-		}
+		if (!p->state)
+			goto err_nomem;
+	}
+	if (corr && !p->seeded) {
+		p->dg = insane_delay_dg_alloc();
+		if (!p->dg)
+			goto err_nomem;
+	}
+	if (p->flows) {
+		p->flows_spare = insane_delay_flows_alloc();
+		if (!p->flows_spare)
+			goto err_nomem;
 	}
 
 	atomic64_set(&p->next, 0);
+	atomic64_set(&p->dnext, INSANE_DELAY_G_NONE);
 	p->epoch_ns = ktime_get_ns();
 	return p;
+
+err_nomem:
+	insane_policy_free(p);
+	return ERR_PTR(-ENOMEM);
 }
 
 /* Frees @p (which may be NULL) now: no reader can see it. */
@@ -198,6 +270,8 @@ void insane_policy_free(struct insane_policy *p)
 	if (!p)
 		return;
 	free_percpu(p->state);
+	free_percpu(p->dg);
+	insane_delay_flows_free(p->flows_spare);
 	kfree(p);
 }
 
@@ -216,15 +290,36 @@ void insane_policy_free_rcu(struct insane_policy *p)
 {
 	if (!p)
 		return;
-	if (p->state)
+	if (p->state || p->dg || p->flows_spare)
 		call_rcu(&p->rcu, insane_policy_free_cb);
 	else
 		kfree_rcu(p, rcu);
 }
 
+/* The delay stage's attributes, as set. */
+static int insane_delay_fill(struct sk_buff *skb, const struct insane_delay *d)
+{
+	if (!d->delay_ns)
+		return 0;
+	if (nla_put_u64_64bit(skb, INSANE_POLICY_A_DELAY_NS, d->delay_ns,
+			      INSANE_POLICY_A_PAD) ||
+	    (d->has_jitter &&
+	     nla_put_u64_64bit(skb, INSANE_POLICY_A_JITTER_NS, d->jitter_ns,
+			       INSANE_POLICY_A_PAD)) ||
+	    (d->has_correlation &&
+	     nla_put_u32(skb, INSANE_POLICY_A_CORRELATION, d->correlation)) ||
+	    (d->has_dist &&
+	     nla_put_u32(skb, INSANE_POLICY_A_DISTRIBUTION, d->dist)) ||
+	    (d->reorder && nla_put_flag(skb, INSANE_POLICY_A_REORDER)))
+		return -EMSGSIZE;
+	return 0;
+}
+
 static int insane_action_fill(struct sk_buff *skb,
 			      const struct insane_action *a)
 {
+	if (insane_delay_fill(skb, &a->delay))
+		return -EMSGSIZE;
 	switch (a->mode) {
 	case INSANE_MODE_PERCENT:
 		return nla_put_u32(skb, INSANE_POLICY_A_PERCENT, a->percent);
@@ -288,6 +383,8 @@ static int __insane_policy_fill(struct sk_buff *skb,
 	if (nla_put_u32(skb, INSANE_POLICY_A_MODE, p->mode))
 		return -EMSGSIZE;
 	switch (p->mode) {
+	case INSANE_MODE_PASS:
+	case INSANE_MODE_DROP:
 	case INSANE_MODE_PERCENT:
 	case INSANE_MODE_BURST:
 	case INSANE_MODE_GILBERT:
@@ -299,7 +396,8 @@ static int __insane_policy_fill(struct sk_buff *skb,
 				      p->steps[0].end_ns, INSANE_POLICY_A_PAD) ||
 		    nla_put_u64_64bit(skb, INSANE_POLICY_A_OFF_NS,
 				      p->total_ns - p->steps[0].end_ns,
-				      INSANE_POLICY_A_PAD))
+				      INSANE_POLICY_A_PAD) ||
+		    insane_delay_fill(skb, &p->act.delay))
 			return -EMSGSIZE;
 		break;
 	case INSANE_MODE_SCHEDULE:
@@ -313,6 +411,8 @@ static int __insane_policy_fill(struct sk_buff *skb,
 	if (p->seeded &&
 	    nla_put_u64_64bit(skb, INSANE_POLICY_A_SEED, p->seed,
 			      INSANE_POLICY_A_PAD))
+		return -EMSGSIZE;
+	if (p->has_limit && nla_put_u32(skb, INSANE_POLICY_A_LIMIT, p->limit))
 		return -EMSGSIZE;
 	if ((p->carrier && nla_put_flag(skb, INSANE_POLICY_A_CARRIER)) ||
 	    (p->events && nla_put_flag(skb, INSANE_POLICY_A_EVENTS)))
@@ -348,10 +448,15 @@ int insane_policy_fill_compact(struct sk_buff *skb,
  */
 size_t insane_policy_nlmsg_size(void)
 {
+	/* DELAY_NS, JITTER_NS, CORRELATION, DISTRIBUTION, REORDER */
+	size_t delay = nla_total_size_64bit(sizeof(u64)) * 2 +
+		       nla_total_size(sizeof(u32)) * 2 +
+		       nla_total_size(0);
 	size_t step = nla_total_size(0) +			/* STEP */
 		      nla_total_size(sizeof(u32)) +		/* MODE */
 		      nla_total_size(sizeof(u32)) * 4 +		/* GE_* */
-		      nla_total_size_64bit(sizeof(u64));	/* DURATION */
+		      nla_total_size_64bit(sizeof(u64)) +	/* DURATION */
+		      delay;
 
 	return nla_total_size(sizeof(u32)) +		/* MODE */
 	       nla_total_size(sizeof(u32)) * 2 +	/* PERCENT, BURST */
@@ -362,5 +467,7 @@ size_t insane_policy_nlmsg_size(void)
 	       nla_total_size(0) +			/* ONCE */
 	       nla_total_size(0) * 2 +			/* CARRIER, EVENTS */
 	       nla_total_size(sizeof(u32)) +		/* STEP_INDEX */
-	       nla_total_size_64bit(sizeof(u64));	/* STEP_LEFT_NS */
+	       nla_total_size_64bit(sizeof(u64)) +	/* STEP_LEFT_NS */
+	       delay +
+	       nla_total_size(sizeof(u32));		/* LIMIT */
 }

@@ -214,7 +214,9 @@ static unsigned int insane_rx_wire_packets(const struct sk_buff *skb)
  * and insane_rx_decide().
  */
 static rx_handler_result_t insane_rx_segment(struct sk_buff *skb,
-					     struct insane_dev *ins)
+					     struct insane_dev *ins,
+					     struct insane_policy *p,
+					     const struct insane_delay *d)
 {
 	struct sk_buff *segs, *next;
 
@@ -238,7 +240,11 @@ static rx_handler_result_t insane_rx_segment(struct sk_buff *skb,
 		skb_mark_not_on_list(skb);
 		skb_pull_rcsum(skb, skb_network_offset(skb));
 		skb->dev = ins->dev;
-		netif_receive_skb(skb);
+		if (d)
+			insane_delay_hold(ins, INSANE_DIRECTION_RX, skb, p, d,
+					  true);
+		else
+			netif_receive_skb(skb);
 	}
 	return RX_HANDLER_CONSUMED;
 }
@@ -246,11 +252,14 @@ static rx_handler_result_t insane_rx_segment(struct sk_buff *skb,
 /*
  * Hands @skb over to @ins: the core runs its receive loop again, or, for
  * a GSO packet that the receive policy decides per wire packet, each of
- * its pieces goes through that loop.
+ * its pieces goes through that loop. With a delay in the step in force
+ * now, each is held first (delay.c), and received on @ins at its
+ * departure: nothing held references the lower.
  */
 static rx_handler_result_t insane_rx_take(struct sk_buff **pskb,
 					  struct insane_dev *ins, bool xnet)
 {
+	const struct insane_delay *d = NULL;
 	struct insane_policy *p;
 	struct sk_buff *skb;
 
@@ -269,10 +278,19 @@ static rx_handler_result_t insane_rx_take(struct sk_buff **pskb,
 	 * the policy, as the transmit direction does.
 	 */
 	p = rcu_dereference(ins->rx_policy);
+	if (p) {
+		d = insane_policy_delay_now(p);
+		if (d && !d->delay_ns)
+			d = NULL;
+	}
 	if (unlikely(skb_is_gso(skb)) && p &&
 	    (p->mode != INSANE_MODE_PASS ||
 	     (skb_shinfo(skb)->gso_type & SKB_GSO_DODGY)))
-		return insane_rx_segment(skb, ins);
+		return insane_rx_segment(skb, ins, p, d);
+	if (d) {
+		insane_delay_hold(ins, INSANE_DIRECTION_RX, skb, p, d, true);
+		return RX_HANDLER_CONSUMED;
+	}
 	*pskb = skb;
 	return RX_HANDLER_ANOTHER;
 }
@@ -563,8 +581,9 @@ void insane_rx_move(struct insane_dev *ins, struct insane_rx_port *port)
  *
  * Turning it on installs the decision on @ins and, while @ins is attached,
  * the hook on its lower; each can be refused with EBUSY, and then nothing
- * has changed (and @p is freed). The receive edge timer is stopped before
- * the old policy can go, and started for @p. Caller holds RTNL.
+ * has changed (and @p is freed). The caller, insane_dev_set_rx_policy(),
+ * has stopped the receive edge timer, which reads the old policy, and
+ * starts it after. Caller holds RTNL.
  *
  * Return: 0 or a negative errno.
  */
@@ -580,7 +599,6 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 	if (!p) {
 		if (!old)
 			return 0;
-		insane_edge_stop(ins, INSANE_DIRECTION_RX);
 		insane_rx_leave(ins);
 		/*
 		 * A packet taken over before the leave is still decided and
@@ -594,10 +612,9 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 		insane_policy_free_rcu(old);
 		return 0;
 	}
+	insane_delay_adopt(ins, INSANE_DIRECTION_RX, p);
 	if (old) {
-		insane_edge_stop(ins, INSANE_DIRECTION_RX);
 		rcu_assign_pointer(ins->rx_policy, p);
-		insane_edge_start(ins, INSANE_DIRECTION_RX, p);
 		insane_policy_free_rcu(old);
 		return 0;
 	}
@@ -621,7 +638,6 @@ int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 	}
 	if (port)
 		insane_rx_move(ins, port);
-	insane_edge_start(ins, INSANE_DIRECTION_RX, p);
 	return 0;
 
 err_free:

@@ -21,6 +21,9 @@ type Counter struct {
 	// which Stats.Dropped or Stats.RxDropped sums, from a count of
 	// relayed traffic.
 	Drop bool
+	// Gauge tells a gauge (INSANE_STATS_A_HELD_*, _RX_HELD_*): what the
+	// device holds now, not a count since the last reset; never a drop.
+	Gauge bool
 	// Rx tells a counter of the receive direction (INSANE_STATS_A_RX_*)
 	// from one of the transmit direction.
 	Rx bool

@@ -7,7 +7,8 @@ import "github.com/insane-netdev/insane/go/genl/uapi"
 // Stats are a device's counters since its creation or the last reset, one per
 // counter attribute of enum insane_stats_attr. Every packet that reaches the
 // device is counted exactly once: as relayed, or under the one drop cause that
-// stopped it. Counters describes the fields.
+// stopped it. The gauges (Counter.Gauge) say what the device holds now and are
+// never reset. Counters describes the fields.
 type Stats struct {
 	// RelayedPackets: handed to the lower device's stack, which took it
 	// (INSANE_STATS_A_RELAYED_PACKETS).
@@ -64,22 +65,63 @@ type Stats struct {
 	// RxDropMalformed: a GSO packet taken over that could not be cut into
 	// wire packets (INSANE_STATS_A_RX_DROP_MALFORMED).
 	RxDropMalformed uint64
+
+	// DropQueueFull: refused by the delay stage: this CPU already held
+	// INSANE_POLICY_A_LIMIT packets of the direction (see "Delay")
+	// (INSANE_STATS_A_DROP_QUEUE_FULL).
+	DropQueueFull uint64
+
+	// DropFlushed: held by the delay stage when the device went down, and
+	// freed (INSANE_STATS_A_DROP_FLUSHED).
+	DropFlushed uint64
+
+	// RxDropQueueFull: received, refused by the delay stage: this CPU held
+	// LIMIT packets (INSANE_STATS_A_RX_DROP_QUEUE_FULL).
+	RxDropQueueFull uint64
+
+	// RxDropFlushed: received, held by the delay stage when the device
+	// went down (INSANE_STATS_A_RX_DROP_FLUSHED).
+	RxDropFlushed uint64
+
+	// HeldPackets: gauge, never reset: packets the transmit delay stage
+	// holds now (INSANE_STATS_A_HELD_PACKETS).
+	HeldPackets uint64
+
+	// HeldBytes: gauge, never reset: their bytes, from the network header
+	// on (INSANE_STATS_A_HELD_BYTES).
+	HeldBytes uint64
+
+	// RxHeldPackets: gauge, never reset: packets the receive delay stage
+	// holds now (INSANE_STATS_A_RX_HELD_PACKETS).
+	RxHeldPackets uint64
+
+	// RxHeldBytes: gauge, never reset: their bytes, from the network
+	// header on (INSANE_STATS_A_RX_HELD_BYTES).
+	RxHeldBytes uint64
 }
 
 // counters describes the fields of Stats in the order of enum insane_stats_attr.
 var counters = [...]Counter{
-	{Attr: uapi.StatsARelayedPackets, Name: "relayed_packets", Short: "packets", Drop: false, Rx: false, Doc: "handed to the lower device's stack, which took it", field: func(s *Stats) *uint64 { return &s.RelayedPackets }},
-	{Attr: uapi.StatsARelayedBytes, Name: "relayed_bytes", Short: "bytes", Drop: false, Rx: false, Doc: "the bytes of the relayed packets, from the network header on", field: func(s *Stats) *uint64 { return &s.RelayedBytes }},
-	{Attr: uapi.StatsADropPolicy, Name: "drop_policy", Short: "policy", Drop: true, Rx: false, Doc: "dropped by the policy", field: func(s *Stats) *uint64 { return &s.DropPolicy }},
-	{Attr: uapi.StatsADropNoLower, Name: "drop_no_lower", Short: "no-lower", Drop: true, Rx: false, Doc: "dropped because the device has no lower device", field: func(s *Stats) *uint64 { return &s.DropNoLower }},
-	{Attr: uapi.StatsADropNoRoute, Name: "drop_no_route", Short: "no-route", Drop: true, Rx: false, Doc: "no unicast route leaves by the lower device", field: func(s *Stats) *uint64 { return &s.DropNoRoute }},
-	{Attr: uapi.StatsADropLowerRefused, Name: "drop_lower_refused", Short: "lower-refused", Drop: true, Rx: false, Doc: "the lower device's stack refused the relayed packet", field: func(s *Stats) *uint64 { return &s.DropLowerRefused }},
-	{Attr: uapi.StatsADropNotIp, Name: "drop_not_ip", Short: "not-ip", Drop: true, Rx: false, Doc: "neither IPv4 nor IPv6, or IPv6 on a kernel where it is disabled", field: func(s *Stats) *uint64 { return &s.DropNotIP }},
-	{Attr: uapi.StatsADropLoop, Name: "drop_loop", Short: "loop", Drop: true, Rx: false, Doc: "came back into an insane device it had already been relayed by", field: func(s *Stats) *uint64 { return &s.DropLoop }},
-	{Attr: uapi.StatsADropMalformed, Name: "drop_malformed", Short: "malformed", Drop: true, Rx: false, Doc: "an IPv4 or IPv6 header that the stack would refuse on receive", field: func(s *Stats) *uint64 { return &s.DropMalformed }},
-	{Attr: uapi.StatsARxRelayedPackets, Name: "rx_relayed_packets", Short: "packets", Drop: false, Rx: true, Doc: "received on the device and passed up the stack by the receive policy", field: func(s *Stats) *uint64 { return &s.RxRelayedPackets }},
-	{Attr: uapi.StatsARxRelayedBytes, Name: "rx_relayed_bytes", Short: "bytes", Drop: false, Rx: true, Doc: "the bytes of those packets, from the network header on", field: func(s *Stats) *uint64 { return &s.RxRelayedBytes }},
-	{Attr: uapi.StatsARxDropPolicy, Name: "rx_drop_policy", Short: "policy", Drop: true, Rx: true, Doc: "received on the device and dropped by the receive policy", field: func(s *Stats) *uint64 { return &s.RxDropPolicy }},
-	{Attr: uapi.StatsARxDropNoMemory, Name: "rx_drop_no_memory", Short: "no-memory", Drop: true, Rx: true, Doc: "a shared received packet could not be copied to be taken over, or a GSO packet taken over could not be cut for want of memory", field: func(s *Stats) *uint64 { return &s.RxDropNoMemory }},
-	{Attr: uapi.StatsARxDropMalformed, Name: "rx_drop_malformed", Short: "malformed", Drop: true, Rx: true, Doc: "a GSO packet taken over that could not be cut into wire packets", field: func(s *Stats) *uint64 { return &s.RxDropMalformed }},
+	{Attr: uapi.StatsARelayedPackets, Name: "relayed_packets", Short: "packets", Drop: false, Gauge: false, Rx: false, Doc: "handed to the lower device's stack, which took it", field: func(s *Stats) *uint64 { return &s.RelayedPackets }},
+	{Attr: uapi.StatsARelayedBytes, Name: "relayed_bytes", Short: "bytes", Drop: false, Gauge: false, Rx: false, Doc: "the bytes of the relayed packets, from the network header on", field: func(s *Stats) *uint64 { return &s.RelayedBytes }},
+	{Attr: uapi.StatsADropPolicy, Name: "drop_policy", Short: "policy", Drop: true, Gauge: false, Rx: false, Doc: "dropped by the policy", field: func(s *Stats) *uint64 { return &s.DropPolicy }},
+	{Attr: uapi.StatsADropNoLower, Name: "drop_no_lower", Short: "no-lower", Drop: true, Gauge: false, Rx: false, Doc: "dropped because the device has no lower device", field: func(s *Stats) *uint64 { return &s.DropNoLower }},
+	{Attr: uapi.StatsADropNoRoute, Name: "drop_no_route", Short: "no-route", Drop: true, Gauge: false, Rx: false, Doc: "no unicast route leaves by the lower device", field: func(s *Stats) *uint64 { return &s.DropNoRoute }},
+	{Attr: uapi.StatsADropLowerRefused, Name: "drop_lower_refused", Short: "lower-refused", Drop: true, Gauge: false, Rx: false, Doc: "the lower device's stack refused the relayed packet", field: func(s *Stats) *uint64 { return &s.DropLowerRefused }},
+	{Attr: uapi.StatsADropNotIp, Name: "drop_not_ip", Short: "not-ip", Drop: true, Gauge: false, Rx: false, Doc: "neither IPv4 nor IPv6, or IPv6 on a kernel where it is disabled", field: func(s *Stats) *uint64 { return &s.DropNotIP }},
+	{Attr: uapi.StatsADropLoop, Name: "drop_loop", Short: "loop", Drop: true, Gauge: false, Rx: false, Doc: "came back into an insane device it had already been relayed by", field: func(s *Stats) *uint64 { return &s.DropLoop }},
+	{Attr: uapi.StatsADropMalformed, Name: "drop_malformed", Short: "malformed", Drop: true, Gauge: false, Rx: false, Doc: "an IPv4 or IPv6 header that the stack would refuse on receive", field: func(s *Stats) *uint64 { return &s.DropMalformed }},
+	{Attr: uapi.StatsARxRelayedPackets, Name: "rx_relayed_packets", Short: "packets", Drop: false, Gauge: false, Rx: true, Doc: "received on the device and passed up the stack by the receive policy", field: func(s *Stats) *uint64 { return &s.RxRelayedPackets }},
+	{Attr: uapi.StatsARxRelayedBytes, Name: "rx_relayed_bytes", Short: "bytes", Drop: false, Gauge: false, Rx: true, Doc: "the bytes of those packets, from the network header on", field: func(s *Stats) *uint64 { return &s.RxRelayedBytes }},
+	{Attr: uapi.StatsARxDropPolicy, Name: "rx_drop_policy", Short: "policy", Drop: true, Gauge: false, Rx: true, Doc: "received on the device and dropped by the receive policy", field: func(s *Stats) *uint64 { return &s.RxDropPolicy }},
+	{Attr: uapi.StatsARxDropNoMemory, Name: "rx_drop_no_memory", Short: "no-memory", Drop: true, Gauge: false, Rx: true, Doc: "a shared received packet could not be copied to be taken over, or a GSO packet taken over could not be cut for want of memory", field: func(s *Stats) *uint64 { return &s.RxDropNoMemory }},
+	{Attr: uapi.StatsARxDropMalformed, Name: "rx_drop_malformed", Short: "malformed", Drop: true, Gauge: false, Rx: true, Doc: "a GSO packet taken over that could not be cut into wire packets", field: func(s *Stats) *uint64 { return &s.RxDropMalformed }},
+	{Attr: uapi.StatsADropQueueFull, Name: "drop_queue_full", Short: "queue-full", Drop: true, Gauge: false, Rx: false, Doc: "refused by the delay stage: this CPU already held INSANE_POLICY_A_LIMIT packets of the direction (see \"Delay\")", field: func(s *Stats) *uint64 { return &s.DropQueueFull }},
+	{Attr: uapi.StatsADropFlushed, Name: "drop_flushed", Short: "flushed", Drop: true, Gauge: false, Rx: false, Doc: "held by the delay stage when the device went down, and freed", field: func(s *Stats) *uint64 { return &s.DropFlushed }},
+	{Attr: uapi.StatsARxDropQueueFull, Name: "rx_drop_queue_full", Short: "queue-full", Drop: true, Gauge: false, Rx: true, Doc: "received, refused by the delay stage: this CPU held LIMIT packets", field: func(s *Stats) *uint64 { return &s.RxDropQueueFull }},
+	{Attr: uapi.StatsARxDropFlushed, Name: "rx_drop_flushed", Short: "flushed", Drop: true, Gauge: false, Rx: true, Doc: "received, held by the delay stage when the device went down", field: func(s *Stats) *uint64 { return &s.RxDropFlushed }},
+	{Attr: uapi.StatsAHeldPackets, Name: "held_packets", Short: "packets", Drop: false, Gauge: true, Rx: false, Doc: "gauge, never reset: packets the transmit delay stage holds now", field: func(s *Stats) *uint64 { return &s.HeldPackets }},
+	{Attr: uapi.StatsAHeldBytes, Name: "held_bytes", Short: "bytes", Drop: false, Gauge: true, Rx: false, Doc: "gauge, never reset: their bytes, from the network header on", field: func(s *Stats) *uint64 { return &s.HeldBytes }},
+	{Attr: uapi.StatsARxHeldPackets, Name: "rx_held_packets", Short: "packets", Drop: false, Gauge: true, Rx: true, Doc: "gauge, never reset: packets the receive delay stage holds now", field: func(s *Stats) *uint64 { return &s.RxHeldPackets }},
+	{Attr: uapi.StatsARxHeldBytes, Name: "rx_held_bytes", Short: "bytes", Drop: false, Gauge: true, Rx: true, Doc: "gauge, never reset: their bytes, from the network header on", field: func(s *Stats) *uint64 { return &s.RxHeldBytes }},
 }

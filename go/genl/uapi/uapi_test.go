@@ -141,7 +141,7 @@ func TestHeaderSemantics(t *testing.T) {
 		t.Errorf("device flags %d %d %d %d", DeviceFDetach, DeviceFResetStats, DeviceFRxOff, DeviceFAll)
 	}
 	if CmdMax != CmdEvent || DeviceAMax != DeviceAEdge || PolicyAMax != PolicyALimit || StepsAMax != StepsAStep ||
-		StatsAMax < StatsARxDropNoMemory || EventMax != EventEdge || ModeMax != ModeSchedule ||
+		StatsAMax != StatsARxHeldBytes || StatsADropQueueFull != StatsARxDropMalformed+1 || EventMax != EventEdge || ModeMax != ModeSchedule ||
 		DirectionMax != DirectionRx || EdgeStateMax != EdgeStateDown || EdgeAMax != EdgeACarrier || DistributionMax != DistributionParetonormal {
 		t.Error("a *_MAX constant is not the last enumerator (INSANE_STATS_A_MAX grows with new drop causes)")
 	}

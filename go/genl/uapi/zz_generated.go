@@ -156,11 +156,19 @@ const (
 	StatsARxDropPolicy     = 13 // INSANE_STATS_A_RX_DROP_POLICY
 	StatsARxDropNoMemory   = 14 // INSANE_STATS_A_RX_DROP_NO_MEMORY
 	StatsARxDropMalformed  = 15 // INSANE_STATS_A_RX_DROP_MALFORMED
+	StatsADropQueueFull    = 16 // INSANE_STATS_A_DROP_QUEUE_FULL
+	StatsADropFlushed      = 17 // INSANE_STATS_A_DROP_FLUSHED
+	StatsARxDropQueueFull  = 18 // INSANE_STATS_A_RX_DROP_QUEUE_FULL
+	StatsARxDropFlushed    = 19 // INSANE_STATS_A_RX_DROP_FLUSHED
+	StatsAHeldPackets      = 20 // INSANE_STATS_A_HELD_PACKETS
+	StatsAHeldBytes        = 21 // INSANE_STATS_A_HELD_BYTES
+	StatsARxHeldPackets    = 22 // INSANE_STATS_A_RX_HELD_PACKETS
+	StatsARxHeldBytes      = 23 // INSANE_STATS_A_RX_HELD_BYTES
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	StatsAMax = 15 // INSANE_STATS_A_MAX
+	StatsAMax = 23 // INSANE_STATS_A_MAX
 )
 
 // Values of enum insane_event.

@@ -184,6 +184,8 @@ func TestCounters(t *testing.T) {
 	INSANE_STATS_A_RX_RELAYED_BYTES,
 	/* by the receive policy */
 	INSANE_STATS_A_RX_DROP_POLICY,
+	/* held now */
+	INSANE_STATS_A_RX_HELD_PACKETS,
 	__INSANE_STATS_A_MAX
 };
 enum other { INSANE_OTHER_A };
@@ -197,13 +199,14 @@ enum other { INSANE_OTHER_A };
 		{CName: "INSANE_STATS_A_DROP_NOT_IP", Const: "StatsADropNotIp", Field: "DropNotIP", Name: "drop_not_ip", Short: "not-ip", Drop: true, Doc: "not IP"},
 		{CName: "INSANE_STATS_A_RX_RELAYED_BYTES", Const: "StatsARxRelayedBytes", Field: "RxRelayedBytes", Name: "rx_relayed_bytes", Short: "bytes", Rx: true, Doc: "passed up"},
 		{CName: "INSANE_STATS_A_RX_DROP_POLICY", Const: "StatsARxDropPolicy", Field: "RxDropPolicy", Name: "rx_drop_policy", Short: "policy", Drop: true, Rx: true, Doc: "by the receive policy"},
+		{CName: "INSANE_STATS_A_RX_HELD_PACKETS", Const: "StatsARxHeldPackets", Field: "RxHeldPackets", Name: "rx_held_packets", Short: "packets", Gauge: true, Rx: true, Doc: "held now"},
 	}
 	if !slices.Equal(cs, want) {
 		t.Errorf("Counters = %+v, want %+v", cs, want)
 	}
 	for _, bad := range []string{
 		"enum insane_stats_attr { INSANE_STATS_A_PAD, /* x */\n INSANE_STATS_A_DROP_X };\n", // no doc above
-		"enum insane_stats_attr {\n/* x */\nINSANE_STATS_A_OTHER };\n",                      // neither relayed nor drop
+		"enum insane_stats_attr {\n/* x */\nINSANE_STATS_A_OTHER };\n",                      // neither relayed, drop nor held
 		"enum insane_stats_attr {\n/* x */\nINSANE_STATS_A_RX_OTHER };\n",                   // rx, neither relayed nor drop
 		"enum insane_stats_attr {\n/* x */\nINSANE_X };\n",                                  // no prefix
 		"enum insane_stats_attr { INSANE_STATS_A_UNSPEC };\n",                               // no counter

@@ -17,6 +17,7 @@ type Counter struct {
 	Name  string // ethtool -S and JSON: drop_no_lower
 	Short string // the text after "dropped:" or "rx dropped:": no-lower
 	Drop  bool   // a drop cause (INSANE_STATS_A_DROP_*, INSANE_STATS_A_RX_DROP_*)
+	Gauge bool   // a gauge (INSANE_STATS_A_HELD_*, _RX_HELD_*): what is held now
 	Rx    bool   // of the receive direction (INSANE_STATS_A_RX_*)
 	Doc   string // the header's comment above the enumerator
 }
@@ -67,8 +68,10 @@ func Counters(src string) ([]Counter, error) {
 			k.Drop, group = true, "drop_"
 		case strings.HasPrefix(dir, "RELAYED_"):
 			group = "relayed_"
+		case strings.HasPrefix(dir, "HELD_"):
+			k.Gauge, group = true, "held_"
 		default:
-			return nil, fmt.Errorf("line %d: %s is neither [RX_]RELAYED_ nor [RX_]DROP_", c.Line, c.Name)
+			return nil, fmt.Errorf("line %d: %s is none of [RX_]RELAYED_, [RX_]DROP_ and [RX_]HELD_", c.Line, c.Name)
 		}
 		k.Short = strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(dir), group), "_", "-")
 		for _, w := range strings.Split(attr, "_") {
@@ -104,7 +107,8 @@ func GenerateCounters(pkg, uapiImport, source, src string) ([]byte, error) {
 	fmt.Fprintf(&b, "package %s\n\nimport %q\n\n", pkg, uapiImport)
 	doc := "Stats are a device's counters since its creation or the last reset, one per counter attribute of enum " +
 		statsEnum + ". Every packet that reaches the device is counted exactly once: " +
-		"as relayed, or under the one drop cause that stopped it. Counters describes the fields."
+		"as relayed, or under the one drop cause that stopped it. The gauges (Counter.Gauge) say what the device " +
+		"holds now and are never reset. Counters describes the fields."
 	for _, l := range wrap(doc, 76) {
 		b.WriteString("// " + l + "\n")
 	}
@@ -122,8 +126,8 @@ func GenerateCounters(pkg, uapiImport, source, src string) ([]byte, error) {
 	fmt.Fprintf(&b, "// counters describes the fields of Stats in the order of enum %s.\n", statsEnum)
 	b.WriteString("var counters = [...]Counter{\n")
 	for _, c := range cs {
-		fmt.Fprintf(&b, "{Attr: uapi.%s, Name: %q, Short: %q, Drop: %v, Rx: %v, Doc: %s, field: func(s *Stats) *uint64 { return &s.%s }},\n",
-			c.Const, c.Name, c.Short, c.Drop, c.Rx, strconv.Quote(c.Doc), c.Field)
+		fmt.Fprintf(&b, "{Attr: uapi.%s, Name: %q, Short: %q, Drop: %v, Gauge: %v, Rx: %v, Doc: %s, field: func(s *Stats) *uint64 { return &s.%s }},\n",
+			c.Const, c.Name, c.Short, c.Drop, c.Gauge, c.Rx, strconv.Quote(c.Doc), c.Field)
 	}
 	b.WriteString("}\n")
 	out, err := format.Source(b.Bytes())

@@ -127,7 +127,7 @@ func TestKernelGenlRefusesBadInput(t *testing.T) {
 		{"time overflow", uapi.CmdSetDevice, with(name, kPolicy(uapi.ModeTime, with(u64(uapi.PolicyAOnNs, 1<<63), u64(uapi.PolicyAOffNs, 1<<63)))), unix.EINVAL, "overflows"},
 		{"time without off", uapi.CmdSetDevice, with(name, kPolicy(uapi.ModeTime, u64(uapi.PolicyAOnNs, 5))), unix.EINVAL, "INSANE_POLICY_A_OFF_NS is required"},
 		{"unknown mode", uapi.CmdSetDevice, with(name, kPolicy(uapi.ModeMax+1, nil)), unix.EINVAL, "not a known mode"},
-		{"seed in pass mode", uapi.CmdSetDevice, with(name, kPolicy(uapi.ModePass, u64(uapi.PolicyASeed, 1))), unix.EINVAL, "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes"},
+		{"seed in pass mode", uapi.CmdSetDevice, with(name, kPolicy(uapi.ModePass, u64(uapi.PolicyASeed, 1))), unix.EINVAL, "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS"},
 		{"percent in time mode", uapi.CmdSetDevice, with(name, kPolicy(uapi.ModeTime, with(u64(uapi.PolicyAOnNs, 1), u64(uapi.PolicyAOffNs, 1), u32(uapi.PolicyAPercent, 1)))), unix.EINVAL, "INSANE_POLICY_A_PERCENT is only valid in percent and burst modes"},
 		{"on in percent mode", uapi.CmdSetDevice, with(name, kPolicy(uapi.ModePercent, with(u32(uapi.PolicyAPercent, 1), u64(uapi.PolicyAOnNs, 1)))), unix.EINVAL, "INSANE_POLICY_A_ON_NS is only valid in time mode"},
 		{"policy without mode", uapi.CmdSetDevice, with(name, func(ae *netlink.AttributeEncoder) {
@@ -253,7 +253,7 @@ func TestKernelRtnetlinkInfoData(t *testing.T) {
 		ae.Uint64(uapi.PolicyAOnNs, 1)
 		ae.Uint64(uapi.PolicyAOffNs, 1)
 		ae.Uint64(uapi.PolicyASeed, 1)
-	}), unix.EINVAL, "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes")
+	}), unix.EINVAL, "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS")
 	if _, err := TryGetLink("", "rins0"); err == nil {
 		t.Fatal("a refused newlink left rins0 behind")
 	}

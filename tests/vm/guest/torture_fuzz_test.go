@@ -248,6 +248,20 @@ func (f *ttFuzzer) policyIn(step, edges bool) []byte {
 		want[uapi.PolicyACarrier] = f.chance(0.25)
 		want[uapi.PolicyAEvents] = f.chance(0.25)
 	}
+	// The delay stage (issue 24): in any policy but a schedule, any step.
+	if mode != uapi.ModeSchedule && f.chance(0.3) {
+		want[uapi.PolicyADelayNs] = !f.chance(0.05)
+		want[uapi.PolicyAJitterNs] = f.chance(0.5)
+		want[uapi.PolicyADistribution] = f.chance(0.3)
+		want[uapi.PolicyACorrelation] = f.chance(0.2)
+		want[uapi.PolicyAReorder] = f.chance(0.2)
+		if want[uapi.PolicyAJitterNs] && !want[uapi.PolicyASeed] {
+			want[uapi.PolicyASeed] = f.chance(0.3)
+		}
+	}
+	if !step {
+		want[uapi.PolicyALimit] = f.chance(0.1)
+	}
 	if step {
 		want[uapi.PolicyASeed] = f.chance(0.03)
 		want[uapi.PolicyADurationNs] = !f.chance(0.05)
@@ -272,6 +286,30 @@ func (f *ttFuzzer) policyIn(step, edges bool) []byte {
 			b = append(b, ttAttrBytes(typ, ttU32(v))...)
 		case uapi.PolicyAOnce:
 			b = append(b, ttAttrBytes(typ, make([]byte, 4*f.pick(2)))...)
+		case uapi.PolicyADelayNs, uapi.PolicyAJitterNs:
+			v := []uint64{0, 1, 1e6, 3e7, 2e8, uapi.DelayMaxNs, uapi.DelayMaxNs + 1, 1 << 63}[f.pick(8)]
+			if f.chance(0.1) {
+				v = f.u64v()
+			}
+			b = append(b, ttAttrBytes(typ, ttU64(v))...)
+		case uapi.PolicyADistribution:
+			v := uint32(f.pick(uapi.DistributionMax + 2))
+			if f.chance(0.05) {
+				v = f.u32v()
+			}
+			b = append(b, ttAttrBytes(typ, ttU32(v))...)
+		case uapi.PolicyACorrelation:
+			v := []uint32{0, 1, 25e6, uapi.PercentMax - 1, uapi.PercentMax}[f.pick(5)]
+			b = append(b, ttAttrBytes(typ, ttU32(v))...)
+		case uapi.PolicyALimit:
+			v := []uint32{0, 1, 5, uapi.DelayLimitDefault, uapi.DelayLimitMax, uapi.DelayLimitMax + 1}[f.pick(6)]
+			b = append(b, ttAttrBytes(typ, ttU32(v))...)
+		case uapi.PolicyAReorder:
+			var payload []byte
+			if f.chance(0.05) {
+				payload = make([]byte, 4)
+			}
+			b = append(b, ttAttrBytes(typ, payload)...)
 		case uapi.PolicyACarrier, uapi.PolicyAEvents:
 			var payload []byte
 			if f.chance(0.05) {

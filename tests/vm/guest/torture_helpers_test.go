@@ -433,9 +433,10 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 		want := 8
 		switch a.Type {
 		case uapi.PolicyAMode, uapi.PolicyAPercent, uapi.PolicyABurst, uapi.PolicyAGeP, uapi.PolicyAGeR,
-			uapi.PolicyAGeLossBad, uapi.PolicyAGeLossGood, uapi.PolicyAStepIndex:
+			uapi.PolicyAGeLossBad, uapi.PolicyAGeLossGood, uapi.PolicyAStepIndex,
+			uapi.PolicyACorrelation, uapi.PolicyADistribution, uapi.PolicyALimit:
 			want = 4
-		case uapi.PolicyAOnce, uapi.PolicyACarrier, uapi.PolicyAEvents:
+		case uapi.PolicyAOnce, uapi.PolicyACarrier, uapi.PolicyAEvents, uapi.PolicyAReorder:
 			want = 0
 		case uapi.PolicyASteps:
 			want = len(a.Data)
@@ -510,6 +511,17 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 	}
 	only := func(allowed ...uint16) error {
 		ok := map[uint16]bool{uapi.PolicyAMode: true}
+		// The delay stage (issue 24), in any policy and any step.
+		for _, typ := range []uint16{uapi.PolicyADelayNs, uapi.PolicyAJitterNs, uapi.PolicyACorrelation,
+			uapi.PolicyADistribution, uapi.PolicyAReorder} {
+			ok[typ] = d.Mode != uapi.ModeSchedule
+		}
+		if !step {
+			ok[uapi.PolicyALimit] = true
+			if seen[uapi.PolicyAJitterNs] {
+				ok[uapi.PolicyASeed] = true
+			}
+		}
 		if step {
 			ok[uapi.PolicyADurationNs] = true
 		} else if d.Mode != uapi.ModePass && d.Mode != uapi.ModeDrop && d.Mode != uapi.ModeTime {

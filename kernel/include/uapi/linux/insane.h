@@ -109,6 +109,11 @@
  *         INSANE_STATS_A_RX_DROP_POLICY: NLA_U64
  *         INSANE_STATS_A_RX_DROP_NO_MEMORY: NLA_U64
  *         INSANE_STATS_A_RX_DROP_MALFORMED: NLA_U64
+ *         INSANE_STATS_A_DROP_QUEUE_FULL, INSANE_STATS_A_DROP_FLUSHED,
+ *         INSANE_STATS_A_RX_DROP_QUEUE_FULL, INSANE_STATS_A_RX_DROP_FLUSHED,
+ *         INSANE_STATS_A_HELD_PACKETS, INSANE_STATS_A_HELD_BYTES,
+ *         INSANE_STATS_A_RX_HELD_PACKETS, INSANE_STATS_A_RX_HELD_BYTES:
+ *             NLA_U64 (see "Delay")
  *
  * INSANE_CMD_SET_DEVICE
  *   Requires CAP_NET_ADMIN in the user namespace that owns the device's
@@ -401,8 +406,13 @@
  * steps or the CPUs that sent them: a packet's departure is the later of
  * its arrival plus d and the last departure of its flow. A flow is the
  * packet's skb_get_hash() bucket in a table of INSANE_DELAY_FLOWS
- * (flows that share a bucket share an order). With REORDER, each packet
- * departs at its arrival plus d, as netem does.
+ * (flows that share a bucket share an order). A packet whose flow still
+ * has a packet held on another CPU (its sender moved) is handed over to
+ * that CPU's queue, so that a flow leaves from one CPU and nothing
+ * downstream (per-CPU backlogs) reorders it; it still leaves only after
+ * its predecessor. With REORDER, each packet departs at its arrival plus
+ * d, as netem does. A held received packet no longer charges its
+ * sender's socket (a veth peer's), as ip_rcv() would not.
  *
  * Delay draws. The k-th packet of a direction that draws a delay (it has
  * a JITTER_NS; k from 0 each time the policy is set, counting only such
@@ -423,8 +433,19 @@
  * g_k = (rq * g_(k-1) + s * N(u1)) >> 16, clamped to +-8 * 65536; normal
  * takes z = g_k, the others use Phi(g_k) (the CDF table, read at g_k + 8
  * * 65536 with i = that >> 8 and f its low 8 bits, shifted by 8) in place
- * of u1. Seeded, k and g advance together in one atomic word, as the
- * Gilbert chain's state does.
+ * of u1 (at g = 8 * 65536, i = 4096: the last knot). Seeded, k and g
+ * advance together in one atomic word, (k << 24) | (g & 0xffffff), as
+ * the Gilbert chain's state does. "g_0" is the first draw with
+ * CORRELATION since the policy was set (in a schedule, draws of steps
+ * without CORRELATION take a k and leave g as it is); unseeded, each CPU
+ * keeps its own g, from its own first correlated draw.
+ *
+ * INSANE_POLICY_A_SEED is taken beside JITTER_NS whatever the mode (pass
+ * included); the draws of the delay and the decisions of percent, burst
+ * and gilbert have their own k. A transmitted multicast packet (never
+ * relayed) that an action with jitter relays draws from this CPU's
+ * sequence and takes no k, as for the decisions. In time mode the
+ * policy's delay holds in both windows.
  *
  * INSANE_POLICY_A_STEP_INDEX and INSANE_POLICY_A_STEP_LEFT_NS are reported,
  * never set: a request that carries them is refused.
@@ -775,6 +796,25 @@ enum insane_stats_attr {
 	INSANE_STATS_A_RX_DROP_NO_MEMORY,
 	/* a GSO packet taken over that could not be cut into wire packets */
 	INSANE_STATS_A_RX_DROP_MALFORMED,
+	/*
+	 * refused by the delay stage: this CPU already held
+	 * INSANE_POLICY_A_LIMIT packets of the direction (see "Delay")
+	 */
+	INSANE_STATS_A_DROP_QUEUE_FULL,
+	/* held by the delay stage when the device went down, and freed */
+	INSANE_STATS_A_DROP_FLUSHED,
+	/* received, refused by the delay stage: this CPU held LIMIT packets */
+	INSANE_STATS_A_RX_DROP_QUEUE_FULL,
+	/* received, held by the delay stage when the device went down */
+	INSANE_STATS_A_RX_DROP_FLUSHED,
+	/* gauge, never reset: packets the transmit delay stage holds now */
+	INSANE_STATS_A_HELD_PACKETS,
+	/* gauge, never reset: their bytes, from the network header on */
+	INSANE_STATS_A_HELD_BYTES,
+	/* gauge, never reset: packets the receive delay stage holds now */
+	INSANE_STATS_A_RX_HELD_PACKETS,
+	/* gauge, never reset: their bytes, from the network header on */
+	INSANE_STATS_A_RX_HELD_BYTES,
 	__INSANE_STATS_A_MAX
 };
 

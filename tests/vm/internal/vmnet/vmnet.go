@@ -335,3 +335,7 @@ func Send(ns, dst string, opt SendOptions) (Sent, error) {
 	}
 	return s, nil
 }
+
+// Encode writes the header of datagram seq of run into buf (at least
+// MinSize bytes), as Send does, for senders of a test's own.
+func Encode(buf []byte, run, seq uint64) { encode(buf, run, seq) }

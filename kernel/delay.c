@@ -1,0 +1,720 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The delay stage ("Delay" in the uapi header, docs/design-delay.md).
+ *
+ * Per device, per direction and per CPU, a queue of held packets in
+ * departure order: netem's tfifo made per CPU, a list for the packets that
+ * depart no earlier than its tail (every packet, with a constant delay)
+ * and an rbtree for the others, ties in arrival order. One hrtimer per
+ * queue, HRTIMER_MODE_ABS_PINNED_SOFT: it expires in softirq context on
+ * the CPU that queued, where that CPU's datapath also runs with BHs off,
+ * so the two never run at once and no lock is needed. The timer is armed
+ * only when the queue's head changes; a callback releases at most
+ * INSANE_DELAY_BATCH packets and re-arms for the rest.
+ *
+ * The departure lives in skb->cb, past what IPCB() and IP6CB() use (the
+ * relay needs them as the sender left them), never in skb->tstamp, which
+ * TCP's EDT owns. The rbtree's node overlays skb->next, prev and dev,
+ * which are set again at departure.
+ */
+
+#include "datapath.h"
+#include "delay.h"
+#include "device.h"
+#include "dist_tables.h"
+#include "policy.h"
+
+#include <linux/hrtimer.h>
+#include <linux/llist.h>
+#include <linux/math64.h>
+#include <linux/netdevice.h>
+#include <linux/percpu.h>
+#include <linux/rbtree.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/smp.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+
+/* The most packets one callback releases before it re-arms. */
+#define INSANE_DELAY_BATCH	256
+/* How long a packet waits for its flow's predecessor on another CPU. */
+#define INSANE_DELAY_WAIT_NS	(10 * NSEC_PER_USEC)
+
+struct insane_delay_cpu {
+	struct rb_root tree;		/* earlier than the list's tail */
+	struct sk_buff *head, *tail;	/* in departure order */
+	struct hrtimer timer;
+	/*
+	 * Packets another CPU handed over because this one holds their
+	 * flow's predecessor, and the IPI that has the timer take them in.
+	 */
+	struct llist_head inbox;
+	call_single_data_t kick;
+	struct insane_delayq *q;
+	u64 armed;			/* the timer's expiry, 0: not armed */
+	u32 arrivals;			/* ties depart in arrival order */
+	unsigned int len;		/* packets (skbs) held */
+	/* The gauges: read by any CPU, written by this one. */
+	unsigned long packets;		/* wire packets held */
+	unsigned long bytes;
+	bool running;			/* inside the callback */
+};
+
+/* In skb->cb, past the protocols' control blocks. */
+struct insane_delay_cb {
+	u64 departure;
+	u32 arrival;
+	u32 seq;			/* in the flow's bucket; 0: none */
+};
+
+#define INSANE_DELAY_CB_OFFSET	32
+
+static_assert(sizeof(struct inet_skb_parm) <= INSANE_DELAY_CB_OFFSET);
+#if IS_ENABLED(CONFIG_IPV6)
+static_assert(sizeof(struct inet6_skb_parm) <= INSANE_DELAY_CB_OFFSET);
+#endif
+static_assert(INSANE_DELAY_CB_OFFSET + sizeof(struct insane_delay_cb) <=
+	      sizeof_field(struct sk_buff, cb));
+
+static struct insane_delay_cb *insane_delay_cb(const struct sk_buff *skb)
+{
+	return (struct insane_delay_cb *)(skb->cb + INSANE_DELAY_CB_OFFSET);
+}
+
+/* Draws ("Delay draws" in the uapi header) */
+
+/* An inverse CDF table at u: T[i] + ((T[i + 1] - T[i]) * f >> 20). */
+static s64 insane_dist_at(const s32 *t, u32 u)
+{
+	u32 i = u >> 20, f = u & 0xfffff;
+
+	return t[i] + (((s64)t[i + 1] - t[i]) * f >> 20);
+}
+
+/* Phi(g) * 2^32, g in Q16 within +-8: the CDF table at g + 8 * 65536. */
+static u32 insane_dist_phi(s32 g)
+{
+	u32 v = g + 8 * 65536, i = v >> 8, f = v & 0xff;
+
+	if (i >= INSANE_DIST_KNOTS - 1)
+		return insane_dist_normal_cdf[INSANE_DIST_KNOTS - 1];
+	return insane_dist_normal_cdf[i] +
+	       (u32)(((u64)(insane_dist_normal_cdf[i + 1] -
+			    insane_dist_normal_cdf[i]) * f) >> 8);
+}
+
+/* z of a non-uniform distribution, u in place of u1. */
+static s64 insane_dist_z(u32 dist, u32 u, u32 u2)
+{
+	switch (dist) {
+	case INSANE_DISTRIBUTION_NORMAL:
+		return insane_dist_at(insane_dist_normal, u);
+	case INSANE_DISTRIBUTION_PARETO:
+		return insane_dist_at(insane_dist_pareto, u);
+	}
+	return (insane_dist_at(insane_dist_normal, u) * 32768 +
+		insane_dist_at(insane_dist_pareto, u2) * 56756) >> 16;
+}
+
+/* The smallest and largest z each distribution draws (the table ends). */
+s64 insane_delay_z_min(u32 dist)
+{
+	if (dist == INSANE_DISTRIBUTION_UNIFORM)
+		return -65536;
+	return insane_dist_z(dist, 0, 0);
+}
+
+s64 insane_delay_z_max(u32 dist)
+{
+	if (dist == INSANE_DISTRIBUTION_UNIFORM)
+		return 65536;
+	/* The last knot, f = 0 past the end: read it directly. */
+	switch (dist) {
+	case INSANE_DISTRIBUTION_NORMAL:
+		return insane_dist_normal[INSANE_DIST_KNOTS - 1];
+	case INSANE_DISTRIBUTION_PARETO:
+		return insane_dist_pareto[INSANE_DIST_KNOTS - 1];
+	}
+	return ((s64)insane_dist_normal[INSANE_DIST_KNOTS - 1] * 32768 +
+		(s64)insane_dist_pareto[INSANE_DIST_KNOTS - 1] * 56756) >> 16;
+}
+
+/* INSANE_DELAY_G_NONE sign-extended: no correlated draw yet. */
+#define INSANE_DELAY_G_UNSET	(-(s32)INSANE_DELAY_G_NONE)
+
+/* The 24-bit g of a word, sign-extended. */
+static s32 insane_delay_g(u64 word)
+{
+	return (s32)((u32)word << 8) >> 8;
+}
+
+/* The next latent g from @prev (or INSANE_DELAY_G_NONE) and u1. */
+static s32 insane_delay_next_g(const struct insane_delay *d, s32 prev, u32 u1)
+{
+	s64 n = insane_dist_at(insane_dist_normal, u1), g;
+
+	if (prev == INSANE_DELAY_G_UNSET)
+		return n;
+	g = ((s64)d->rq * prev + (s64)d->s * n) >> 16;
+	return clamp_t(s64, g, -8 * 65536, 8 * 65536);
+}
+
+/* The seeded x of the k-th draw. */
+static u64 insane_delay_mix(u64 seed, u64 k)
+{
+	return insane_mix64((seed ^ INSANE_DELAY_SALT) +
+			    (k + 1) * INSANE_GOLDEN_GAMMA);
+}
+
+/*
+ * The delay of one packet under @d. Seeded and in the sequence, k and g
+ * advance together in one atomic step of p->dnext; out of the sequence (a
+ * multicast packet) this CPU's x and a copy of g are used; unseeded, this
+ * CPU's x and this CPU's g.
+ */
+static u64 insane_delay_draw(struct insane_policy *p,
+			     const struct insane_delay *d, bool in_seq)
+{
+	s64 old, new, z, v;
+	s32 g = 0;
+	u32 u;
+	u64 x;
+
+	if (!d->jitter_ns)
+		return d->delay_ns;
+	if (p->seeded && in_seq && !d->rq) {
+		x = atomic64_add_return(1LL << 24, &p->dnext) - (1LL << 24);
+		x = insane_delay_mix(p->seed, x >> 24);
+	} else if (p->seeded && in_seq) {
+		old = atomic64_read(&p->dnext);
+		do {
+			x = insane_delay_mix(p->seed, (u64)old >> 24);
+			g = insane_delay_next_g(d, insane_delay_g(old),
+						x >> 32);
+			new = (s64)(((((u64)old >> 24) + 1) << 24) |
+				    ((u32)g & 0xffffff));
+		} while (!atomic64_try_cmpxchg(&p->dnext, &old, new));
+	} else {
+		x = insane_random_u64();
+		if (d->rq && p->seeded) {
+			g = insane_delay_next_g(d,
+						insane_delay_g(atomic64_read(&p->dnext)),
+						x >> 32);
+		} else if (d->rq) {
+			g = insane_delay_next_g(d, this_cpu_read(*p->dg),
+						x >> 32);
+			this_cpu_write(*p->dg, g);
+		}
+	}
+
+	u = x >> 32;
+	if (d->rq && d->dist == INSANE_DISTRIBUTION_NORMAL) {
+		z = g;
+	} else {
+		if (d->rq)
+			u = insane_dist_phi(g);
+		if (d->dist == INSANE_DISTRIBUTION_UNIFORM)
+			return d->delay_ns - d->jitter_ns +
+			       mul_u64_u32_shr(2 * d->jitter_ns, u, 32);
+		z = insane_dist_z(d->dist, u, (u32)x);
+	}
+	v = (s64)d->delay_ns + (((s64)d->jitter_ns * z) >> 16);
+	return v < 0 ? 0 : v;
+}
+
+/* The queue */
+
+/* Whether @a departs before @b: by departure, then by arrival. */
+static bool insane_delay_before(const struct sk_buff *a,
+				const struct sk_buff *b)
+{
+	const struct insane_delay_cb *ca = insane_delay_cb(a);
+	const struct insane_delay_cb *cb = insane_delay_cb(b);
+
+	if (ca->departure != cb->departure)
+		return ca->departure < cb->departure;
+	return (s32)(ca->arrival - cb->arrival) < 0;
+}
+
+static struct sk_buff *insane_delay_tree_first(struct insane_delay_cpu *c)
+{
+	struct rb_node *n = rb_first(&c->tree);
+
+	return n ? rb_to_skb(n) : NULL;
+}
+
+/* The packet that departs first, or NULL. */
+static struct sk_buff *insane_delay_peek(struct insane_delay_cpu *c)
+{
+	struct sk_buff *t = insane_delay_tree_first(c), *l = c->head;
+
+	if (t && (!l || insane_delay_before(t, l)))
+		return t;
+	return l;
+}
+
+static void insane_delay_unlink(struct insane_delay_cpu *c,
+				struct sk_buff *skb)
+{
+	if (skb == c->head) {
+		c->head = skb->next;
+		if (!c->head)
+			c->tail = NULL;
+	} else {
+		rb_erase(&skb->rbnode, &c->tree);
+	}
+	c->len--;
+}
+
+/* Queues @skb, whose cb is set; true if it is the new head. */
+static bool insane_delay_insert(struct insane_delay_cpu *c,
+				struct sk_buff *skb)
+{
+	struct sk_buff *first = insane_delay_peek(c);
+	struct rb_node **link, *parent = NULL;
+
+	insane_delay_cb(skb)->arrival = c->arrivals++;
+	c->len++;
+	if (!c->tail || !insane_delay_before(skb, c->tail)) {
+		skb->next = NULL;
+		if (c->tail)
+			c->tail->next = skb;
+		else
+			c->head = skb;
+		c->tail = skb;
+	} else {
+		link = &c->tree.rb_node;
+		while (*link) {
+			parent = *link;
+			if (insane_delay_before(skb, rb_to_skb(parent)))
+				link = &parent->rb_left;
+			else
+				link = &parent->rb_right;
+		}
+		rb_link_node(&skb->rbnode, parent, link);
+		rb_insert_color(&skb->rbnode, &c->tree);
+	}
+	return !first || insane_delay_before(skb, first);
+}
+
+/* The departure of @c's head; @c holds a packet. */
+static u64 insane_delay_head(struct insane_delay_cpu *c)
+{
+	return insane_delay_cb(insane_delay_peek(c))->departure;
+}
+
+/* Arms @c's timer for its head, on this CPU. */
+static void insane_delay_arm(struct insane_delay_cpu *c, u64 at)
+{
+	c->armed = at;
+	hrtimer_start(&c->timer, ns_to_ktime(at),
+		      HRTIMER_MODE_ABS_PINNED_SOFT);
+}
+
+static unsigned int insane_delay_wire(const struct sk_buff *skb)
+{
+	return skb_is_gso(skb) ? max_t(u16, skb_shinfo(skb)->gso_segs, 1) : 1;
+}
+
+static void insane_delay_gauge(struct insane_delay_cpu *c,
+			       const struct sk_buff *skb, bool add)
+{
+	unsigned long packets = insane_delay_wire(skb), bytes = skb->len;
+
+	if (add) {
+		WRITE_ONCE(c->packets, c->packets + packets);
+		WRITE_ONCE(c->bytes, c->bytes + bytes);
+	} else {
+		WRITE_ONCE(c->packets, c->packets - packets);
+		WRITE_ONCE(c->bytes, c->bytes - bytes);
+	}
+}
+
+/* Queues what other CPUs handed over, in the order they did. */
+static bool insane_delay_take(struct insane_delay_cpu *c)
+{
+	struct llist_node *n = llist_del_all(&c->inbox);
+	struct sk_buff *skb, *next;
+	bool head = false;
+
+	n = llist_reverse_order(n);
+	llist_for_each_entry_safe(skb, next, n, ll_node)
+		head |= insane_delay_insert(c, skb);
+	return head;
+}
+
+/* The flow's bucket of @skb, or NULL when it keeps no order. */
+static struct insane_delay_flow *insane_delay_bucket(struct insane_delayq *q,
+						     struct sk_buff *skb)
+{
+	struct insane_delay_flow *flows = READ_ONCE(q->flows);
+
+	if (!flows)
+		return NULL;
+	return &flows[skb_get_hash(skb) & (INSANE_DELAY_FLOWS - 1)];
+}
+
+/**
+ * insane_delay_hold - hold a packet for its delay
+ * @ins: the device
+ * @dir: the direction
+ * @skb: the packet, which this function owns from now on
+ * @p: the policy in force, whose draw it takes
+ * @d: the delay stage of the action
+ * @in_seq: whether it takes the next k of a seeded policy
+ *
+ * With BHs off (the transmit path) or in softirq context (the receive
+ * hook). A packet that finds this CPU's queue holding the policy's limit
+ * is dropped and counted in [RX_]DROP_QUEUE_FULL.
+ */
+void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
+		       struct sk_buff *skb, struct insane_policy *p,
+		       const struct insane_delay *d, bool in_seq)
+{
+	struct insane_delayq *q = &ins->delayq[dir];
+	struct insane_delay_flow *f = NULL;
+	struct insane_delay_cpu *c, *owner;
+	struct insane_delay_cb *cb;
+	int cpu, held_on;
+	u64 now, dep;
+	s64 last;
+
+	local_bh_disable();
+	cpu = smp_processor_id();
+	c = this_cpu_ptr(q->cpu);
+	if (unlikely(c->len >= p->limit)) {
+		local_bh_enable();
+		insane_dev_count_drops(ins, dir == INSANE_DIRECTION_TX ?
+				       INSANE_DROP_QUEUE_FULL :
+				       INSANE_RX_DROP_QUEUE_FULL,
+				       insane_delay_wire(skb));
+		kfree_skb_reason(skb, SKB_DROP_REASON_QDISC_DROP);
+		return;
+	}
+	/*
+	 * A received packet may still charge its sender's socket (a veth
+	 * peer's): ip_rcv() would orphan it anyway; held, it must not pin
+	 * the sender's memory.
+	 */
+	if (dir == INSANE_DIRECTION_RX)
+		skb_orphan(skb);
+	now = ktime_get_ns();
+	dep = now + insane_delay_draw(p, d, in_seq);
+	cb = insane_delay_cb(skb);
+	cb->seq = 0;
+	if (!d->reorder)
+		f = insane_delay_bucket(q, skb);
+	if (f) {
+		cb->seq = atomic_inc_return(&f->enq);
+		last = atomic64_read(&f->last);
+		do {
+			if ((s64)((u64)last - dep) >= 0) {
+				dep = last;
+				break;
+			}
+		} while (!atomic64_try_cmpxchg(&f->last, &last, dep));
+		/*
+		 * Its predecessor is still held on another CPU (the sender
+		 * moved): that CPU sends it on too, after the predecessor,
+		 * so that nothing downstream (per-CPU backlogs) reorders
+		 * them. A handover is a lockless push and a kick.
+		 */
+		held_on = READ_ONCE(f->cpu);
+		if (cb->seq - 1 != (u32)atomic_read(&f->rel) && held_on != cpu &&
+		    cpu_online(held_on)) {
+			cb->departure = dep;
+			insane_delay_gauge(c, skb, true);
+			owner = per_cpu_ptr(q->cpu, held_on);
+			if (llist_add(&skb->ll_node, &owner->inbox)) {
+				atomic_inc(&q->kicks);
+				if (smp_call_function_single_async(held_on,
+								   &owner->kick))
+					atomic_dec(&q->kicks);	/* one pending */
+			}
+			local_bh_enable();
+			return;
+		}
+		WRITE_ONCE(f->cpu, cpu);
+	}
+	cb->departure = dep;
+	insane_delay_gauge(c, skb, true);
+	if (insane_delay_insert(c, skb) && !c->running)
+		insane_delay_arm(c, dep);
+	local_bh_enable();
+}
+
+/* Sends @skb on at its departure. */
+static void insane_delay_depart(struct insane_delayq *q, struct sk_buff *skb)
+{
+	struct insane_dev *ins = q->ins;
+
+	skb_mark_not_on_list(skb);
+	skb->dev = ins->dev;
+	if (q->dir == INSANE_DIRECTION_TX) {
+		rcu_read_lock_bh();
+		insane_xmit_depart(ins, skb);
+		rcu_read_unlock_bh();
+	} else {
+		/*
+		 * The receive policy was turned off while it was held: no
+		 * decision is made on insane0 any more, so it counts here
+		 * as passed up, as the decision would have.
+		 */
+		if (unlikely(!rcu_access_pointer(ins->rx_policy))) {
+			struct pcpu_sw_netstats *t = this_cpu_ptr(ins->dev->tstats);
+
+			u64_stats_update_begin(&t->syncp);
+			u64_stats_add(&t->rx_bytes, skb->len);
+			u64_stats_add(&t->rx_packets, insane_delay_wire(skb));
+			u64_stats_update_end(&t->syncp);
+		}
+		netif_receive_skb(skb);
+	}
+}
+
+/* An IPI on the queue's CPU: the timer runs now, pinned there. */
+static void insane_delay_kick(void *info)
+{
+	struct insane_delay_cpu *c = info;
+
+	hrtimer_start(&c->timer, ktime_get(), HRTIMER_MODE_ABS_PINNED_SOFT);
+	atomic_dec(&c->q->kicks);
+}
+
+static enum hrtimer_restart insane_delay_fire(struct hrtimer *timer)
+{
+	struct insane_delay_cpu *c =
+		container_of(timer, struct insane_delay_cpu, timer);
+	struct insane_delayq *q = c->q;
+	struct insane_delay_flow *f;
+	struct insane_delay_cb *cb;
+	u64 now = ktime_get_ns();
+	struct sk_buff *skb;
+	int n = 0;
+	u32 seq;
+
+	c->running = true;
+	insane_delay_take(c);
+	while (n < INSANE_DELAY_BATCH) {
+		skb = insane_delay_peek(c);
+		if (!skb)
+			break;
+		cb = insane_delay_cb(skb);
+		if ((s64)(cb->departure - now) > 0)
+			break;
+		insane_delay_unlink(c, skb);
+		n++;
+		f = cb->seq ? insane_delay_bucket(q, skb) : NULL;
+		if (f && (u32)atomic_read(&f->rel) + 1 != cb->seq) {
+			/* Its flow's predecessor is held on another CPU. */
+			cb->departure = now + INSANE_DELAY_WAIT_NS;
+			insane_delay_insert(c, skb);
+			continue;
+		}
+		seq = cb->seq;
+		insane_delay_gauge(c, skb, false);
+		insane_delay_depart(q, skb);
+		/*
+		 * Only now may its successor leave, from any CPU (@skb and
+		 * its cb are gone: the sequence number was read before).
+		 */
+		if (f)
+			atomic_set(&f->rel, seq);
+	}
+	c->running = false;
+	if (!insane_delay_peek(c)) {
+		c->armed = 0;
+		return HRTIMER_NORESTART;
+	}
+	/*
+	 * Started anew rather than restarted: a kick may have started the
+	 * timer while this callback ran.
+	 */
+	insane_delay_arm(c, insane_delay_head(c));
+	return HRTIMER_NORESTART;
+}
+
+/* Control */
+
+/* Unseeded correlated draws: each CPU's g, none yet. */
+s32 __percpu *insane_delay_dg_alloc(void)
+{
+	s32 __percpu *dg = alloc_percpu(s32);
+	int cpu;
+
+	if (!dg)
+		return NULL;
+	for_each_possible_cpu(cpu) {
+		s32 *g = per_cpu_ptr(dg, cpu);
+
+		*g = INSANE_DELAY_G_UNSET;
+	}
+	return dg;
+}
+
+struct insane_delay_flow *insane_delay_flows_alloc(void)
+{
+	return kvcalloc(INSANE_DELAY_FLOWS, sizeof(struct insane_delay_flow),
+			GFP_KERNEL);
+}
+
+void insane_delay_flows_free(struct insane_delay_flow *flows)
+{
+	kvfree(flows);
+}
+
+/* ndo_init: both directions' queues, empty, their timers stopped. */
+int insane_delay_init(struct insane_dev *ins)
+{
+	int dir, cpu;
+
+	for (dir = 0; dir <= INSANE_DIRECTION_MAX; dir++) {
+		struct insane_delayq *q = &ins->delayq[dir];
+
+		q->ins = ins;
+		q->dir = dir;
+		atomic_set(&q->kicks, 0);
+		q->cpu = alloc_percpu(struct insane_delay_cpu);
+		if (!q->cpu)
+			goto err;
+		for_each_possible_cpu(cpu) {
+			struct insane_delay_cpu *c = per_cpu_ptr(q->cpu, cpu);
+
+			c->tree = RB_ROOT;
+			c->q = q;
+			hrtimer_init(&c->timer, CLOCK_MONOTONIC,
+				     HRTIMER_MODE_ABS_PINNED_SOFT);
+			c->timer.function = insane_delay_fire;
+			init_llist_head(&c->inbox);
+			INIT_CSD(&c->kick, insane_delay_kick, c);
+		}
+	}
+	return 0;
+
+err:
+	while (dir--) {
+		free_percpu(ins->delayq[dir].cpu);
+		ins->delayq[dir].cpu = NULL;
+	}
+	return -ENOMEM;
+}
+
+/* Frees every packet of @c, counted as flushed. */
+static void insane_delay_purge(struct insane_delayq *q,
+			       struct insane_delay_cpu *c)
+{
+	enum insane_drop why = q->dir == INSANE_DIRECTION_TX ?
+			       INSANE_DROP_FLUSHED : INSANE_RX_DROP_FLUSHED;
+	struct sk_buff *skb;
+	unsigned int packets;
+
+	insane_delay_take(c);
+	while ((skb = insane_delay_peek(c))) {
+		insane_delay_unlink(c, skb);
+		packets = insane_delay_wire(skb);
+		insane_delay_gauge(c, skb, false);
+		skb_mark_not_on_list(skb);
+		insane_dev_count_drops(q->ins, why, packets);
+		kfree_skb_reason(skb, SKB_DROP_REASON_DEV_READY);
+	}
+	c->armed = 0;
+}
+
+/**
+ * insane_delay_flush - free every held packet
+ * @ins: the device, going down (ndo_stop) or gone
+ *
+ * Nothing enqueues any more: the core has stopped transmit, and the
+ * receive hook skips a device that is not running, each after a grace
+ * period. Every CPU's timer is cancelled first (hrtimer_cancel() waits for
+ * a running callback), then every queue purged under [RX_]DROP_FLUSHED
+ * (the counts are this CPU's: a sum is all that is read). The flow
+ * tables start over, since the flushed sequence numbers never depart.
+ */
+void insane_delay_flush(struct insane_dev *ins)
+{
+	int dir, cpu, i;
+
+	for (dir = 0; dir <= INSANE_DIRECTION_MAX; dir++) {
+		struct insane_delayq *q = &ins->delayq[dir];
+
+		if (!q->cpu)
+			continue;
+		/* The IPIs first: each starts its timer again. */
+		while (atomic_read(&q->kicks))
+			cpu_relax();
+		for_each_possible_cpu(cpu)
+			hrtimer_cancel(&per_cpu_ptr(q->cpu, cpu)->timer);
+		local_bh_disable();
+		for_each_possible_cpu(cpu)
+			insane_delay_purge(q, per_cpu_ptr(q->cpu, cpu));
+		local_bh_enable();
+		if (!q->flows)
+			continue;
+		for (i = 0; i < INSANE_DELAY_FLOWS; i++) {
+			atomic_set(&q->flows[i].enq, 0);
+			atomic_set(&q->flows[i].rel, 0);
+		}
+	}
+}
+
+/* ndo_uninit and destruction: nothing held, nothing left. */
+void insane_delay_free(struct insane_dev *ins)
+{
+	int dir;
+
+	insane_delay_flush(ins);
+	for (dir = 0; dir <= INSANE_DIRECTION_MAX; dir++) {
+		struct insane_delayq *q = &ins->delayq[dir];
+
+		free_percpu(q->cpu);
+		q->cpu = NULL;
+		insane_delay_flows_free(q->flows);
+		q->flows = NULL;
+	}
+}
+
+/**
+ * insane_delay_adopt - give a direction the flow table its policy needs
+ * @ins: the device
+ * @dir: the direction @p is set for
+ * @p: the new policy, not yet published
+ *
+ * The table came with @p (insane_policy_build(), so that a failed
+ * allocation refuses the request before anything changes); the device
+ * keeps the first it gets, for its life, and held packets rely on it. A
+ * spare left over is freed with @p. Caller holds RTNL.
+ */
+void insane_delay_adopt(struct insane_dev *ins, enum insane_direction dir,
+			struct insane_policy *p)
+{
+	struct insane_delayq *q = &ins->delayq[dir];
+
+	ASSERT_RTNL();
+	if (!p || !p->flows_spare || q->flows)
+		return;
+	WRITE_ONCE(q->flows, p->flows_spare);
+	p->flows_spare = NULL;
+}
+
+/* The gauges, transmit then receive: packets then bytes. */
+void insane_delay_held(struct insane_dev *ins, u64 *held)
+{
+	int dir, cpu;
+
+	for (dir = 0; dir <= INSANE_DIRECTION_MAX; dir++) {
+		struct insane_delayq *q = &ins->delayq[dir];
+
+		held[2 * dir] = 0;
+		held[2 * dir + 1] = 0;
+		if (!q->cpu)
+			continue;
+		for_each_possible_cpu(cpu) {
+			struct insane_delay_cpu *c = per_cpu_ptr(q->cpu, cpu);
+
+			held[2 * dir] += READ_ONCE(c->packets);
+			held[2 * dir + 1] += READ_ONCE(c->bytes);
+		}
+	}
+}

@@ -1,0 +1,91 @@
+//go:build vmtest
+
+package guest
+
+// Torture of the delay stage (issue 24, INSANE_TORTURE=full): policy
+// churn between delayed and undelayed policies under traffic both ways,
+// then the lower removed and the module unloaded with packets held.
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/insane-netdev/insane/go/genl/uapi"
+	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
+)
+
+func TestTortureDelay(t *testing.T) {
+	if !ttFull() {
+		t.Skip("INSANE_TORTURE=full only")
+	}
+	CheckKmsg(t)
+	mark := MarkKmsg(t)
+	tp, c := kdTopo(t)
+	t.Cleanup(func() { LoadModule(t) })
+	pass := kmMode(uapi.ModePass)
+	policies := [][]kmA{
+		{pass},
+		{pass, kdDelay(5 * time.Millisecond), kdJitter(3 * time.Millisecond)},
+		{pass, kdDelay(5 * time.Millisecond), kdJitter(3 * time.Millisecond), kdReorder(), kdLimit(50)},
+		{kmMode(uapi.ModePercent), kmPercent(50), kdDelay(time.Millisecond), kdJitter(time.Millisecond), kdDist(1), kdCorr(50), kmSeed(3)},
+		{kmMode(uapi.ModeSchedule), kmSteps(
+			kmStep(pass, kdDelay(20*time.Millisecond), kmDur(30*time.Millisecond)),
+			kmStep(pass, kmDur(20*time.Millisecond)),
+			kmStep(kmMode(uapi.ModeDrop), kdDelay(time.Millisecond), kmDur(10*time.Millisecond)))},
+		{pass, kdDelay(time.Second), kdJitter(time.Second), kdDist(2)},
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	flood := func(from, to string) {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _ = vmnet.Send(from, to+":9", vmnet.SendOptions{Count: 500, Interval: 100 * time.Microsecond})
+		}
+	}
+	wg.Add(2)
+	go flood(tp.Borea, tp.MorganaIP)
+	go flood(tp.Morgana, tp.BoreaIP)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		tx, rx := policies[i%len(policies)], policies[(i/2)%len(policies)]
+		if r := c.set("insane0", kmNest(uapi.DeviceAPolicy, tx...), kmNest(uapi.DeviceARxPolicy, rx...)); r.errno != 0 {
+			t.Fatalf("churn %d: %v: %s", i, r.errno, r.msg)
+		}
+		if i%50 == 49 {
+			RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "down")
+			RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "up")
+			RunIn(t, tp.Borea, "ip", "route", "replace", tp.MorganaIP+"/32", "dev", "insane0")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// Held when the lower goes: transmit packets depart into NO_LOWER;
+	// received ones are insane0's and stay held, through the unload.
+	c.setTx("insane0", pass, kdDelay(300*time.Millisecond))
+	c.setRx("insane0", pass, kdDelay(30*time.Second))
+	time.Sleep(200 * time.Millisecond)
+	before := c.get("insane0").d.Stats[uapi.StatsADropNoLower]
+	RunIn(t, tp.Borea, "ip", "link", "del", tp.BoreaDev)
+	close(stop)
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond)
+	st := c.get("insane0").d.Stats
+	t.Logf("after the lower went: no-lower %d more, rx held %d", st[uapi.StatsADropNoLower]-before, st[uapi.StatsARxHeldPackets])
+	if st[uapi.StatsAHeldPackets] != 0 || st[uapi.StatsADropNoLower] == before || st[uapi.StatsARxHeldPackets] == 0 {
+		t.Errorf("after the lower went: held %d, no-lower %d (was %d), rx held %d",
+			st[uapi.StatsAHeldPackets], st[uapi.StatsADropNoLower], before, st[uapi.StatsARxHeldPackets])
+	}
+	UnloadModule(t)
+	if ModuleLoaded() {
+		t.Fatal("the module stays loaded with packets held")
+	}
+	ttNoWaiting(t, mark)
+}
