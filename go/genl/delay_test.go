@@ -75,7 +75,7 @@ func TestDelayValidate(t *testing.T) {
 		delayed(Pass(), DelayMax-time.Second, time.Second),
 	}
 	// normal: z_max = 312148 / 65536; the largest J with D = 1s.
-	jn := time.Duration(((uint64(DelayMax-time.Second)+1)<<16 - 1) / 312148)
+	jn := time.Duration(((uint64(DelayMax-time.Second)+1)<<16 - 1) / uint64(distNormal[len(distNormal)-1]))
 	valid = append(valid, withDist(delayed(Pass(), time.Second, jn), DistNormal, 0))
 	for _, p := range valid {
 		if err := p.Validate(); err != nil {
@@ -104,7 +104,7 @@ func TestDelayValidate(t *testing.T) {
 		{withDist(delayed(Pass(), 37837, 65537), DistPareto, 0), "jitter 65537ns with delay 37837ns: pareto would draw below 0 (jitter at most 65536ns)"},
 		{delayed(Pass(), 50*time.Second, 10*time.Second+1), "jitter 10000000001ns with delay 50s: uniform would draw up to 60000000001ns, above 60s"},
 		{withDist(delayed(Pass(), time.Second, jn+1), DistNormal, 0), "normal would draw up to 60000000"},
-		{withDist(delayed(Pass(), 30*time.Second, time.Second), DistPareto, 0), "jitter 1s with delay 30s: pareto would draw up to 145578216552ns, above 60s"},
+		{withDist(delayed(Pass(), 30*time.Second, time.Second), DistPareto, 0), "jitter 1s with delay 30s: pareto would draw up to 65218368530ns, above 60s"},
 		{withDist(delayed(Pass(), time.Second, 20*time.Second), DistParetoNormal, 0), "paretonormal would draw up to"},
 		{withDist(delayed(Pass(), time.Second, 1<<62), DistNormal, 0), "normal would draw up to 9223372036854775807ns"},
 		{delayed(Schedule(false, nil, Step{Duration: time.Second, Action: Pass()}), ms, 0), "a schedule takes no delay of its own"},

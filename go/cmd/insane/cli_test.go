@@ -250,9 +250,26 @@ func rxCauses() (text, jsonText string) {
 	return text, jsonText
 }
 
+// heldLines are the gauges' lines of -s, all 0 in the fakes' devices.
+func heldLines(rx bool) (text, jsonText string) {
+	text = "    held:"
+	if rx {
+		text = "    rx held:"
+	}
+	for _, c := range genl.Counters() {
+		if c.Gauge && c.Rx == rx {
+			text += " " + c.Short + " 0"
+			jsonText += `,"` + c.Name + `":0`
+		}
+	}
+	return text + "\n", jsonText
+}
+
 func TestShowText(t *testing.T) {
 	extra, _ := newCauses()
 	rxExtra, _ := rxCauses()
+	held, _ := heldLines(false)
+	rxHeld, _ := heldLines(true)
 	f := &fakeBackend{devices: []*genl.Device{devA, devB, devC}}
 	code, out, errOut := runCLI(t, f, "link show")
 	want := "7: ins0: lower veth0 mode percent 12.5 seed 42 rx mode percent 90\n" +
@@ -268,8 +285,8 @@ func TestShowText(t *testing.T) {
 	want = "7: ins0: lower veth0 mode percent 12.5 seed 42 rx mode percent 90\n" +
 		"    relayed: packets 100 bytes 12345\n" +
 		"    dropped: total 30 policy 20 no-lower 0 no-route 2 lower-refused 0 not-ip 1 loop 3 malformed 4" + extra + "\n" +
-		"    rx relayed: packets 9 bytes 900\n" +
-		"    rx dropped: total 1 policy 1 no-memory 0" + rxExtra + "\n"
+		held + "    rx relayed: packets 9 bytes 900\n" +
+		"    rx dropped: total 1 policy 1 no-memory 0" + rxExtra + "\n" + rxHeld
 	if code != 0 || out != want {
 		t.Fatalf("exit %d, stdout:\n%s", code, out)
 	}
@@ -281,6 +298,8 @@ func TestShowText(t *testing.T) {
 func TestShowJSON(t *testing.T) {
 	_, extraJSON := newCauses()
 	_, rxExtraJSON := rxCauses()
+	_, heldJSON := heldLines(false)
+	_, rxHeldJSON := heldLines(true)
 	f := &fakeBackend{devices: []*genl.Device{devA, devB, devC}}
 	code, out, _ := runCLI(t, f, "-j link show")
 	if code != 0 {
@@ -307,8 +326,9 @@ func TestShowJSON(t *testing.T) {
 	}
 	code, out, _ = runCLI(t, f, "-s -j show ins0")
 	wantStats := `"stats":{"relayed_packets":100,"relayed_bytes":12345,"dropped":30,"drop_policy":20,"drop_no_lower":0,` +
-		`"drop_no_route":2,"drop_lower_refused":0,"drop_not_ip":1,"drop_loop":3,"drop_malformed":4` + extraJSON +
-		`,"rx_relayed_packets":9,"rx_relayed_bytes":900,"rx_dropped":1,"rx_drop_policy":1,"rx_drop_no_memory":0` + rxExtraJSON + `}}]` + "\n"
+		`"drop_no_route":2,"drop_lower_refused":0,"drop_not_ip":1,"drop_loop":3,"drop_malformed":4` + extraJSON + heldJSON +
+		`,"rx_relayed_packets":9,"rx_relayed_bytes":900,"rx_dropped":1,"rx_drop_policy":1,"rx_drop_no_memory":0` + rxExtraJSON + rxHeldJSON +
+		`}}]` + "\n"
 	if code != 0 || !strings.HasSuffix(out, wantStats) {
 		t.Fatalf("-s -j show ins0:\n%s\nwant it to end with\n%s", out, wantStats)
 	}
@@ -441,6 +461,8 @@ func TestHelp(t *testing.T) {
 func TestMonitor(t *testing.T) {
 	extra, _ := newCauses()
 	rxExtra, _ := rxCauses()
+	held, _ := heldLines(false)
+	rxHeld, _ := heldLines(true)
 	f := &fakeBackend{events: []genl.Event{
 		{Type: genl.EventRxPolicy, Device: *devA},
 		{Type: genl.EventDetach, Device: *devB},
@@ -453,12 +475,12 @@ func TestMonitor(t *testing.T) {
 		{"-s monitor", "[2026-11-26T14:05:01.123456Z] rx-policy 7: ins0: lower veth0 mode percent 12.5 seed 42 rx mode percent 90\n" +
 			"    relayed: packets 100 bytes 12345\n" +
 			"    dropped: total 30 policy 20 no-lower 0 no-route 2 lower-refused 0 not-ip 1 loop 3 malformed 4" + extra + "\n" +
-			"    rx relayed: packets 9 bytes 900\n" +
-			"    rx dropped: total 1 policy 1 no-memory 0" + rxExtra + "\n" +
+			held + "    rx relayed: packets 9 bytes 900\n" +
+			"    rx dropped: total 1 policy 1 no-memory 0" + rxExtra + "\n" + rxHeld +
 			"[2026-11-26T14:05:01.123456Z] detach 8: ins1: nolower mode time 500ms 1s\n" + "    relayed: packets 0 bytes 0\n" +
 			"    dropped: total 0 policy 0 no-lower 0 no-route 0 lower-refused 0 not-ip 0 loop 0 malformed 0" + extra + "\n" +
-			"    rx relayed: packets 0 bytes 0\n" +
-			"    rx dropped: total 0 policy 0 no-memory 0" + rxExtra + "\n"},
+			held + "    rx relayed: packets 0 bytes 0\n" +
+			"    rx dropped: total 0 policy 0 no-memory 0" + rxExtra + "\n" + rxHeld},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		var stdout, stderr bytes.Buffer

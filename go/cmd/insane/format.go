@@ -60,26 +60,32 @@ func stepLine(prefix string, p genl.Policy) string {
 
 // statsLines prints the counters of genl.Counters in their order: the
 // relayed ones after "relayed:", then the total and the drop causes after
-// "dropped:", then the same for the receive direction after "rx relayed:"
-// and "rx dropped:".
+// "dropped:", then what the delay stage holds now after "held:", then the
+// same for the receive direction after "rx relayed:", "rx dropped:" and
+// "rx held:".
 func statsLines(s genl.Stats) string {
 	relayed := [2]string{"    relayed:", "    rx relayed:"}
 	dropped := [2]string{
 		fmt.Sprintf("    dropped: total %d", s.Dropped()),
 		fmt.Sprintf("    rx dropped: total %d", s.RxDropped()),
 	}
+	held := [2]string{"    held:", "    rx held:"}
 	for _, c := range genl.Counters() {
 		d := 0
 		if c.Rx {
 			d = 1
 		}
-		if c.Drop {
+		switch {
+		case c.Gauge:
+			held[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
+		case c.Drop:
 			dropped[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
-		} else {
+		default:
 			relayed[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
 		}
 	}
-	return relayed[0] + "\n" + dropped[0] + "\n" + relayed[1] + "\n" + dropped[1] + "\n"
+	return relayed[0] + "\n" + dropped[0] + "\n" + held[0] + "\n" +
+		relayed[1] + "\n" + dropped[1] + "\n" + held[1] + "\n"
 }
 
 func writeText(w io.Writer, ds []*genl.Device, stats bool) error {
@@ -131,30 +137,46 @@ type jsonPolicy struct {
 	Limit int `json:"limit,omitempty"`
 }
 
-// jsonStats is the "stats" object: each counter of genl.Counters under its
-// name, in order, with "dropped", the sum of the transmit drop causes,
-// before the first of them, and "rx_dropped", the sum of the receive ones,
-// before the first of those.
+// jsonStats is the "stats" object: the transmit direction's counters of
+// genl.Counters, then the receive direction's, each in their order as
+// relayed ones, "dropped" (or "rx_dropped": the sum of that direction's
+// drop causes), the drop causes, then the gauges of what the delay stage
+// holds now.
 type jsonStats genl.Stats
 
 func (js jsonStats) MarshalJSON() ([]byte, error) {
 	s := genl.Stats(js)
 	var b bytes.Buffer
 	b.WriteByte('{')
-	var total [2]bool
-	for i, c := range genl.Counters() {
-		if i > 0 {
+	first := true
+	put := func(name string, v uint64) {
+		if !first {
 			b.WriteByte(',')
 		}
-		switch {
-		case c.Drop && !c.Rx && !total[0]:
-			fmt.Fprintf(&b, "\"dropped\":%d,", s.Dropped())
-			total[0] = true
-		case c.Drop && c.Rx && !total[1]:
-			fmt.Fprintf(&b, "\"rx_dropped\":%d,", s.RxDropped())
-			total[1] = true
+		first = false
+		fmt.Fprintf(&b, "%q:%d", name, v)
+	}
+	for _, rx := range []bool{false, true} {
+		for _, c := range genl.Counters() {
+			if c.Rx == rx && !c.Drop && !c.Gauge {
+				put(c.Name, c.Get(s))
+			}
 		}
-		fmt.Fprintf(&b, "%q:%d", c.Name, c.Get(s))
+		if rx {
+			put("rx_dropped", s.RxDropped())
+		} else {
+			put("dropped", s.Dropped())
+		}
+		for _, c := range genl.Counters() {
+			if c.Rx == rx && c.Drop {
+				put(c.Name, c.Get(s))
+			}
+		}
+		for _, c := range genl.Counters() {
+			if c.Rx == rx && c.Gauge {
+				put(c.Name, c.Get(s))
+			}
+		}
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
