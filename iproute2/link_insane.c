@@ -1602,7 +1602,16 @@ static bool is_drop(const struct counter *c)
 	return !strncmp(base_name(c), "drop_", strlen("drop_"));
 }
 
-/* The name without "rx_", "drop_" or "relayed_", with '-' for '_'. */
+/* A gauge: what the delay stage holds now ("held_packets"). */
+static bool is_held(const struct counter *c)
+{
+	return !strncmp(base_name(c), "held_", strlen("held_"));
+}
+
+/*
+ * The name without "rx_", "drop_", "relayed_" or "held_", with '-' for
+ * '_'.
+ */
 static void short_name(const struct counter *c, char *buf, size_t len)
 {
 	const char *s = base_name(c) + (is_drop(c) ? strlen("drop_") : 0);
@@ -1610,9 +1619,30 @@ static void short_name(const struct counter *c, char *buf, size_t len)
 
 	if (!strncmp(s, "relayed_", strlen("relayed_")))
 		s += strlen("relayed_");
+	else if (is_held(c))
+		s += strlen("held_");
 	for (i = 0; s[i] && i + 1 < len; i++)
 		buf[i] = s[i] == '_' ? '-' : s[i];
 	buf[i] = '\0';
+}
+
+/* The counters of direction @dir of a kind: 0 relayed, 1 drop, 2 held. */
+static void print_kind(const __u64 *v, int dir, int kind)
+{
+	char fmt[48], label[32];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(counters); i++) {
+		const struct counter *c = &counters[i];
+		int k = is_held(c) ? 2 : is_drop(c) ? 1 : 0;
+
+		if (is_rx(c) != dir || k != kind)
+			continue;
+		short_name(c, label, sizeof(label));
+		snprintf(fmt, sizeof(fmt), " %s %%llu", label);
+		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, c->name, fmt,
+				v[c->attr]);
+	}
 }
 
 static void insane_print_xstats(struct link_util *lu, FILE *f,
@@ -1621,6 +1651,7 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 	static const char *const relayed_fp[2] = {
 		"    relayed:", "    rx relayed:"
 	};
+	static const char *const held_fp[2] = { "    held:", "    rx held:" };
 	static const char *const dropped_key[2] = { "dropped", "rx_dropped" };
 	static const char *const dropped_fp[2] = {
 		"    dropped: total %llu", "    rx dropped: total %llu"
@@ -1628,9 +1659,7 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 	__u64 v[INSANE_STATS_A_MAX + 1] = { 0 };
 	__u64 dropped[2] = { 0, 0 };
 	struct rtattr *rta;
-	char fmt[48], label[32];
-	int dir = -1, len;
-	bool in_drops = false;
+	int dir, len;
 	size_t i;
 
 	len = (int)RTA_PAYLOAD(xstats);
@@ -1642,30 +1671,23 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 			dropped[is_rx(&counters[i])] += v[counters[i].attr];
 
 	/*
-	 * Like the insane CLI's -s lines, the transmit direction's then the
-	 * receive direction's; counters since the last reset.
+	 * Like the insane CLI's -s lines: the transmit direction's relayed,
+	 * dropped and held lines, then the receive direction's; counters
+	 * since the last reset, gauges as they are now.
 	 */
-	for (i = 0; i < ARRAY_SIZE(counters); i++) {
-		const struct counter *c = &counters[i];
-
-		if (is_rx(c) != dir) {
-			dir = is_rx(c);
-			in_drops = false;
-			print_nl();
-			print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL,
-					   "%s", relayed_fp[dir]);
-		}
-		if (is_drop(c) && !in_drops) {
-			print_nl();
-			print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE,
-					dropped_key[dir], dropped_fp[dir],
-					dropped[dir]);
-			in_drops = true;
-		}
-		short_name(c, label, sizeof(label));
-		snprintf(fmt, sizeof(fmt), " %s %%llu", label);
-		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, c->name, fmt,
-				v[c->attr]);
+	for (dir = 0; dir < 2; dir++) {
+		print_nl();
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s",
+				   relayed_fp[dir]);
+		print_kind(v, dir, 0);
+		print_nl();
+		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, dropped_key[dir],
+				dropped_fp[dir], dropped[dir]);
+		print_kind(v, dir, 1);
+		print_nl();
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s",
+				   held_fp[dir]);
+		print_kind(v, dir, 2);
 	}
 	/* ip goes on with the device's other details, indented. */
 	print_nl();
