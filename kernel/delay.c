@@ -157,7 +157,9 @@ static s32 insane_delay_next_g(const struct insane_delay *d, s32 prev, u32 u1)
 	if (prev == INSANE_DELAY_G_UNSET)
 		return n;
 	g = ((s64)d->rq * prev + (s64)d->s * n) >> 16;
-	return clamp_t(s64, g, -8 * 65536, 8 * 65536);
+	/* Within the normal table's ends: a correlated normal draws no more. */
+	return clamp_t(s64, g, -insane_dist_normal[INSANE_DIST_KNOTS - 1],
+		       insane_dist_normal[INSANE_DIST_KNOTS - 1]);
 }
 
 /* The seeded x of the k-th draw. */

@@ -15,8 +15,9 @@ import (
 
 const (
 	distLast = len(distNormal) - 1 // the last knot
-	// gMax bounds the correlated latent g: 8 standard deviations in Q16.
-	gMax = 8 << 16
+	// phiOffset places a latent g in the normal CDF table, whose knots
+	// run from -8 to 8 standard deviations (Q16).
+	phiOffset = 8 << 16
 	// The weights of paretonormal's two draws, in Q16: 1/2 and sqrt(3)/2.
 	pnNormal = 32768
 	pnPareto = 56756
@@ -30,10 +31,14 @@ func distAt(t *[len(distNormal)]int32, u uint32) int64 {
 	return a + (b-a)*f>>20
 }
 
-// phiAt reads the normal CDF table at a latent g in Q16 (clamped to
-// +-gMax): at v = g + gMax, i = v >> 8 and f its low 8 bits, shifted by 8.
+// gMax bounds the correlated latent g: the normal table's last knot, so
+// that a correlated normal draws no more than an uncorrelated one can.
+var gMax = int64(distNormal[distLast])
+
+// phiAt reads the normal CDF table at a latent g in Q16 (within +-gMax):
+// at v = g + phiOffset, i = v >> 8 and f its low 8 bits, shifted by 8.
 func phiAt(g int64) uint32 {
-	v := g + gMax
+	v := g + phiOffset
 	i, f := v>>8, v&0xff
 	if i >= int64(distLast) {
 		return distNormalCDF[distLast]

@@ -430,7 +430,7 @@
  * With CORRELATION rho (a Gaussian copula, which keeps the distribution
  * and so its mean and spread): rq = rho * 65536 / INSANE_PERCENT_MAX
  * (rounded down), s = floor(sqrt(2^32 - rq^2)); a latent g_0 = N(u1),
- * g_k = (rq * g_(k-1) + s * N(u1)) >> 16, clamped to +-8 * 65536; normal
+ * g_k = (rq * g_(k-1) + s * N(u1)) >> 16, clamped to +-N's last knot; normal
  * takes z = g_k, the others use Phi(g_k) (the CDF table, read at g_k + 8
  * * 65536 with i = that >> 8 and f its low 8 bits, shifted by 8) in place
  * of u1 (at g = 8 * 65536, i = 4096: the last knot). Seeded, k and g
