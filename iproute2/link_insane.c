@@ -9,6 +9,7 @@
  *   ip link set insane0 type insane mode time 500ms 500ms carrier events
  *   ip link set insane0 type insane rx mode percent 90   (receive policy)
  *   ip link set insane0 type insane rx off
+ *   ip link set insane0 type insane mode pass delay 50ms jitter 10ms
  *   ip -d link show insane0            (the policy)
  *   ip -s -d link show insane0         (the policy and the per-cause counters)
  *   ip link help insane
@@ -31,6 +32,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,11 @@
 
 #include "ip_plugin.h"
 #include "../kernel/counters.h"
+
+/* The delay tables' first and last knots bound the draws (see "Delay"). */
+typedef __s32 s32;
+typedef __u32 u32;
+#include "../kernel/dist_tables.h"
 
 /* The request buffer of ip link add/set, as its own link types assume. */
 #define REQ_MAX 1024
@@ -60,7 +67,20 @@ static const char mode_usage[] =
 	"pass, drop, percent P, burst P B, gilbert P R, time ON OFF or schedule STEP...";
 static const char mode_kinds[] =
 	"pass, drop, percent, burst, gilbert, time or schedule";
-static const char seed_modes[] = "mode percent, burst, gilbert or schedule";
+static const char seed_modes[] =
+	"mode percent, burst, gilbert or schedule, or a jitter";
+static const char *const dist_names[] = {
+	[INSANE_DISTRIBUTION_UNIFORM] = "uniform",
+	[INSANE_DISTRIBUTION_NORMAL] = "normal",
+	[INSANE_DISTRIBUTION_PARETO] = "pareto",
+	[INSANE_DISTRIBUTION_PARETONORMAL] = "paretonormal",
+};
+
+static_assert(ARRAY_SIZE(dist_names) == INSANE_DISTRIBUTION_MAX + 1,
+	      "a distribution of enum insane_distribution has no name");
+static_assert(INSANE_DELAY_MAX_NS == 60000000000ULL &&
+	      INSANE_DELAY_LIMIT_MAX == 10000000U,
+	      "the messages give the longest delay as 60s");
 static const char flag_modes[] = "mode time or schedule";
 
 static_assert(INSANE_EDGE_MIN_NS == 10000000ULL,
@@ -74,8 +94,21 @@ static const char usage_text[] =
 	"            mode gilbert P R [ H [ K ] ] [ seed S ] |\n"
 	"            mode time ON OFF [ carrier ] [ events ] |\n"
 	"            mode schedule STEP... [ once ] [ seed S ] [ carrier ] [ events ] }\n"
+	"          [ DELAY ] [ limit N ]  (a schedule's DELAY goes in its steps)\n"
 	"STEP := DURATION { pass | drop | percent P | burst P B |\n"
-	"                   gilbert P R [ H [ K ] ] }\n"
+	"                   gilbert P R [ H [ K ] ] } [ DELAY ]\n"
+	"DELAY := delay D [ jitter J [ correlation C ] ]\n"
+	"         [ distribution { uniform | normal | pareto | paretonormal } ]\n"
+	"         [ reorder ]\n"
+	"D J := what the policy relays waits D (with a unit: 50ms, 1s, 250us;\n"
+	"       at most 60s), spread by J: uniform from D - J to D + J, or\n"
+	"       normal, pareto or paretonormal of mean D and deviation J; a\n"
+	"       packet never leaves before an earlier one of its flow, unless\n"
+	"       reorder (netem's behaviour)\n"
+	"C := the correlation of each delay with the previous one, in percent\n"
+	"     (below 100); the distribution's mean and spread stay as they are\n"
+	"N := the packets of a direction each CPU holds at most (default\n"
+	"     100000); one beyond is dropped and counted (ip -s)\n"
 	"tx, rx := the direction of the POLICY words that follow: what is sent\n"
 	"          through the device (the default), or the replies of the hosts\n"
 	"          routed through it, which the receive policy decides (rx off,\n"
@@ -96,7 +129,8 @@ static const char usage_text[] =
 	"            the last step's action after it; at most 64 steps, of\n"
 	"            which ip's request holds about 39 pass or drop steps, or\n"
 	"            16 gilbert ones (mode schedule 30s pass 5s drop 10s percent 50)\n"
-	"S := a 64-bit seed that makes the decisions that draw reproducible\n"
+	"S := a 64-bit seed that makes the decisions and delays that draw\n"
+	"     reproducible (mode pass delay 30ms jitter 20ms seed 5)\n"
 	"carrier := the device's carrier is off during every drop window (time's\n"
 	"           OFF, a schedule's drop steps) and on after, as a cable pulled\n"
 	"           and plugged back: ip monitor link shows NO-CARRIER; tx only\n"
@@ -417,6 +451,10 @@ struct action {
 	__u32 ge_p, ge_r, ge_loss_bad, ge_loss_good;	/* gilbert */
 	__u64 on, off;		/* time */
 	__u64 duration;		/* a step's */
+	/* The delay stage: delay 0 for none. */
+	__u64 delay, jitter;
+	__u32 correlation, distribution;
+	bool reorder;
 };
 
 /*
@@ -428,6 +466,209 @@ struct where {
 	const char *at;
 	const char *mode;
 };
+
+static const char dist_needs_jitter[] =
+	"%sdistribution needs a jitter: delay D jitter J distribution %s";
+static const char uniform_below_0[] =
+	"%sjitter %s with delay %s: uniform would draw below 0 (jitter at most the delay)";
+static const char pareto_below_0[] =
+	"%sjitter %s with delay %s: pareto would draw below 0 (jitter at most %s)";
+static const char unknown_dist[] =
+	"%sunknown distribution \"%s\": want uniform, normal, pareto or paretonormal";
+
+/* The words that follow "delay D", which mean nothing elsewhere. */
+static bool is_delay_word(const char *s)
+{
+	return !strcmp(s, "jitter") || !strcmp(s, "correlation") ||
+	       !strcmp(s, "distribution") || !strcmp(s, "reorder");
+}
+
+/* Refuses a word of the delay stage met outside it, as the Go parser. */
+static int stray_delay_word(const char *s)
+{
+	if (!strcmp(s, "jitter"))
+		return bad("jitter goes after delay D: delay D jitter J");
+	if (!strcmp(s, "reorder"))
+		return bad("reorder goes after delay D: delay D reorder");
+	return bad("%s goes after delay D jitter J: delay D jitter J %s", s,
+		   !strcmp(s, "correlation") ? "correlation C" :
+		   "distribution normal");
+}
+
+/* Reads delay D or jitter J: a duration with a unit, at most 60s. */
+static int parse_delay_time(const char *word, const char *s, __u64 *ns,
+			    const char *at)
+{
+	if (is_number(s, false))
+		return bad("%s%s \"%s\" needs a unit (50ms, 1s, 250us)",
+			   at, word, s);
+	switch (scan_time(s, ns)) {
+	case 0:
+	case -ERANGE:
+		break;
+	default:
+		return bad("%s%s \"%s\" is not a duration", at, word, s);
+	}
+	if (*ns > INSANE_DELAY_MAX_NS || scan_time(s, ns) == -ERANGE)
+		return bad("%s%s \"%s\" is above 60s, the longest delay",
+			   at, word, s);
+	return 0;
+}
+
+/* floor(j * z / 2^16) for a Q16 z, saturated to the s64 range. */
+static __s64 mul_q16(__u64 j, __s64 z)
+{
+	__int128 t = (__int128)j * z;
+
+	if (t < 0)
+		t = -((-t + 0xffff) >> 16);
+	else
+		t >>= 16;
+	if (t > INT64_MAX)
+		return INT64_MAX;
+	if (t < INT64_MIN)
+		return INT64_MIN;
+	return (__s64)t;
+}
+
+/* The largest standardized draw of a distribution, its table's last knot. */
+static __s64 z_max(__u32 dist)
+{
+	const int last = INSANE_DIST_KNOTS - 1;
+
+	switch (dist) {
+	case INSANE_DISTRIBUTION_NORMAL:
+		return insane_dist_normal[last];
+	case INSANE_DISTRIBUTION_PARETO:
+		return insane_dist_pareto[last];
+	case INSANE_DISTRIBUTION_PARETONORMAL:
+		return ((__s64)insane_dist_normal[last] * 32768 +
+			(__s64)insane_dist_pareto[last] * 56756) >> 16;
+	}
+	return 1 << 16;
+}
+
+/*
+ * Checks a delay stage's numbers as the kernel does (genl's
+ * Policy.CheckDelay says the same): uniform's jitter at most the delay,
+ * pareto's smallest draw not below 0, the largest draw at most 60s.
+ */
+static int check_delay(const struct action *a, const char *at)
+{
+	char d[32], j[32], m[32];
+	__s64 most, lo;
+
+	if (!a->jitter) {
+		if (a->correlation)
+			return bad("%scorrelation needs a jitter: delay D jitter J correlation C",
+				   at);
+		if (a->distribution)
+			return bad(dist_needs_jitter, at,
+				   dist_names[a->distribution]);
+		return 0;
+	}
+	format_time(a->delay, d, sizeof(d));
+	format_time(a->jitter, j, sizeof(j));
+	if (a->distribution == INSANE_DISTRIBUTION_UNIFORM &&
+	    a->jitter > a->delay)
+		return bad(uniform_below_0, at, j, d);
+	if (a->distribution == INSANE_DISTRIBUTION_PARETO) {
+		lo = mul_q16(a->jitter, insane_dist_pareto[0]);
+		if ((__s64)a->delay + lo < 0) {
+			format_time((a->delay << 16) /
+				    (__u64)-insane_dist_pareto[0], m,
+				    sizeof(m));
+			return bad(pareto_below_0, at, j, d, m);
+		}
+	}
+	if (a->distribution == INSANE_DISTRIBUTION_UNIFORM)
+		most = (__s64)(a->delay + a->jitter);
+	else
+		most = mul_q16(a->jitter, z_max(a->distribution));
+	if (a->distribution != INSANE_DISTRIBUTION_UNIFORM)
+		most = most > INT64_MAX - (__s64)a->delay ? INT64_MAX :
+		       most + (__s64)a->delay;
+	if ((__u64)most > INSANE_DELAY_MAX_NS) {
+		format_time((__u64)most, m, sizeof(m));
+		return bad("%sjitter %s with delay %s: %s would draw up to %s, above 60s",
+			   at, j, d, dist_names[a->distribution], m);
+	}
+	return 0;
+}
+
+/*
+ * Reads "delay D" and the words after it (jitter J, correlation C,
+ * distribution NAME, reorder) in any order, each at most once, into a;
+ * at, the prefix of the messages. Returns the words used, or -1.
+ */
+static int parse_delay(int argc, char **argv, struct action *a,
+		       const char *at)
+{
+	bool seen[4] = { false };
+	int i = 2, w;
+
+	if (argc < 2)
+		return bad("%sdelay needs a duration (50ms, 1s, 250us)", at);
+	if (parse_delay_time("delay", argv[1], &a->delay, at))
+		return -1;
+	if (!a->delay)
+		return bad("%sdelay %s must be above 0", at, argv[1]);
+	while (i < argc && is_delay_word(argv[i])) {
+		w = !strcmp(argv[i], "jitter") ? 0 :
+		    !strcmp(argv[i], "correlation") ? 1 :
+		    !strcmp(argv[i], "distribution") ? 2 : 3;
+		if (seen[w])
+			return bad("%s%s given twice", at, argv[i]);
+		seen[w] = true;
+		if (w == 3) {
+			a->reorder = true;
+			i++;
+			continue;
+		}
+		if (i + 1 >= argc)
+			return bad("%s%s needs a value", at, argv[i]);
+		if (w == 0 && parse_delay_time("jitter", argv[i + 1],
+					       &a->jitter, at))
+			return -1;
+		if (w == 1) {
+			if (parse_percent(argv[i + 1], &a->correlation, at))
+				return -1;
+			if (a->correlation >= INSANE_PERCENT_MAX)
+				return bad("%scorrelation \"%s\" is not below 100",
+					   at, argv[i + 1]);
+		}
+		if (w == 2) {
+			for (a->distribution = 0;
+			     a->distribution < ARRAY_SIZE(dist_names);
+			     a->distribution++)
+				if (!strcmp(argv[i + 1],
+					    dist_names[a->distribution]))
+					break;
+			if (a->distribution == ARRAY_SIZE(dist_names))
+				return bad(unknown_dist, at, argv[i + 1]);
+		}
+		i += 2;
+	}
+	if (check_delay(a, at))
+		return -1;
+	return i;
+}
+
+/* Reads the word after "limit": packets, 1 to INSANE_DELAY_LIMIT_MAX. */
+static int parse_limit(const char *s, __u32 *limit)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = is_digit(*s) ? strtoull(s, &end, 10) : 0;
+	if (!is_digit(*s) || errno || *end || v < 1 ||
+	    v > INSANE_DELAY_LIMIT_MAX)
+		return bad("limit \"%s\" is not between 1 and %u", s,
+			   INSANE_DELAY_LIMIT_MAX);
+	*limit = (__u32)v;
+	return 0;
+}
 
 /* Reads "burst P B". */
 static int parse_burst_mode(int argc, char **argv, struct action *a,
@@ -546,7 +787,8 @@ static bool is_flag(const char *s)
 static bool ends_steps(const char *s)
 {
 	return !strcmp(s, "once") || !strcmp(s, "seed") || !strcmp(s, "rx") ||
-	       !strcmp(s, "tx") || is_flag(s);
+	       !strcmp(s, "tx") || is_flag(s) || !strcmp(s, "delay") ||
+	       !strcmp(s, "limit") || is_delay_word(s);
 }
 
 /*
@@ -586,8 +828,14 @@ static int parse_schedule(int argc, char **argv, struct policy *p)
 		if (!used)
 			return bad("step %d: unknown action \"%s\": want %s",
 				   n, argv[i + 1], step_kinds);
-		p->nsteps++;
 		i += 1 + used;
+		if (i < argc && !strcmp(argv[i], "delay")) {
+			used = parse_delay(argc - i, argv + i, s, at);
+			if (used < 0)
+				return -1;
+			i += used;
+		}
+		p->nsteps++;
 	}
 	if (!p->nsteps)
 		return bad("mode schedule needs steps: DURATION ACTION, such as 30s pass 5s drop");
@@ -599,6 +847,8 @@ static int parse_schedule(int argc, char **argv, struct policy *p)
 		;
 	if (n > i && n < argc && is_step(argv[n]))
 		return bad("a step takes no carrier or events: they follow the last step");
+	if (i + 2 < argc && !strcmp(argv[i], "limit") && is_step(argv[i + 2]))
+		return bad("a step takes no limit: it follows the last step");
 	for (n = 0; n < p->nsteps; n++) {
 		/* Each duration is at most NS_MAX: no overflow. */
 		sum += p->steps[n].duration;
@@ -670,7 +920,8 @@ static bool takes_seed(int mode)
  * Each step takes at most its nest, MODE, DURATION_NS and gilbert's four.
  */
 #define STEP_MAX_LEN (RTA_LENGTH(0) + RTA_LENGTH(4) + RTA_LENGTH(8) + \
-		      4 * RTA_LENGTH(4))
+		      4 * RTA_LENGTH(4) + 2 * RTA_LENGTH(8) + \
+		      2 * RTA_LENGTH(4) + RTA_LENGTH(0))
 #define SCRATCH_LEN 8192
 
 static_assert(RTA_LENGTH(0) + 16 * RTA_LENGTH(8) +
@@ -714,6 +965,21 @@ static void put_action(struct nlmsghdr *n, const struct action *a)
 			  a->off);
 		break;
 	}
+	if (a->delay)
+		addattr64(n, sizeof(struct scratch), INSANE_POLICY_A_DELAY_NS,
+			  a->delay);
+	if (a->jitter)
+		addattr64(n, sizeof(struct scratch), INSANE_POLICY_A_JITTER_NS,
+			  a->jitter);
+	if (a->correlation)
+		addattr32(n, sizeof(struct scratch),
+			  INSANE_POLICY_A_CORRELATION, a->correlation);
+	if (a->distribution)
+		addattr32(n, sizeof(struct scratch),
+			  INSANE_POLICY_A_DISTRIBUTION, a->distribution);
+	if (a->reorder)
+		addattr_l(n, sizeof(struct scratch), INSANE_POLICY_A_REORDER,
+			  NULL, 0);
 }
 
 /* The words of one direction: its policy, seed and edge flags. */
@@ -723,6 +989,9 @@ struct direction {
 	bool have_seed;
 	__u64 seed;
 	bool carrier, events;
+	bool have_delay;	/* "delay" at the policy's level, in dl */
+	struct action dl;
+	__u32 limit;		/* 0: none given */
 };
 
 /*
@@ -811,6 +1080,8 @@ static int put_policy(struct nlmsghdr *n, int nest_type,
 	}
 	if (d->have_seed)
 		addattr64(&s.n, sizeof(s), INSANE_POLICY_A_SEED, d->seed);
+	if (d->limit)
+		addattr32(&s.n, sizeof(s), INSANE_POLICY_A_LIMIT, d->limit);
 	if (d->carrier)
 		addattr_l(&s.n, sizeof(s), INSANE_POLICY_A_CARRIER, NULL, 0);
 	if (d->events)
@@ -826,6 +1097,33 @@ static int put_policy(struct nlmsghdr *n, int nest_type,
 			   "use fewer steps, or the insane CLI");
 	memcpy((char *)n + at, s.buf, len);
 	n->nlmsg_len = at + len;
+	return 0;
+}
+
+/*
+ * Puts the policy-level delay words on the mode: refused without a mode,
+ * and on a schedule, whose steps take them.
+ */
+static int set_delay(struct direction *d)
+{
+	struct action *a = &d->p.a;
+
+	if (d->have_delay) {
+		if (d->p.mode < 0)
+			return bad("%sdelay goes with a mode: mode pass delay D",
+				   d->prefix);
+		if (d->p.mode == INSANE_MODE_SCHEDULE)
+			return bad("%sa schedule's delay goes in its steps: 10s pass delay 50ms",
+				   d->prefix);
+		a->delay = d->dl.delay;
+		a->jitter = d->dl.jitter;
+		a->correlation = d->dl.correlation;
+		a->distribution = d->dl.distribution;
+		a->reorder = d->dl.reorder;
+	}
+	if (d->limit && d->p.mode < 0)
+		return bad("%slimit goes with a mode: mode pass limit N",
+			   d->prefix);
 	return 0;
 }
 
@@ -862,7 +1160,9 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 				continue;
 			}
 			if (strcmp(argv[i + 1], "mode") &&
-			    strcmp(argv[i + 1], "seed") && !is_flag(argv[i + 1]))
+			    strcmp(argv[i + 1], "seed") &&
+			    strcmp(argv[i + 1], "delay") &&
+			    strcmp(argv[i + 1], "limit") && !is_flag(argv[i + 1]))
 				return bad("%s needs a policy (mode ... or seed S), not \"%s\"",
 					   argv[i], argv[i + 1]);
 			if (rx && rx_off)
@@ -885,6 +1185,24 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 				return -1;
 			d->have_seed = true;
 			i += 2;
+		} else if (!strcmp(argv[i], "delay")) {
+			if (d->have_delay)
+				return bad("%sdelay given twice", d->prefix);
+			used = parse_delay(argc - i, argv + i, &d->dl, "");
+			if (used < 0)
+				return -1;
+			d->have_delay = true;
+			i += used;
+		} else if (!strcmp(argv[i], "limit")) {
+			if (d->limit)
+				return bad("%slimit given twice", d->prefix);
+			if (i + 1 >= argc)
+				return bad("limit needs a number of packets");
+			if (parse_limit(argv[i + 1], &d->limit))
+				return -1;
+			i += 2;
+		} else if (is_delay_word(argv[i])) {
+			return stray_delay_word(argv[i]);
 		} else if (!strcmp(argv[i], "carrier")) {
 			if (d == &dirs[1])
 				return bad("carrier goes with the transmit policy only");
@@ -904,7 +1222,9 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 
 	for (k = 0; k < 2; k++) {
 		d = &dirs[k];
-		if (d->have_seed && !takes_seed(d->p.mode)) {
+		if (set_delay(d))
+			return -1;
+		if (d->have_seed && !takes_seed(d->p.mode) && !d->p.a.jitter) {
 			if (d->p.mode < 0)
 				return bad("%sseed goes with %s", d->prefix,
 					   seed_modes);
@@ -1042,6 +1362,61 @@ static void print_time(const char *key, __u64 ns)
 	}
 }
 
+/* A flag of the policy: its word in text, in JSON key: true. */
+static void print_flag(struct rtattr *tb[], int type, const char *name)
+{
+	if (!tb[type])
+		return;
+	if (is_json_context())
+		print_color_bool(IP_PRINT_JSON, IP_COLOR_NONE, name, NULL, true);
+	else
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s ",
+				   name);
+}
+
+/* A word in text only ("delay "): its value follows. */
+static void print_word(const char *word)
+{
+	print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s ", word);
+}
+
+/*
+ * The delay stage as the grammar writes it: "delay 50ms jitter 10ms
+ * correlation 25 distribution normal reorder ", the default uniform
+ * distribution left out; in JSON delay_ns, jitter_ns, correlation,
+ * distribution (whenever there is a jitter) and reorder.
+ */
+static void print_delay(struct rtattr *tb[])
+{
+	__u64 delay, jitter;
+	__u32 corr = 0, dist = INSANE_DISTRIBUTION_UNIFORM;
+	char buf[32];
+
+	if (!get_u64(tb[INSANE_POLICY_A_DELAY_NS], &delay))
+		return;
+	print_word("delay");
+	print_time("delay_ns", delay);
+	if (get_u64(tb[INSANE_POLICY_A_JITTER_NS], &jitter) && jitter) {
+		print_word("jitter");
+		print_time("jitter_ns", jitter);
+		if (get_u32(tb[INSANE_POLICY_A_CORRELATION], &corr) && corr) {
+			print_word("correlation");
+			print_percent("correlation", corr);
+		}
+		get_u32(tb[INSANE_POLICY_A_DISTRIBUTION], &dist);
+		if (dist < ARRAY_SIZE(dist_names))
+			snprintf(buf, sizeof(buf), "%s", dist_names[dist]);
+		else
+			snprintf(buf, sizeof(buf), "%u", dist);
+		print_color_string(IP_PRINT_JSON, IP_COLOR_NONE,
+				   "distribution", NULL, buf);
+		if (dist != INSANE_DISTRIBUTION_UNIFORM)
+			print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL,
+					   "distribution %s ", buf);
+	}
+	print_flag(tb, INSANE_POLICY_A_REORDER, "reorder");
+}
+
 /*
  * A mode and its own attributes, as the grammar writes them: "mode burst
  * 95 5 " for a policy, "burst 95 5 " in a step. gilbert's loss
@@ -1086,6 +1461,7 @@ static void print_action(struct rtattr *tb[], __u32 mode, bool step)
 		print_time("on_ns", on);
 		print_time("off_ns", off);
 	}
+	print_delay(tb);
 }
 
 /*
@@ -1116,18 +1492,6 @@ static void print_steps(const struct rtattr *steps)
 	close_json_array(IP_PRINT_JSON, NULL);
 }
 
-/* A flag of the policy: its word in text, in JSON key: true. */
-static void print_flag(struct rtattr *tb[], int type, const char *name)
-{
-	if (!tb[type])
-		return;
-	if (is_json_context())
-		print_color_bool(IP_PRINT_JSON, IP_COLOR_NONE, name, NULL, true);
-	else
-		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s ",
-				   name);
-}
-
 /*
  * A policy: the grammar's words, then for time and schedule modes where
  * they are, in text "step 2 left 3.25s" (the steps numbered from 1, time
@@ -1138,7 +1502,7 @@ static void print_flag(struct rtattr *tb[], int type, const char *name)
 static void print_policy(struct rtattr *tb[])
 {
 	__u64 seed, left;
-	__u32 mode, step;
+	__u32 mode, step, limit;
 	char buf[32];
 
 	if (!tb || !get_u32(tb[INSANE_POLICY_A_MODE], &mode))
@@ -1165,6 +1529,9 @@ static void print_policy(struct rtattr *tb[])
 	if (get_u64(tb[INSANE_POLICY_A_SEED], &seed))
 		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, "seed",
 				"seed %llu ", seed);
+	if (get_u32(tb[INSANE_POLICY_A_LIMIT], &limit))
+		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, "limit",
+				"limit %llu ", limit);
 	print_flag(tb, INSANE_POLICY_A_CARRIER, "carrier");
 	print_flag(tb, INSANE_POLICY_A_EVENTS, "events");
 	if (!get_u32(tb[INSANE_POLICY_A_STEP_INDEX], &step))

@@ -46,6 +46,7 @@ func encodePolicy(ae *netlink.AttributeEncoder, p Policy) {
 			ae.Flag(uapi.PolicyAOnce, true)
 		}
 	}
+	encodeDelay(ae, p)
 	if p.Seed != nil {
 		ae.Uint64(uapi.PolicyASeed, *p.Seed)
 	}
@@ -54,6 +55,29 @@ func encodePolicy(ae *netlink.AttributeEncoder, p Policy) {
 	}
 	if p.Events {
 		ae.Flag(uapi.PolicyAEvents, true)
+	}
+}
+
+// encodeDelay writes the delay stage's attributes and the limit, each only
+// when set (the uniform distribution is the kernel's default).
+func encodeDelay(ae *netlink.AttributeEncoder, p Policy) {
+	if p.Delay != 0 {
+		ae.Uint64(uapi.PolicyADelayNs, uint64(p.Delay))
+	}
+	if p.Jitter != 0 {
+		ae.Uint64(uapi.PolicyAJitterNs, uint64(p.Jitter))
+	}
+	if c := percentUnits(p.Correlation); c != 0 {
+		ae.Uint32(uapi.PolicyACorrelation, c)
+	}
+	if p.Distribution != DistUniform {
+		ae.Uint32(uapi.PolicyADistribution, uint32(p.Distribution))
+	}
+	if p.Reorder {
+		ae.Flag(uapi.PolicyAReorder, true)
+	}
+	if p.Limit != 0 {
+		ae.Uint32(uapi.PolicyALimit, uint32(p.Limit))
 	}
 }
 
@@ -128,6 +152,18 @@ func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy, dur *tim
 			index, haveIndex = int(ad.Uint32()), true
 		case uapi.PolicyAStepLeftNs:
 			left, haveLeft = nsDuration(ad.Uint64()), true
+		case uapi.PolicyADelayNs:
+			p.Delay = nsDuration(ad.Uint64())
+		case uapi.PolicyAJitterNs:
+			p.Jitter = nsDuration(ad.Uint64())
+		case uapi.PolicyACorrelation:
+			p.Correlation = float64(ad.Uint32()) / uapi.PercentScale
+		case uapi.PolicyADistribution:
+			p.Distribution = Distribution(ad.Uint32())
+		case uapi.PolicyAReorder:
+			p.Reorder = true
+		case uapi.PolicyALimit:
+			p.Limit = int(ad.Uint32())
 		case uapi.PolicyADurationNs:
 			if dur != nil {
 				*dur = nsDuration(ad.Uint64())

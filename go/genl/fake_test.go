@@ -2,6 +2,7 @@ package genl
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"testing"
 	"unsafe"
@@ -69,6 +70,22 @@ func kernelPolicy(ae *netlink.AttributeEncoder, p Policy) {
 	}
 	if p.Events {
 		ae.Flag(uapi.PolicyAEvents, true)
+	}
+	// The delay stage, as the uapi header lists it, the distribution
+	// always with a jitter (the client must take the default written out).
+	if p.Delay != 0 {
+		ae.Uint64(uapi.PolicyADelayNs, uint64(p.Delay))
+	}
+	if p.Jitter != 0 {
+		ae.Uint64(uapi.PolicyAJitterNs, uint64(p.Jitter))
+		ae.Uint32(uapi.PolicyADistribution, uint32(p.Distribution))
+		ae.Uint32(uapi.PolicyACorrelation, uint32(math.Round(p.Correlation*uapi.PercentScale)))
+	}
+	if p.Reorder {
+		ae.Flag(uapi.PolicyAReorder, true)
+	}
+	if p.Limit != 0 {
+		ae.Uint32(uapi.PolicyALimit, uint32(p.Limit))
 	}
 	if p.Now != nil {
 		ae.Uint32(uapi.PolicyAStepIndex, uint32(p.Now.Index))

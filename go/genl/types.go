@@ -118,6 +118,80 @@ type Policy struct {
 	// Now is reported by the kernel in ModeTime and ModeSchedule: the step
 	// in force when the device was read. It is ignored when setting.
 	Now *StepNow
+
+	// Delay, above 0, holds what the policy (or a schedule's step) relays
+	// for that long before it leaves, at most DelayMax; 0 is no delay. A
+	// schedule takes its delays in its steps, never at its top. See the
+	// uapi header's "Delay" and Predictor.Delay.
+	Delay time.Duration
+	// Jitter, with a Delay, spreads each packet's delay around it (see
+	// Distribution); 0 is none, and each packet waits Delay exactly.
+	Jitter time.Duration
+	// Correlation, with a Jitter, is the correlation in percent (0 to
+	// below 100, in millionths as Percent) of each packet's delay with the
+	// previous one's; it keeps the distribution's mean and spread.
+	Correlation float64
+	// Distribution, with a Jitter, is the shape of the delays: uniform
+	// (the default) from Delay - Jitter to Delay + Jitter, or normal,
+	// pareto or paretonormal of mean Delay and standard deviation Jitter.
+	Distribution Distribution
+	// Reorder, with a Delay, lets each packet leave at its arrival plus its
+	// own delay, as netem does; without it no packet of a flow leaves
+	// before an earlier one (see Departure).
+	Reorder bool
+	// Limit is the number of packets of one direction that each CPU holds
+	// at most (1 to DelayLimitMax); 0 leaves the kernel's default,
+	// DelayLimitDefault. It is the policy's, never a step's.
+	Limit int
+}
+
+// The delay stage's bounds, the uapi header's.
+const (
+	// DelayMax is the longest delay a packet can draw.
+	DelayMax time.Duration = uapi.DelayMaxNs
+	// DelayLimitDefault is the packets held per CPU and direction when a
+	// policy gives no Limit: a second of delay at 100,000 packets a second.
+	DelayLimitDefault = uapi.DelayLimitDefault
+	// DelayLimitMax is the largest Limit.
+	DelayLimitMax = uapi.DelayLimitMax
+)
+
+// A Distribution is the shape of a delay's jitter.
+type Distribution uint32
+
+// Distributions (enum insane_distribution).
+const (
+	// DistUniform draws from Delay - Jitter to Delay + Jitter, evenly.
+	DistUniform Distribution = uapi.DistributionUniform
+	// DistNormal draws from the normal of mean Delay, deviation Jitter.
+	DistNormal Distribution = uapi.DistributionNormal
+	// DistPareto draws from a Pareto of shape 3 of mean Delay, deviation
+	// Jitter: mostly a little early, at times very late.
+	DistPareto Distribution = uapi.DistributionPareto
+	// DistParetoNormal is half normal, half Pareto (netem's paretonormal).
+	DistParetoNormal Distribution = uapi.DistributionParetonormal
+)
+
+// distNames are the CLI's words of the distributions, in enum order.
+var distNames = [...]string{"uniform", "normal", "pareto", "paretonormal"}
+
+// String returns the CLI word of the distribution: "uniform", "normal",
+// "pareto" or "paretonormal".
+func (d Distribution) String() string {
+	if int(d) < len(distNames) {
+		return distNames[d]
+	}
+	return fmt.Sprintf("distribution(%d)", uint32(d))
+}
+
+// ParseDistribution reads a distribution's CLI word (String's).
+func ParseDistribution(s string) (Distribution, error) {
+	for i, n := range distNames {
+		if s == n {
+			return Distribution(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown distribution %q: want uniform, normal, pareto or paretonormal", s)
 }
 
 // EdgeMin is the shortest window of a policy with Carrier or Events: the
@@ -263,11 +337,14 @@ func (p Policy) validate(step bool) error {
 	if p.Mode != ModeSchedule && (p.Steps != nil || p.Once) {
 		return bad("mode %s takes no steps", p.Mode)
 	}
-	if p.Seed != nil && (step || p.Mode == ModePass || p.Mode == ModeDrop || p.Mode == ModeTime) {
+	if p.Seed != nil && (step || (p.Mode == ModePass || p.Mode == ModeDrop || p.Mode == ModeTime) && p.Jitter == 0) {
 		if step {
 			return bad("a step takes no seed: the schedule has it")
 		}
-		return bad("mode %s takes no seed", p.Mode)
+		return bad("mode %s takes no seed without a jitter", p.Mode)
+	}
+	if err := p.CheckDelay(step); err != nil {
+		return err
 	}
 	if p.Carrier || p.Events {
 		if step {
@@ -418,58 +495,89 @@ func (p Policy) String() string {
 	return s
 }
 
-// modeString is String without the edge flags.
+// modeString is String without the edge flags: the mode, its numbers, the
+// delay words, once, the seed and the limit.
 func (p Policy) modeString() string {
+	var s string
 	switch p.Mode {
-	case ModePass:
-		return "mode pass"
-	case ModePercent:
-		s := "mode percent " + FormatPercentUnits(p.PercentUnits())
-		if p.Seed != nil {
-			s += " seed " + strconv.FormatUint(*p.Seed, 10)
-		}
-		return s
+	case ModePass, ModeDrop, ModePercent, ModeBurst, ModeGilbert:
+		s = "mode " + p.action()
 	case ModeTime:
-		return "mode time " + FormatDuration(p.On) + " " + FormatDuration(p.Off)
-	case ModeDrop, ModeBurst, ModeGilbert:
-		s := "mode " + p.action()
-		if p.Seed != nil {
-			s += " seed " + strconv.FormatUint(*p.Seed, 10)
-		}
-		return s
+		s = "mode time " + FormatDuration(p.On) + " " + FormatDuration(p.Off) + p.delayWords()
 	case ModeSchedule:
-		s := "mode schedule"
+		s = "mode schedule"
 		for _, st := range p.Steps {
 			s += " " + FormatDuration(st.Duration) + " " + st.Action.action()
 		}
+		// A valid schedule has no delay of its own; an invalid one shows
+		// it where it is.
+		s += p.delayWords()
 		if p.Once {
 			s += " once"
 		}
-		if p.Seed != nil {
-			s += " seed " + strconv.FormatUint(*p.Seed, 10)
-		}
-		return s
+	default:
+		s = p.Mode.String() + p.delayWords()
 	}
-	return p.Mode.String()
+	if p.Seed != nil {
+		s += " seed " + strconv.FormatUint(*p.Seed, 10)
+	}
+	if p.Limit != 0 {
+		s += " limit " + strconv.Itoa(p.Limit)
+	}
+	return s
+}
+
+// delayWords writes the delay stage as the grammar has it, with a leading
+// space: " delay 50ms jitter 10ms correlation 25 distribution normal
+// reorder", each word only when set (the uniform distribution, the
+// default, is not written); "" without a delay stage.
+func (p Policy) delayWords() string {
+	var s string
+	if p.Delay != 0 {
+		s += " delay " + FormatDuration(p.Delay)
+	}
+	if p.Jitter != 0 {
+		s += " jitter " + FormatDuration(p.Jitter)
+	}
+	if c := percentUnits(p.Correlation); c != 0 {
+		s += " correlation " + FormatPercentUnits(c)
+	}
+	if p.Distribution != DistUniform {
+		s += " distribution " + p.Distribution.String()
+	}
+	if p.Reorder {
+		s += " reorder"
+	}
+	return s
 }
 
 // Equal reports whether p and q are the same policy as the kernel holds
-// it: the same mode, numbers in the kernel's units, seed, steps and flags. Now,
-// which the kernel reports, is not compared. (A Policy with steps cannot be
-// compared with ==.)
-func (p Policy) Equal(q Policy) bool { return p.String() == q.String() }
+// it: the same mode, numbers in the kernel's units, seed, steps, flags and
+// delay stage, no Limit being DelayLimitDefault. Now, which the kernel
+// reports, is not compared. (A Policy with steps cannot be compared with
+// ==.)
+func (p Policy) Equal(q Policy) bool {
+	norm := func(p Policy) string {
+		if p.Limit == DelayLimitDefault {
+			p.Limit = 0
+		}
+		return p.String()
+	}
+	return norm(p) == norm(q)
+}
 
-// action writes the mode and its numbers, without "mode" and the seed: a
-// schedule step's action.
+// action writes the mode, its numbers and its delay words, without "mode",
+// the seed and the limit: a schedule step's action.
 func (p Policy) action() string {
+	var s string
 	switch p.Mode {
 	case ModePercent:
-		return "percent " + FormatPercentUnits(p.PercentUnits())
+		s = "percent " + FormatPercentUnits(p.PercentUnits())
 	case ModeBurst:
-		return "burst " + FormatPercentUnits(p.PercentUnits()) + " " + FormatBurstUnits(p.BurstUnits())
+		s = "burst " + FormatPercentUnits(p.PercentUnits()) + " " + FormatBurstUnits(p.BurstUnits())
 	case ModeGilbert:
 		g := p.Gilbert
-		s := "gilbert " + FormatPercentUnits(percentUnits(g.P)) + " " + FormatPercentUnits(percentUnits(g.R))
+		s = "gilbert " + FormatPercentUnits(percentUnits(g.P)) + " " + FormatPercentUnits(percentUnits(g.R))
 		bad, good := percentUnits(g.LossBad), percentUnits(g.LossGood)
 		if bad != uapi.PercentMax || good != 0 {
 			s += " " + FormatPercentUnits(bad)
@@ -477,9 +585,10 @@ func (p Policy) action() string {
 		if good != 0 {
 			s += " " + FormatPercentUnits(good)
 		}
-		return s
+	default:
+		s = p.Mode.String()
 	}
-	return p.Mode.String()
+	return s + p.delayWords()
 }
 
 // FormatPercentUnits writes millionths of a percent as an exact decimal

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/insane-netdev/insane/go/genl"
 )
 
 // prevResult is what ptp returns for a pod with one IPv4 address.
@@ -99,6 +102,16 @@ func TestAnnotations(t *testing.T) {
 	if err != nil || cfg.rx == nil || cfg.rx.policy.String() != "mode percent 90 seed 3" || cfg.rx.from != "annotation insane.dev/rx" {
 		t.Errorf("with an rx annotation: %v, %v", cfg, err)
 	}
+	// The delay words, through the shared parser, both directions.
+	cfg, err = parseConfig(netconf("1.1.0", rc(`"insane.dev/tx": "mode pass delay 50ms jitter 10ms seed 5 limit 2000", `+
+		`"insane.dev/rx": "mode schedule 10s pass 2s pass delay 400ms distribution normal jitter 50ms 10s pass"`), true), true)
+	if err != nil || cfg.tx.policy.String() != "mode pass delay 50ms jitter 10ms seed 5 limit 2000" || cfg.rx == nil ||
+		cfg.rx.policy.String() != "mode schedule 10s pass 2s pass delay 400ms jitter 50ms distribution normal 10s pass" {
+		t.Errorf("with delay annotations: %v, %v", cfg, err)
+	} else if p := cfg.tx.policy; p.Delay != 50*time.Millisecond || p.Jitter != 10*time.Millisecond || p.Limit != 2000 ||
+		cfg.rx.policy.Steps[1].Action.Distribution != genl.DistNormal {
+		t.Errorf("delay fields: tx %+v rx %+v", p, cfg.rx.policy)
+	}
 	cfg, err = parseConfig(netconf("1.1.0", rc(`"example.com/other": "x"`), true), true)
 	if err != nil || cfg.tx.policy.String() != "mode percent 10" {
 		t.Errorf("without it: %v, %v", cfg, err)
@@ -110,7 +123,10 @@ func TestAnnotations(t *testing.T) {
 		`"insane.dev/tx": "mode percent"`:     {types.ErrInvalidNetworkConfig, `insane: annotation insane.dev/tx: "mode percent": mode percent needs a percentage`},
 		`"insane.dev/rx": "mode percent 101"`: {types.ErrInvalidNetworkConfig, `annotation insane.dev/rx: "mode percent 101": percentage "101" is not between 0 and 100`},
 		`"insane.dev/loss": "5"`:              {types.ErrUnsupportedField, `unknown pod annotation "insane.dev/loss" (value "5")`},
-		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, burst, gilbert or schedule, not mode pass"},
+		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, burst, gilbert or schedule, or a jitter, not mode pass"},
+		`"insane.dev/tx": "mode pass delay 5ms jitter 6ms"`: {types.ErrInvalidNetworkConfig,
+			`annotation insane.dev/tx: "mode pass delay 5ms jitter 6ms": jitter 6ms with delay 5ms: uniform would draw below 0`},
+		`"insane.dev/rx": "mode schedule 1s pass limit 5 2s drop"`: {types.ErrInvalidNetworkConfig, "a step takes no limit"},
 		`"insane.dev/rx": "mode time 1s 1s carrier"`: {types.ErrInvalidNetworkConfig,
 			`annotation insane.dev/rx: "mode time 1s 1s carrier": carrier goes with the transmit policy only`},
 	} {

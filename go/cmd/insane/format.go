@@ -120,6 +120,15 @@ type jsonPolicy struct {
 	// step for good.
 	Step       *int   `json:"step,omitempty"`
 	StepLeftNs *int64 `json:"step_left_ns,omitempty"`
+	// The delay stage, of a policy or a step: the distribution is given
+	// (uniform included) whenever there is a jitter.
+	DelayNs      *int64   `json:"delay_ns,omitempty"`
+	JitterNs     *int64   `json:"jitter_ns,omitempty"`
+	Correlation  *float64 `json:"correlation,omitempty"`
+	Distribution string   `json:"distribution,omitempty"`
+	Reorder      bool     `json:"reorder,omitempty"`
+	// The packets held per CPU and direction, when the policy sets it.
+	Limit int `json:"limit,omitempty"`
 }
 
 // jsonStats is the "stats" object: each counter of genl.Counters under its
@@ -205,6 +214,19 @@ func policyJSON(p genl.Policy) jsonPolicy {
 			jp.Steps = append(jp.Steps, js)
 		}
 	}
+	if p.Delay != 0 {
+		d := int64(p.Delay)
+		jp.DelayNs = &d
+		jp.Reorder = p.Reorder
+	}
+	if p.Jitter != 0 {
+		j := int64(p.Jitter)
+		jp.JitterNs, jp.Distribution = &j, p.Distribution.String()
+		if p.Correlation != 0 {
+			jp.Correlation = pct(p.Correlation)
+		}
+	}
+	jp.Limit = p.Limit
 	if p.Now != nil {
 		i := p.Now.Index
 		jp.Step = &i

@@ -27,6 +27,9 @@ where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] |
                   mode time ON OFF [ carrier ] [ events ] |
                   mode burst P B [ seed S ] | mode gilbert P R [ H [ K ] ] [ seed S ] |
                   mode schedule STEP... [ once ] [ seed S ] [ carrier ] [ events ] | seed S }
+                 [ DELAY ] [ limit N ]  (a schedule's DELAY goes in its steps)
+       DELAY := delay D [ jitter J [ correlation C ] ]
+                [ distribution { uniform | normal | pareto | paretonormal } ] [ reorder ]
        tx, rx := the direction of the POLICY words that follow: what is sent
                  through the device (the default), or what the hosts routed
                  through it send back, which the receive policy decides
@@ -40,10 +43,20 @@ where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] |
        P R [ H [ K ] ] := the Gilbert-Elliott chain, in percent, as tc-netem's
                  gemodel: P good to bad, R bad to good, H and K the loss in the
                  bad and good states (tc's 1-h and 1-k; 100 and 0 by default)
-       STEP := DURATION { pass | drop | percent P | burst P B | gilbert P R [ H [ K ] ] }
+       STEP := DURATION { pass | drop | percent P | burst P B | gilbert P R [ H [ K ] ] } [ DELAY ]
                each DURATION with a unit (30s, 500ms, 1m); the steps repeat, or
                with once the last one holds (mode schedule 30s pass 5s drop)
-       S := a 64-bit seed that makes the decisions reproducible
+       D J := what the policy relays waits D (with a unit: 50ms, 1s, 250us; at
+              most 60s) before it leaves, spread by the jitter J: uniform from
+              D - J to D + J (J at most D), or normal, pareto or paretonormal
+              of mean D and standard deviation J; a packet never leaves before
+              an earlier one of its flow, unless reorder (netem's behaviour)
+       C := the correlation of each packet's delay with the previous one's, in
+            percent (below 100); it keeps the distribution's mean and spread
+       N := the packets of a direction each CPU holds at most (default 100000);
+            a packet beyond is dropped, and counted (-s)
+       S := a 64-bit seed that makes the decisions and the delays reproducible
+            (mode pass delay 30ms jitter 20ms seed 5)
        carrier := the device's carrier is off during every drop window (time's
                   OFF, a schedule's drop steps) and on again after, as a cable
                   pulled and plugged back (NO-CARRIER in ip link); tx only
@@ -99,14 +112,18 @@ type command struct {
 	name string
 
 	// add and set
-	lower      string
-	nolower    bool
-	policy     *genl.Policy // the mode, without the seed
-	seed       *uint64
-	rxPolicy   *genl.Policy // the receive policy's mode, without the seed
-	rxSeed     *uint64
-	rxOff      bool
-	resetStats bool
+	lower    string
+	nolower  bool
+	policy   *genl.Policy // the mode, without the seed
+	seed     *uint64
+	rxPolicy *genl.Policy // the receive policy's mode, without the seed
+	rxSeed   *uint64
+	// The delay words (policyparse.Delay) and limit of each direction,
+	// set on the mode once all the words are read.
+	delay, rxDelay *genl.Policy
+	limit, rxLimit int
+	rxOff          bool
+	resetStats     bool
 }
 
 // match reports whether arg abbreviates keyword, as ip(8) allows.
@@ -288,8 +305,14 @@ func (c *command) parseSettings(sub string, args []string) error {
 	// The direction that mode and seed set: tx until "rx" says otherwise.
 	rx := false
 	for len(args) > 0 {
+		if policyparse.DelayWord(args[0]) {
+			return policyErr(policyparse.StrayDelayWord(args[0]))
+		}
 		kw, ok := pickSetting(args[0], "lower slave", "nolower noslave", "mode", "seed", "carrier", "events",
 			"reset-stats", "tx", "rx")
+		if args[0] == "delay" || args[0] == "limit" {
+			kw, ok = args[0], true
+		}
 		if !ok {
 			return usagef("unknown keyword %q for link %s", args[0], sub)
 		}
@@ -309,7 +332,7 @@ func (c *command) parseSettings(sub string, args []string) error {
 				c.rxOff, args = true, args[1:]
 				continue
 			}
-			if w, ok := pickSetting(args[0], "mode", "seed", "carrier", "events"); !ok {
+			if w, ok := pickSetting(args[0], "mode", "seed", "carrier", "events"); !ok && args[0] != "delay" && args[0] != "limit" {
 				return usagef("%s needs a policy (mode ... or seed S), not %q", kw, args[0])
 			} else if rx && c.rxOff {
 				return usagef("rx off given with another receive policy (rx %s)", w)
@@ -319,7 +342,7 @@ func (c *command) parseSettings(sub string, args []string) error {
 		if kw == "carrier" && rx {
 			return usagef("carrier goes with the transmit policy only")
 		}
-		if (kw == "mode" || kw == "seed" || kw == "events") && rx {
+		if (kw == "mode" || kw == "seed" || kw == "events" || kw == "delay" || kw == "limit") && rx {
 			kw = "rx " + kw
 		}
 		if seen[kw] {
@@ -355,6 +378,28 @@ func (c *command) parseSettings(sub string, args []string) error {
 				c.seed = &s
 			}
 			args = rest
+		case "delay", "rx delay":
+			p, rest, err := policyparse.Delay(args)
+			if err != nil {
+				return policyErr(err)
+			}
+			if rx {
+				c.rxDelay = &p
+			} else {
+				c.delay = &p
+			}
+			args = rest
+		case "limit", "rx limit":
+			n, rest, err := policyparse.LimitWords(args)
+			if err != nil {
+				return policyErr(err)
+			}
+			if rx {
+				c.rxLimit = n
+			} else {
+				c.limit = n
+			}
+			args = rest
 		case "mode", "rx mode":
 			p, rest, err := policyparse.Mode(args)
 			if err != nil {
@@ -380,7 +425,15 @@ func (c *command) parseSettings(sub string, args []string) error {
 		p               *genl.Policy
 		seed            *uint64
 		carrier, events bool
-	}{{"", c.policy, c.seed, seen["carrier"], seen["events"]}, {"rx ", c.rxPolicy, c.rxSeed, false, seen["rx events"]}} {
+		delay           *genl.Policy
+		limit           int
+	}{
+		{"", c.policy, c.seed, seen["carrier"], seen["events"], c.delay, c.limit},
+		{"rx ", c.rxPolicy, c.rxSeed, false, seen["rx events"], c.rxDelay, c.rxLimit},
+	} {
+		if err := policyparse.SetDelay(d.p, d.delay, d.limit); err != nil {
+			return prefixed(d.prefix, err)
+		}
 		if d.seed != nil && (d.p != nil || sub == "add") {
 			if err := policyparse.CheckSeed(d.p, d.seed); err != nil {
 				return prefixed(d.prefix, err)

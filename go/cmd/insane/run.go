@@ -155,8 +155,8 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 				if err != nil {
 					return err
 				}
-				if !policyparse.Seeded(d.Policy.Mode) {
-					return fmt.Errorf("%s is in mode %s: a seed goes with mode percent, burst, gilbert or schedule",
+				if policyparse.CheckSeed(&d.Policy, cmd.seed) != nil {
+					return fmt.Errorf("%s is in mode %s: a seed goes with mode percent, burst, gilbert or schedule, or a jitter",
 						cmd.name, d.Policy.Mode)
 				}
 				p := d.Policy
@@ -170,12 +170,12 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 				if err != nil {
 					return err
 				}
-				if d.RxPolicy == nil || !policyparse.Seeded(d.RxPolicy.Mode) {
+				if d.RxPolicy == nil || policyparse.CheckSeed(d.RxPolicy, cmd.rxSeed) != nil {
 					mode := "off"
 					if d.RxPolicy != nil {
 						mode = "mode " + d.RxPolicy.Mode.String()
 					}
-					return fmt.Errorf("%s's receive policy is %s: a seed goes with mode percent, burst, gilbert or schedule",
+					return fmt.Errorf("%s's receive policy is %s: a seed goes with mode percent, burst, gilbert or schedule, or a jitter",
 						cmd.name, mode)
 				}
 				p := *d.RxPolicy

@@ -4,12 +4,16 @@
 //	mode burst P B [seed S] | mode gilbert P R [H [K]] [seed S] |
 //	mode schedule STEP... [once] [seed S] [carrier] [events]
 //
-//	STEP := DURATION ACTION
+//	STEP := DURATION ACTION [DELAY]
 //	ACTION := pass | drop | percent P | burst P B | gilbert P R [H [K]]
+//	DELAY := delay D [jitter J [correlation C]] [distribution uniform|normal|pareto|paretonormal] [reorder]
 //
-// "seed S", "carrier" and "events" may come in any order, before or after
-// the mode, each at most once. carrier and events need windows of at least
-// genl.EdgeMin (time's ON and OFF, every step's DURATION).
+// "seed S", "carrier", "events", "limit N" and DELAY (of a mode other
+// than schedule, whose steps take it) may come in any order, before or
+// after the mode, each at most once; the words after "delay D" in any
+// order, each at most once. carrier and events need windows of at least
+// genl.EdgeMin (time's ON and OFF, every step's DURATION). A seed goes
+// with a mode that draws, or with a jitter.
 //
 // It is the one parser of that grammar in Go: the CLI (go/cmd/insane) reads
 // the policy words of "insane link add|set" with Mode and Seed, between its
@@ -51,12 +55,17 @@ func Match(arg, keyword string) bool {
 // "events", in any order, each at most once. It cannot tell the direction:
 // a receive policy must not have carrier (genl.Policy.ValidateRx).
 func Parse(words []string) (genl.Policy, error) {
-	var mode *genl.Policy
+	var mode, delay *genl.Policy
 	var seed *uint64
+	limit := 0
 	seen := map[string]bool{}
 	for len(words) > 0 {
 		var kw string
 		switch {
+		case words[0] == "delay" || words[0] == "limit":
+			kw = words[0]
+		case DelayWord(words[0]):
+			return genl.Policy{}, StrayDelayWord(words[0])
 		case Match(words[0], "mode"):
 			kw = "mode"
 		case Match(words[0], "seed"):
@@ -66,7 +75,7 @@ func Parse(words []string) (genl.Policy, error) {
 		case Match(words[0], "events"):
 			kw = "events"
 		default:
-			return genl.Policy{}, errorf("unknown keyword %q in a policy: want mode, seed, carrier or events", words[0])
+			return genl.Policy{}, errorf("unknown keyword %q in a policy: want mode, seed, delay, limit, carrier or events", words[0])
 		}
 		if seen[kw] {
 			return genl.Policy{}, errorf("%s given twice", kw)
@@ -86,7 +95,22 @@ func Parse(words []string) (genl.Policy, error) {
 				return genl.Policy{}, err
 			}
 			seed, words = &s, rest
+		case "delay":
+			d, rest, err := Delay(words)
+			if err != nil {
+				return genl.Policy{}, err
+			}
+			delay, words = &d, rest
+		case "limit":
+			n, rest, err := LimitWords(words)
+			if err != nil {
+				return genl.Policy{}, err
+			}
+			limit, words = n, rest
 		}
+	}
+	if err := SetDelay(mode, delay, limit); err != nil {
+		return genl.Policy{}, err
 	}
 	if err := CheckSeed(mode, seed); err != nil {
 		return genl.Policy{}, err
@@ -113,13 +137,154 @@ func CheckSeed(mode *genl.Policy, seed *uint64) error {
 		return nil
 	}
 	if mode == nil {
-		return errorf("seed goes with mode percent, burst, gilbert or schedule")
+		return errorf("seed goes with mode percent, burst, gilbert or schedule, or a jitter")
 	}
 	switch mode.Mode {
 	case genl.ModePercent, genl.ModeBurst, genl.ModeGilbert, genl.ModeSchedule:
 		return nil
 	}
-	return errorf("seed goes with mode percent, burst, gilbert or schedule, not mode %s", mode.Mode)
+	if mode.Jitter != 0 {
+		return nil
+	}
+	return errorf("seed goes with mode percent, burst, gilbert or schedule, or a jitter, not mode %s", mode.Mode)
+}
+
+// The words of the delay stage after "delay D".
+var delayWords = []string{"jitter", "correlation", "distribution", "reorder"}
+
+// DelayWord reports whether w is one of the words that follow "delay D"
+// (jitter, correlation, distribution, reorder), which mean nothing
+// elsewhere.
+func DelayWord(w string) bool {
+	for _, d := range delayWords {
+		if w == d {
+			return true
+		}
+	}
+	return false
+}
+
+// StrayDelayWord is the refusal of a word of the delay stage met outside
+// it.
+func StrayDelayWord(w string) error {
+	switch w {
+	case "jitter":
+		return errorf("jitter goes after delay D: delay D jitter J")
+	case "reorder":
+		return errorf("reorder goes after delay D: delay D reorder")
+	}
+	return errorf("%s goes after delay D jitter J: delay D jitter J %s", w, map[string]string{
+		"correlation": "correlation C", "distribution": "distribution normal"}[w])
+}
+
+// Delay reads the words after the keyword "delay": D, then "jitter J",
+// "correlation C", "distribution NAME" and "reorder", in any order, each at
+// most once. It returns a policy of mode pass holding only the delay
+// stage's fields, checked as the kernel checks them, and the words left.
+func Delay(args []string) (genl.Policy, []string, error) {
+	var p genl.Policy
+	if len(args) == 0 {
+		return p, nil, errorf("delay needs a duration (50ms, 1s, 250us)")
+	}
+	d, err := delayDuration("delay", args[0])
+	if err != nil {
+		return p, nil, err
+	}
+	if d == 0 {
+		return p, nil, errorf("delay %s must be above 0", args[0])
+	}
+	p.Delay, args = d, args[1:]
+	seen := map[string]bool{}
+	for len(args) > 0 && DelayWord(args[0]) {
+		w := args[0]
+		if seen[w] {
+			return p, nil, errorf("%s given twice", w)
+		}
+		seen[w] = true
+		args = args[1:]
+		if w == "reorder" {
+			p.Reorder = true
+			continue
+		}
+		if len(args) == 0 {
+			return p, nil, errorf("%s needs a value", w)
+		}
+		switch w {
+		case "jitter":
+			if p.Jitter, err = delayDuration("jitter", args[0]); err != nil {
+				return p, nil, err
+			}
+		case "correlation":
+			c, err := Percent(args[0])
+			if err != nil {
+				return p, nil, err
+			}
+			if math.Round(c*uapi.PercentScale) >= uapi.PercentMax {
+				return p, nil, errorf("correlation %q is not below 100", args[0])
+			}
+			p.Correlation = c
+		case "distribution":
+			if p.Distribution, err = genl.ParseDistribution(args[0]); err != nil {
+				return p, nil, errorf("%s", err.Error())
+			}
+		}
+		args = args[1:]
+	}
+	if err := p.CheckDelay(false); err != nil {
+		return p, nil, errorf("%s", err.Error())
+	}
+	return p, args, nil
+}
+
+// delayDuration reads delay D or jitter J: a duration with a unit.
+func delayDuration(word, s string) (time.Duration, error) {
+	if digits.MatchString(s) || burstDecimal.MatchString(s) {
+		return 0, errorf("%s %q needs a unit (50ms, 1s, 250us)", word, s)
+	}
+	if !durationish.MatchString(s) {
+		return 0, errorf("%s %q is not a duration", word, s)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d > genl.DelayMax {
+		return 0, errorf("%s %q is above %s, the longest delay", word, s, genl.FormatDuration(genl.DelayMax))
+	}
+	return d, nil
+}
+
+// LimitWords reads the word after the keyword "limit", a number of packets
+// from 1 to genl.DelayLimitMax, and returns it and the words left.
+func LimitWords(args []string) (int, []string, error) {
+	if len(args) == 0 {
+		return 0, nil, errorf("limit needs a number of packets")
+	}
+	n, err := strconv.ParseUint(args[0], 10, 32)
+	if !digits.MatchString(args[0]) || err != nil || n < 1 || n > genl.DelayLimitMax {
+		return 0, nil, errorf("limit %q is not between 1 and %d", args[0], genl.DelayLimitMax)
+	}
+	return int(n), args[1:], nil
+}
+
+// SetDelay puts the delay stage read by Delay (nil when there is none) and
+// the limit (0 when there is none) on mode, refusing them without a mode
+// and the delay on a schedule, whose steps take it.
+func SetDelay(mode, delay *genl.Policy, limit int) error {
+	if delay != nil {
+		if mode == nil {
+			return errorf("delay goes with a mode: mode pass delay D")
+		}
+		if mode.Mode == genl.ModeSchedule {
+			return errorf("a schedule's delay goes in its steps: 10s pass delay 50ms")
+		}
+		mode.Delay, mode.Jitter, mode.Correlation = delay.Delay, delay.Jitter, delay.Correlation
+		mode.Distribution, mode.Reorder = delay.Distribution, delay.Reorder
+	}
+	if limit != 0 {
+		if mode == nil {
+			return errorf("limit goes with a mode: mode pass limit N")
+		}
+		mode.Limit = limit
+	}
+	return nil
 }
 
 // CheckFlags refuses carrier and events without a mode that has windows
@@ -333,6 +498,15 @@ func schedule(args []string) (*genl.Policy, []string, error) {
 		if err != nil {
 			return nil, nil, errorf("step %d: %s", n, err.(*Error).Msg)
 		}
+		if len(rest) > 0 && rest[0] == "delay" {
+			dl, more, err := Delay(rest[1:])
+			if err != nil {
+				return nil, nil, errorf("step %d: %s", n, err.(*Error).Msg)
+			}
+			a.Delay, a.Jitter, a.Correlation, a.Distribution, a.Reorder = dl.Delay, dl.Jitter, dl.Correlation,
+				dl.Distribution, dl.Reorder
+			rest = more
+		}
 		steps = append(steps, genl.Step{Duration: d, Action: a})
 		args = rest
 	}
@@ -347,6 +521,9 @@ func schedule(args []string) (*genl.Policy, []string, error) {
 	}
 	if flags > 0 && flags < len(args) && isStep(args[flags]) {
 		return nil, nil, errorf("a step takes no carrier or events: they follow the last step")
+	}
+	if len(args) > 2 && args[0] == "limit" && isStep(args[2]) {
+		return nil, nil, errorf("a step takes no limit: it follows the last step")
 	}
 	once := false
 	if len(args) > 0 && args[0] == "once" {
@@ -370,7 +547,8 @@ func isWord(s string) bool {
 }
 
 // knownAfterSteps are the words that end a schedule's steps.
-var knownAfterSteps = map[string]bool{"once": true, "seed": true, "carrier": true, "events": true, "rx": true, "tx": true}
+var knownAfterSteps = map[string]bool{"once": true, "seed": true, "carrier": true, "events": true, "rx": true, "tx": true,
+	"delay": true, "limit": true, "jitter": true, "correlation": true, "distribution": true, "reorder": true}
 
 var decimal = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
 
