@@ -55,6 +55,16 @@ type options struct {
 	callsCount     int
 	callsWarm      int
 	callsRateCount int
+	// delay phase (delay.go)
+	delayReps    int
+	delayRate    float64
+	delayCount   int
+	delayTiming  int
+	delayDist    int
+	nodropCount  uint64
+	nodropGap    int64
+	heldCount    int
+	delayDevices int
 }
 
 func main() {
@@ -75,7 +85,7 @@ func main() {
 	flag.DurationVar(&o.flapOn, "flap-on", 20*time.Millisecond, "carrier flaps: ON window (at least 10ms)")
 	flag.DurationVar(&o.flapOff, "flap-off", 20*time.Millisecond, "carrier flaps: OFF window (at least 10ms)")
 	flag.DurationVar(&o.flapDur, "flap-dur", 5*time.Second, "carrier flaps: how long the policy flaps, in guest time (250 edges at 20ms/20ms)")
-	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,calls,noisy,acc,burst,alloc,edge,flap,mem,profile (calls: exact counts per function, under icount; default: tput,tcp,lines,rx,flap under icount, else noisy,lines,acc,burst,alloc,edge,flap,mem)")
+	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,calls,noisy,acc,burst,alloc,edge,flap,mem,delay,delaynoisy,profile (calls: exact counts per function, under icount; default: tput,tcp,lines,rx,flap under icount, else noisy,lines,acc,burst,alloc,edge,flap,mem)")
 	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
 	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
@@ -85,6 +95,15 @@ func main() {
 	flag.IntVar(&o.callsCount, "calls-count", 2000, "calls: packets traced per case and source, after the warm-up")
 	flag.IntVar(&o.callsWarm, "calls-warm", 200, "calls: packets sent traced before the counted ones")
 	flag.IntVar(&o.callsRateCount, "calls-rate-count", 20000, "calls: packets of each untraced rate and calibration run")
+	flag.IntVar(&o.delayReps, "delay-reps", 3, "delay: rounds of the cost runs (each -dur long)")
+	flag.Float64Var(&o.delayRate, "delay-rate", 10000, "delay: datagrams per second of the paced runs")
+	flag.IntVar(&o.delayCount, "delay-count", 100000, "delay: datagrams of each order run (delay 10ms jitter 5ms)")
+	flag.IntVar(&o.delayTiming, "delay-timing", 20000, "delay: datagrams of each timing run (delay 10ms)")
+	flag.IntVar(&o.delayDist, "delay-dist", 20000, "delay: datagrams of each distribution and replay run")
+	flag.Uint64Var(&o.nodropCount, "nodrop-count", 150000, "delay: packets pktgen sends through delay 1s")
+	flag.Int64Var(&o.nodropGap, "nodrop-gap", 10000, "delay: ns between pktgen's packets through delay 1s (10000: 100,000 packets/s)")
+	flag.IntVar(&o.heldCount, "held-count", 50000, "delay: datagrams held for the memory per held packet")
+	flag.IntVar(&o.delayDevices, "delay-devices", 200, "delay: devices created for the memory per device and per delay policy")
 	flag.StringVar(&o.render, "render", "", "host: read the BENCH-JSON line from this guest log and draw -svg")
 	flag.StringVar(&o.svg, "svg", "build/benchmarks.svg", "with -render: the SVG file to write")
 	flag.StringVar(&o.profiles, "profiles", "", "host: read the profiles from this guest log and write them to -profile-out")
@@ -145,6 +164,8 @@ type report struct {
 	Flap         *flapResult   `json:"flap,omitempty"`
 	Memory       []memRec      `json:"memory,omitempty"`
 	Receive      []rxRec       `json:"receive,omitempty"`
+	Delay        *delayResult  `json:"delay,omitempty"`
+	DelayNoisy   []runRec      `json:"delay_noisy,omitempty"`
 	Skipped      []string      `json:"skipped,omitempty"`
 	Errors       []string      `json:"errors,omitempty"`
 	Elapsed      time.Duration `json:"elapsed_ns"`
@@ -305,6 +326,27 @@ func bench(o *options) error {
 			return err
 		}
 		printMemory(rep.Memory, o.devices)
+	}
+	if phase("delay") {
+		d, err := delayPhase(c, o)
+		if d != nil {
+			rep.Delay = d
+			rep.Errors = append(rep.Errors, d.errors()...)
+			printDelay(d, rep.Icount)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if phase("delaynoisy") {
+		if ncpu < 2 {
+			rep.Skipped = append(rep.Skipped, "delaynoisy: needs 2 vCPUs (run without -icount)")
+		} else {
+			if rep.DelayNoisy, err = delayNoisy(c, o); err != nil {
+				return err
+			}
+			printDelayNoisy(rep.DelayNoisy, o.noisyReps, o.noisyDur)
+		}
 	}
 	for _, s := range rep.Skipped {
 		fmt.Printf("skipped: %s\n", s)

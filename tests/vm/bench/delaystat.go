@@ -1,0 +1,171 @@
+package main
+
+import (
+	"math"
+	"time"
+
+	"github.com/insane-netdev/insane/go/genl"
+)
+
+// The delay phase's analysis (issue 24), apart from the VM so that the
+// host's unit tests cover it (delaystat_test.go).
+
+// delayObs is what one delay run's sender and receiver saw, indexed by
+// sequence number: the sender's CLOCK_REALTIME readings right before and
+// right after each send(2), the departure from the lower (the packet
+// socket's SO_TIMESTAMPNS, CLOCK_REALTIME, taken in dev_queue_xmit_nit()
+// right before the lower's ndo_start_xmit), 0 for a datagram that never
+// left; and the sequence numbers in the order they left.
+type delayObs struct {
+	send, sendAfter, dep []int64
+	order                []uint32
+	dups                 int
+	captureDrops         uint32
+	sendErrors           int
+	seconds              float64
+}
+
+func newDelayObs(n int) delayObs {
+	return delayObs{send: make([]int64, n), sendAfter: make([]int64, n), dep: make([]int64, n), order: make([]uint32, 0, n)}
+}
+
+// received counts the datagrams that left the lower.
+func (o *delayObs) received() int { return len(o.order) }
+
+// reordered counts the datagrams that left after a datagram with a higher
+// sequence number (RFC 4737's reordered packets: each is late against the
+// highest number seen before it).
+func reordered(order []uint32) int {
+	n := 0
+	var next uint32 // one more than the highest number seen
+	for _, s := range order {
+		if s < next {
+			n++
+		} else {
+			next = s + 1
+		}
+	}
+	return n
+}
+
+// moments returns the mean and the sample standard deviation of v.
+func moments(v []float64) (mean, sd float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(v)-1))
+}
+
+// configuredMoments is the mean and standard deviation of the delays a
+// policy draws: D and J/sqrt(3) for uniform (D - J to D + J), D and J for
+// the others (the tables are standardized), D and 0 without a jitter.
+func configuredMoments(p genl.Policy) (mean, sd float64) {
+	mean = float64(p.Delay)
+	switch {
+	case p.Jitter <= 0:
+		return mean, 0
+	case p.Distribution == genl.DistUniform:
+		return mean, float64(p.Jitter) / math.Sqrt(3)
+	}
+	return mean, float64(p.Jitter)
+}
+
+// predictedDelays returns the delays the kernel draws for the first n
+// packets after policy p was set with its seed (genl.Predictor.Delay).
+func predictedDelays(p genl.Policy, n int) []int64 {
+	var seed uint64
+	if p.Seed != nil {
+		seed = *p.Seed
+	}
+	pr := genl.NewPredictor(seed)
+	d := make([]int64, n)
+	for k := range d {
+		d[k] = int64(pr.Delay(p))
+	}
+	return d
+}
+
+// nominalDepartures returns each packet's nominal departure from its send
+// time and its drawn delay, by the header's "Order" (genl.Departure):
+// send + delay with reorder, else the later of that and the previous
+// packet's nominal departure (one flow).
+func nominalDepartures(send, delays []int64, reorder bool) []int64 {
+	nom := make([]int64, len(send))
+	var last time.Duration
+	for i := range send {
+		t := genl.Departure(time.Duration(send[i]), time.Duration(delays[i]), last, reorder)
+		nom[i], last = int64(t), t
+	}
+	return nom
+}
+
+// lateness returns, for each packet that left, its departure minus its
+// nominal departure.
+func lateness(dep, nominal []int64) []int64 {
+	var v []int64
+	for i, d := range dep {
+		if d != 0 {
+			v = append(v, d-nominal[i])
+		}
+	}
+	return v
+}
+
+// measuredDelays returns departure minus send time for each packet that
+// left, and the sequence numbers they belong to.
+func measuredDelays(o *delayObs) (d []int64, seqs []int) {
+	for i, t := range o.dep {
+		if t != 0 {
+			d = append(d, t-o.send[i])
+			seqs = append(seqs, i)
+		}
+	}
+	return d, seqs
+}
+
+// sendPath returns the width of each send's clock bracket: how long
+// send(2) took, the uncertainty of the send time.
+func sendPath(o *delayObs) []int64 {
+	v := make([]int64, len(o.send))
+	for i := range o.send {
+		v[i] = o.sendAfter[i] - o.send[i]
+	}
+	return v
+}
+
+// replay compares two runs' per-packet delays, packet by packet (those
+// that left in both): how many agree within tol, and the largest
+// difference.
+func replay(a, b *delayObs, tol int64) (within, compared int, maxDiff int64) {
+	for i := range a.dep {
+		if i >= len(b.dep) || a.dep[i] == 0 || b.dep[i] == 0 {
+			continue
+		}
+		diff := absInt((a.dep[i] - a.send[i]) - (b.dep[i] - b.send[i]))
+		compared++
+		if diff <= tol {
+			within++
+		}
+		maxDiff = max(maxDiff, diff)
+	}
+	return within, compared, maxDiff
+}
+
+// relErr is (got - want) / want.
+func relErr(got, want float64) float64 {
+	if want == 0 {
+		return math.NaN()
+	}
+	return (got - want) / want
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/insane-netdev/insane/go/genl"
+)
+
+func TestReordered(t *testing.T) {
+	for _, c := range []struct {
+		order []uint32
+		want  int
+	}{
+		{nil, 0},
+		{[]uint32{0, 1, 2, 3}, 0},
+		{[]uint32{0, 2, 3}, 0},          // a loss is no reordering
+		{[]uint32{1, 0, 2, 3}, 1},       // 0 arrives after 1
+		{[]uint32{3, 0, 1, 2}, 3},       // one early packet makes three late ones
+		{[]uint32{0, 3, 1, 4, 2, 5}, 2}, // 1 and 2 are late
+		{[]uint32{4, 3, 2, 1, 0}, 4},
+	} {
+		if got := reordered(c.order); got != c.want {
+			t.Errorf("reordered(%v) = %d, want %d", c.order, got, c.want)
+		}
+	}
+}
+
+func TestMoments(t *testing.T) {
+	m, sd := moments([]float64{2, 4, 4, 4, 5, 5, 7, 9})
+	if m != 5 || math.Abs(sd-math.Sqrt(32.0/7)) > 1e-12 {
+		t.Errorf("moments = %v, %v; want 5, %v", m, sd, math.Sqrt(32.0/7))
+	}
+	if m, sd := moments([]float64{3}); m != 3 || sd != 0 {
+		t.Errorf("moments of one = %v, %v", m, sd)
+	}
+	if m, _ := moments(nil); !math.IsNaN(m) {
+		t.Errorf("moments of none = %v, want NaN", m)
+	}
+}
+
+func TestConfiguredMoments(t *testing.T) {
+	ms := time.Millisecond
+	p := genl.Pass()
+	p.Delay = 10 * ms
+	if m, sd := configuredMoments(p); m != 1e7 || sd != 0 {
+		t.Errorf("no jitter: %v %v", m, sd)
+	}
+	p.Jitter = 5 * ms
+	if m, sd := configuredMoments(p); m != 1e7 || math.Abs(sd-5e6/math.Sqrt(3)) > 1e-6 {
+		t.Errorf("uniform: %v %v", m, sd)
+	}
+	p.Distribution = genl.DistNormal
+	if m, sd := configuredMoments(p); m != 1e7 || sd != 5e6 {
+		t.Errorf("normal: %v %v", m, sd)
+	}
+}
+
+// The predictor's draws of the bench's configurations have the configured
+// moments (10^5 draws: 4 sigma of the mean is 1.3 % of J/sqrt(3) for
+// uniform; the sd's is under 1 %), so that the phase's comparison of the
+// kernel's against the configuration is a fair one.
+func TestPredictedDelaysMoments(t *testing.T) {
+	seed := uint64(delaySeed)
+	ms := time.Millisecond
+	for _, p := range []genl.Policy{
+		{Mode: genl.ModePass, Delay: 10 * ms, Jitter: 5 * ms, Seed: &seed},
+		{Mode: genl.ModePass, Delay: 10 * ms, Jitter: 2 * ms, Distribution: genl.DistNormal, Seed: &seed},
+		{Mode: genl.ModePass, Delay: 10 * ms, Jitter: 5 * ms, Correlation: 50, Seed: &seed},
+		{Mode: genl.ModePass, Delay: 10 * ms, Jitter: 2 * ms, Distribution: genl.DistNormal, Correlation: 50, Seed: &seed},
+	} {
+		const n = 100000
+		d := predictedDelays(p, n)
+		f := make([]float64, n)
+		for i, x := range d {
+			f[i] = float64(x)
+		}
+		m, sd := moments(f)
+		wm, wsd := configuredMoments(p)
+		// Correlated draws: the effective sample is smaller, by
+		// (1 + rho) / (1 - rho) = 3 at 50 %.
+		k := 1.0
+		if p.Correlation != 0 {
+			k = math.Sqrt(3)
+		}
+		if e := math.Abs(m - wm); e > 4*k*wsd/math.Sqrt(n) {
+			t.Errorf("%s: mean %.0f, want %.0f (off by %.0f ns)", p, m, wm, e)
+		}
+		if e := math.Abs(relErr(sd, wsd)); e > 0.01 {
+			t.Errorf("%s: sd %.0f, want %.0f (%.2f %%)", p, sd, wsd, 100*e)
+		}
+		// Same seed, same draws.
+		again := predictedDelays(p, n)
+		for i := range d {
+			if d[i] != again[i] {
+				t.Fatalf("%s: draw %d differs: %d then %d", p, i, d[i], again[i])
+			}
+		}
+	}
+}
+
+func TestNominalDepartures(t *testing.T) {
+	send := []int64{0, 100, 200, 300}
+	delays := []int64{1000, 500, 2000, 100}
+	if got, want := nominalDepartures(send, delays, true), []int64{1000, 600, 2200, 400}; !equal(got, want) {
+		t.Errorf("reorder: %v, want %v", got, want)
+	}
+	// In order: no packet leaves before the one before it.
+	if got, want := nominalDepartures(send, delays, false), []int64{1000, 1000, 2200, 2200}; !equal(got, want) {
+		t.Errorf("in order: %v, want %v", got, want)
+	}
+}
+
+func equal(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLatenessAndDelays(t *testing.T) {
+	o := newDelayObs(4)
+	o.send = []int64{0, 100, 200, 300}
+	o.sendAfter = []int64{10, 130, 205, 320}
+	o.dep = []int64{1005, 0, 1230, 1301}
+	nom := []int64{1000, 1100, 1200, 1300}
+	if got, want := lateness(o.dep, nom), []int64{5, 30, 1}; !equal(got, want) {
+		t.Errorf("lateness %v, want %v", got, want)
+	}
+	d, seqs := measuredDelays(&o)
+	if !equal(d, []int64{1005, 1030, 1001}) || len(seqs) != 3 || seqs[1] != 2 {
+		t.Errorf("measured delays %v at %v", d, seqs)
+	}
+	if got := sendPath(&o); !equal(got, []int64{10, 30, 5, 20}) {
+		t.Errorf("send path %v", got)
+	}
+}
+
+func TestReplay(t *testing.T) {
+	a := newDelayObs(3)
+	b := newDelayObs(3)
+	a.send, a.dep = []int64{0, 10, 20}, []int64{1000, 1010, 0}
+	b.send, b.dep = []int64{500, 510, 520}, []int64{1500, 1700, 1520}
+	within, compared, maxDiff := replay(&a, &b, 100)
+	if within != 1 || compared != 2 || maxDiff != 190 {
+		t.Errorf("replay = %d of %d, max %d; want 1 of 2, max 190", within, compared, maxDiff)
+	}
+}
+
+func TestNetemPolicy(t *testing.T) {
+	for _, c := range []struct {
+		cmd        string
+		d, j       time.Duration
+		dist       genl.Distribution
+		wantJitter bool
+	}{
+		{"tc qdisc add dev low0 root netem delay 10ms limit 1000000", 10 * time.Millisecond, 0, genl.DistUniform, false},
+		{"tc qdisc add dev low0 root netem delay 10ms 5ms limit 1000000", 10 * time.Millisecond, 5 * time.Millisecond, genl.DistUniform, true},
+		{"tc qdisc add dev low0 root netem delay 10ms 2ms distribution normal limit 1000000", 10 * time.Millisecond, 2 * time.Millisecond, genl.DistNormal, true},
+	} {
+		p := netemPolicy(c.cmd)
+		if p.Delay != c.d || p.Jitter != c.j || p.Distribution != c.dist || !p.Reorder {
+			t.Errorf("%q: %+v", c.cmd, p)
+		}
+	}
+}
+
+func TestDelaySeq(t *testing.T) {
+	pkt := make([]byte, 20+8+delaySize)
+	pkt[0], pkt[9] = 0x45, 17
+	pkt[22], pkt[23] = 0, 9
+	p := pkt[28:]
+	put := func(b []byte, v uint64) {
+		for i := 0; i < 8; i++ {
+			b[i] = byte(v >> (56 - 8*i))
+		}
+	}
+	put(p, delayMagic)
+	put(p[8:], 7)
+	put(p[16:], 12345)
+	if s, ok := delaySeq(pkt, 7); !ok || s != 12345 {
+		t.Errorf("delaySeq = %d, %v", s, ok)
+	}
+	if _, ok := delaySeq(pkt, 8); ok {
+		t.Error("another run's datagram taken")
+	}
+	if _, ok := delaySeq(pkt[:40], 7); ok {
+		t.Error("a short datagram taken")
+	}
+}
