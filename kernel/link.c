@@ -40,26 +40,9 @@ void insane_link_event(struct insane_dev *ins, enum insane_event event)
  * (NLA_UNSPEC in insane_policy_nla).
  */
 static const struct nla_policy insane_link_nla[INSANE_POLICY_A_MAX + 1] = {
-	[INSANE_POLICY_A_MODE]		= { .type = NLA_U32 },
-	[INSANE_POLICY_A_PERCENT]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_SEED]		= { .type = NLA_U64 },
-	[INSANE_POLICY_A_ON_NS]		= { .type = NLA_U64 },
-	[INSANE_POLICY_A_OFF_NS]	= { .type = NLA_U64 },
+	INSANE_POLICY_NLA
 	[INSANE_POLICY_A_RX]		= NLA_POLICY_NESTED(insane_policy_nla),
 	[INSANE_POLICY_A_RX_OFF]	= { .type = NLA_FLAG },
-	[INSANE_POLICY_A_BURST]		= { .type = NLA_U32 },
-	[INSANE_POLICY_A_GE_P]		= { .type = NLA_U32 },
-	[INSANE_POLICY_A_GE_R]		= { .type = NLA_U32 },
-	[INSANE_POLICY_A_GE_LOSS_BAD]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_GE_LOSS_GOOD]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_STEPS]		= NLA_POLICY_NESTED(insane_steps_nla),
-	[INSANE_POLICY_A_DURATION_NS]	= { .type = NLA_U64 },
-	[INSANE_POLICY_A_ONCE]		= { .type = NLA_FLAG },
-	[INSANE_POLICY_A_STEP_INDEX]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_STEP_LEFT_NS]	= { .type = NLA_U64 },
-	[INSANE_POLICY_A_CARRIER]	= { .type = NLA_FLAG },
-	[INSANE_POLICY_A_EVENTS]	= { .type = NLA_FLAG },
-	[INSANE_POLICY_A_STEPS_OMITTED]	= { .type = NLA_U32 },
 };
 
 /* The transmit policy's attributes of @data (which may be NULL) in @tx. */

@@ -24,30 +24,7 @@ const struct nla_policy insane_steps_nla[INSANE_STEPS_A_MAX + 1] = {
  * insane_policy_check() refuses them with a message of its own.
  */
 const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1] = {
-	[INSANE_POLICY_A_MODE]		= { .type = NLA_U32 },
-	[INSANE_POLICY_A_PERCENT]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_SEED]		= { .type = NLA_U64 },
-	[INSANE_POLICY_A_ON_NS]		= { .type = NLA_U64 },
-	[INSANE_POLICY_A_OFF_NS]	= { .type = NLA_U64 },
-	[INSANE_POLICY_A_BURST]		= { .type = NLA_U32 },
-	[INSANE_POLICY_A_GE_P]		= { .type = NLA_U32 },
-	[INSANE_POLICY_A_GE_R]		= { .type = NLA_U32 },
-	[INSANE_POLICY_A_GE_LOSS_BAD]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_GE_LOSS_GOOD]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_STEPS]		= NLA_POLICY_NESTED(insane_steps_nla),
-	[INSANE_POLICY_A_DURATION_NS]	= { .type = NLA_U64 },
-	[INSANE_POLICY_A_ONCE]		= { .type = NLA_FLAG },
-	[INSANE_POLICY_A_STEP_INDEX]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_STEP_LEFT_NS]	= { .type = NLA_U64 },
-	[INSANE_POLICY_A_CARRIER]	= { .type = NLA_FLAG },
-	[INSANE_POLICY_A_EVENTS]	= { .type = NLA_FLAG },
-	[INSANE_POLICY_A_STEPS_OMITTED]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_DELAY_NS]	= { .type = NLA_U64 },
-	[INSANE_POLICY_A_JITTER_NS]	= { .type = NLA_U64 },
-	[INSANE_POLICY_A_CORRELATION]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_DISTRIBUTION]	= { .type = NLA_U32 },
-	[INSANE_POLICY_A_REORDER]	= { .type = NLA_FLAG },
-	[INSANE_POLICY_A_LIMIT]		= { .type = NLA_U32 },
+	INSANE_POLICY_NLA
 };
 
 static const char * const insane_policy_dup_msgs[INSANE_POLICY_A_MAX + 1] = {
