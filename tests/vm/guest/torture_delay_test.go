@@ -33,7 +33,7 @@ func TestTortureDelay(t *testing.T) {
 			kmStep(pass, kdDelay(20*time.Millisecond), kmDur(30*time.Millisecond)),
 			kmStep(pass, kmDur(20*time.Millisecond)),
 			kmStep(kmMode(uapi.ModeDrop), kdDelay(time.Millisecond), kmDur(10*time.Millisecond)))},
-		{pass, kdDelay(time.Second), kdJitter(time.Second), kdDist(2)},
+		{pass, kdDelay(time.Second), kdJitter(100 * time.Millisecond), kdDist(2)},
 	}
 
 	stop := make(chan struct{})
