@@ -74,7 +74,7 @@ func TestDelayValidate(t *testing.T) {
 		withDist(delayed(Pass(), 0, 0), DistUniform, 0),
 		delayed(Pass(), DelayMax-time.Second, time.Second),
 	}
-	// normal: z_max = 312148 / 65536; the largest J with D = 1s.
+	// normal: z_max = 261578 / 65536 (3.99); the largest J with D = 1s.
 	jn := time.Duration(((uint64(DelayMax-time.Second)+1)<<16 - 1) / uint64(distNormal[len(distNormal)-1]))
 	valid = append(valid, withDist(delayed(Pass(), time.Second, jn), DistNormal, 0))
 	for _, p := range valid {

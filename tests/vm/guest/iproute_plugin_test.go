@@ -463,12 +463,16 @@ func TestIPLinkPlugin(t *testing.T) {
 			t.Errorf("ip xstats %+v (dropped %d, rx %d), client %+v (dropped %d, rx %d)", got, x["dropped"], x["rx_dropped"],
 				st, st.Dropped(), st.RxDropped())
 		}
-		relayedLine, rxRelayedLine := "relayed:", "rx relayed:"
+		relayedLine, rxRelayedLine, heldLine, rxHeldLine := "relayed:", "rx relayed:", "held:", "rx held:"
 		droppedLine := "dropped: total " + strconv.FormatUint(st.Dropped(), 10)
 		rxDroppedLine := "rx dropped: total " + strconv.FormatUint(st.RxDropped(), 10)
 		for _, k := range genl.Counters() {
 			v := " " + k.Short + " " + strconv.FormatUint(k.Get(st), 10)
 			switch {
+			case k.Gauge && k.Rx:
+				rxHeldLine += v
+			case k.Gauge:
+				heldLine += v
 			case k.Drop && k.Rx:
 				rxDroppedLine += v
 			case k.Drop:
@@ -483,8 +487,8 @@ func TestIPLinkPlugin(t *testing.T) {
 			t.Fatalf("the client's counters begin %q, want %q", relayedLine, want)
 		}
 		out := RunIn(t, b, "ip", "-d", "-s", "link", "show", "ins0")
-		for _, want := range []string{"    " + relayedLine + "\n", "    " + droppedLine + "\n",
-			"    " + rxRelayedLine + "\n", "    " + rxDroppedLine + "\n"} {
+		for _, want := range []string{"    " + relayedLine + "\n", "    " + droppedLine + "\n", "    " + heldLine + "\n",
+			"    " + rxRelayedLine + "\n", "    " + rxDroppedLine + "\n", "    " + rxHeldLine + "\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ip -d -s link show lacks %q:\n%s", want, out)
 			}
