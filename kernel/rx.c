@@ -444,9 +444,9 @@ int insane_rx_check(struct insane_dev *ins, struct net_device *lower,
 }
 
 /*
- * A port's one allocation, out of line so that fault injection
- * (fail_function) can fail it: the tests check that a change that fails
- * here changes nothing.
+ * A port's one allocation, out of line so that fail_function can fail it
+ * too (the tests fail it through failslab): a change that fails here
+ * changes nothing.
  */
 static noinline struct insane_rx_port *insane_rx_port_alloc(void)
 {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/insane-netdev/insane/go/genl"
 	"github.com/insane-netdev/insane/go/genl/uapi"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
+	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -544,48 +546,111 @@ func TestRelayIPsecAndFlowKey(t *testing.T) {
 	}
 }
 
-const ceFailFn = "/sys/kernel/debug/fail_function"
-
-// ceFailPortAlloc makes insane_rx_port_alloc fail (NULL) until the test
-// ends, or skips the test when the kernel has no fail_function.
-func ceFailPortAlloc(t *testing.T) func(on bool) {
-	t.Helper()
-	if _, err := os.Stat("/sys/kernel/debug/tracing"); err != nil {
-		TryRun("mount", "-t", "debugfs", "none", "/sys/kernel/debug")
-	}
-	if _, err := os.Stat(ceFailFn); err != nil {
-		t.Skipf("%s is absent (the kernel has no CONFIG_FAIL_FUNCTION): the debug kernel runs this test", ceFailFn)
-	}
-	write := func(file, v string) error { return os.WriteFile(ceFailFn+"/"+file, []byte(v), 0) }
-	set := func(on bool) {
-		t.Helper()
-		if !on {
-			if err := write("inject", "!insane_rx_port_alloc"); err != nil {
-				t.Errorf("clearing fail_function: %v", err)
-			}
-			return
-		}
-		if err := write("inject", "insane_rx_port_alloc"); err != nil {
-			t.Fatalf("fail_function inject insane_rx_port_alloc: %v (is it ALLOW_ERROR_INJECTION?)", err)
-		}
-		for f, v := range map[string]string{"probability": "100", "interval": "1", "times": "-1", "verbose": "0"} {
-			if err := write(f, v); err != nil {
-				t.Fatalf("fail_function %s: %v", f, err)
-			}
-		}
-	}
-	t.Cleanup(func() { _ = write("inject", "") })
-	return set
+// ceFailNth injects allocation failures into one netlink request at a
+// time, as syzkaller does: /proc/thread-self/fail-nth set to n makes the
+// n-th slab allocation that this thread's next system calls make fail
+// (failslab). Unlike fail_function, no kprobe is involved: fail_function's
+// int3 handler runs as an NMI for lockdep and draws its random number there
+// (should_fail_ex), which lockdep on the debug kernel reports as an
+// inconsistent lock state on batched_entropy_u8 and then turns itself off.
+type ceFailNth struct {
+	t    *testing.T
+	file *os.File // this thread's fail-nth
 }
 
-// TestKernelChangeAllOrNothing: a change that fails with ENOMEM (the lower's
-// receive hook cannot be allocated) changes nothing: not the transmit
-// policy, not the lower, not the receive policy. Over rtnetlink and
-// generic netlink. Needs fault injection (the debug kernel).
+// ceFailNthOpen locks the calling goroutine to its thread (until the test
+// ends) and prepares failslab, or skips the test when the kernel has no
+// fault injection (the Debian cloud kernel; the debug kernel has it).
+func ceFailNthOpen(t *testing.T) *ceFailNth {
+	t.Helper()
+	const dbg = "/sys/kernel/debug/failslab"
+	if _, err := os.Stat(dbg); err != nil {
+		TryRun("mount", "-t", "debugfs", "none", "/sys/kernel/debug")
+	}
+	if _, err := os.Stat(dbg); err != nil {
+		t.Skipf("%s is absent (the kernel has no CONFIG_FAILSLAB): make test-debug runs this test", dbg)
+	}
+	// GFP_KERNEL allocations too (failslab leaves them alone by default),
+	// and no stack dump for each injected failure.
+	for f, v := range map[string]string{"ignore-gfp-wait": "N", "verbose": "0"} {
+		old, err := os.ReadFile(dbg + "/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dbg+"/"+f, []byte(v), 0); err != nil {
+			t.Fatalf("failslab %s: %v", f, err)
+		}
+		t.Cleanup(func() { _ = os.WriteFile(dbg+"/"+f, old, 0) })
+	}
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+	f, err := os.OpenFile("/proc/thread-self/fail-nth", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("fail-nth: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &ceFailNth{t: t, file: f}
+}
+
+// do sends payload as one request on n (opened on this thread) with the
+// nth allocation failing. It returns the errno and extack message of the
+// reply (lost: the reply itself could not be allocated) and whether the
+// nth allocation was reached at all.
+func (f *ceFailNth) do(n *ttNl, typ, flags uint16, payload []byte, nth int) (errno unix.Errno, msg string, lost, reached bool) {
+	t := f.t
+	t.Helper()
+	if _, err := f.file.WriteAt([]byte(fmt.Sprint(nth)), 0); err != nil {
+		t.Fatalf("fail-nth %d: %v", nth, err)
+	}
+	seq, serr := n.request(typ, flags, payload)
+	buf := make([]byte, 16)
+	k, err := f.file.ReadAt(buf, 0)
+	if err != nil && k == 0 {
+		t.Fatalf("reading fail-nth: %v", err)
+	}
+	left := strings.TrimSpace(string(buf[:k]))
+	if _, err := f.file.WriteAt([]byte("0"), 0); err != nil {
+		t.Fatalf("fail-nth 0: %v", err)
+	}
+	reached = left == "0"
+	if serr != nil {
+		// netlink_sendmsg could not allocate the request's skb.
+		if !errors.Is(serr, unix.ENOBUFS) && !errors.Is(serr, unix.ENOMEM) {
+			t.Fatalf("failure %d: sendto: %v", nth, serr)
+		}
+		return serr.(unix.Errno), "", false, reached
+	}
+	msgs, err := n.replies(seq)
+	if err != nil {
+		if errors.Is(err, unix.ENOBUFS) {
+			return 0, "", true, reached
+		}
+		t.Fatalf("failure %d: %v", nth, err)
+	}
+	last := msgs[len(msgs)-1]
+	if last.Type != unix.NLMSG_ERROR {
+		t.Fatalf("failure %d: the reply ends with message type %d", nth, last.Type)
+	}
+	errno, msg, err = ttNlErr(last, unix.NLMSG_HDRLEN+len(payload))
+	if err != nil {
+		t.Fatalf("failure %d: %v", nth, err)
+	}
+	return errno, msg, false, reached
+}
+
+// TestKernelChangeAllOrNothing: a change that fails part way, whichever of
+// its allocations fails (the lower's receive hook among them), changes
+// nothing: not the transmit policy, not the lower, not the receive policy.
+// Each request (over rtnetlink and generic netlink) is sent again and again
+// with its 1st, 2nd, 3rd ... slab allocation failing, until it makes no more
+// allocations than that: after each, the device is either as before (the
+// request refused) or as asked (an allocation that the kernel could do
+// without, or the reply lost), never in between. Needs fault injection
+// (the debug kernel).
 func TestKernelChangeAllOrNothing(t *testing.T) {
 	CheckKmsg(t)
 	LoadModule(t)
-	fail := ceFailPortAlloc(t)
+	fn := ceFailNthOpen(t)
 	Run(t, "ip", "link", "add", "aon0", "type", "dummy")
 	t.Cleanup(func() { TryRun("ip", "link", "del", "aon0") })
 	Run(t, "ip", "link", "add", "aon1", "type", "dummy")
@@ -593,66 +658,149 @@ func TestKernelChangeAllOrNothing(t *testing.T) {
 	Run(t, "ip", "link", "add", "link", "aon0", "name", "aonins", "type", "insane", "mode", "percent", "25")
 	t.Cleanup(func() { TryRun("ip", "link", "del", "aonins") })
 	c := kDial(t, "")
-	same := func(what string) {
-		t.Helper()
-		d := kDevice(t, c, "aonins")
-		if d.Policy.Mode != genl.ModePercent || d.Policy.PercentUnits() != 25_000_000 || d.LowerName != "aon0" || d.RxPolicy != nil {
-			t.Errorf("%s: the device changed: policy %+v, lower %q, rx %+v", what, d.Policy, d.LowerName, d.RxPolicy)
-		}
+	rt, err := ttNlOpen("", unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer rt.Close()
+	gn, err := ttNlOpen("", unix.NETLINK_GENERIC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gn.Close()
+	fam := ttFamily(t, "")
+	ifindex := kDevice(t, c, "aonins").Index
+
 	drop := genl.Policy{Mode: genl.ModeDrop}
 	pass := genl.Policy{Mode: genl.ModePass}
-
-	fail(true)
-	// rtnetlink changelink: a transmit policy and a receive policy.
-	err := c.ChangeLink("aonins", genl.LinkData{Policy: &drop, RxPolicy: &pass})
-	// The client's rtnetlink error keeps the errno and the kernel's
-	// message, not a *netlink.OpError: check both on it.
-	if err == nil || !errors.Is(err, unix.ENOMEM) || !strings.Contains(err.Error(), "out of memory for the receive hook") {
-		t.Errorf("changelink tx + rx policy: %v, want ENOMEM with the receive hook's message", err)
+	percent25 := func(d *genl.Device) bool {
+		return d.Policy.Mode == genl.ModePercent && d.Policy.PercentUnits() == 25_000_000
 	}
-	same("changelink tx + rx policy")
-	// generic netlink: the same.
-	r := kRawDial(t)
-	_, err = r.do(uapi.CmdSetDevice, 0, func(ae *netlink.AttributeEncoder) {
+	rtChange := func(d genl.LinkData) []byte {
+		b, err := (&rtnetlink.LinkMessage{
+			Family: unix.AF_UNSPEC,
+			Index:  uint32(ifindex),
+			Attributes: &rtnetlink.LinkAttributes{
+				Info: &rtnetlink.LinkInfo{Kind: uapi.LinkKind, Data: &d},
+			},
+		}).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	genlSet := func(attrs func(ae *netlink.AttributeEncoder)) []byte {
+		ae := netlink.NewAttributeEncoder()
 		ae.String(uapi.DeviceAIfname, "aonins")
-		kPolicy(uapi.ModeDrop, nil)(ae)
+		attrs(ae)
+		b, err := ae.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte{uapi.CmdSetDevice, uapi.GenlVersion, 0, 0}, b...)
+	}
+	rxPass := func(ae *netlink.AttributeEncoder) {
 		ae.Nested(uapi.DeviceARxPolicy, func(ne *netlink.AttributeEncoder) error {
 			ne.Uint32(uapi.PolicyAMode, uapi.ModePass)
 			return nil
 		})
-	})
-	kRefused(t, "SET_DEVICE policy + rx policy", err, unix.ENOMEM, "out of memory for the receive hook")
-	same("SET_DEVICE policy + rx policy")
-	// generic netlink: a new lower with the receive policy turned on.
-	_, err = r.do(uapi.CmdSetDevice, 0, func(ae *netlink.AttributeEncoder) {
-		ae.String(uapi.DeviceAIfname, "aonins")
-		ae.String(uapi.DeviceALowerIfname, "aon1")
-		kPolicy(uapi.ModeDrop, nil)(ae)
-		ae.Nested(uapi.DeviceARxPolicy, func(ne *netlink.AttributeEncoder) error {
-			ne.Uint32(uapi.PolicyAMode, uapi.ModePass)
-			return nil
-		})
-	})
-	kRefused(t, "SET_DEVICE lower + policy + rx policy", err, unix.ENOMEM, "out of memory for the receive hook")
-	same("SET_DEVICE lower + policy + rx policy")
-	fail(false)
-
-	// With the receive policy on, attaching a new lower with a new policy.
-	if err := c.SetLinkRxPolicy("aonins", &pass); err != nil {
-		t.Fatalf("turning the receive policy on: %v", err)
 	}
-	fail(true)
-	_, err = r.do(uapi.CmdSetDevice, 0, func(ae *netlink.AttributeEncoder) {
-		ae.String(uapi.DeviceAIfname, "aonins")
-		ae.String(uapi.DeviceALowerIfname, "aon1")
-		kPolicy(uapi.ModeDrop, nil)(ae)
-	})
-	kRefused(t, "SET_DEVICE lower + policy, rx on", err, unix.ENOMEM, "out of memory for the receive hook")
-	fail(false)
-	d := kDevice(t, c, "aonins")
-	if d.Policy.Mode != genl.ModePercent || d.LowerName != "aon0" || d.RxPolicy == nil || d.RxPolicy.Mode != genl.ModePass {
-		t.Errorf("after a failed attach with rx on: policy %+v, lower %q, rx %+v", d.Policy, d.LowerName, d.RxPolicy)
+	type change struct {
+		name    string
+		rx      bool // the receive policy is on before the change
+		n       *ttNl
+		typ     uint16
+		payload []byte
+		before  func(d *genl.Device) bool
+		after   func(d *genl.Device) bool
+	}
+	before := func(rx bool) func(d *genl.Device) bool {
+		return func(d *genl.Device) bool {
+			return percent25(d) && d.LowerName == "aon0" && (d.RxPolicy != nil) == rx &&
+				(!rx || d.RxPolicy.Mode == genl.ModePass)
+		}
+	}
+	dropRxPass := func(lower string) func(d *genl.Device) bool {
+		return func(d *genl.Device) bool {
+			return d.Policy.Mode == genl.ModeDrop && d.LowerName == lower && d.RxPolicy != nil &&
+				d.RxPolicy.Mode == genl.ModePass
+		}
+	}
+	changes := []change{
+		{"changelink tx + rx policy", false, rt, unix.RTM_NEWLINK,
+			rtChange(genl.LinkData{Policy: &drop, RxPolicy: &pass}), before(false), dropRxPass("aon0")},
+		{"SET_DEVICE policy + rx policy", false, gn, fam,
+			genlSet(func(ae *netlink.AttributeEncoder) { kPolicy(uapi.ModeDrop, nil)(ae); rxPass(ae) }),
+			before(false), dropRxPass("aon0")},
+		{"SET_DEVICE lower + policy + rx policy", false, gn, fam,
+			genlSet(func(ae *netlink.AttributeEncoder) {
+				ae.String(uapi.DeviceALowerIfname, "aon1")
+				kPolicy(uapi.ModeDrop, nil)(ae)
+				rxPass(ae)
+			}), before(false), dropRxPass("aon1")},
+		{"SET_DEVICE lower + policy, rx on", true, gn, fam,
+			genlSet(func(ae *netlink.AttributeEncoder) {
+				ae.String(uapi.DeviceALowerIfname, "aon1")
+				kPolicy(uapi.ModeDrop, nil)(ae)
+			}), before(true), dropRxPass("aon1")},
+	}
+	reset := func(rx bool) {
+		t.Helper()
+		cfg := genl.Config{Lower: "aon0", Policy: &genl.Policy{Mode: genl.ModePercent, Percent: 25}, RxOff: !rx}
+		if rx {
+			cfg = genl.Config{Lower: "aon0", Policy: cfg.Policy, RxPolicy: &pass}
+		}
+		if err := c.ConfigureDevice("aonins", cfg); err != nil {
+			t.Fatalf("restoring the device: %v", err)
+		}
+	}
+	const most = 400
+	for _, ch := range changes {
+		reset(ch.rx)
+		if d := kDevice(t, c, "aonins"); !ch.before(d) {
+			t.Fatalf("%s: the device before: policy %+v, lower %q, rx %+v", ch.name, d.Policy, d.LowerName, d.RxPolicy)
+		}
+		var refused, done, lost, hook int
+		nth := 1
+		for ; nth <= most; nth++ {
+			errno, msg, gone, reached := fn.do(ch.n, ch.typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK, ch.payload, nth)
+			d := kDevice(t, c, "aonins")
+			if !reached {
+				// Every allocation of the request succeeded.
+				if errno != 0 || gone || !ch.after(d) {
+					t.Errorf("%s without a failure: %v %q (reply lost %v); the device: policy %+v, lower %q, rx %+v",
+						ch.name, errno, msg, gone, d.Policy, d.LowerName, d.RxPolicy)
+				}
+				break
+			}
+			switch {
+			case ch.before(d) && (errno != 0):
+				refused++
+				if errno == unix.ENOMEM && strings.Contains(msg, "out of memory for the receive hook") {
+					hook++
+				}
+			case ch.after(d) && (errno == 0 || gone):
+				done++
+				if gone {
+					lost++
+				}
+				reset(ch.rx)
+			default:
+				t.Errorf("%s, allocation %d failing: %v %q (reply lost %v); the device half changed or the reply wrong: policy %+v, lower %q, rx %+v",
+					ch.name, nth, errno, msg, gone, d.Policy, d.LowerName, d.RxPolicy)
+				reset(ch.rx)
+			}
+		}
+		if nth > most {
+			t.Errorf("%s: still reaching a failure at allocation %d", ch.name, most)
+		}
+		t.Logf("%s: %d allocations: %d refused (%d by the receive hook's, with its message), %d done (%d of them with the reply lost)",
+			ch.name, nth-1, refused, hook, done, lost)
+		// The lower's receive hook is needed (rx turned on, or moved to
+		// a new lower): its allocation failing refuses the change.
+		if hook == 0 {
+			t.Errorf("%s: no failure refused the change with ENOMEM and the receive hook's message", ch.name)
+		}
 	}
 }
 

@@ -357,6 +357,24 @@ func kernelArgs(extra string) string {
 	return args
 }
 
+// testArgs adds a test run's kernel arguments to extra. The kfree_skb
+// tracepoint (TestRelayDropReasons reads its drop reasons) is enabled at
+// boot, before the second CPU comes up, and stays on: enabling an event at
+// run time patches the scheduler's static calls (the comm recording) with
+// text_poke_bp(), and under QEMU 7.2's multi-threaded TCG one such patch
+// left a vCPU looping on the breakpoint while the other waited for it (a
+// soft lockup in the first fresh-clone run of 93672a4).
+func testArgs(cfg *config, extra string) string {
+	if cfg.mode != "test" {
+		return extra
+	}
+	args := "trace_event=skb:kfree_skb"
+	if extra != "" {
+		args += " " + extra
+	}
+	return args
+}
+
 // qemuArgs returns QEMU's arguments. The console (ttyS0), the results port
 // (ttyS1) and the test port (ttyS2) are written to the files given; in shell
 // mode the console is on stdio instead.
@@ -366,7 +384,7 @@ func qemuArgs(cfg *config, initrd, consolePath, resultsPath, testsPath string) [
 		"-machine", "q35", "-accel", cfg.accel, "-cpu", "max",
 		"-smp", fmt.Sprint(cfg.smp), "-m", cfg.mem,
 		"-kernel", cfg.kernel, "-initrd", initrd,
-		"-append", kernelArgs(debugArgs(cfg, cfg.append)),
+		"-append", kernelArgs(debugArgs(cfg, testArgs(cfg, cfg.append))),
 	}
 	args = append(args, icountArgs()...)
 	if cfg.mode == "shell" {
