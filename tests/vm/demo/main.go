@@ -145,7 +145,7 @@ func demo() error {
 	}
 	fmt.Print(out)
 
-	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, flapMode, bothWays}
+	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, flapMode, delayMode, bothWays}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -187,6 +187,9 @@ type counters struct {
 		DropPolicy       uint64 `json:"drop_policy"`
 		RxRelayedPackets uint64 `json:"rx_relayed_packets"`
 		RxDropPolicy     uint64 `json:"rx_drop_policy"`
+		DropQueueFull    uint64 `json:"drop_queue_full"`
+		HeldPackets      uint64 `json:"held_packets"`
+		HeldBytes        uint64 `json:"held_bytes"`
 	} `json:"stats"`
 }
 
