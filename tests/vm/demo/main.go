@@ -1,9 +1,10 @@
 // Command insane-demo replays the article's experiment inside the test VM
 // (make demo): host borea sends numbered UDP datagrams to host morgana
-// through insane0, which the insane CLI switches between the three modes.
-// For each mode it prints what was sent, what morgana received, what was
-// dropped and insane's own counters, checks the numbers against the policy,
-// and exits non-zero if any check fails.
+// through insane0, which the insane CLI switches between the three modes,
+// then the later ones (bursts, schedules, flaps, delay and jitter, both
+// directions). For each mode it prints what was sent, what morgana
+// received, what was dropped or delayed and insane's own counters, checks
+// the numbers against the policy, and exits non-zero if any check fails.
 //
 // It needs root, iproute2, the insane module and the insane CLI in PATH, and
 // it changes the machine's network configuration, so it runs only in the VM.
