@@ -1,9 +1,10 @@
 // Command insane-demo replays the article's experiment inside the test VM
 // (make demo): host borea sends numbered UDP datagrams to host morgana
-// through insane0, which the insane CLI switches between the three modes.
-// For each mode it prints what was sent, what morgana received, what was
-// dropped and insane's own counters, checks the numbers against the policy,
-// and exits non-zero if any check fails.
+// through insane0, which the insane CLI switches between the three modes,
+// then the later ones (bursts, schedules, flaps, delay and jitter, both
+// directions). For each mode it prints what was sent, what morgana
+// received, what was dropped or delayed and insane's own counters, checks
+// the numbers against the policy, and exits non-zero if any check fails.
 //
 // It needs root, iproute2, the insane module and the insane CLI in PATH, and
 // it changes the machine's network configuration, so it runs only in the VM.
@@ -145,7 +146,7 @@ func demo() error {
 	}
 	fmt.Print(out)
 
-	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, flapMode, bothWays}
+	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, flapMode, delayMode, bothWays}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -187,6 +188,9 @@ type counters struct {
 		DropPolicy       uint64 `json:"drop_policy"`
 		RxRelayedPackets uint64 `json:"rx_relayed_packets"`
 		RxDropPolicy     uint64 `json:"rx_drop_policy"`
+		DropQueueFull    uint64 `json:"drop_queue_full"`
+		HeldPackets      uint64 `json:"held_packets"`
+		HeldBytes        uint64 `json:"held_bytes"`
 	} `json:"stats"`
 }
 
