@@ -487,10 +487,10 @@ static bool is_delay_word(const char *s)
 static int stray_delay_word(const char *s)
 {
 	if (!strcmp(s, "jitter"))
-		return bad("jitter goes after delay D: delay D jitter J");
+		return bad("jitter goes with delay D, before seed and limit: delay D jitter J");
 	if (!strcmp(s, "reorder"))
-		return bad("reorder goes after delay D: delay D reorder");
-	return bad("%s goes after delay D jitter J: delay D jitter J %s", s,
+		return bad("reorder goes with delay D, before seed and limit: delay D reorder");
+	return bad("%s goes with delay D jitter J, before seed and limit: delay D jitter J %s", s,
 		   !strcmp(s, "correlation") ? "correlation C" :
 		   "distribution normal");
 }

@@ -51,7 +51,7 @@ func TestDelayCommands(t *testing.T) {
 	}
 	for args, msg := range map[string]string{
 		"link set insane0 delay 5ms":                       "delay goes with a mode: mode pass delay D",
-		"link set insane0 mode pass jitter 5ms":            "jitter goes after delay D",
+		"link set insane0 mode pass jitter 5ms":            "jitter goes with delay D, before seed and limit",
 		"link set insane0 mode pass delay 5ms jitter 6ms":  "jitter 6ms with delay 5ms: uniform would draw below 0",
 		"link set insane0 rx mode pass delay 1s delay 2s":  "rx delay given twice",
 		"link set insane0 rx limit 0 mode pass":            `limit "0" is not between 1 and 10000000`,

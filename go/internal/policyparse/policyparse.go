@@ -169,11 +169,11 @@ func DelayWord(w string) bool {
 func StrayDelayWord(w string) error {
 	switch w {
 	case "jitter":
-		return errorf("jitter goes after delay D: delay D jitter J")
+		return errorf("jitter goes with delay D, before seed and limit: delay D jitter J")
 	case "reorder":
-		return errorf("reorder goes after delay D: delay D reorder")
+		return errorf("reorder goes with delay D, before seed and limit: delay D reorder")
 	}
-	return errorf("%s goes after delay D jitter J: delay D jitter J %s", w, map[string]string{
+	return errorf("%s goes with delay D jitter J, before seed and limit: delay D jitter J %s", w, map[string]string{
 		"correlation": "correlation C", "distribution": "distribution normal"}[w])
 }
 

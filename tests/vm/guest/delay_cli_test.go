@@ -140,7 +140,7 @@ func TestDelayCLI(t *testing.T) {
 		"mode pass delay 5ms jitter 6ms":        "jitter 6ms with delay 5ms: uniform would draw below 0",
 		"mode pass delay 61s":                   `delay "61s" is above 60s, the longest delay`,
 		"mode pass delay 50":                    `delay "50" needs a unit`,
-		"mode pass jitter 5ms":                  "jitter goes after delay D",
+		"mode pass jitter 5ms":                  "jitter goes with delay D, before seed and limit",
 		"mode schedule 1s pass limit 5 2s drop": "a step takes no limit",
 		"mode pass limit 0":                     `limit "0" is not between 1 and 10000000`,
 	} {
