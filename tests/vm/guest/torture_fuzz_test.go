@@ -959,6 +959,12 @@ func TestTortureFuzz(t *testing.T) {
 	if s.Errors != 0 || !equalU64(got.Seqs, want) {
 		t.Errorf("after fuzzing, seeded percent 60 relayed %d of %d (%d predicted, %d refused)", len(got.Seqs), count, len(want), s.Errors)
 	}
+	// The policy decided the test's datagrams and nothing else: a packet
+	// of anyone else's takes a k and moves the test's off the prediction.
+	if st := kDevice(t, c, "insane0").Stats; st.RelayedPackets+st.DropPolicy != count || st.RelayedPackets != uint64(len(want)) {
+		t.Errorf("after fuzzing, insane0 relayed %d and dropped %d by policy; the test sent %d, of which %d were to be relayed",
+			st.RelayedPackets, st.DropPolicy, count, len(want))
+	}
 	if err := c.DeleteLink("insane0"); err != nil {
 		t.Errorf("deleting insane0 after fuzzing: %v", err)
 	}
