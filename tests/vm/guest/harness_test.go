@@ -11,9 +11,13 @@
 package guest
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -271,6 +275,83 @@ func UDPFlow(t testing.TB, from, to, dst string, opt vmnet.SendOptions) (vmnet.S
 	}
 	r.Wait(opt.Count, 500*time.Millisecond, 10*time.Second)
 	return sent, r.Close()
+}
+
+// TCPTransfer sends size bytes of a fixed pattern over TCP from namespace
+// from to a listener on address ip (IPv4) in namespace to, within timeout:
+// the sender half-closes after the last byte, the receiver counts and
+// hashes everything until then and closes, and the sender reads that
+// close, so that both FINs have been sent when it returns. It returns how
+// long the receiver took from the connection's setup to the sender's FIN,
+// or an error unless every byte arrived intact.
+func TCPTransfer(t *testing.T, from, to, ip string, size int, timeout time.Duration) (time.Duration, error) {
+	t.Helper()
+	var ln net.Listener
+	if err := vmnet.Do(to, func() error {
+		var err error
+		ln, err = net.Listen("tcp4", ip+":0")
+		return err
+	}); err != nil {
+		t.Fatalf("listening in %s: %v", to, err)
+	}
+	defer ln.Close()
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+		h := sha256.New()
+		n, err := io.Copy(h, conn)
+		r := result{n: n, err: err}
+		copy(r.sum[:], h.Sum(nil))
+		done <- r
+	}()
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*7 + i>>8)
+	}
+	var conn net.Conn
+	if err := vmnet.Do(from, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 30*time.Second)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("connecting from %s: %w", from, err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	_ = conn.SetDeadline(start.Add(timeout))
+	if _, err := io.Copy(conn, bytes.NewReader(data)); err != nil {
+		return 0, fmt.Errorf("sending: %w", err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		return 0, fmt.Errorf("closing the sending half: %w", err)
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("the transfer did not complete within %v", timeout)
+	}
+	took := time.Since(start)
+	if r.err != nil || r.n != int64(size) || r.sum != sha256.Sum256(data) {
+		return took, fmt.Errorf("%s received %d bytes (err %v), want %d intact", to, r.n, r.err, size)
+	}
+	// The receiver has closed: the sender reads its FIN, and
+	// acknowledges it.
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		return took, fmt.Errorf("reading the receiver's close: %w", err)
+	}
+	return took, nil
 }
 
 // Module helpers. The kernel autoloads insane through its rtnl-link alias

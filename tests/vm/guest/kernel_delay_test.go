@@ -10,11 +10,7 @@ package guest
 // the header's formula written here; the limit and the gauges; flushes.
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"io"
 	"math/bits"
-	"net"
 	"runtime"
 	"sort"
 	"strconv"
@@ -436,62 +432,9 @@ func TestKernelDelayTCP(t *testing.T) {
 	c.setTx("insane0", p...)
 	c.setRx("insane0", p...)
 
-	var ln net.Listener
-	if err := vmnet.Do(tp.Morgana, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", tp.MorganaIP+":0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer conn.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, conn)
-		var r result
-		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		done <- r
-	}()
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i*7 + i>>8)
-	}
-	var conn net.Conn
-	if err := vmnet.Do(tp.Borea, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 30*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("connect through delay 50ms jitter 10ms both ways: %v", err)
-	}
-	start := time.Now()
-	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := io.Copy(conn, bytes.NewReader(data)); err != nil {
-		t.Fatalf("sending: %v; counters %v", err, c.get("insane0").d.Stats)
-	}
-	conn.Close()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the transfer did not complete within 60 s")
-	}
-	took := time.Since(start)
-	if r.err != nil || r.n != size || r.sum != sha256.Sum256(data) {
-		t.Fatalf("morgana received %d bytes (err %v), want %d intact", r.n, r.err, size)
+	took, err := TCPTransfer(t, tp.Borea, tp.Morgana, tp.MorganaIP, size, 60*time.Second)
+	if err != nil {
+		t.Fatalf("TCP through delay 50ms jitter 10ms both ways: %v; counters %v", err, c.get("insane0").d.Stats)
 	}
 	st := c.get("insane0").d.Stats
 	t.Logf("4 MiB through 100 ms RTT in %v (%.1f Mbit/s); transmit relayed %d, receive relayed %d, queue-full %d/%d",

@@ -12,7 +12,6 @@ package guest
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -209,65 +208,9 @@ func rxSnmpTcp(t *testing.T, ns string) map[string]uint64 {
 // one is a packet on the wire.
 func rxTCPFromMorgana(t *testing.T, tp *Topo, size int) uint64 {
 	t.Helper()
-	var ln net.Listener
-	if err := vmnet.Do(tp.Borea, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", tp.BoreaIP+":0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(120 * time.Second))
-		h := sha256.New()
-		n, err := io.Copy(h, conn)
-		var r result
-		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		done <- r
-	}()
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i*13 + i>>9)
-	}
 	before := rxSnmpTcp(t, tp.Morgana)
-	var conn net.Conn
-	if err := vmnet.Do(tp.Morgana, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 30*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("connect from morgana: %v", err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(120 * time.Second))
-	if _, err := io.Copy(conn, bytes.NewReader(data)); err != nil {
-		t.Fatalf("sending: %v", err)
-	}
-	_ = conn.(*net.TCPConn).CloseWrite()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(120 * time.Second):
-		t.Fatal("the transfer did not complete within 120 s")
-	}
-	// Borea has closed: morgana reads its FIN, and acknowledges it.
-	_, _ = io.Copy(io.Discard, conn)
-	conn.Close()
-	if r.err != nil || r.n != int64(size) || r.sum != sha256.Sum256(data) {
-		t.Fatalf("borea received %d bytes (err %v), want %d intact", r.n, r.err, size)
+	if _, err := TCPTransfer(t, tp.Morgana, tp.Borea, tp.BoreaIP, size, 120*time.Second); err != nil {
+		t.Fatalf("TCP from morgana to borea: %v", err)
 	}
 	time.Sleep(300 * time.Millisecond)
 	after := rxSnmpTcp(t, tp.Morgana)

@@ -9,12 +9,9 @@ package guest
 // refuses; lifecycle with the receive hook installed.
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -275,69 +272,16 @@ func TestRxTCPTransfer(t *testing.T) {
 	tx, rx := genl.Percent(95, nil), genl.Percent(95, nil)
 	tp, c := rxTopo(t, &tx, &rx)
 
-	var ln net.Listener
-	if err := vmnet.Do(tp.Morgana, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", tp.MorganaIP+":0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer conn.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, conn)
-		var r result
-		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		done <- r
-	}()
-
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i*7 + i>>8)
-	}
-	var conn net.Conn
-	if err := vmnet.Do(tp.Borea, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 30*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("connect through transmit 95 and receive 95: %v", err)
-	}
-	start := time.Now()
-	_ = conn.SetDeadline(time.Now().Add(120 * time.Second))
-	if _, err := io.Copy(conn, bytes.NewReader(data)); err != nil {
-		t.Fatalf("sending: %v", err)
-	}
-	conn.Close()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(120 * time.Second):
-		t.Fatal("the transfer did not complete within 120 s")
-	}
-	if r.err != nil || r.n != size || r.sum != sha256.Sum256(data) {
-		t.Fatalf("morgana received %d bytes (err %v), want %d intact", r.n, r.err, size)
+	took, err := TCPTransfer(t, tp.Borea, tp.Morgana, tp.MorganaIP, size, 120*time.Second)
+	if err != nil {
+		t.Fatalf("TCP through transmit 95 and receive 95: %v", err)
 	}
 	s := kDevice(t, c, "insane0").Stats
 	if s.DropPolicy == 0 || s.RxDropPolicy == 0 || s.RxRelayedPackets == 0 {
 		t.Errorf("the transfer saw no loss in one direction: %+v", s)
 	}
 	Figure(t, "rx tcp bytes", size)
-	t.Logf("1 MiB in %v; transmit dropped %d of %d, receive dropped %d of %d", time.Since(start),
+	t.Logf("1 MiB in %v; transmit dropped %d of %d, receive dropped %d of %d", took,
 		s.DropPolicy, s.DropPolicy+s.RelayedPackets, s.RxDropPolicy, s.RxDropPolicy+s.RxRelayedPackets)
 }
 

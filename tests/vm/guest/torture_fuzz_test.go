@@ -22,8 +22,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,71 +54,105 @@ type ttFuzzer struct {
 	errnos map[unix.Errno]int
 }
 
-// restore puts the fixture back: deletes every other device, re-creates
-// what is missing, and re-reads the ifindexes.
+// restore puts the fixture back: deletes every other device, gives the
+// loopback device its name back, re-creates the rest, and re-reads the
+// ifindexes. Every step must succeed: a step that failed unseen would
+// leave the fuzzer's devices or names behind for the next round.
 func (f *ttFuzzer) restore(t *testing.T) {
 	t.Helper()
 	// Names may hold any byte the kernel allows (ip -j would print
-	// invalid JSON), so devices are listed and deleted by index.
-	list := func() []net.Interface {
-		var ifs []net.Interface
-		if err := vmnet.Do(ttFuzzNS, func() error {
-			var err error
-			ifs, err = net.Interfaces()
-			return err
-		}); err != nil {
-			t.Fatal(err)
+	// invalid JSON), so devices are listed and changed by index, through
+	// the fuzzer's own rtnetlink socket: its 1 MB buffer takes any dump
+	// whole, and a dump that ends in an error fails the test (Go's
+	// net.Interfaces() reads 4 KB at a time and takes such an end for a
+	// complete list).
+	list := func() []ttLink {
+		links, err := ttLinks(f.rt)
+		if err != nil {
+			t.Fatalf("listing the devices of %s: %v", ttFuzzNS, err)
 		}
-		return ifs
+		return links
 	}
-	// Everything but the loopback device (index 1 in every namespace)
-	// goes, fixture included: the fuzzer may have renamed, re-parented or
-	// re-configured any of it. The loopback device gets its name back.
 	rtDo := func(what string, typ uint16, ifi []byte, attrs []byte) {
-		seq, err := f.rt.request(typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK, append(ifi, attrs...))
+		req := append(ifi, attrs...)
+		seq, err := f.rt.request(typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK, req)
+		var msgs []ttMsg
 		if err == nil {
-			_, err = f.rt.replies(seq)
+			msgs, err = f.rt.replies(seq)
+		}
+		if err == nil && (len(msgs) != 1 || msgs[0].Type != unix.NLMSG_ERROR) {
+			err = fmt.Errorf("a reply of %d messages, not an ack", len(msgs))
+		}
+		if err == nil {
+			var errno unix.Errno
+			var msg string
+			if errno, msg, err = ttNlErr(msgs[0], unix.NLMSG_HDRLEN+len(req)); err == nil && errno != 0 {
+				err = fmt.Errorf("%v: %s", errno, msg)
+			}
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	for _, l := range list() {
+	ifinfo := func(index int, flags, change uint32) []byte {
 		ifi := make([]byte, unix.SizeofIfInfomsg)
-		binary.NativeEndian.PutUint32(ifi[4:], uint32(l.Index))
-		if l.Index == 1 {
-			binary.NativeEndian.PutUint32(ifi[8:], unix.IFF_UP)
-			binary.NativeEndian.PutUint32(ifi[12:], unix.IFF_UP)
-			rtDo("restoring lo", unix.RTM_NEWLINK, ifi, ttAttrBytes(unix.IFLA_IFNAME, []byte("lo\x00")))
-			continue
+		binary.NativeEndian.PutUint32(ifi[4:], uint32(index))
+		binary.NativeEndian.PutUint32(ifi[8:], flags)
+		binary.NativeEndian.PutUint32(ifi[12:], change)
+		return ifi
+	}
+	// Everything but the loopback device (index 1 in every namespace)
+	// goes, fixture included: the fuzzer may have renamed, re-parented or
+	// re-configured any of it.
+	for _, l := range list() {
+		if l.Index != 1 {
+			rtDo(fmt.Sprintf("deleting device %d %q", l.Index, l.Name), unix.RTM_DELLINK, ifinfo(l.Index, 0, 0), nil)
 		}
-		rtDo(fmt.Sprintf("deleting device %d %q", l.Index, l.Name), unix.RTM_DELLINK, ifi, nil)
 	}
 	// Fallback tunnel devices (sit0 where IPV6_SIT is built in, as in the
 	// debug kernel) accept a delete and stay: they are not the fixture's.
 	// The fuzzer may have renamed one to a fixture name, so each gets a
-	// name of its own, "fb" and its index, which the fuzzer never uses
-	// (a device must be down to be renamed).
+	// name of its own, "fb" and its index, which the fuzzer never uses.
+	// The kernel renames before it changes flags, and refuses to rename a
+	// device that is up (EBUSY), so a device goes down in a request of
+	// its own first.
 	fallback := map[string]bool{}
+	var lo *ttLink
 	for _, l := range list() {
 		if l.Index == 1 {
+			lo = &l
 			continue
 		}
 		name := fmt.Sprintf("fb%d", l.Index)
 		if l.Name != name {
-			ifi := make([]byte, unix.SizeofIfInfomsg)
-			binary.NativeEndian.PutUint32(ifi[4:], uint32(l.Index))
-			binary.NativeEndian.PutUint32(ifi[12:], unix.IFF_UP)
-			rtDo(fmt.Sprintf("taking fallback device %d %q down", l.Index, l.Name), unix.RTM_NEWLINK, ifi, nil)
-			rtDo(fmt.Sprintf("renaming fallback device %d %q", l.Index, l.Name), unix.RTM_NEWLINK, ifi[:], ttAttrBytes(unix.IFLA_IFNAME, []byte(name+"\x00")))
+			rtDo(fmt.Sprintf("taking fallback device %d %q down", l.Index, l.Name), unix.RTM_NEWLINK, ifinfo(l.Index, 0, unix.IFF_UP), nil)
+			rtDo(fmt.Sprintf("renaming fallback device %d %q", l.Index, l.Name), unix.RTM_NEWLINK, ifinfo(l.Index, 0, 0), ttAttrBytes(unix.IFLA_IFNAME, []byte(name+"\x00")))
 		}
 		fallback[name] = true
 	}
-	batch := func(ns, script string) {
-		Run(t, "bash", "-c", fmt.Sprintf("ip -n %s -force -batch - >/dev/null 2>&1 <<'EOF'\n%sEOF\ntrue", ns, script))
+	// The loopback device gets its name back (the fuzzer may have taken
+	// it down, renamed it and brought it up again), and comes up.
+	if lo == nil {
+		t.Fatalf("no device of index 1 in %s", ttFuzzNS)
 	}
-	batch(ttFuzzNS, `link set lo up
-link add fzv0 type veth peer name fzv1 netns ttfuzz2
+	if lo.Name != "lo" {
+		// Before the name was restored in requests of its own, a
+		// restore after the fuzzer had left lo renamed and up lost it
+		// (run k24vm6: the rename was refused with EBUSY, unseen).
+		f.stats["loopback renames undone"]++
+		if lo.Flags&unix.IFF_UP != 0 {
+			f.stats["loopback renames undone while up"]++
+		}
+		rtDo(fmt.Sprintf("taking the loopback device %q down", lo.Name), unix.RTM_NEWLINK, ifinfo(1, 0, unix.IFF_UP), nil)
+		rtDo(fmt.Sprintf("renaming the loopback device %q to lo", lo.Name), unix.RTM_NEWLINK, ifinfo(1, 0, 0), ttAttrBytes(unix.IFLA_IFNAME, []byte("lo\x00")))
+	}
+	rtDo("bringing lo up", unix.RTM_NEWLINK, ifinfo(1, unix.IFF_UP, unix.IFF_UP), nil)
+	// Every line must succeed (no -force): ip stops at the first that
+	// fails, and the test with it, naming the line.
+	batch := func(ns, script string) {
+		Sh(t, fmt.Sprintf("ip -n %s -batch - <<'EOF'\n%sEOF", ns, script))
+	}
+	batch(ttFuzzNS, `link add fzv0 type veth peer name fzv1 netns ttfuzz2
 link set fzv0 up
 addr add 10.20.0.1/24 dev fzv0
 link add fzd0 type dummy
@@ -138,7 +172,10 @@ route replace 10.20.1.0/24 dev fzi0 src 10.20.0.1
 			names = append(names, l.Name)
 		}
 	}
-	if len(names) != len(ttFixture) {
+	sort.Strings(names)
+	want := append([]string(nil), ttFixture...)
+	sort.Strings(want)
+	if !slices.Equal(names, want) {
 		t.Fatalf("restoring the fixture %v left %q (and the fallback devices %v)", ttFixture, names, fallback)
 	}
 	f.stats["fixture restores"]++
@@ -959,8 +996,77 @@ func TestTortureFuzz(t *testing.T) {
 	if s.Errors != 0 || !equalU64(got.Seqs, want) {
 		t.Errorf("after fuzzing, seeded percent 60 relayed %d of %d (%d predicted, %d refused)", len(got.Seqs), count, len(want), s.Errors)
 	}
+	// The policy decided the test's datagrams and nothing else: a packet
+	// of anyone else's takes a k and moves the test's off the prediction.
+	if st := kDevice(t, c, "insane0").Stats; st.RelayedPackets+st.DropPolicy != count || st.RelayedPackets != uint64(len(want)) {
+		t.Errorf("after fuzzing, insane0 relayed %d and dropped %d by policy; the test sent %d, of which %d were to be relayed",
+			st.RelayedPackets, st.DropPolicy, count, len(want))
+	}
 	if err := c.DeleteLink("insane0"); err != nil {
 		t.Errorf("deleting insane0 after fuzzing: %v", err)
 	}
 	t.Logf("after fuzzing: create, set, relay (%d of %d as predicted) and delete work", len(got.Seqs), count)
+}
+
+// ttLink is a device of a link dump: its index and name.
+type ttLink struct {
+	Index int
+	Name  string
+	Flags uint32
+}
+
+// ttLinks dumps the links of n's namespace (RTM_GETLINK), strictly: every
+// message parsed, and a dump that ends in an error or was interrupted by a
+// change of the device list (NLM_F_DUMP_INTR) is an error.
+func ttLinks(n *ttNl) ([]ttLink, error) {
+	seq, err := n.request(unix.RTM_GETLINK, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, make([]byte, unix.SizeofIfInfomsg))
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := n.replies(seq)
+	if err != nil {
+		return nil, err
+	}
+	var links []ttLink
+	for _, m := range msgs {
+		if m.Flags&unix.NLM_F_DUMP_INTR != 0 {
+			return nil, fmt.Errorf("the link dump was interrupted by a change of the device list")
+		}
+		switch m.Type {
+		case unix.RTM_NEWLINK:
+			if len(m.Data) < unix.SizeofIfInfomsg {
+				return nil, fmt.Errorf("a link message of %d bytes", len(m.Data))
+			}
+			attrs, err := ttParseAttrs(m.Data[unix.SizeofIfInfomsg:])
+			if err != nil {
+				return nil, fmt.Errorf("link message: %w", err)
+			}
+			l := ttLink{Index: int(int32(binary.NativeEndian.Uint32(m.Data[4:]))), Flags: binary.NativeEndian.Uint32(m.Data[8:])}
+			for _, a := range attrs {
+				if a.Type == unix.IFLA_IFNAME {
+					if len(a.Data) == 0 || a.Data[len(a.Data)-1] != 0 {
+						return nil, fmt.Errorf("device %d: IFLA_IFNAME % x is not a C string", l.Index, a.Data)
+					}
+					l.Name = string(a.Data[:len(a.Data)-1])
+				}
+			}
+			links = append(links, l)
+		case unix.NLMSG_DONE:
+			if len(m.Data) < 4 {
+				return nil, fmt.Errorf("NLMSG_DONE of %d bytes", len(m.Data))
+			}
+			if code := int32(binary.NativeEndian.Uint32(m.Data)); code != 0 {
+				return nil, fmt.Errorf("the link dump ended with %v", unix.Errno(-code))
+			}
+		case unix.NLMSG_ERROR:
+			errno, msg, perr := ttNlErr(m, unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg)
+			if perr != nil {
+				return nil, perr
+			}
+			return nil, fmt.Errorf("link dump refused: %v: %s", errno, msg)
+		default:
+			return nil, fmt.Errorf("message type %d in a link dump", m.Type)
+		}
+	}
+	return links, nil
 }
