@@ -15,6 +15,7 @@ import (
 	"io"
 	"math/bits"
 	"net"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -547,5 +548,68 @@ func TestKernelDelaySchedule(t *testing.T) {
 	t.Logf("datagrams well inside the delayed step %d, the other %d", counted[0], counted[1])
 	if counted[0] < 50 || counted[1] < 50 {
 		t.Errorf("too few datagrams well inside the steps: %v", counted)
+	}
+}
+
+// kdHrtimerSoftirqs returns the HRTIMER softirqs CPU cpu has run
+// (/proc/softirqs).
+func kdHrtimerSoftirqs(t *testing.T, cpu int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/softirqs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > cpu+1 && f[0] == "HRTIMER:" {
+			v, err := strconv.ParseUint(f[cpu+1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no HRTIMER line in /proc/softirqs: %q", b)
+	return 0
+}
+
+// A dense transmit stream leaves as netem's does: each packet held sends
+// on what is due, so its packets need no timer expiry each. Back-to-back
+// datagrams from one CPU through delay 2ms: every one leaves, none before
+// its delay, and that CPU runs far fewer HRTIMER softirqs than it sent
+// datagrams (one each, when only the timer released them).
+func TestKernelDelayDenseStream(t *testing.T) {
+	CheckKmsg(t)
+	tp, c := kdTopo(t)
+	const d, n, cpu = 2 * time.Millisecond, 4000, 1
+	if runtime.NumCPU() <= cpu {
+		t.Skipf("needs CPU %d", cpu)
+	}
+	c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(d))
+	r, err := vmnet.Listen(tp.Morgana, tp.MorganaIP+":0", 0xde25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := kdHrtimerSoftirqs(t, cpu)
+	sent, err := vmnet.Send(tp.Borea, net.JoinHostPort(tp.MorganaIP, strconv.Itoa(r.Addr().Port)),
+		vmnet.SendOptions{Count: n, Run: 0xde25, Pin: true, CPU: cpu})
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	// The last datagram is due d after its send, and leaves at most the
+	// slack (20 us) after.
+	time.Sleep(d + 10*time.Millisecond)
+	timers := kdHrtimerSoftirqs(t, cpu) - before
+	r.Wait(n, 500*time.Millisecond, 10*time.Second)
+	got := r.Close()
+	kdCheckDelays(t, "dense", kdOneWay(t, sent, got), d, n)
+	gap := sent.At[n-1].Sub(sent.At[0]) / (n - 1)
+	t.Logf("dense: %d datagrams %v apart on average, %d HRTIMER softirqs on CPU %d", n, gap, timers, cpu)
+	if gap > 10*time.Microsecond {
+		t.Skipf("the sender managed one datagram every %v, not a dense stream (below 20 us, with margin: 10 us)", gap)
+	}
+	if timers > n/4 {
+		t.Errorf("%d HRTIMER softirqs on CPU %d for %d datagrams: the holds did not release the stream", timers, cpu, n)
 	}
 }
