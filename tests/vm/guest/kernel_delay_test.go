@@ -61,8 +61,9 @@ func TestKernelDelayRefused(t *testing.T) {
 		{"correlation 100", kmJoin(pass, kdDelay(time.Second), kdJitter(time.Millisecond), kmMark(kdCorr(100))), "INSANE_POLICY_A_CORRELATION must be below 100 percent (100000000)"},
 		{"uniform jitter above delay", kmJoin(pass, kdDelay(time.Millisecond), kmMark(kdJitter(time.Millisecond+1))), "INSANE_POLICY_A_JITTER_NS is above INSANE_POLICY_A_DELAY_NS: a uniform delay of D - J .. D + J cannot be negative"},
 		{"uniform D + J above max", kmJoin(pass, kdDelay(40*time.Second), kmMark(kdJitter(30*time.Second))), "INSANE_POLICY_A_JITTER_NS is too large: the longest delay the distribution draws (INSANE_POLICY_A_DELAY_NS + INSANE_POLICY_A_JITTER_NS * z_max) is above INSANE_DELAY_MAX_NS (60 s)"},
-		// normal's z_max is 312148 / 65536 (4.763): 12 s of jitter reach 57 s + 1 s.
-		{"normal above max", kmJoin(pass, kdDelay(time.Second), kmMark(kdJitter(13*time.Second)), kdDist(1)), "INSANE_POLICY_A_JITTER_NS is too large: the longest delay the distribution draws (INSANE_POLICY_A_DELAY_NS + INSANE_POLICY_A_JITTER_NS * z_max) is above INSANE_DELAY_MAX_NS (60 s)"},
+		// normal's z_max is 261578 / 65536 (3.991, the last knot of
+		// kernel/dist_tables.h): 15 s of jitter reach 1 s + 59.9 s.
+		{"normal above max", kmJoin(pass, kdDelay(time.Second), kmMark(kdJitter(15*time.Second)), kdDist(1)), "INSANE_POLICY_A_JITTER_NS is too large: the longest delay the distribution draws (INSANE_POLICY_A_DELAY_NS + INSANE_POLICY_A_JITTER_NS * z_max) is above INSANE_DELAY_MAX_NS (60 s)"},
 		{"huge jitter", kmJoin(pass, kdDelay(time.Second), kmMark(kmU64(uapi.PolicyAJitterNs, 1<<63)), kdDist(1)), "INSANE_POLICY_A_JITTER_NS is too large: the longest delay the distribution draws (INSANE_POLICY_A_DELAY_NS + INSANE_POLICY_A_JITTER_NS * z_max) is above INSANE_DELAY_MAX_NS (60 s)"},
 		{"pareto below 0", kmJoin(pass, kdDelay(time.Millisecond), kmMark(kdJitter(2*time.Millisecond)), kdDist(2)), "INSANE_POLICY_A_JITTER_NS is too large for pareto: its shortest delay (INSANE_POLICY_A_DELAY_NS - 0.57735 * INSANE_POLICY_A_JITTER_NS) would be below 0"},
 		{"delay beside the steps", kmJoin(sched(step(pass)), kmMark(kdDelay(time.Second))), "INSANE_POLICY_A_DELAY_NS is not valid beside INSANE_POLICY_A_STEPS: give each step its delay"},
@@ -574,10 +575,13 @@ func kdHrtimerSoftirqs(t *testing.T, cpu int) uint64 {
 }
 
 // A dense transmit stream leaves as netem's does: each packet held sends
-// on what is due, so its packets need no timer expiry each. Back-to-back
-// datagrams from one CPU through delay 2ms: every one leaves, none before
-// its delay, and that CPU runs far fewer HRTIMER softirqs than it sent
-// datagrams (one each, when only the timer released them).
+// on what is due (the hold finds the head due whenever the timer is late,
+// and with a stream denser than one hold per 20 us the timer runs up to
+// 20 us past the head). Back-to-back datagrams from one CPU through delay
+// 2ms: every one leaves, none before its delay, none overtaken. The HRTIMER
+// softirqs of that CPU are logged, not checked: under TCG the timer runs
+// late and releases several datagrams each time before and after the
+// change (the bench counts instructions under icount).
 func TestKernelDelayDenseStream(t *testing.T) {
 	CheckKmsg(t)
 	tp, c := kdTopo(t)
@@ -597,19 +601,13 @@ func TestKernelDelayDenseStream(t *testing.T) {
 		r.Close()
 		t.Fatal(err)
 	}
-	// The last datagram is due d after its send, and leaves at most the
-	// slack (20 us) after.
-	time.Sleep(d + 10*time.Millisecond)
-	timers := kdHrtimerSoftirqs(t, cpu) - before
 	r.Wait(n, 500*time.Millisecond, 10*time.Second)
+	timers := kdHrtimerSoftirqs(t, cpu) - before
 	got := r.Close()
 	kdCheckDelays(t, "dense", kdOneWay(t, sent, got), d, n)
+	if k := kdReordered(got); k != 0 {
+		t.Errorf("dense: %d of %d datagrams arrived after one sent later", k, n)
+	}
 	gap := sent.At[n-1].Sub(sent.At[0]) / (n - 1)
 	t.Logf("dense: %d datagrams %v apart on average, %d HRTIMER softirqs on CPU %d", n, gap, timers, cpu)
-	if gap > 10*time.Microsecond {
-		t.Skipf("the sender managed one datagram every %v, not a dense stream (below 20 us, with margin: 10 us)", gap)
-	}
-	if timers > n/4 {
-		t.Errorf("%d HRTIMER softirqs on CPU %d for %d datagrams: the holds did not release the stream", timers, cpu, n)
-	}
 }
