@@ -476,6 +476,7 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	struct insane_delay_cpu *c, *owner;
 	struct insane_delay_cb *cb;
 	int cpu, held_on;
+	unsigned long flags;
 	u64 now, dep;
 	s64 last;
 	u32 gap;
@@ -564,8 +565,11 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	 */
 	if (c->len) {
 		dep = insane_delay_head(c) + insane_delay_slack(c);
+		/* A kick (an IPI on this CPU) must not come in between. */
+		local_irq_save(flags);
 		if (!c->armed || (s64)(dep - c->armed) < 0)
 			insane_delay_arm(c, dep);
+		local_irq_restore(flags);
 	}
 	local_bh_enable();
 }
