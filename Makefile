@@ -175,7 +175,8 @@ test-cri: cri-deps module plugin $(RUNNER)
 # build/benchmarks.svg from the guest log.
 #
 # make profile records perf in the guest under icount for each case in CASE
-# (keys as in the bench tables) and source in SOURCE, and writes
+# (keys as in the bench tables; p and q: the delay phase's insane pass delay
+# 1ms and netem delay 1ms) and source in SOURCE, and writes
 # build/profile-CASE-SOURCE.txt (top symbols, self), .folded and .svg (a
 # flame graph). bench and profile install linux-perf (the guest's perf).
 BENCH_PACKAGES := linux-perf

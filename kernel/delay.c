@@ -12,6 +12,14 @@
  * only when the queue's head changes; a callback releases at most
  * INSANE_DELAY_BATCH packets and re-arms for the rest.
  *
+ * A dense transmit stream (packets held on this CPU less than
+ * INSANE_DELAY_SLACK_NS apart, on average) is released as netem's is: each
+ * packet held first sends on what is due, so that the packets of a steady
+ * stream leave less than one gap late without a timer interrupt each, and
+ * the timer, armed up to INSANE_DELAY_SLACK_NS past the head's departure,
+ * only takes what no later packet came to release. A sparser stream, and
+ * the receive direction, arm the timer at the head's departure exactly.
+ *
  * The departure lives in skb->cb, past what IPCB() and IP6CB() use (the
  * relay needs them as the sender left them), never in skb->tstamp, which
  * TCP's EDT owns. The rbtree's node overlays skb->next, prev and dev,
@@ -40,6 +48,14 @@
 #define INSANE_DELAY_BATCH	256
 /* How long a packet waits for its flow's predecessor on another CPU. */
 #define INSANE_DELAY_WAIT_NS	(10 * NSEC_PER_USEC)
+/*
+ * The most the timer of a dense transmit stream runs past the head's
+ * departure, and the mean gap between holds below which a stream is dense.
+ */
+#define INSANE_DELAY_SLACK_NS	(20 * NSEC_PER_USEC)
+/* The gap's average: an EWMA of weight 1/8, each gap counted up to 1 ms. */
+#define INSANE_DELAY_GAP_SHIFT	3
+#define INSANE_DELAY_GAP_MAX	NSEC_PER_MSEC
 
 struct insane_delay_cpu {
 	struct rb_root tree;		/* earlier than the list's tail */
@@ -53,6 +69,8 @@ struct insane_delay_cpu {
 	call_single_data_t kick;
 	struct insane_delayq *q;
 	u64 armed;			/* the timer's expiry, 0: not armed */
+	u64 last_in;			/* when the last packet was held */
+	u32 gap;			/* the mean gap between holds, ns */
 	u32 arrivals;			/* ties depart in arrival order */
 	unsigned int len;		/* packets (skbs) held */
 	/* The gauges: read by any CPU, written by this one. */
@@ -336,11 +354,13 @@ static void insane_delay_gauge(struct insane_delay_cpu *c,
 /* Queues what other CPUs handed over, in the order they did. */
 static bool insane_delay_take(struct insane_delay_cpu *c)
 {
-	struct llist_node *n = llist_del_all(&c->inbox);
+	struct llist_node *n;
 	struct sk_buff *skb, *next;
 	bool head = false;
 
-	n = llist_reverse_order(n);
+	if (llist_empty(&c->inbox))
+		return false;
+	n = llist_reverse_order(llist_del_all(&c->inbox));
 	llist_for_each_entry_safe(skb, next, n, ll_node)
 		head |= insane_delay_insert(c, skb);
 	return head;
@@ -355,6 +375,83 @@ static struct insane_delay_flow *insane_delay_bucket(struct insane_delayq *q,
 	if (!flows)
 		return NULL;
 	return &flows[skb_get_hash(skb) & (INSANE_DELAY_FLOWS - 1)];
+}
+
+/* Sends @skb on at its departure. */
+static void insane_delay_depart(struct insane_delayq *q, struct sk_buff *skb)
+{
+	struct insane_dev *ins = q->ins;
+
+	skb_mark_not_on_list(skb);
+	skb->dev = ins->dev;
+	if (q->dir == INSANE_DIRECTION_TX) {
+		rcu_read_lock_bh();
+		insane_xmit_depart(ins, skb);
+		rcu_read_unlock_bh();
+	} else {
+		/*
+		 * The receive policy was turned off while it was held: no
+		 * decision is made on insane0 any more, so it counts here
+		 * as passed up, as the decision would have.
+		 */
+		if (unlikely(!rcu_access_pointer(ins->rx_policy))) {
+			struct pcpu_sw_netstats *t = this_cpu_ptr(ins->dev->tstats);
+
+			u64_stats_update_begin(&t->syncp);
+			u64_stats_add(&t->rx_bytes, skb->len);
+			u64_stats_add(&t->rx_packets, insane_delay_wire(skb));
+			u64_stats_update_end(&t->syncp);
+		}
+		netif_receive_skb(skb);
+	}
+}
+
+/*
+ * Sends on what is due at @now, at most @budget packets, in departure
+ * order; a packet whose flow's predecessor is still held on another CPU
+ * waits INSANE_DELAY_WAIT_NS more.
+ */
+static void insane_delay_release(struct insane_delay_cpu *c, u64 now,
+				 int budget)
+{
+	struct insane_delayq *q = c->q;
+	struct insane_delay_flow *f;
+	struct insane_delay_cb *cb;
+	struct sk_buff *skb;
+	u32 seq;
+
+	while (budget-- > 0) {
+		skb = insane_delay_peek(c);
+		if (!skb)
+			break;
+		cb = insane_delay_cb(skb);
+		if ((s64)(cb->departure - now) > 0)
+			break;
+		insane_delay_unlink(c, skb);
+		f = cb->seq ? insane_delay_bucket(q, skb) : NULL;
+		if (f && (u32)atomic_read(&f->rel) + 1 != cb->seq) {
+			/* Its flow's predecessor is held on another CPU. */
+			cb->departure = now + INSANE_DELAY_WAIT_NS;
+			insane_delay_insert(c, skb);
+			continue;
+		}
+		seq = cb->seq;
+		insane_delay_gauge(c, skb, false);
+		insane_delay_depart(q, skb);
+		/*
+		 * Only now may its successor leave, from any CPU (@skb and
+		 * its cb are gone: the sequence number was read before).
+		 */
+		if (f)
+			atomic_set(&f->rel, seq);
+	}
+}
+
+/* How far past the head's departure the timer may run (see the top). */
+static u64 insane_delay_slack(const struct insane_delay_cpu *c)
+{
+	return c->q->dir == INSANE_DIRECTION_TX &&
+	       c->gap < INSANE_DELAY_SLACK_NS ? INSANE_DELAY_SLACK_NS : 0;
 }
 
 /**
@@ -379,8 +476,10 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	struct insane_delay_cpu *c, *owner;
 	struct insane_delay_cb *cb;
 	int cpu, held_on;
+	unsigned long flags;
 	u64 now, dep;
 	s64 last;
+	u32 gap;
 
 	local_bh_disable();
 	cpu = smp_processor_id();
@@ -402,6 +501,12 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	if (dir == INSANE_DIRECTION_RX)
 		skb_orphan(skb);
 	now = ktime_get_ns();
+	if (dir == INSANE_DIRECTION_TX) {
+		gap = min_t(u64, now - c->last_in, INSANE_DELAY_GAP_MAX);
+		c->gap = c->gap - (c->gap >> INSANE_DELAY_GAP_SHIFT) +
+			 (gap >> INSANE_DELAY_GAP_SHIFT);
+		c->last_in = now;
+	}
 	dep = now + insane_delay_draw(p, d, in_seq);
 	cb = insane_delay_cb(skb);
 	cb->seq = 0;
@@ -441,38 +546,32 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	}
 	cb->departure = dep;
 	insane_delay_gauge(c, skb, true);
-	if (insane_delay_insert(c, skb) && !c->running)
-		insane_delay_arm(c, dep);
-	local_bh_enable();
-}
-
-/* Sends @skb on at its departure. */
-static void insane_delay_depart(struct insane_delayq *q, struct sk_buff *skb)
-{
-	struct insane_dev *ins = q->ins;
-
-	skb_mark_not_on_list(skb);
-	skb->dev = ins->dev;
-	if (q->dir == INSANE_DIRECTION_TX) {
-		rcu_read_lock_bh();
-		insane_xmit_depart(ins, skb);
-		rcu_read_unlock_bh();
-	} else {
-		/*
-		 * The receive policy was turned off while it was held: no
-		 * decision is made on insane0 any more, so it counts here
-		 * as passed up, as the decision would have.
-		 */
-		if (unlikely(!rcu_access_pointer(ins->rx_policy))) {
-			struct pcpu_sw_netstats *t = this_cpu_ptr(ins->dev->tstats);
-
-			u64_stats_update_begin(&t->syncp);
-			u64_stats_add(&t->rx_bytes, skb->len);
-			u64_stats_add(&t->rx_packets, insane_delay_wire(skb));
-			u64_stats_update_end(&t->syncp);
-		}
-		netif_receive_skb(skb);
+	insane_delay_insert(c, skb);
+	if (c->running) {
+		/* Its callback runs below on this CPU: it re-arms. */
+		local_bh_enable();
+		return;
 	}
+	if (dir == INSANE_DIRECTION_TX &&
+	    (s64)(insane_delay_head(c) - now) <= 0) {
+		/* As netem's enqueue: what is due leaves now. */
+		c->running = true;
+		insane_delay_release(c, now, INSANE_DELAY_BATCH);
+		c->running = false;
+	}
+	/*
+	 * The timer runs at most the slack past the head's departure: an
+	 * earlier expiry stays (it finds less due, and re-arms).
+	 */
+	if (c->len) {
+		dep = insane_delay_head(c) + insane_delay_slack(c);
+		/* A kick (an IPI on this CPU) must not come in between. */
+		local_irq_save(flags);
+		if (!c->armed || (s64)(dep - c->armed) < 0)
+			insane_delay_arm(c, dep);
+		local_irq_restore(flags);
+	}
+	local_bh_enable();
 }
 
 /* An IPI on the queue's CPU: the timer runs now, pinned there. */
@@ -480,7 +579,7 @@ static void insane_delay_kick(void *info)
 {
 	struct insane_delay_cpu *c = info;
 
-	hrtimer_start(&c->timer, ktime_get(), HRTIMER_MODE_ABS_PINNED_SOFT);
+	insane_delay_arm(c, ktime_get_ns());
 	atomic_dec(&c->q->kicks);
 }
 
@@ -488,53 +587,30 @@ static enum hrtimer_restart insane_delay_fire(struct hrtimer *timer)
 {
 	struct insane_delay_cpu *c =
 		container_of(timer, struct insane_delay_cpu, timer);
-	struct insane_delayq *q = c->q;
-	struct insane_delay_flow *f;
-	struct insane_delay_cb *cb;
-	u64 now = ktime_get_ns();
-	struct sk_buff *skb;
-	int n = 0;
-	u32 seq;
+	enum hrtimer_restart ret = HRTIMER_NORESTART;
+	unsigned long flags;
+	u64 at = 0;
 
 	c->running = true;
 	insane_delay_take(c);
-	while (n < INSANE_DELAY_BATCH) {
-		skb = insane_delay_peek(c);
-		if (!skb)
-			break;
-		cb = insane_delay_cb(skb);
-		if ((s64)(cb->departure - now) > 0)
-			break;
-		insane_delay_unlink(c, skb);
-		n++;
-		f = cb->seq ? insane_delay_bucket(q, skb) : NULL;
-		if (f && (u32)atomic_read(&f->rel) + 1 != cb->seq) {
-			/* Its flow's predecessor is held on another CPU. */
-			cb->departure = now + INSANE_DELAY_WAIT_NS;
-			insane_delay_insert(c, skb);
-			continue;
-		}
-		seq = cb->seq;
-		insane_delay_gauge(c, skb, false);
-		insane_delay_depart(q, skb);
-		/*
-		 * Only now may its successor leave, from any CPU (@skb and
-		 * its cb are gone: the sequence number was read before).
-		 */
-		if (f)
-			atomic_set(&f->rel, seq);
-	}
+	insane_delay_release(c, ktime_get_ns(), INSANE_DELAY_BATCH);
 	c->running = false;
-	if (!insane_delay_peek(c)) {
-		c->armed = 0;
-		return HRTIMER_NORESTART;
-	}
+	if (insane_delay_peek(c))
+		at = insane_delay_head(c) + insane_delay_slack(c);
 	/*
-	 * Started anew rather than restarted: a kick may have started the
-	 * timer while this callback ran.
+	 * Restarted in place, unless a kick (an IPI on this CPU) started
+	 * the timer meanwhile: with IRQs off, none can come in between.
 	 */
-	insane_delay_arm(c, insane_delay_head(c));
-	return HRTIMER_NORESTART;
+	local_irq_save(flags);
+	if (!hrtimer_is_queued(timer)) {
+		c->armed = at;
+		if (at) {
+			hrtimer_set_expires(timer, ns_to_ktime(at));
+			ret = HRTIMER_RESTART;
+		}
+	}
+	local_irq_restore(flags);
+	return ret;
 }
 
 /* Control */
@@ -585,6 +661,7 @@ int insane_delay_init(struct insane_dev *ins)
 
 			c->tree = RB_ROOT;
 			c->q = q;
+			c->gap = INSANE_DELAY_GAP_MAX;
 			hrtimer_init(&c->timer, CLOCK_MONOTONIC,
 				     HRTIMER_MODE_ABS_PINNED_SOFT);
 			c->timer.function = insane_delay_fire;

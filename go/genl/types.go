@@ -150,7 +150,8 @@ const (
 	// DelayMax is the longest delay a packet can draw.
 	DelayMax time.Duration = uapi.DelayMaxNs
 	// DelayLimitDefault is the packets held per CPU and direction when a
-	// policy gives no Limit: a second of delay at 100,000 packets a second.
+	// policy gives no Limit (2^17): a second of delay at 100,000 packets a
+	// second, with 31 % to spare.
 	DelayLimitDefault = uapi.DelayLimitDefault
 	// DelayLimitMax is the largest Limit.
 	DelayLimitMax = uapi.DelayLimitMax

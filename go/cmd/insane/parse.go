@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/insane-netdev/insane/go/genl"
@@ -53,7 +54,7 @@ where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] |
               an earlier one of its flow, unless reorder (netem's behaviour)
        C := the correlation of each packet's delay with the previous one's, in
             percent (below 100); it keeps the distribution's mean and spread
-       N := the packets of a direction each CPU holds at most (default 100000);
+       N := the packets of a direction each CPU holds at most (default ` + strconv.Itoa(genl.DelayLimitDefault) + `);
             a packet beyond is dropped, and counted (-s)
        S := a 64-bit seed that makes the decisions and the delays reproducible
             (mode pass delay 30ms jitter 20ms seed 5)

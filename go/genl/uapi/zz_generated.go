@@ -14,7 +14,7 @@ const (
 	ScheduleStepsMax  = 64                  // INSANE_SCHEDULE_STEPS_MAX
 	EdgeMinNs         = 10000000            // INSANE_EDGE_MIN_NS
 	DelayMaxNs        = 60000000000         // INSANE_DELAY_MAX_NS
-	DelayLimitDefault = 100000              // INSANE_DELAY_LIMIT_DEFAULT
+	DelayLimitDefault = 131072              // INSANE_DELAY_LIMIT_DEFAULT
 	DelayLimitMax     = 10000000            // INSANE_DELAY_LIMIT_MAX
 	DelayFlows        = 1024                // INSANE_DELAY_FLOWS
 	DelaySalt         = 5887693669981678851 // INSANE_DELAY_SALT

@@ -309,63 +309,39 @@ func (m *mmsgs) call(trap uintptr, fd, k, flags int) (int, error) {
 // sendBurstRun sends datagrams 0 to n-1 tagged runID and returns what arrived.
 func sendBurstRun(n, runID uint64) (burstTraffic, error) {
 	res := burstTraffic{seen: make([]bool, n)}
-	ps, err := lowerTap(100 * time.Millisecond)
+	ps, us, err := trafficSockets(false)
 	if err != nil {
 		return res, err
 	}
 	defer unix.Close(ps)
-	// Reading the statistics resets them.
-	if _, err := unix.GetsockoptTpacketStats(ps, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
-		return res, err
-	}
-	us, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return res, err
-	}
 	defer unix.Close(us)
-	if err := unix.Connect(us, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{10, 2, 0, 2}}); err != nil {
-		return res, err
-	}
 
 	// next is one more than the highest sequence number received.
 	var next, received atomic.Uint64
 	var stop atomic.Bool
-	recvDone := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pin(0)
-		m := newMmsgs(burstBatch, 128)
-		for {
-			k, err := m.call(unix.SYS_RECVMMSG, ps, burstBatch, unix.MSG_WAITFORONE)
-			if err != nil {
-				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-					if stop.Load() {
-						recvDone <- nil
-						return
-					}
-					continue
-				}
-				recvDone <- err
-				return
+	rm := newMmsgs(burstBatch, 128)
+	recvDone := receiver(&stop, func() error {
+		k, err := rm.call(unix.SYS_RECVMMSG, ps, burstBatch, unix.MSG_WAITFORONE)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < k; i++ {
+			seq, ok := burstSeq(rm.bufs[i][:min(int(rm.hdrs[i].len), len(rm.bufs[i]))], runID)
+			if !ok || seq >= n {
+				continue
 			}
-			for i := 0; i < k; i++ {
-				seq, ok := burstSeq(m.bufs[i][:min(int(m.hdrs[i].len), len(m.bufs[i]))], runID)
-				if !ok || seq >= n {
-					continue
-				}
-				if res.seen[seq] {
-					res.dups++
-					continue
-				}
-				res.seen[seq] = true
-				received.Add(1)
-				if seq >= next.Load() {
-					next.Store(seq + 1)
-				}
+			if res.seen[seq] {
+				res.dups++
+				continue
+			}
+			res.seen[seq] = true
+			received.Add(1)
+			if seq >= next.Load() {
+				next.Store(seq + 1)
 			}
 		}
-	}()
+		return nil
+	})
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -406,14 +382,8 @@ func sendBurstRun(n, runID uint64) (burstTraffic, error) {
 			i += uint64(sent)
 		}
 	}
-	// Wait until nothing has arrived for 300 ms.
-	for last := received.Load(); sendErr == nil; {
-		time.Sleep(300 * time.Millisecond)
-		now := received.Load()
-		if now == last {
-			break
-		}
-		last = now
+	if sendErr == nil {
+		waitQuiet(received.Load)
 	}
 	res.seconds = time.Since(start).Seconds()
 	stop.Store(true)

@@ -445,81 +445,44 @@ func delayRun(t delayTool, n int, rate float64, runID uint64) (delayRec, delayOb
 	return rec, delayObs{}, err
 }
 
-// delayTap is lowerTap with SO_TIMESTAMPNS.
-func delayTap() (int, error) {
-	ps, err := lowerTap(100 * time.Millisecond)
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.SetsockoptInt(ps, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		unix.Close(ps)
-		return -1, err
-	}
-	return ps, nil
-}
-
 // delayTraffic sends datagrams 0 to n-1, tagged runID, paced at rate on
 // CLOCK_REALTIME (absolute sleeps, 1 ns of timer slack), and receives them
 // on low0 until none has arrived for 300 ms.
 func delayTraffic(n int, rate float64, runID uint64) (delayObs, error) {
 	o := newDelayObs(n)
-	ps, err := delayTap()
+	ps, us, err := trafficSockets(true)
 	if err != nil {
 		return o, err
 	}
 	defer unix.Close(ps)
-	if _, err := unix.GetsockoptTpacketStats(ps, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
-		return o, err
-	}
-	us, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return o, err
-	}
 	defer unix.Close(us)
-	if err := unix.Connect(us, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{10, 2, 0, 2}}); err != nil {
-		return o, err
-	}
 
 	var received atomic.Int64
 	var stop atomic.Bool
-	recvDone := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pin(0)
-		buf := make([]byte, 256)
-		oob := make([]byte, 256)
-		for {
-			k, oobn, _, _, err := unix.Recvmsg(ps, buf, oob, 0)
-			if err != nil {
-				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-					if stop.Load() {
-						recvDone <- nil
-						return
-					}
-					continue
-				}
-				recvDone <- err
-				return
-			}
-			seq, ok := delaySeq(buf[:k], runID)
-			if !ok || seq >= uint64(n) {
-				continue
-			}
-			ts, ok := stampOf(oob[:oobn])
-			if !ok {
-				recvDone <- errors.New("delay: a datagram without SCM_TIMESTAMPNS")
-				return
-			}
-			if o.dep[seq] != 0 {
-				o.dups++
-				continue
-			}
-			o.dep[seq] = ts
-			o.order = append(o.order, uint32(seq))
-			received.Add(1)
+	rbuf := make([]byte, 256)
+	oob := make([]byte, 256)
+	recvDone := receiver(&stop, func() error {
+		k, oobn, _, _, err := unix.Recvmsg(ps, rbuf, oob, 0)
+		if err != nil {
+			return err
 		}
-	}()
+		seq, ok := delaySeq(rbuf[:k], runID)
+		if !ok || seq >= uint64(n) {
+			return nil
+		}
+		ts, ok := stampOf(oob[:oobn])
+		if !ok {
+			return errors.New("delay: a datagram without SCM_TIMESTAMPNS")
+		}
+		if o.dep[seq] != 0 {
+			o.dups++
+			return nil
+		}
+		o.dep[seq] = ts
+		o.order = append(o.order, uint32(seq))
+		received.Add(1)
+		return nil
+	})
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -552,15 +515,7 @@ func delayTraffic(n int, rate float64, runID uint64) (delayObs, error) {
 		}
 		o.send[i], o.sendAfter[i] = t0, t1
 	}
-	// Wait until nothing has arrived for 300 ms.
-	for last := received.Load(); ; {
-		time.Sleep(300 * time.Millisecond)
-		now := received.Load()
-		if now == last {
-			break
-		}
-		last = now
-	}
+	waitQuiet(func() uint64 { return uint64(received.Load()) })
 	o.seconds = time.Since(begin).Seconds()
 	stop.Store(true)
 	if err := <-recvDone; err != nil {

@@ -42,9 +42,13 @@ func profiles(c *genl.Client, cs []dropper, o *options) error {
 	if err := sysctl("kernel.perf_event_paranoid", "-1"); err != nil {
 		return err
 	}
+	// The cases of the tables, and the delay phase's cost cases (p: insane
+	// pass delay 1ms, q: netem delay 1ms).
 	byKey := map[string]dropper{}
-	for _, d := range cs {
-		byKey[d.key] = d
+	for _, d := range append(cs, delayCostCases()...) {
+		if _, dup := byKey[d.key]; !dup {
+			byKey[d.key] = d
+		}
 	}
 	for _, key := range strings.Split(o.profile, ",") {
 		d, ok := byKey[key]

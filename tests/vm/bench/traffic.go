@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The setup and the end that the burst and delay phases' numbered
+// datagram runs share: a packet socket on low0 that sees each datagram
+// leave, a UDP socket connected to 10.2.0.2:9 that sends them, a receiver
+// thread on vCPU 0, and the wait for the last arrivals.
+
+// trafficSockets returns the packet socket on low0 (its statistics reset;
+// stamps: each datagram carries SCM_TIMESTAMPNS) and the connected UDP
+// socket. The caller closes both.
+func trafficSockets(stamps bool) (ps, us int, err error) {
+	if ps, err = lowerTap(100 * time.Millisecond); err != nil {
+		return -1, -1, err
+	}
+	if us, err = trafficSetup(ps, stamps); err != nil {
+		unix.Close(ps)
+		return -1, -1, err
+	}
+	return ps, us, nil
+}
+
+func trafficSetup(ps int, stamps bool) (int, error) {
+	if stamps {
+		if err := unix.SetsockoptInt(ps, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			return -1, err
+		}
+	}
+	// Reading the statistics resets them.
+	if _, err := unix.GetsockoptTpacketStats(ps, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
+		return -1, err
+	}
+	us, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Connect(us, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{10, 2, 0, 2}}); err != nil {
+		unix.Close(us)
+		return -1, err
+	}
+	return us, nil
+}
+
+// receiver runs recv in a loop on a thread pinned to vCPU 0 until it
+// fails, or until stop is set once it times out (EAGAIN) or is
+// interrupted; the channel gets nil or the error.
+func receiver(stop *atomic.Bool, recv func() error) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pin(0)
+		for {
+			err := recv()
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				if stop.Load() {
+					done <- nil
+					return
+				}
+				continue
+			}
+			done <- err
+			return
+		}
+	}()
+	return done
+}
+
+// waitQuiet returns once nothing has arrived for 300 ms.
+func waitQuiet(received func() uint64) {
+	for last := received(); ; {
+		time.Sleep(300 * time.Millisecond)
+		now := received()
+		if now == last {
+			return
+		}
+		last = now
+	}
+}
