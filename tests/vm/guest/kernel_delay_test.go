@@ -133,12 +133,13 @@ func kdOneWay(t *testing.T, sent vmnet.Sent, got vmnet.Received) []time.Duration
 }
 
 // kdCheckDelays checks delays against min: none below it (exact: the
-// clocks bracket the stay in the stage), and, to catch a delay applied
-// twice or a packet left behind, a median below 2 * min and a maximum below
-// min + 1 s. Closer upper bounds would judge the host's speed (the debug
-// kernel's median is 1.4 ms past a 20 ms delay, the cloud kernel's 0.5 ms):
-// make bench measures the lateness under icount.
-func kdCheckDelays(t *testing.T, what string, ds []time.Duration, min time.Duration, n int) {
+// clocks bracket the stay in the stage), none a second or more past it (a
+// packet left behind), and, to catch a delay applied twice, a median below
+// min + slack. Closer upper bounds would judge the host's speed (the debug
+// kernel's median is 1.4 ms past a 20 ms delay, the cloud kernel's 0.5 ms;
+// a flood's receiver falls behind by more): make bench measures the
+// lateness under icount.
+func kdCheckDelays(t *testing.T, what string, ds []time.Duration, min, slack time.Duration, n int) {
 	t.Helper()
 	if len(ds) != n {
 		t.Fatalf("%s: %d datagrams arrived, want %d", what, len(ds), n)
@@ -152,8 +153,8 @@ func kdCheckDelays(t *testing.T, what string, ds []time.Duration, min time.Durat
 	if s[len(s)-1] >= min+time.Second {
 		t.Errorf("%s: a datagram took %v, a second or more past the delay %v", what, s[len(s)-1], min)
 	}
-	if s[len(s)/2] >= 2*min {
-		t.Errorf("%s: median %v, twice the delay %v or more", what, s[len(s)/2], min)
+	if s[len(s)/2] >= min+slack {
+		t.Errorf("%s: median %v, %v or more past the delay %v", what, s[len(s)/2], slack, min)
 	}
 }
 
@@ -164,7 +165,7 @@ func TestKernelDelayBothWays(t *testing.T) {
 
 	c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(d))
 	sent, got := tp.UDP(t, vmnet.SendOptions{Count: n, Interval: 2 * time.Millisecond})
-	kdCheckDelays(t, "transmit", kdOneWay(t, sent, got), d, n)
+	kdCheckDelays(t, "transmit", kdOneWay(t, sent, got), d, d, n)
 	st := c.get("insane0").d.Stats
 	if st[uapi.StatsARelayedPackets] < n || st[uapi.StatsAHeldPackets] != 0 {
 		t.Errorf("transmit: relayed %d held %d", st[uapi.StatsARelayedPackets], st[uapi.StatsAHeldPackets])
@@ -176,7 +177,7 @@ func TestKernelDelayBothWays(t *testing.T) {
 	if len(got.Seqs) != n {
 		t.Logf("receive: counters %v", c.get("insane0").d.Stats)
 	}
-	kdCheckDelays(t, "receive", kdOneWay(t, sent, got), d, n)
+	kdCheckDelays(t, "receive", kdOneWay(t, sent, got), d, d, n)
 	st = c.get("insane0").d.Stats
 	if st[uapi.StatsARxRelayedPackets] < n || st[uapi.StatsARxHeldPackets] != 0 {
 		t.Errorf("receive: relayed %d held %d", st[uapi.StatsARxRelayedPackets], st[uapi.StatsARxHeldPackets])
@@ -553,7 +554,9 @@ func TestKernelDelayDenseStream(t *testing.T) {
 	r.Wait(n, 500*time.Millisecond, 10*time.Second)
 	timers := kdHrtimerSoftirqs(t, cpu) - before
 	got := r.Close()
-	kdCheckDelays(t, "dense", kdOneWay(t, sent, got), d, n)
+	// The receiver of a flood falls behind (a median of 7.4 ms for
+	// 2 ms on the debug kernel): only a packet left behind is judged.
+	kdCheckDelays(t, "dense", kdOneWay(t, sent, got), d, time.Second, n)
 	if k := kdReordered(got); k != 0 {
 		t.Errorf("dense: %d of %d datagrams arrived after one sent later", k, n)
 	}
