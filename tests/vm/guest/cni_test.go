@@ -192,13 +192,34 @@ func podIP(t *testing.T, res *current.Result) string {
 	return ""
 }
 
-// cniSettled waits until the pod's eth0 is operationally up, as it is soon
-// after ptp's ADD.
+// cniSettled waits until the pod's eth0, and its insane device if it has
+// one, are operationally up, as they are soon after an ADD: the kernel's
+// link watch sets the state a moment after the plugin brought the device up
+// (a fresh-clone run read insane-eth0 UNKNOWN in one snapshot and UP in the
+// next, and took it for a change).
 func cniSettled(t *testing.T, pod string) {
 	t.Helper()
-	WaitFor(t, 5*time.Second, "eth0 up in "+pod, func() bool {
-		out, err := TryRunIn(pod, "ip", "-br", "link", "show", "eth0")
-		return err == nil && strings.Contains(out, " UP ")
+	WaitFor(t, 5*time.Second, "eth0 and any insane device up in "+pod, func() bool {
+		out, err := TryRunIn(pod, "ip", "-br", "link", "show")
+		if err != nil {
+			return false
+		}
+		eth0 := false
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				continue
+			}
+			name, _, _ := strings.Cut(f[0], "@")
+			if name != "eth0" && !strings.HasPrefix(name, "insane-") {
+				continue
+			}
+			if f[1] != "UP" {
+				return false
+			}
+			eth0 = eth0 || name == "eth0"
+		}
+		return eth0
 	})
 }
 
@@ -480,6 +501,7 @@ func TestCNICheckDel(t *testing.T) {
 	if err := n.do(func() error { _, err := n.cni.AddNetwork(ctx, conf, rt); return err }); err != nil {
 		t.Fatalf("insane ADD: %v", err)
 	}
+	cniSettled(t, pod)
 	if cniState(t, pod) == ptpLeft {
 		t.Fatal("insane ADD changed nothing")
 	}
