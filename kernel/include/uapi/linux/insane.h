@@ -488,11 +488,13 @@
  * GSO packet under a policy with RATE, DUPLICATE or CORRUPT in any action
  * is cut into its wire packets first, each charged with its own headers.
  *
- * Duplication and corruption draws. The k-th packet of a direction that
- * an action with DUPLICATE or CORRUPT handles (k from 0 each time the
- * policy is set, counting only such packets; transmit: each packet the
- * action relays, after the decision; receive: each packet taken over,
- * before the delay stage and the decision) under seed S takes
+ * Duplication and corruption draws. A packet meets its action's DUPLICATE
+ * and CORRUPT when it leaves the delay stage (without one, right after
+ * the decision on transmit, and when it is taken over on receive), under
+ * the action in force then: the step's, in time and schedule modes. The
+ * k-th packet of a direction to meet an action with DUPLICATE or CORRUPT
+ * (k from 0 each time the policy is set, counting only such packets)
+ * under seed S takes
  *
  *     x = mix64((S ^ INSANE_EXTRA_SALT) + (k + 1) * 0x9e3779b97f4a7c15)
  *
@@ -507,19 +509,22 @@
  * with CORRUPT_HEADER, from the network header on; bit b is bit (b & 7)
  * (value 1 << (b & 7)) of byte b >> 3 of that span. A packet with no byte
  * in its span (an IPv4 or IPv6 header alone) leaves intact and is not
- * counted as corrupted.
+ * counted as corrupted. A GSO packet held whole (by a policy without
+ * RATE, DUPLICATE or CORRUPT, replaced while it was held) is neither.
  *
- * Duplicate. A duplicated packet is copied; the copy is counted in
- * DUPLICATED (RX_DUPLICATED), never duplicated or corrupted itself, takes
- * no k, and follows the original right behind: transmit, through the
- * delay stage (charged at the rate right after it, with the original's
- * delay draw) and the relay, each counted as relayed or under its own
- * drop cause; receive, through the delay stage, the device's taps and
- * the receive policy's decision, which decides the copy as any packet. So
- * the packets handled plus DUPLICATED equal RELAYED plus the drop causes.
- * A copy that cannot be allocated counts in DUPLICATED and in
- * DROP_NO_MEMORY (RX_DROP_NO_MEMORY). A copy that meets a loop is counted
- * once, as the original, in DROP_LOOP.
+ * Duplicate. A duplicated packet is copied as it is then (before its
+ * corruption, if any); the copy is counted in DUPLICATED (RX_DUPLICATED),
+ * is never duplicated or corrupted itself, takes no k, and follows the
+ * original right behind: transmit, relayed right after it (the copy is not
+ * charged at the rate, and the decision is behind both); receive,
+ * received on the device right after it, through the device's taps and
+ * the receive policy's decision, which decides the copy as any packet.
+ * Each copy is then counted as relayed or under a drop cause, so the
+ * packets handled plus DUPLICATED equal RELAYED plus the drop causes. A
+ * copy that cannot be allocated counts in DUPLICATED and in
+ * DROP_NO_MEMORY (RX_DROP_NO_MEMORY). On transmit, a copy whose original
+ * met a loop while it was relayed is not sent and not counted: the loop is
+ * counted once, in DROP_LOOP.
  *
  * Corrupt. Transmit: at the relay, after the route (the packet as it
  * leaves): a CHECKSUM_PARTIAL checksum is completed first, then the bit
@@ -527,11 +532,11 @@
  * finds a bad transport checksum (a bad header checksum, or a wrong
  * header field, with CORRUPT_HEADER), as after a bit error on a wire; a
  * relay across namespaces writes IPv4's header checksum again after the
- * flip. Receive: when the packet is taken over, before the delay stage, so
- * that the device's taps see the corrupted packet; its checksum state is
- * reset (CHECKSUM_NONE) so that the stack verifies it. Counted in
- * CORRUPTED (RX_CORRUPTED); a packet that cannot be made writable is
- * dropped and counted in DROP_NO_MEMORY (RX_DROP_NO_MEMORY).
+ * flip. Receive: before the packet is received on the device, so that its
+ * taps see the corrupted packet; its checksum state is reset
+ * (CHECKSUM_NONE) so that the stack verifies it. Counted in CORRUPTED
+ * (RX_CORRUPTED); a packet that cannot be made writable is dropped and
+ * counted in DROP_NO_MEMORY (RX_DROP_NO_MEMORY).
  *
  * Percent decisions. Without a seed each packet draws from its CPU's own
  * pseudo-random sequence, x = mix(state += 0x9e3779b97f4a7c15) with the
