@@ -250,19 +250,25 @@ func rxCauses() (text, jsonText string) {
 	return text, jsonText
 }
 
-// heldLines are the gauges' lines of -s, all 0 in the fakes' devices.
+// heldLines are the gauges' and the marks' lines of -s (held:, marked:),
+// all 0 in the fakes' devices.
 func heldLines(rx bool) (text, jsonText string) {
-	text = "    held:"
+	held, marked := "    held:", "    marked:"
 	if rx {
-		text = "    rx held:"
+		held, marked = "    rx held:", "    rx marked:"
 	}
+	var markJSON string
 	for _, c := range genl.Counters() {
 		if c.Gauge && c.Rx == rx {
-			text += " " + c.Short + " 0"
+			held += " " + c.Short + " 0"
 			jsonText += `,"` + c.Name + `":0`
 		}
+		if c.Mark && c.Rx == rx {
+			marked += " " + c.Short + " 0"
+			markJSON += `,"` + c.Name + `":0`
+		}
 	}
-	return text + "\n", jsonText
+	return held + "\n" + marked + "\n", jsonText + markJSON
 }
 
 func TestShowText(t *testing.T) {
@@ -292,6 +298,28 @@ func TestShowText(t *testing.T) {
 	}
 	if got := f.calls[len(f.calls)-1]; got != "Device ins0" {
 		t.Errorf("show NAME called %s", got)
+	}
+}
+
+// TestShowMarks: -s prints the marks on marked: lines of their own, which
+// no dropped total counts, and -j as their own keys after the gauges.
+func TestShowMarks(t *testing.T) {
+	d := &genl.Device{Name: "ins5", Index: 12, Policy: genl.Pass(), Stats: genl.Stats{RelayedPackets: 10, DropNoMemory: 1,
+		Duplicated: 3, Corrupted: 2, RxDuplicated: 5, RxCorrupted: 4}}
+	f := &fakeBackend{devices: []*genl.Device{d}}
+	code, out, _ := runCLI(t, f, "-s show ins5")
+	for _, want := range []string{"    relayed: packets 10 bytes 0\n", "    dropped: total 1 policy 0 ", " no-memory 1\n",
+		"    marked: duplicated 3 corrupted 2\n", "    rx dropped: total 0 ", "    rx marked: duplicated 5 corrupted 4\n"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("-s show lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, f, "-s -j show ins5")
+	for _, want := range []string{`"dropped":1,`, `"drop_no_memory":1,"held_packets":0,"held_bytes":0,"duplicated":3,"corrupted":2,"rx_relayed_packets":0`,
+		`"rx_held_bytes":0,"rx_duplicated":5,"rx_corrupted":4}`} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("-s -j show lacks %s:\n%s", want, out)
+		}
 	}
 }
 
