@@ -743,7 +743,8 @@ static void insane_delay_purge(struct insane_delayq *q,
  * period. Every CPU's timer is cancelled first (hrtimer_cancel() waits for
  * a running callback), then every queue purged under [RX_]DROP_FLUSHED
  * (the counts are this CPU's: a sum is all that is read). The flow
- * tables start over, since the flushed sequence numbers never depart.
+ * tables and the rate's clock start over, since the flushed packets never
+ * depart.
  */
 void insane_delay_flush(struct insane_dev *ins)
 {
@@ -763,6 +764,8 @@ void insane_delay_flush(struct insane_dev *ins)
 		for_each_possible_cpu(cpu)
 			insane_delay_purge(q, per_cpu_ptr(q->cpu, cpu));
 		local_bh_enable();
+		/* The flushed packets no longer occupy the wire. */
+		atomic64_set(&q->clock, 0);
 		if (!q->flows)
 			continue;
 		for (i = 0; i < INSANE_DELAY_FLOWS; i++) {
