@@ -471,9 +471,10 @@
  *     INSANE_POLICY_A_CORRUPT_HEADER: NLA_FLAG, needs CORRUPT
  *
  * Rate. Each direction of a device has one serialization clock F, shared
- * by every CPU and kept for the device's life (a new policy, a step's
- * edge or a new rate starts from where F is). A packet of L bytes (from
- * the network header on, as the counters count bytes) takes
+ * by every CPU and kept while the device is up (a new policy, a step's
+ * edge or a new rate starts from where F is; when the device goes down,
+ * its held packets are flushed and F starts over). A packet of L bytes
+ * (from the network header on, as the counters count bytes) takes
  * t = (L + OVERHEAD) * 8 * 10^9 / R ns on the wire (rounded down, to the
  * nanosecond; an OVERHEAD of 38 counts Ethernet's header, FCS, preamble and
  * inter-frame gap; the default 0 counts the IP packet alone). It starts
