@@ -78,6 +78,10 @@ func kernelPolicy(ae *netlink.AttributeEncoder, p Policy) {
 	}
 	if p.Jitter != 0 {
 		ae.Uint64(uapi.PolicyAJitterNs, uint64(p.Jitter))
+	}
+	// (Written out of their place too, as the comment above says: the
+	// fuzzer's round trip lost a correlation without a jitter.)
+	if p.Jitter != 0 || p.Distribution != 0 || p.Correlation != 0 {
 		ae.Uint32(uapi.PolicyADistribution, uint32(p.Distribution))
 		ae.Uint32(uapi.PolicyACorrelation, uint32(math.Round(p.Correlation*uapi.PercentScale)))
 	}
@@ -86,6 +90,26 @@ func kernelPolicy(ae *netlink.AttributeEncoder, p Policy) {
 	}
 	if p.Limit != 0 {
 		ae.Uint32(uapi.PolicyALimit, uint32(p.Limit))
+	}
+	// Rate, duplication and corruption: the overhead always with a rate
+	// (the kernel writes the 0 it was given; the client must take it).
+	if p.Rate != 0 {
+		ae.Uint64(uapi.PolicyARate, p.Rate)
+	}
+	if p.Rate != 0 || p.Overhead != 0 {
+		ae.Uint32(uapi.PolicyAOverhead, uint32(p.Overhead))
+	}
+	if p.Buffer != 0 {
+		ae.Uint64(uapi.PolicyABufferNs, uint64(p.Buffer))
+	}
+	if p.Duplicate != 0 {
+		ae.Uint32(uapi.PolicyADuplicate, uint32(math.Round(p.Duplicate*uapi.PercentScale)))
+	}
+	if p.Corrupt != 0 {
+		ae.Uint32(uapi.PolicyACorrupt, uint32(math.Round(p.Corrupt*uapi.PercentScale)))
+	}
+	if p.CorruptHeader {
+		ae.Flag(uapi.PolicyACorruptHeader, true)
 	}
 	if p.Now != nil {
 		ae.Uint32(uapi.PolicyAStepIndex, uint32(p.Now.Index))
