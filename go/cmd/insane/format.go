@@ -142,6 +142,15 @@ type jsonPolicy struct {
 	Reorder      bool     `json:"reorder,omitempty"`
 	// The packets held per CPU and direction, when the policy sets it.
 	Limit int `json:"limit,omitempty"`
+	// Rate, duplication and corruption, of a policy or a step: the rate
+	// in bits per second, the overhead in bytes per packet, the buffer in
+	// ns, duplicate and corrupt in percent (as typed, to a millionth).
+	Rate          uint64   `json:"rate,omitempty"`
+	Overhead      int      `json:"overhead,omitempty"`
+	BufferNs      *int64   `json:"buffer_ns,omitempty"`
+	Duplicate     *float64 `json:"duplicate,omitempty"`
+	Corrupt       *float64 `json:"corrupt,omitempty"`
+	CorruptHeader bool     `json:"corrupt_header,omitempty"`
 }
 
 // jsonStats is the "stats" object: the transmit direction's counters of
@@ -261,6 +270,17 @@ func policyJSON(p genl.Policy) jsonPolicy {
 		}
 	}
 	jp.Limit = p.Limit
+	jp.Rate, jp.Overhead, jp.CorruptHeader = p.Rate, p.Overhead, p.CorruptHeader
+	if p.Buffer != 0 {
+		b := int64(p.Buffer)
+		jp.BufferNs = &b
+	}
+	if p.Duplicate != 0 {
+		jp.Duplicate = pct(p.Duplicate)
+	}
+	if p.Corrupt != 0 {
+		jp.Corrupt = pct(p.Corrupt)
+	}
 	if p.Now != nil {
 		i := p.Now.Index
 		jp.Step = &i
