@@ -169,12 +169,8 @@ func CheckSeed(mode *genl.Policy, seed *uint64) error {
 	return errorf("seed goes with %s, not mode %s", SeedModes, mode.Mode)
 }
 
-// The words of the delay stage after "delay D", and of the rate and the
-// corruption after "rate R" and "corrupt P".
-var (
-	delayWords = []string{"jitter", "correlation", "distribution", "reorder"}
-	rateWords  = []string{"overhead", "buffer"}
-)
+// The words of the delay stage after "delay D".
+var delayWords = []string{"jitter", "correlation", "distribution", "reorder"}
 
 // DelayWord reports whether w is one of the words that follow "delay D"
 // (jitter, correlation, distribution, reorder), which mean nothing
