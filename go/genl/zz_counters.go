@@ -113,12 +113,12 @@ type Stats struct {
 	// a drop (INSANE_STATS_A_CORRUPTED).
 	Corrupted uint64
 
-	// RxDuplicated: the same for the packets taken over on receive
-	// (INSANE_STATS_A_RX_DUPLICATED).
+	// RxDuplicated: copies of duplicated packets taken over on receive,
+	// not a drop (INSANE_STATS_A_RX_DUPLICATED).
 	RxDuplicated uint64
 
-	// RxCorrupted: the same for the packets taken over on receive
-	// (INSANE_STATS_A_RX_CORRUPTED).
+	// RxCorrupted: packets taken over on receive with one bit flipped, not
+	// a drop (INSANE_STATS_A_RX_CORRUPTED).
 	RxCorrupted uint64
 }
 
@@ -149,6 +149,6 @@ var counters = [...]Counter{
 	{Attr: uapi.StatsADropNoMemory, Name: "drop_no_memory", Short: "no-memory", Drop: true, Gauge: false, Mark: false, Rx: false, Doc: "a copy of a duplicated packet, or a corruption, found no memory", field: func(s *Stats) *uint64 { return &s.DropNoMemory }},
 	{Attr: uapi.StatsADuplicated, Name: "duplicated", Short: "duplicated", Drop: false, Gauge: false, Mark: true, Rx: false, Doc: "copies of duplicated packets (see \"Duplicate\"), not a drop", field: func(s *Stats) *uint64 { return &s.Duplicated }},
 	{Attr: uapi.StatsACorrupted, Name: "corrupted", Short: "corrupted", Drop: false, Gauge: false, Mark: true, Rx: false, Doc: "relayed packets with one bit flipped (see \"Corrupt\"), not a drop", field: func(s *Stats) *uint64 { return &s.Corrupted }},
-	{Attr: uapi.StatsARxDuplicated, Name: "rx_duplicated", Short: "duplicated", Drop: false, Gauge: false, Mark: true, Rx: true, Doc: "the same for the packets taken over on receive", field: func(s *Stats) *uint64 { return &s.RxDuplicated }},
-	{Attr: uapi.StatsARxCorrupted, Name: "rx_corrupted", Short: "corrupted", Drop: false, Gauge: false, Mark: true, Rx: true, Doc: "the same for the packets taken over on receive", field: func(s *Stats) *uint64 { return &s.RxCorrupted }},
+	{Attr: uapi.StatsARxDuplicated, Name: "rx_duplicated", Short: "duplicated", Drop: false, Gauge: false, Mark: true, Rx: true, Doc: "copies of duplicated packets taken over on receive, not a drop", field: func(s *Stats) *uint64 { return &s.RxDuplicated }},
+	{Attr: uapi.StatsARxCorrupted, Name: "rx_corrupted", Short: "corrupted", Drop: false, Gauge: false, Mark: true, Rx: true, Doc: "packets taken over on receive with one bit flipped, not a drop", field: func(s *Stats) *uint64 { return &s.RxCorrupted }},
 }

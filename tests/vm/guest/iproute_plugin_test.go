@@ -464,11 +464,16 @@ func TestIPLinkPlugin(t *testing.T) {
 				st, st.Dropped(), st.RxDropped())
 		}
 		relayedLine, rxRelayedLine, heldLine, rxHeldLine := "relayed:", "rx relayed:", "held:", "rx held:"
+		markedLine, rxMarkedLine := "marked:", "rx marked:"
 		droppedLine := "dropped: total " + strconv.FormatUint(st.Dropped(), 10)
 		rxDroppedLine := "rx dropped: total " + strconv.FormatUint(st.RxDropped(), 10)
 		for _, k := range genl.Counters() {
 			v := " " + k.Short + " " + strconv.FormatUint(k.Get(st), 10)
 			switch {
+			case k.Mark && k.Rx:
+				rxMarkedLine += v
+			case k.Mark:
+				markedLine += v
 			case k.Gauge && k.Rx:
 				rxHeldLine += v
 			case k.Gauge:
@@ -488,7 +493,8 @@ func TestIPLinkPlugin(t *testing.T) {
 		}
 		out := RunIn(t, b, "ip", "-d", "-s", "link", "show", "ins0")
 		for _, want := range []string{"    " + relayedLine + "\n", "    " + droppedLine + "\n", "    " + heldLine + "\n",
-			"    " + rxRelayedLine + "\n", "    " + rxDroppedLine + "\n", "    " + rxHeldLine + "\n"} {
+			"    " + rxRelayedLine + "\n", "    " + rxDroppedLine + "\n", "    " + rxHeldLine + "\n",
+			"    " + markedLine + "\n", "    " + rxMarkedLine + "\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ip -d -s link show lacks %q:\n%s", want, out)
 			}

@@ -931,8 +931,9 @@ enum insane_stats_attr {
 	INSANE_STATS_A_DUPLICATED,
 	/* relayed packets with one bit flipped (see "Corrupt"), not a drop */
 	INSANE_STATS_A_CORRUPTED,
-	/* the same for the packets taken over on receive */
+	/* copies of duplicated packets taken over on receive, not a drop */
 	INSANE_STATS_A_RX_DUPLICATED,
+	/* packets taken over on receive with one bit flipped, not a drop */
 	INSANE_STATS_A_RX_CORRUPTED,
 	__INSANE_STATS_A_MAX
 };
