@@ -75,7 +75,8 @@ loop:
  * insane_corrupt - flip one bit of a packet ("Corrupt" in the uapi header)
  * @skb: the packet, its data at the network header, IPv4 or IPv6 checked
  * @y: the draw that chooses the bit
- * @header: the span starts at the network header, not past the IP header
+ * @header: the span starts at the network header, not past the IP header,
+ *	and skips the destination address
  * @v4: IPv4, else IPv6
  *
  * A CHECKSUM_PARTIAL checksum is completed first; any other checksum state
@@ -86,15 +87,19 @@ loop:
  */
 int insane_corrupt(struct sk_buff *skb, u32 y, bool header, bool v4)
 {
+	/* The destination address: where it is, and its length. */
+	unsigned int dst = v4 ? offsetof(struct iphdr, daddr) :
+				offsetof(struct ipv6hdr, daddr);
+	unsigned int dlen = v4 ? 4 : 16;
 	unsigned int start = 0, span, off;
 	u64 b;
 	int err;
 
 	if (!header)
 		start = v4 ? ip_hdr(skb)->ihl * 4 : sizeof(struct ipv6hdr);
-	if (skb->len <= start)
+	if (header ? skb->len < dst + dlen : skb->len <= start)
 		return 0;
-	span = skb->len - start;
+	span = skb->len - start - (header ? dlen : 0);
 	if (skb->ip_summed == CHECKSUM_PARTIAL) {
 		err = skb_checksum_help(skb);
 		if (err)
@@ -102,6 +107,8 @@ int insane_corrupt(struct sk_buff *skb, u32 y, bool header, bool v4)
 	}
 	b = ((u64)y * (8ULL * span)) >> 32;
 	off = start + (b >> 3);
+	if (header && off >= dst)
+		off += dlen;
 	err = skb_ensure_writable(skb, off + 1);
 	if (err)
 		return err;

@@ -258,6 +258,44 @@ func CorruptBit(y uint32, spanBytes int) (byteIndex int, mask byte) {
 	return int(b >> 3), 1 << (b & 7)
 }
 
+// CorruptAt returns where the kernel flips a bit of the IP packet pkt
+// (from its network header) for its y (Extra's): the byte's offset in pkt
+// and the bit's mask. Without header, the span runs from the end of the
+// IPv4 header (ihl * 4) or of IPv6's fixed 40 bytes to the end; with
+// header (CorruptHeader), from the network header on but for the
+// destination address (IPv4's bytes 16 to 19, IPv6's 24 to 39), which the
+// count leaves out. A packet that is neither IPv4 nor IPv6, or whose span
+// holds no byte, returns -1, 0: the kernel leaves it intact.
+func CorruptAt(y uint32, pkt []byte, header bool) (offset int, mask byte) {
+	if len(pkt) == 0 {
+		return -1, 0
+	}
+	var start, dst, dlen int
+	switch pkt[0] >> 4 {
+	case 4:
+		start, dst, dlen = int(pkt[0]&0xf)*4, 16, 4
+	case 6:
+		start, dst, dlen = 40, 24, 16
+	default:
+		return -1, 0
+	}
+	if header {
+		if len(pkt) < dst+dlen {
+			return -1, 0
+		}
+		i, m := CorruptBit(y, len(pkt)-dlen)
+		if i >= dst {
+			i += dlen
+		}
+		return i, m
+	}
+	i, m := CorruptBit(y, len(pkt)-start)
+	if i < 0 {
+		return -1, 0
+	}
+	return start + i, m
+}
+
 // mix64 is the mixing steps of "Percent decisions" alone (SplitMix64's
 // finalizer, without the increment).
 func mix64(x uint64) uint64 {

@@ -310,6 +310,42 @@ func TestCorruptBit(t *testing.T) {
 	}
 }
 
+// TestCorruptAt places the bit in the packet as the kernel's
+// insane_corrupt() does: past the IP header, or anywhere but the
+// destination address with header.
+func TestCorruptAt(t *testing.T) {
+	v4 := make([]byte, 48) // a 20-byte header and 28 bytes of UDP
+	v4[0] = 0x45
+	v6 := make([]byte, 60)
+	v6[0] = 0x60
+	for _, c := range []struct {
+		pkt    []byte
+		y      uint32
+		header bool
+		off    int
+		mask   byte
+	}{
+		{v4, 0, false, 20, 1},                    // the first byte past the header
+		{v4, math.MaxUint32, false, 47, 0x80},    // the last bit of the packet
+		{v4, 0, true, 0, 1},                      // the version's byte
+		{v4, math.MaxUint32, true, 47, 0x80},     // the span is 44 bytes: the last is 47
+		{v4, (16*8)<<32/(44*8) + 1, true, 20, 1}, // b = 128: byte 16 of the span, past daddr
+		{v4, (16*8)<<32/(44*8) - 1, true, 15, 0x80},
+		{v6, 0, false, 40, 1},
+		{v6, (24*8)<<32/(44*8) + 1, true, 40, 1}, // byte 24 of the span, past daddr
+		{v4[:20], 5, false, -1, 0},               // a header alone
+		{v4[:20], 5, true, 0, 1},                 // the header alone still has bytes to flip
+		{v4[:20], math.MaxUint32, true, 15, 0x80},
+		{[]byte{0x10, 0, 0}, 5, true, -1, 0},
+	} {
+		off, m := CorruptAt(c.y, c.pkt, c.header)
+		if off != c.off || m != c.mask {
+			t.Errorf("CorruptAt(%#x, %d bytes v%d, header %v) = %d %#x, want %d %#x", c.y, len(c.pkt), c.pkt[0]>>4,
+				c.header, off, m, c.off, c.mask)
+		}
+	}
+}
+
 // TestExtrasValidate refuses what the uapi header refuses, naming the
 // word, and takes the rest.
 func TestExtrasValidate(t *testing.T) {

@@ -507,10 +507,14 @@
  * bit flipped is b = (y * N) >> 32 with y = mix64(x ^ INSANE_CORRUPT_SALT)
  * >> 32 and N = 8 * (the bytes it may touch): from the end of the IPv4
  * header (ihl * 4) or of IPv6's fixed 40 bytes to the packet's end, or,
- * with CORRUPT_HEADER, from the network header on; bit b is bit (b & 7)
- * (value 1 << (b & 7)) of byte b >> 3 of that span. A packet with no byte
- * in its span (an IPv4 or IPv6 header alone) leaves intact and is not
- * counted as corrupted. A GSO packet held whole (by a policy without
+ * with CORRUPT_HEADER, from the network header on but for the destination
+ * address (IPv4's bytes 16 to 19, IPv6's 24 to 39: on a wire the link
+ * layer's header takes the packet to its next hop whatever its IP header
+ * says, and a relay resolves that hop from the destination, so the flip
+ * never touches it); bit b is bit (b & 7) (value 1 << (b & 7)) of byte
+ * b >> 3 of that span, the destination left out of the count. A packet
+ * with no byte in its span (an IPv4 or IPv6 header alone) leaves intact
+ * and is not counted as corrupted. A GSO packet held whole (by a policy without
  * RATE, DUPLICATE or CORRUPT, replaced while it was held) is neither.
  *
  * Duplicate. A duplicated packet is copied as it is then (before its
