@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -101,6 +103,13 @@ type rateRec struct {
 	// (scheduleLateness), TCP runs without a buffer.
 	Late    *latStat `json:"late,omitempty"`
 	LateMin int64    `json:"late_min_ns,omitempty"`
+	// LateMaxAt is when the latest departure left, in s from the
+	// window's start.
+	LateMaxAt float64 `json:"late_max_at_s,omitempty"`
+	// Ksoftirqd is the time ksoftirqd/0 ran during the run (its
+	// schedstat), in ns of guest time: softirq work deferred to the
+	// thread, which waits for the scheduler.
+	Ksoftirqd int64 `json:"ksoftirqd_ns"`
 	// Buffer part: queueing delays (departure - entry) of the wire
 	// packets that entered in the window, the bound (B + one packet's
 	// serialization), how many were above it, and the departures whose
@@ -399,7 +408,7 @@ func (t *tap) finish(maxWait time.Duration) error {
 // on CLOCK_REALTIME (absolute sleeps, 1 ns of timer slack; a sender behind
 // its schedule sends at once). It returns the datagrams sent, the failed
 // sends and the CLOCK_REALTIME readings before the first and the last.
-func pace(us int, size, n int, dur time.Duration, pps float64, fill func(b []byte, i int)) (sent, errs int, first, last int64, err error) {
+func pace(us int, size, n int, dur time.Duration, pps float64, fill func(b []byte, i int), stamps *[]int64) (sent, errs int, first, last int64, err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	pin(1)
@@ -427,6 +436,9 @@ func pace(us int, size, n int, dur time.Duration, pps float64, fill func(b []byt
 			first = t
 		}
 		last = t
+		if stamps != nil {
+			*stamps = append(*stamps, t)
+		}
 		if _, err := unix.Write(us, buf); err != nil {
 			errs++
 		} else {
@@ -470,7 +482,7 @@ func udpRateRun(t rateTool, rate uint64, size int, over float64, dur time.Durati
 		if err != nil {
 			return err
 		}
-		tp, err := openTap(lower, 48, false, udpRateFilter(runID))
+		tp, err := openTap(lower, 52, false, udpRateFilter(runID))
 		if err != nil {
 			return err
 		}
@@ -482,13 +494,15 @@ func udpRateRun(t rateTool, rate uint64, size int, over float64, dur time.Durati
 		defer unix.Close(us)
 		tp.start()
 		begin := time.Now()
+		k0 := ksoftirqdNs()
 		pps := over * float64(rate) / 8 / float64(size)
 		var first, last int64
+		stamps := make([]int64, 0, int(pps*dur.Seconds())+16)
 		rec.Sent, rec.SendErrors, first, last, err = pace(us, size-28, 0, dur, pps, func(b []byte, i int) {
 			binary.BigEndian.PutUint64(b, rateMagic)
 			binary.BigEndian.PutUint64(b[8:], runID)
 			binary.BigEndian.PutUint64(b[16:], uint64(i))
-		})
+		}, &stamps)
 		if ferr := tp.finish(0); err == nil {
 			err = ferr
 		}
@@ -496,6 +510,7 @@ func udpRateRun(t rateTool, rate uint64, size int, over float64, dur time.Durati
 			return err
 		}
 		rec.Seconds = time.Since(begin).Seconds()
+		rec.Ksoftirqd = ksoftirqdNs() - k0
 		d1, err := t.dropped()
 		if err != nil {
 			return err
@@ -506,8 +521,20 @@ func udpRateRun(t rateTool, rate uint64, size int, over float64, dur time.Durati
 		}
 		rec.TapPackets = len(tp.pkts)
 		w := wirePackets(tp.pkts)
-		rec.Fig = rateFigures(w, first+int64(dur)/10, 1<<62, rate, t.overhead)
+		from := first + int64(dur)/10
+		rec.Fig = rateFigures(w, from, 1<<62, rate, t.overhead)
 		rec.ErrPct = 100 * (rec.Fig.ChargedBps/float64(rate) - 1)
+		// Each datagram's number keys its departure to its send.
+		for i := range w {
+			if h := tp.pkts[i].hdr; len(h) >= 52 {
+				w[i].seq, w[i].keyed = uint32(binary.BigEndian.Uint64(h[44:])), true
+			}
+		}
+		ents := make([]wirePkt, len(stamps))
+		for i, at := range stamps {
+			ents[i] = wirePkt{t: at, l: size, seq: uint32(i), keyed: true}
+		}
+		rec.setLate(scheduleLateness(ents, w, rate, t.overhead, from, 1<<62))
 		var bad []string
 		if uint64(rec.TapPackets)+rec.ToolDropped != uint64(rec.Sent) {
 			bad = append(bad, fmt.Sprintf("%d sent, %d left low0, %d dropped by the tool", rec.Sent, rec.TapPackets, rec.ToolDropped))
@@ -522,6 +549,50 @@ func udpRateRun(t rateTool, rate uint64, size int, over float64, dur time.Durati
 		err = terr
 	}
 	return rec, err
+}
+
+// setLate fills the lateness figures from scheduleLateness.
+func (rec *rateRec) setLate(late, at []int64) {
+	if len(late) == 0 {
+		return
+	}
+	ls := latencyStats(late)
+	rec.Late, rec.LateMin = &ls, quantile(late, 0)
+	for i, l := range late {
+		if l == ls.Max {
+			rec.LateMaxAt = float64(at[i]-at[0]) / 1e9
+			break
+		}
+	}
+}
+
+// ksoftirqdNs is the time ksoftirqd/0 has run (the first field of its
+// /proc/PID/schedstat), 0 if it cannot be read.
+func ksoftirqdNs() int64 {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "ksoftirqd/0" {
+			continue
+		}
+		st, err := os.ReadFile("/proc/" + e.Name() + "/schedstat")
+		if err != nil {
+			return 0
+		}
+		f := strings.Fields(string(st))
+		if len(f) == 0 {
+			return 0
+		}
+		v, _ := strconv.ParseInt(f[0], 10, 64)
+		return v
+	}
+	return 0
 }
 
 // tcpRoute sends the sink's address through tins0 (on), or not.
@@ -582,7 +653,9 @@ func tcpRateRun(t rateTool, rate uint64, dur, skip, buffer time.Duration) (rateR
 		dep.start()
 		ent.start()
 		begin := time.Now()
+		k0 := ksoftirqdNs()
 		t0, t1, werr := tcpStream(dur)
+		rec.Ksoftirqd = ksoftirqdNs() - k0
 		// The qdiscs and a bounded buffer empty within seconds; insane
 		// without a buffer may hold megabytes, flushed at teardown.
 		wait := 500 * time.Millisecond
@@ -624,9 +697,7 @@ func tcpRateRun(t rateTool, rate uint64, dur, skip, buffer time.Duration) (rateR
 		rec.Fig = rateFigures(deps, t0+int64(skip), t1, rate, t.overhead)
 		rec.ErrPct = 100 * (rec.Fig.ChargedBps/float64(rate) - 1)
 		if buffer == 0 {
-			l := scheduleLateness(ents, deps, rate, t.overhead, t0+int64(skip), t1)
-			ls := latencyStats(l)
-			rec.Late, rec.LateMin = &ls, quantile(l, 0)
+			rec.setLate(scheduleLateness(ents, deps, rate, t.overhead, t0+int64(skip), t1))
 		}
 		if buffer > 0 {
 			d, un := queueDelays(ents, deps, t0+int64(skip), t1)
@@ -727,7 +798,7 @@ func extraRun(t rateTool, n int, pps float64, runID uint64) (extraRec, extraObs,
 		sport := uint16(sa.(*unix.SockaddrInet4).Port)
 		tp.start()
 		begin := time.Now()
-		sent, errs, first, last, err := pace(us, extraPayload, n, 0, pps, func(b []byte, i int) { fillExtra(b, runID, uint64(i)) })
+		sent, errs, first, last, err := pace(us, extraPayload, n, 0, pps, func(b []byte, i int) { fillExtra(b, runID, uint64(i)) }, nil)
 		if ferr := tp.finish(0); err == nil {
 			err = ferr
 		}
@@ -1002,8 +1073,8 @@ func printRate(r *rateResult, icount bool) {
 	}
 	if len(acc) > 0 {
 		fmt.Printf("\n### Rate (issue 25): achieved rate on the lower against R, and bursts\n\n")
-		fmt.Println("| source | config | R | offered, Mbit/s | left (GSO seen whole) | window, s | rate as charged, Mbit/s | error | IP rate, Mbit/s | longest run back to back (gaps < t/2) | longest run faster than R (gaps < t) | gaps < t | bucket needed, B (packets) | idle gaps | against an ideal serializer: p50 / p99 / max / min, µs | tool drops |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Println("| source | config | R | offered, Mbit/s | left (GSO seen whole) | window, s | rate as charged, Mbit/s | error | IP rate, Mbit/s | longest run back to back (gaps < t/2) | longest run faster than R (gaps < t) | gaps < t | bucket needed, B (packets) | idle gaps | against an ideal serializer: p50 / p99 / max / min, µs | latest at, s | ksoftirqd ran, ms | tool drops |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, x := range acc {
 			left := fmt.Sprint(x.TapPackets)
 			if x.Part == "tcp" {
@@ -1013,9 +1084,9 @@ func printRate(r *rateResult, icount bool) {
 			if x.Fig.MaxPkt > 0 {
 				pk = x.Fig.Bucket / float64(x.Fig.MaxPkt)
 			}
-			fmt.Printf("| %s | %s | %s | %s | %s | %.3f | %s | %+.3f %% | %s | %d | %d | %d of %d | %.0f (%.1f) | %d | %s | %d |%s\n",
+			fmt.Printf("| %s | %s | %s | %s | %s | %.3f | %s | %+.3f %% | %s | %d | %d | %d of %d | %.0f (%.1f) | %d | %s | %.3f | %.3f | %d |%s\n",
 				x.Part, x.Config, genl.FormatRate(x.Rate), mbit(x.Offered), left, float64(x.Fig.Span)/1e9, mbit(x.Fig.ChargedBps), x.ErrPct, mbit(x.Fig.IPBps),
-				x.Fig.LongestRun, x.Fig.LongestStrict, x.Fig.FastGaps, max(x.Fig.N-1, 0), x.Fig.Bucket, pk, x.Fig.IdleGaps, lateCell(x), x.ToolDropped, errNote(x.Error))
+				x.Fig.LongestRun, x.Fig.LongestStrict, x.Fig.FastGaps, max(x.Fig.N-1, 0), x.Fig.Bucket, pk, x.Fig.IdleGaps, lateCell(x), x.LateMaxAt, float64(x.Ksoftirqd)/1e6, x.ToolDropped, errNote(x.Error))
 		}
 		fmt.Println()
 		fmt.Println("Charged: insane counts the IP length plus its overhead; netem and tbf, as root qdiscs of an Ethernet lower, the frame (IP + 14).")

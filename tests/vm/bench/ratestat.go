@@ -33,8 +33,10 @@ type tapPkt struct {
 type wirePkt struct {
 	t   int64
 	l   int    // IP length
-	seq uint32 // TCP: the sequence number of its first byte
-	tcp bool
+	seq uint32 // TCP: the sequence number of its first byte; UDP: the datagram's number
+	// keyed: seq is set (a TCP packet, or a numbered datagram), so that
+	// a departure can be matched with its entry.
+	keyed bool
 }
 
 // tcpInfo returns the header length (IPv4 and TCP) and the sequence
@@ -61,12 +63,12 @@ func wirePackets(ps []tapPkt) []wirePkt {
 	for _, p := range ps {
 		hl, seq, isTCP := tcpInfo(p.hdr)
 		if p.gsoSize <= 0 || !isTCP || p.l <= hl {
-			w = append(w, wirePkt{t: p.t, l: p.l, seq: seq, tcp: isTCP})
+			w = append(w, wirePkt{t: p.t, l: p.l, seq: seq, keyed: isTCP})
 			continue
 		}
 		for off := 0; off < p.l-hl; off += p.gsoSize {
 			seg := min(p.gsoSize, p.l-hl-off)
-			w = append(w, wirePkt{t: p.t, l: hl + seg, seq: seq + uint32(off), tcp: true})
+			w = append(w, wirePkt{t: p.t, l: hl + seg, seq: seq + uint32(off), keyed: true})
 		}
 	}
 	return w
@@ -210,7 +212,7 @@ func bucketDepth(w []wirePkt, rate uint64, overhead int) float64 {
 func queueDelays(entries, deps []wirePkt, from, to int64) (d []int64, unmatched int) {
 	for i, e := range matchEntries(entries, deps) {
 		switch {
-		case !deps[i].tcp:
+		case !deps[i].keyed:
 		case e < 0:
 			unmatched++
 		case e >= from && e <= to:
@@ -220,12 +222,12 @@ func queueDelays(entries, deps []wirePkt, from, to int64) (d []int64, unmatched 
 	return d, unmatched
 }
 
-// matchEntries returns, for each departure, the entry of the same TCP
-// sequence number latest at or before it (-1: none).
+// matchEntries returns, for each departure, the entry of the same key (TCP
+// sequence number, datagram number) latest at or before it (-1: none).
 func matchEntries(entries, deps []wirePkt) []int64 {
 	at := map[uint32][]int64{}
 	for _, e := range entries {
-		if e.tcp {
+		if e.keyed {
 			at[e.seq] = append(at[e.seq], e.t)
 		}
 	}
@@ -236,7 +238,7 @@ func matchEntries(entries, deps []wirePkt) []int64 {
 	for j, p := range deps {
 		m[j] = -1
 		ts := at[p.seq]
-		if i := sort.Search(len(ts), func(i int) bool { return ts[i] > p.t }) - 1; p.tcp && i >= 0 {
+		if i := sort.Search(len(ts), func(i int) bool { return ts[i] > p.t }) - 1; p.keyed && i >= 0 {
 			m[j] = ts[i]
 		}
 	}
@@ -251,14 +253,14 @@ func matchEntries(entries, deps []wirePkt) []int64 {
 // first departure on; a departure without an entry is skipped). For
 // insane, whose clock F is that ideal when it drops nothing, it is how
 // late its timer sent each packet (plus the few µs between the entry
-// stamp and the kernel's reading of the clock); a qdisc that sends a GSO
+// stamp and the kernel's reading of the clock); at is each one's
+// departure. A qdisc that sends a GSO
 // packet whole, or a token bucket's burst, shows here as early and late
 // departures around the ideal.
-func scheduleLateness(entries, deps []wirePkt, rate uint64, overhead int, from, to int64) []int64 {
+func scheduleLateness(entries, deps []wirePkt, rate uint64, overhead int, from, to int64) (late, at []int64) {
 	d := append([]wirePkt(nil), deps...)
 	sort.SliceStable(d, func(i, j int) bool { return d[i].t < d[j].t })
 	ent := matchEntries(entries, d)
-	var late []int64
 	var ideal int64
 	for i, p := range d {
 		if ent[i] < 0 {
@@ -267,9 +269,10 @@ func scheduleLateness(entries, deps []wirePkt, rate uint64, overhead int, from, 
 		ideal = max(ideal, ent[i]) + serNs(p.l, overhead, rate)
 		if p.t >= from && p.t <= to {
 			late = append(late, p.t-ideal)
+			at = append(at, p.t)
 		}
 	}
-	return late
+	return late, at
 }
 
 // The duplicate and corrupt runs' datagrams: 72 bytes of payload, three

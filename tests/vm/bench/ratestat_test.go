@@ -284,14 +284,14 @@ func TestScheduleLateness(t *testing.T) {
 	// a fourth enters at 10 ms and leaves 0.5 ms late.
 	entries := []wirePkt{{0, 1500, 1, true}, {0, 1500, 1501, true}, {0, 1500, 3001, true}, {10 * ms, 1500, 4501, true}}
 	deps := []wirePkt{{ms, 1500, 1, true}, {2 * ms, 1500, 1501, true}, {3 * ms, 1500, 3001, true}, {11*ms + ms/2, 1500, 4501, true}}
-	l := scheduleLateness(entries, deps, rate, 0, 0, 1<<62)
+	l, _ := scheduleLateness(entries, deps, rate, 0, 0, 1<<62)
 	if len(l) != 4 || l[0] != 0 || l[1] != 0 || l[2] != 0 || l[3] != ms/2 {
 		t.Errorf("lateness = %v", l)
 	}
 	// The three sent at once at 3 ms (a GSO packet whole): 2 and 1 ms
 	// late, on time.
 	deps[0].t, deps[1].t = 3*ms, 3*ms
-	l = scheduleLateness(entries, deps, rate, 0, 0, 1<<62)
+	l, _ = scheduleLateness(entries, deps, rate, 0, 0, 1<<62)
 	if l[0] != 2*ms || l[1] != ms || l[2] != 0 {
 		t.Errorf("burst: lateness = %v", l)
 	}
