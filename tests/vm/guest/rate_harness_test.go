@@ -524,3 +524,24 @@ func rtWaitIdle(t *testing.T, c *kmConn, dev string, wait time.Duration) [uapi.S
 	time.Sleep(wait)
 	return c.get(dev).d.Stats
 }
+
+// rtHasExtras reports whether a device read back has a rate, duplicate or
+// corrupt in either policy or any step (for the fuzzer's statistics).
+func rtHasExtras(d *ttDev) bool {
+	var has func(p *ttDev) bool
+	has = func(p *ttDev) bool {
+		if p == nil {
+			return false
+		}
+		if p.Rate != 0 || p.Duplicate != 0 || p.Corrupt != 0 {
+			return true
+		}
+		for _, st := range p.Steps {
+			if has(st) {
+				return true
+			}
+		}
+		return false
+	}
+	return has(d) || has(d.Rx)
+}
