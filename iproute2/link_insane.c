@@ -269,6 +269,21 @@ static int parse_percent(const char *s, __u32 *units, const char *at)
 	return 0;
 }
 
+/* As parse_percent(), without a message: -1 if s is not 0 to 100. */
+static int parse_percent_quiet(const char *s, __u32 *units)
+{
+	const char *end;
+	__u64 v;
+
+	end = scan_decimal(s, 6, INSANE_PERCENT_MAX, &v);
+	if (end && *end == '%')
+		end++;
+	if (!end || *end || v > INSANE_PERCENT_MAX)
+		return -1;
+	*units = (__u32)v;
+	return 0;
+}
+
 /* Reads a mean burst length into thousandths of a packet. */
 static int parse_burst(const char *s, __u32 *units, const char *at)
 {
@@ -879,8 +894,9 @@ static int parse_share(int argc, char **argv, struct action *a,
 
 	if (argc < 2)
 		return bad("%s%s needs a percentage", at, argv[0]);
-	if (parse_percent(argv[1], &units, at))
-		return -1;
+	if (parse_percent_quiet(argv[1], &units))
+		return bad("%s%s \"%s\" is not a percentage from 0.000001 to 100",
+			   at, argv[0], argv[1]);
 	if (!units && !strpbrk(argv[1], "123456789"))
 		return bad("%s%s %s must be above 0", at, argv[0], argv[1]);
 	if (!units)

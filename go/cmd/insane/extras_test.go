@@ -74,7 +74,7 @@ func TestExtrasCommands(t *testing.T) {
 		"link set insane0 mode pass rate 2tbit":                  `rate "2tbit" is not between 8bit and 1tbit`,
 		"link set insane0 mode pass rate 1mbit buffer 61s":       `buffer "61s" is above 60s, the longest buffer`,
 		"link set insane0 mode pass duplicate 0":                 "duplicate 0 must be above 0",
-		"link set insane0 mode pass corrupt 101":                 `percentage "101" is not between 0 and 100`,
+		"link set insane0 mode pass corrupt 101":                 `corrupt "101" is not a percentage from 0.000001 to 100`,
 		"link set insane0 rx mode pass rate 1mbit rate 2mbit":    "rx rate given twice",
 		"link set insane0 rx rate 1mbit":                         "rx rate goes with a mode",
 		"link set insane0 mode schedule 1s pass once rate 1mbit": "a schedule's rate goes in its steps: 10s pass rate 10mbit",

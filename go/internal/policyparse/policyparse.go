@@ -308,7 +308,7 @@ func Extra(kw string, args []string, p *genl.Policy) ([]string, error) {
 		}
 		v, err := Percent(args[0])
 		if err != nil {
-			return nil, err
+			return nil, errorf("%s %q is not a percentage from 0.000001 to 100", kw, args[0])
 		}
 		if v == 0 {
 			return nil, errorf("%s %s must be above 0", kw, args[0])
