@@ -19,9 +19,11 @@ import (
 	"math"
 	"math/bits"
 	"net"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -362,7 +364,70 @@ func TestKernelRateSpacing(t *testing.T) {
 		st[uapi.StatsADropQueueFull]+st[uapi.StatsARxDropQueueFull] != 0 {
 		t.Errorf("counters %v", st)
 	}
-	Figure(t, "rate departures", 500)
+	rtTwoCPUs(t, tp, c)
+	Figure(t, "rate departures", 620)
+}
+
+// rtTwoCPUs: one clock for every CPU. Two senders pinned to CPUs 0 and 1
+// send 60 datagrams each at once through rate 4mbit: the i-th departure
+// of either (in time order) comes no earlier than the first send plus
+// i + 1 serializations, where a clock per CPU would let both flows leave
+// at the rate each.
+func rtTwoCPUs(t *testing.T, tp *Topo, c *kmConn) {
+	t.Helper()
+	if runtime.NumCPU() < 2 {
+		t.Log("one CPU: no test of the shared clock")
+		return
+	}
+	const n, size, bps = 60, 1000, 4e6
+	c.set("insane0", kmU32(uapi.DeviceAFlags, uapi.DeviceFRxOff), kmNest(uapi.DeviceAPolicy, rtPass(rtRate(bps))...))
+	udpRun++
+	run := uint64(0x2c9)<<32 | udpRun
+	r, err := vmnet.Listen(tp.Morgana, net.JoinHostPort(tp.MorganaIP, "0"), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := r.Addr().Port
+	capt := rtCapture(t, tp.Borea, tp.BoreaDev, rtUDPTo(port, false))
+	var sent [2]rtSent
+	var wg sync.WaitGroup
+	for cpu := 0; cpu < 2; cpu++ {
+		wg.Add(1)
+		go func(cpu int) {
+			defer wg.Done()
+			sent[cpu] = rtSend(t, tp.Borea, tp.MorganaIP, port, n, size, run, cpu, 0)
+		}(cpu)
+	}
+	wg.Wait()
+	r.Wait(2*n, 300*time.Millisecond, 10*time.Second)
+	r.Close()
+	rtWaitIdle(t, c, "insane0", 20*time.Millisecond)
+	pkts := rtStopCapture(t, capt)
+	if len(pkts) != 2*n {
+		t.Fatalf("two CPUs: %d departures, want %d", len(pkts), 2*n)
+	}
+	first := sent[0].before[0]
+	if sent[1].before[0].Before(first) {
+		first = sent[1].before[0]
+	}
+	var dep []time.Time
+	for _, p := range pkts {
+		dep = append(dep, p.at)
+	}
+	sort.Slice(dep, func(i, j int) bool { return dep[i].Before(dep[j]) })
+	ser := time.Duration(rtSerialNs(20+8+size, 0, bps))
+	early := 0
+	for i, d := range dep {
+		if d.Before(first.Add(time.Duration(i+1) * ser)) {
+			early++
+		}
+	}
+	span := dep[len(dep)-1].Sub(first)
+	t.Logf("two CPUs: %d datagrams, the last departed %v after the first send (%.3f Mbit/s at 4mbit)", 2*n, span,
+		float64(2*n*(20+8+size)*8)/span.Seconds()/1e6)
+	if early > 0 {
+		t.Errorf("two CPUs: %d of %d departures came before the shared clock allows", early, 2*n)
+	}
 }
 
 // A TCP transfer through rate 10mbit completes, below the rate (every
@@ -958,6 +1023,79 @@ func TestKernelDupCorruptSeeded(t *testing.T) {
 		}
 	}
 	Figure(t, "seeded duplicate/corrupt datagrams", 4*n)
+}
+
+// Duplication draws when a packet leaves the delay stage, in the order
+// packets leave it: through delay 5ms jitter 4ms reorder duplicate 50
+// seed S, 300 datagrams 200 us apart leave out of their order, and the
+// i-th to leave (below insane0) is duplicated as the i-th draw says, its
+// copy right behind it; both ways.
+func TestKernelExtrasAtDeparture(t *testing.T) {
+	CheckKmsg(t)
+	tp, c := rtTopo(t)
+	const n, seed = 300, 0xde9a
+	dup := kmPct(50)
+	for _, w := range rtWays(tp) {
+		rtWaitIdle(t, c, "insane0", 0)
+		w.set(c, rtPass(kdDelay(5*time.Millisecond), kdJitter(4*time.Millisecond), kdReorder(), kmU32(uapi.PolicyADuplicate, dup), kmSeed(seed))...)
+		c.set("insane0", kmU32(uapi.DeviceAFlags, uapi.DeviceFResetStats))
+		udpRun++
+		run := uint64(0xde9a)<<32 | udpRun
+		r, err := vmnet.Listen(w.recvNS, net.JoinHostPort(w.dst, "0"), run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := r.Addr().Port
+		capt := rtCapture(t, w.capNS, w.capDev, rtUDPTo(port, true))
+		rtSend(t, w.from, w.dst, port, n, 64, run, 0, 200*time.Microsecond)
+		st := rtWaitIdle(t, c, "insane0", 20*time.Millisecond)
+		r.Wait(n, 300*time.Millisecond, 10*time.Second)
+		got := r.Close()
+		pkts := rtStopCapture(t, capt)
+		var order []uint64 // the originals, as they left
+		copied := map[uint64]bool{}
+		for i, p := range pkts {
+			rn, seq, ok := rtSeq(p.data)
+			if !ok || rn != run {
+				t.Fatalf("%s: packet %d below insane0 is not the test's: % x", w.name, i, p.data)
+			}
+			if len(order) > 0 && order[len(order)-1] == seq && !copied[seq] {
+				copied[seq] = true
+				continue
+			}
+			order = append(order, seq)
+		}
+		if len(order) != n {
+			t.Fatalf("%s: %d datagrams below insane0 (%d packets), want %d", w.name, len(order), len(pkts), n)
+		}
+		out, bad, dups := 0, 0, 0
+		for i, seq := range order {
+			if seq != uint64(i) {
+				out++
+			}
+			want, _, _ := rtExtra(seed, uint64(i), dup, 0)
+			if want {
+				dups++
+			}
+			if copied[seq] != want {
+				if bad++; bad <= 5 {
+					t.Errorf("%s: datagram %d, the %d-th to leave: copied %v, the draw of k = %d says %v", w.name, seq, i, copied[seq], i, want)
+				}
+			}
+		}
+		relayed, drops := rtDir(st, w.rx)
+		d := st[uapi.StatsADuplicated]
+		if w.rx {
+			d = st[uapi.StatsARxDuplicated]
+		}
+		t.Logf("%s: %d of %d datagrams left out of their order; %d copies where the draws in departure order put them (%d mismatches)", w.name, out, n, dups, bad)
+		if out < n/10 {
+			t.Errorf("%s: only %d of %d datagrams left out of their order: the test proves little", w.name, out, n)
+		}
+		if d != uint64(dups) || relayed != uint64(n+dups) || drops != 0 || len(got.Seqs) != n || got.Duplicates != dups {
+			t.Errorf("%s: duplicated %d relayed %d drops %d, %d arrived (%d twice); the draws: %d copies", w.name, d, relayed, drops, len(got.Seqs), got.Duplicates, dups)
+		}
+	}
 }
 
 // corrupt 100 header seed S: every packet has one bit flipped from its
