@@ -229,8 +229,17 @@ static enum insane_drop insane_relay(struct insane_dev *ins,
 		return INSANE_DROP_NO_ROUTE;
 	/* The lower's hooks see the packet coming from the lower. */
 	skb->dev = lower;
-	if (v4 && !xnet)
+	/*
+	 * __ip_local_out() wrote IPv4's header checksum in this netns, and
+	 * NAT keeps it right: written again only if wrong, and then into a
+	 * private header, never under a clone (a tap's) that shares it.
+	 */
+	if (v4 && !xnet &&
+	    unlikely(ip_fast_csum(skb_network_header(skb), ip_hdr(skb)->ihl))) {
+		if (skb_ensure_writable(skb, ip_hdrlen(skb)))
+			return INSANE_DROP_NO_MEMORY;
 		ip_send_check(ip_hdr(skb));
+	}
 	if (unlikely(x && x->corrupt)) {
 		r = insane_corrupt(skb, x->y, x->header, v4);
 		if (r < 0)
