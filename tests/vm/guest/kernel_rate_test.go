@@ -1264,9 +1264,18 @@ func TestKernelRateTeardown(t *testing.T) {
 			}
 		}
 		st := c.get("insane0").d.Stats
-		// 52-byte packets at 100kbit: 4.16 ms each, 8.3 s for 2000.
-		if st[uapi.StatsAHeldPackets] < n*9/10 || st[uapi.StatsARxHeldPackets] < n*9/10 {
-			t.Errorf("held %d transmitted, %d received of %d each", st[uapi.StatsAHeldPackets], st[uapi.StatsARxHeldPackets], n)
+		// 52-byte packets at 100kbit: 4.16 ms each, 8.3 s for 2000;
+		// what departed while the others were sent (many, on a debug
+		// kernel) was relayed.
+		for _, w := range rtWays(tp) {
+			relayed, drops := rtDir(st, w.rx)
+			held := st[uapi.StatsAHeldPackets]
+			if w.rx {
+				held = st[uapi.StatsARxHeldPackets]
+			}
+			if held == 0 || relayed+drops+held != n || drops != 0 {
+				t.Errorf("%s: %d sent, held %d, relayed %d, dropped %d", w.name, n, held, relayed, drops)
+			}
 		}
 		return tp, c
 	}
@@ -1279,7 +1288,7 @@ func TestKernelRateTeardown(t *testing.T) {
 		t.Logf("after down: transmit relayed %d flushed %d, receive relayed %d flushed %d",
 			txr, st[uapi.StatsADropFlushed], rxr, st[uapi.StatsARxDropFlushed])
 		if txr+txd != n || rxr+rxd != n || st[uapi.StatsAHeldPackets]+st[uapi.StatsARxHeldPackets] != 0 ||
-			st[uapi.StatsADropFlushed] < n*9/10 || st[uapi.StatsARxDropFlushed] < n*9/10 ||
+			st[uapi.StatsADropFlushed] == 0 || st[uapi.StatsARxDropFlushed] == 0 ||
 			txd != st[uapi.StatsADropFlushed] || rxd != st[uapi.StatsARxDropFlushed] {
 			t.Errorf("after down: counters %v", st)
 		}
