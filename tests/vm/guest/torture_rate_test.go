@@ -53,6 +53,12 @@ func rtSkbs(t *testing.T) int {
 // of base, waiting up to 10 s for RCU and the sockets to give them back.
 func rtCheckSkbs(t *testing.T, what string, base, slack int) {
 	t.Helper()
+	// A debug kernel's KASAN quarantine holds freed objects back from
+	// their slab: there, the closing kmemleak scan judges leaks.
+	if b, _ := os.ReadFile("/etc/vmtest/debug"); strings.TrimSpace(string(b)) == "true" {
+		t.Logf("%s: %d sk_buffs, %d before (debug kernel: not judged, kmemleak is)", what, rtSkbs(t), base)
+		return
+	}
 	var n int
 	deadline := time.Now().Add(10 * time.Second)
 	for {
