@@ -16,7 +16,6 @@ package guest
 
 import (
 	"fmt"
-	"math"
 	"math/bits"
 	"net"
 	"runtime"
@@ -1329,7 +1328,3 @@ func TestKernelRateTeardown(t *testing.T) {
 	}
 }
 
-// rtPct formats a share for messages.
-func rtPct(v uint32) string { return strconv.FormatFloat(float64(v)/uapi.PercentScale, 'f', -1, 64) }
-
-var _ = math.Sqrt
