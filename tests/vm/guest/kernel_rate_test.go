@@ -1327,4 +1327,3 @@ func TestKernelRateTeardown(t *testing.T) {
 		})
 	}
 }
-
