@@ -116,14 +116,7 @@ func TestDecodeStats(t *testing.T) {
 		ae.Uint64(c.Attr, 1000+uint64(c.Attr))
 	}
 	ae.Uint64(uapi.StatsAMax+1, 77)
-	b, err := ae.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ad := decoderOf(t, ae)
 	var s Stats
 	if err := decodeStats(ad, &s); err != nil {
 		t.Fatal(err)

@@ -440,17 +440,7 @@ func TestConfigureDeviceExtras(t *testing.T) {
 		uapi.PolicyADuplicate: u32(1e6), uapi.PolicyACorrupt: u32(0.1e6), uapi.PolicyACorruptHeader: {},
 	}
 	wantRx := map[uint16][]byte{uapi.PolicyAMode: u32(uapi.ModePass), uapi.PolicyARate: u64(10e6)}
-	c, _ := testClient(t, genltest.CheckRequest(testFamily.ID, uapi.CmdSetDevice, netlink.Request|netlink.Acknowledge,
-		func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
-			a := attrs(t, greq.Data)
-			if diff := cmp.Diff(want, attrs(t, a[uapi.DeviceAPolicy])); diff != "" {
-				t.Errorf("policy attributes (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(wantRx, attrs(t, a[uapi.DeviceARxPolicy])); diff != "" {
-				t.Errorf("receive policy attributes (-want +got):\n%s", diff)
-			}
-			return nil, genltest.Error(0)
-		}), nil, nil)
+	c := setDeviceClient(t, want, wantRx)
 	if err := c.ConfigureDevice("ins0", Config{Policy: &extraPolicies[1], RxPolicy: &extraPolicies[0]}); err != nil {
 		t.Fatal(err)
 	}
@@ -472,15 +462,7 @@ func TestConfigureDeviceExtras(t *testing.T) {
 					t.Errorf("attribute %d at the schedule's top", a)
 				}
 			}
-			ad, err := netlink.NewAttributeDecoder(p[uapi.PolicyASteps])
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []map[uint16][]byte
-			for ad.Next() {
-				got = append(got, attrs(t, ad.Bytes()))
-			}
-			if diff := cmp.Diff(wantSteps, got); diff != "" {
+			if diff := cmp.Diff(wantSteps, stepsAttrs(t, p[uapi.PolicyASteps])); diff != "" {
 				t.Errorf("steps (-want +got):\n%s", diff)
 			}
 			return nil, genltest.Error(0)
@@ -489,10 +471,7 @@ func TestConfigureDeviceExtras(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What Validate refuses is not sent, and the message names the word.
-	c, _ = testClient(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
-		t.Error("an invalid policy was sent")
-		return nil, genltest.Error(0)
-	}, nil, nil)
+	c = unsentClient(t)
 	for cfg, msg := range map[*Config]string{
 		{Policy: &Policy{Mode: ModePass, Buffer: ms}}:     "configure device ins0: invalid policy: buffer needs a rate",
 		{RxPolicy: &Policy{Mode: ModePass, Corrupt: 101}}: "configure device ins0: receive policy: invalid policy: corrupt 101",
@@ -509,19 +488,7 @@ func TestDeviceExtras(t *testing.T) {
 	for _, p := range extraPolicies {
 		d := Device{Name: "ins0", Index: 3, Policy: p, RxPolicy: &extraPolicies[1],
 			Stats: Stats{RelayedPackets: 10, DropNoMemory: 1, Duplicated: 3, Corrupted: 2, RxDuplicated: 5, RxCorrupted: 4}}
-		c, _ := testClient(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
-			return []genetlink.Message{deviceMsg(t, uapi.CmdGetDevice, d, 0)}, nil
-		}, nil, nil)
-		got, err := c.Device("ins0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(&d, got); diff != "" {
-			t.Errorf("device (-want +got):\n%s", diff)
-		}
-		if !got.Policy.Equal(p) {
-			t.Errorf("%s read back as %s", p, got.Policy)
-		}
+		checkDeviceReadBack(t, d)
 	}
 }
 
@@ -530,25 +497,7 @@ func TestDeviceExtras(t *testing.T) {
 func TestLinkDataExtras(t *testing.T) {
 	for i := range extraPolicies {
 		p, rx := &extraPolicies[i], &extraPolicies[(i+1)%len(extraPolicies)]
-		ae := netlink.NewAttributeEncoder()
-		if err := (&LinkData{Policy: p, RxPolicy: rx}).Encode(ae); err != nil {
-			t.Fatal(err)
-		}
-		b, err := ae.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ad, err := netlink.NewAttributeDecoder(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d LinkData
-		if err := d.Decode(ad); err != nil {
-			t.Fatal(err)
-		}
-		if cmp.Diff(p, d.Policy) != "" || cmp.Diff(rx, d.RxPolicy) != "" {
-			t.Errorf("%s rx %s came back as %s rx %s", p, rx, d.Policy, d.RxPolicy)
-		}
+		checkLinkDataRoundTrip(t, p, rx)
 	}
 	bad := LinkData{RxPolicy: ptr(Policy{Mode: ModePass, Rate: RateMax + 1})}
 	if err := bad.Encode(netlink.NewAttributeEncoder()); !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), "rate") {

@@ -225,6 +225,52 @@ func runCLI(t *testing.T, f *fakeBackend, args string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// checkSets runs each command on a backend of its own and checks it
+// reached the client as one Config, the one given.
+func checkSets(t *testing.T, cases map[string]genl.Config) {
+	t.Helper()
+	for args, want := range cases {
+		f := &fakeBackend{}
+		code, _, errOut := runCLI(t, f, args)
+		if code != 0 || len(f.cfgs) != 1 {
+			t.Errorf("%s: exit %d %q", args, code, errOut)
+			continue
+		}
+		if diff := cmp.Diff(want, f.cfgs[0]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", args, diff)
+		}
+	}
+}
+
+// showPolicies checks that link show prints d as want, then returns the
+// policy and rx_policy of -j link show, and its text, with the backend
+// that holds d.
+func showPolicies(t *testing.T, d *genl.Device, want string) (f *fakeBackend, p, rx map[string]any, out string) {
+	t.Helper()
+	f = &fakeBackend{devices: []*genl.Device{d}}
+	code, out, errOut := runCLI(t, f, "link show "+d.Name)
+	if code != 0 || out != want {
+		t.Errorf("show: exit %d %q %q, want %q", code, out, errOut, want)
+	}
+	code, out, _ = runCLI(t, f, "-j link show "+d.Name)
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || len(got) != 1 {
+		t.Fatalf("-j: exit %d %v %q", code, err, out)
+	}
+	return f, got[0]["policy"].(map[string]any), got[0]["rx_policy"].(map[string]any), out
+}
+
+// checkShowSets: the words show printed for d, as shown, set the same
+// policies again.
+func checkShowSets(t *testing.T, f *fakeBackend, d *genl.Device, shown string) {
+	t.Helper()
+	prefix := fmt.Sprintf("%d: %s: lower %s ", d.Index, d.Name, d.LowerName)
+	code, _, errOut := runCLI(t, f, "link set "+d.Name+" "+strings.TrimPrefix(strings.TrimSpace(shown), prefix))
+	if code != 0 || !f.cfgs[0].Policy.Equal(d.Policy) || !f.cfgs[0].RxPolicy.Equal(*d.RxPolicy) {
+		t.Errorf("show's words set: exit %d %q %+v", code, errOut, f.cfgs)
+	}
+}
+
 // newCauses returns what the text and the JSON of -s print, after
 // malformed, for the transmit drop causes appended to the uapi header after
 // it, all 0 in the devices here: so the goldens below pin today's output

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 // keeps it.
 func TestExtrasCommands(t *testing.T) {
 	ms := time.Millisecond
-	for args, want := range map[string]genl.Config{
+	checkSets(t, map[string]genl.Config{
 		"link set insane0 mode pass rate 10mbit": {Policy: &genl.Policy{Mode: genl.ModePass, Rate: 10e6}},
 		"link set insane0 mode pass rate 100mbit buffer 50ms delay 20ms": {Policy: &genl.Policy{Mode: genl.ModePass,
 			Rate: 100e6, Buffer: 50 * ms, Delay: 20 * ms}},
@@ -35,17 +34,7 @@ func TestExtrasCommands(t *testing.T) {
 			genl.Step{Duration: 10 * time.Second, Action: genl.Policy{Mode: genl.ModePass, Rate: 1e6}},
 			genl.Step{Duration: 5 * time.Second, Action: genl.Policy{Mode: genl.ModePercent, Percent: 50, Corrupt: 1,
 				CorruptHeader: true, Delay: 5 * ms}}))},
-	} {
-		f := &fakeBackend{}
-		code, _, errOut := runCLI(t, f, args)
-		if code != 0 || len(f.cfgs) != 1 {
-			t.Errorf("%s: exit %d %q", args, code, errOut)
-			continue
-		}
-		if diff := cmp.Diff(want, f.cfgs[0]); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", args, diff)
-		}
-	}
+	})
 	// link add takes them too.
 	f := &fakeBackend{}
 	if code, _, errOut := runCLI(t, f, "link add ins9 lower veth0 mode pass rate 10mbit rx mode pass rate 2mbit"); code != 0 ||
@@ -107,19 +96,9 @@ func TestExtrasShow(t *testing.T) {
 			{Duration: time.Second, Action: genl.Policy{Mode: genl.ModeDrop, Duplicate: 12.5}},
 		}},
 	}
-	f := &fakeBackend{devices: []*genl.Device{d}}
-	code, out, errOut := runCLI(t, f, "link show ins4")
 	want := "11: ins4: lower veth0 mode percent 99 delay 20ms rate 100mbit overhead 38 buffer 50ms duplicate 1 corrupt 0.1 header seed 3" +
 		" rx mode schedule 1s pass rate 1500kbit 1s drop duplicate 12.5\n"
-	if code != 0 || out != want {
-		t.Errorf("show: exit %d %q %q, want %q", code, out, errOut, want)
-	}
-	code, out, _ = runCLI(t, f, "-j link show ins4")
-	var got []map[string]any
-	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || len(got) != 1 {
-		t.Fatalf("-j: exit %d %v %q", code, err, out)
-	}
-	p, rx := got[0]["policy"].(map[string]any), got[0]["rx_policy"].(map[string]any)
+	f, p, rx, out := showPolicies(t, d, want)
 	wantP := map[string]any{"mode": "percent", "percent": 99.0, "seed": 3.0, "delay_ns": 20e6, "rate": 100e6, "overhead": 38.0,
 		"buffer_ns": 50e6, "duplicate": 1.0, "corrupt": 0.1, "corrupt_header": true}
 	if diff := cmp.Diff(wantP, p); diff != "" {
@@ -135,10 +114,7 @@ func TestExtrasShow(t *testing.T) {
 	if !strings.Contains(out, `"rate":100000000,`) {
 		t.Errorf("-j: %s", out)
 	}
-	code, _, errOut = runCLI(t, f, "link set ins4 "+strings.TrimPrefix(strings.TrimSpace(want), "11: ins4: lower veth0 "))
-	if code != 0 || !f.cfgs[0].Policy.Equal(d.Policy) || !f.cfgs[0].RxPolicy.Equal(*d.RxPolicy) {
-		t.Errorf("show's words set: exit %d %q %+v", code, errOut, f.cfgs)
-	}
+	checkShowSets(t, f, d, want)
 }
 
 // TestExtrasHelp: the help names every new word and the rate's bounds.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -195,6 +194,19 @@ type rateTool struct {
 	dropped      func() (uint64, error)
 	// stats reads insane's counters (nil for the qdiscs).
 	stats func() (genl.Stats, error)
+}
+
+// around runs body between t's setup and teardown: it returns the
+// setup's error, named by the config, else body's, else the teardown's.
+func (t rateTool) around(body func() error) error {
+	if err := t.setup(); err != nil {
+		return fmt.Errorf("rate: %s: %w", t.config, err)
+	}
+	err := body()
+	if terr := t.teardown(); err == nil && terr != nil {
+		err = terr
+	}
+	return err
 }
 
 // flushInsane takes an insane device down and up: what its delay stage
@@ -409,12 +421,7 @@ func (t *tap) finish(maxWait time.Duration) error {
 // its schedule sends at once). It returns the datagrams sent, the failed
 // sends and the CLOCK_REALTIME readings before the first and the last.
 func pace(us int, size, n int, dur time.Duration, pps float64, fill func(b []byte, i int), stamps *[]int64) (sent, errs int, first, last int64, err error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	pin(1)
-	defer pin(-1)
-	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-	defer unix.Prctl(unix.PR_SET_TIMERSLACK, 50000, 0, 0, 0)
+	defer paceThread()()
 	buf := make([]byte, size)
 	gap := 1e9 / pps
 	start := time.Now().UnixNano() + int64(time.Millisecond)
@@ -448,16 +455,19 @@ func pace(us int, size, n int, dur time.Duration, pps float64, fill func(b []byt
 	return sent, errs, first, last, nil
 }
 
-func connectedUDP() (int, error) {
-	us, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+// openUDPTap opens a tap on low0 (openTap's keep, frames and filter) and
+// a UDP socket connected to 10.2.0.2:9; the caller closes both.
+func openUDPTap(keep int, frames bool, filter func(l int, ip []byte) bool) (*tap, int, error) {
+	tp, err := openTap(lower, keep, frames, filter)
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
-	if err := unix.Connect(us, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{10, 2, 0, 2}}); err != nil {
-		unix.Close(us)
-		return -1, err
+	us, err := connectedUDP()
+	if err != nil {
+		unix.Close(tp.fd)
+		return nil, -1, err
 	}
-	return us, nil
+	return tp, us, nil
 }
 
 // udpRateFilter takes the rate runs' datagrams to 10.2.0.2:9.
@@ -474,21 +484,13 @@ func udpRateFilter(runID uint64) func(int, []byte) bool {
 // for dur through t and measures their departures from low0.
 func udpRateRun(t rateTool, rate uint64, size int, over float64, dur time.Duration, runID uint64) (rateRec, error) {
 	rec := rateRec{Part: "udp", Tool: t.tool, Config: t.config, Rate: rate, Overhead: t.overhead}
-	if err := t.setup(); err != nil {
-		return rec, fmt.Errorf("rate: %s: %w", t.config, err)
-	}
-	err := func() error {
+	err := t.around(func() error {
 		d0, err := t.dropped()
 		if err != nil {
 			return err
 		}
-		tp, err := openTap(lower, 52, false, udpRateFilter(runID))
+		tp, us, err := openUDPTap(52, false, udpRateFilter(runID))
 		if err != nil {
-			return err
-		}
-		us, err := connectedUDP()
-		if err != nil {
-			unix.Close(tp.fd)
 			return err
 		}
 		defer unix.Close(us)
@@ -544,10 +546,7 @@ func udpRateRun(t rateTool, rate uint64, size int, over float64, dur time.Durati
 		}
 		rec.Error = strings.Join(bad, "; ")
 		return nil
-	}()
-	if terr := t.teardown(); err == nil && terr != nil {
-		err = terr
-	}
+	})
 	return rec, err
 }
 
@@ -633,10 +632,7 @@ func tcpRateRun(t rateTool, rate uint64, dur, skip, buffer time.Duration) (rateR
 	if buffer > 0 {
 		rec.Part = "buffer"
 	}
-	if err := t.setup(); err != nil {
-		return rec, fmt.Errorf("rate: %s: %w", t.config, err)
-	}
-	err := func() error {
+	err := t.around(func() error {
 		d0, err := t.dropped()
 		if err != nil {
 			return err
@@ -715,10 +711,7 @@ func tcpRateRun(t rateTool, rate uint64, dur, skip, buffer time.Duration) (rateR
 			rec.Error = fmt.Sprintf("the capture dropped %d", rec.CaptureDrops)
 		}
 		return nil
-	}()
-	if terr := t.teardown(); err == nil && terr != nil {
-		err = terr
-	}
+	})
 	return rec, err
 }
 
@@ -766,10 +759,7 @@ func tcpStream(dur time.Duration) (t0, t1 int64, err error) {
 func extraRun(t rateTool, n int, pps float64, runID uint64) (extraRec, extraObs, error) {
 	rec := extraRec{Tool: t.tool, Config: t.config, Sent: n, PredDup: -1, PredCor: -1, ReplayDup: -1, ReplayCor: -1}
 	var o extraObs
-	if err := t.setup(); err != nil {
-		return rec, o, fmt.Errorf("rate: %s: %w", t.config, err)
-	}
-	err := func() error {
+	err := t.around(func() error {
 		d0, err := t.dropped()
 		if err != nil {
 			return err
@@ -780,13 +770,8 @@ func extraRun(t rateTool, n int, pps float64, runID uint64) (extraRec, extraObs,
 				return err
 			}
 		}
-		tp, err := openTap(lower, 0, true, func(l int, _ []byte) bool { return l == extraFrame-extraEth })
+		tp, us, err := openUDPTap(0, true, func(l int, _ []byte) bool { return l == extraFrame-extraEth })
 		if err != nil {
-			return err
-		}
-		us, err := connectedUDP()
-		if err != nil {
-			unix.Close(tp.fd)
 			return err
 		}
 		defer unix.Close(us)
@@ -839,31 +824,13 @@ func extraRun(t rateTool, n int, pps float64, runID uint64) (extraRec, extraObs,
 		}
 		rec.Error = strings.Join(bad, "; ")
 		return nil
-	}()
-	if terr := t.teardown(); err == nil && terr != nil {
-		err = terr
-	}
+	})
 	return rec, o, err
 }
 
 // The cost cases, keys of their own beside cases()'s and the delay's.
 func rateCostCases() []dropper {
-	netem := func(key string, args ...string) dropper {
-		t := netemDelayTool(args...)
-		return dropper{key: key, name: "netem " + strings.Join(args, " "), loss: 0,
-			setup:    func(*genl.Client) error { return t.setup() },
-			dropped:  func(*genl.Client) (uint64, error) { return netemDropped() },
-			teardown: func(*genl.Client) error { return t.teardown() }}
-	}
-	var a, b dropper
-	for _, d := range cases() {
-		switch d.key {
-		case "a":
-			a = d
-		case "b":
-			b = d
-		}
-	}
+	a, b := lowerCases()
 	pol := func(f func(*genl.Policy)) genl.Policy {
 		p := genl.Pass()
 		f(&p)
@@ -871,11 +838,11 @@ func rateCostCases() []dropper {
 	}
 	return []dropper{a, b,
 		insaneCase("r", "insane pass rate 1gbit", 0, pol(func(p *genl.Policy) { p.Rate = 1e9 })),
-		netem("n", "rate", "1gbit"),
+		netemCase("n", "rate", "1gbit"),
 		insaneCase("u", "insane pass duplicate 1", 0, pol(func(p *genl.Policy) { p.Duplicate = 1 })),
-		netem("w", "duplicate", "1%"),
+		netemCase("w", "duplicate", "1%"),
 		insaneCase("x", "insane pass corrupt 1", 0, pol(func(p *genl.Policy) { p.Corrupt = 1 })),
-		netem("y", "corrupt", "1%"),
+		netemCase("y", "corrupt", "1%"),
 	}
 }
 
@@ -1105,15 +1072,7 @@ func printRate(r *rateResult, icount bool) {
 	if len(r.Cost) > 0 {
 		m := byRep(r.Cost)
 		fmt.Printf("\n### Rate (issue 25): cost, UDP source, 1 CPU (%d rounds x %.1f s; median [min–max])\n\n", r.Reps, r.Seconds)
-		fmt.Printf("| case | kpps | %s per packet | / (a) lower alone, same round | left low0 |\n", unit)
-		fmt.Println("|---|---|---|---|---|")
-		for _, d := range rateCostCases() {
-			if _, ok := m[runKey{d.key, 1, srcUDP}]; !ok {
-				continue
-			}
-			st := statsFor(m, d.key, 1, srcUDP)
-			fmt.Printf("| (%s) %s | %s | %s | %s | %s |\n", d.key, d.name, st.pps.format(1e-3, 1), st.nsPerPkt.format(1, 0), st.ratio.format(1, 3), st.delivered.format(100, 1)+" %")
-		}
+		printCostTable(m, unit, rateCostCases())
 		fmt.Println()
 		for _, p := range [][3]string{{"r", "n", "rate 1gbit"}, {"u", "w", "duplicate 1 %"}, {"x", "y", "corrupt 1 %"}} {
 			fmt.Printf("insane / netem, %s, rate in the same round: %s\n", p[2], pairRatio(m, p[0], p[1], 1, srcUDP).format(1, 3))

@@ -233,6 +233,29 @@ func waitDrained(max time.Duration) (time.Duration, bool, error) {
 
 // sampleHeld samples insane0's held bytes every 50 ms until the function
 // it returns is called, which returns the largest and the samples taken.
+// pingedTransfer sends TCP to sink for dur while pinging count times (0.2 s
+// apart, from 500 ms in), and samples what insane0 holds meanwhile.
+func pingedTransfer(sink *tcpSink, count int, dur time.Duration) (t transfer, p pingStats, peak uint64, samples int, err error) {
+	held := sampleHeld()
+	p, err = pingDuring(500*time.Millisecond, count, "0.2", func() error {
+		var err error
+		t, err = tcpTransfer(sink, dur)
+		return err
+	})
+	peak, samples = held()
+	return t, p, peak, samples, err
+}
+
+// showStats prints insane -s link show insane0, run in borea.
+func showStats() error {
+	out, err := sh(borea, "insane", "-s", "link", "show", "insane0")
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	return nil
+}
+
 func sampleHeld() func() (peak uint64, samples int) {
 	var stop atomic.Bool
 	type result struct {
@@ -300,14 +323,7 @@ func rateScene(sink *tcpSink) error {
 	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "pass", "rate", "10mbit", "reset-stats"); err != nil {
 		return err
 	}
-	var t transfer
-	held := sampleHeld()
-	p, err := pingDuring(500*time.Millisecond, 5, "0.2", func() error {
-		var err error
-		t, err = tcpTransfer(sink, 2*time.Second)
-		return err
-	})
-	peak, samples := held()
+	t, p, peak, samples, err := pingedTransfer(sink, 5, 2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -320,12 +336,7 @@ func rateScene(sink *tcpSink) error {
 	p.print()
 	fmt.Printf("  insane0 held up to %d bytes (%d samples): %.0f ms of waiting at 10 Mbit/s; the echo requests queued\n", peak, samples, float64(peak)*8/r*1e3)
 	fmt.Printf("  behind the transfer's packets, and the round trip rose from %.1f ms to %.1f ms on average (no buffer: TCP decides)\n", base.avg, p.avg)
-	out, err := sh(borea, "insane", "-s", "link", "show", "insane0")
-	if err != nil {
-		return err
-	}
-	fmt.Print(out)
-	return nil
+	return showStats()
 }
 
 func bufferScene(sink *tcpSink) error {
@@ -339,14 +350,7 @@ func bufferScene(sink *tcpSink) error {
 	if _, err := sh(borea, "insane", "link", "set", "insane0", "mode", "pass", "rate", "2mbit", "buffer", "50ms", "reset-stats"); err != nil {
 		return err
 	}
-	var t transfer
-	held := sampleHeld()
-	p, err := pingDuring(500*time.Millisecond, 10, "0.2", func() error {
-		var err error
-		t, err = tcpTransfer(sink, 3*time.Second)
-		return err
-	})
-	peak, samples := held()
+	t, p, peak, samples, err := pingedTransfer(sink, 10, 3*time.Second)
 	if err != nil {
 		return err
 	}
@@ -359,11 +363,9 @@ func bufferScene(sink *tcpSink) error {
 	if err != nil {
 		return err
 	}
-	out, err := sh(borea, "insane", "-s", "link", "show", "insane0")
-	if err != nil {
+	if err := showStats(); err != nil {
 		return err
 	}
-	fmt.Print(out)
 	if s.Stats.DropQueueFull == 0 {
 		cannotJudge("TCP never filled the buffer (no queue-full drop)")
 	} else {
@@ -451,11 +453,9 @@ func extrasMode() error {
 	if err != nil {
 		return err
 	}
-	out, err := sh(borea, "insane", "-s", "link", "show", "insane0")
-	if err != nil {
+	if err := showStats(); err != nil {
 		return err
 	}
-	fmt.Print(out)
 	s, err := rateStats()
 	if err != nil {
 		return err
