@@ -746,6 +746,18 @@ static const char *const attr_names[] = {
 	[INSANE_POLICY_A_STEP_LEFT_NS] = "STEP_LEFT_NS",
 	[INSANE_POLICY_A_CARRIER] = "CARRIER",
 	[INSANE_POLICY_A_EVENTS] = "EVENTS",
+	[INSANE_POLICY_A_DELAY_NS] = "DELAY_NS",
+	[INSANE_POLICY_A_JITTER_NS] = "JITTER_NS",
+	[INSANE_POLICY_A_CORRELATION] = "CORRELATION",
+	[INSANE_POLICY_A_DISTRIBUTION] = "DISTRIBUTION",
+	[INSANE_POLICY_A_REORDER] = "REORDER",
+	[INSANE_POLICY_A_LIMIT] = "LIMIT",
+	[INSANE_POLICY_A_RATE] = "RATE",
+	[INSANE_POLICY_A_OVERHEAD] = "OVERHEAD",
+	[INSANE_POLICY_A_BUFFER_NS] = "BUFFER_NS",
+	[INSANE_POLICY_A_DUPLICATE] = "DUPLICATE",
+	[INSANE_POLICY_A_CORRUPT] = "CORRUPT",
+	[INSANE_POLICY_A_CORRUPT_HEADER] = "CORRUPT_HEADER",
 };
 
 /*
@@ -876,6 +888,57 @@ static void check_refusal(const char *words, const char *msg)
 	check_refused(0, words, msg);
 }
 
+/*
+ * The counters as ip -s -d link show prints them (IFLA_INFO_XSTATS), with
+ * drop causes and marks set: the marks on their own lines, in no total.
+ */
+static void check_xstats(bool as_json, const char *want)
+{
+	static const struct {
+		int attr;
+		__u64 v;
+	} set[] = {
+		{ INSANE_STATS_A_RELAYED_PACKETS, 10 },
+		{ INSANE_STATS_A_DROP_POLICY, 20 },
+		{ INSANE_STATS_A_DROP_NO_MEMORY, 1 },
+		{ INSANE_STATS_A_DUPLICATED, 3 },
+		{ INSANE_STATS_A_CORRUPTED, 2 },
+		{ INSANE_STATS_A_RX_DROP_NO_MEMORY, 7 },
+		{ INSANE_STATS_A_RX_DUPLICATED, 5 },
+		{ INSANE_STATS_A_RX_CORRUPTED, 4 },
+	};
+	static struct msg m;
+	struct rtattr *xs;
+	char *s = NULL;
+	size_t len = 0, i;
+	FILE *f;
+
+	checks++;
+	msg_init(&m);
+	xs = addattr_nest(&m.n, sizeof(m), IFLA_INFO_XSTATS);
+	for (i = 0; i < ARRAY_SIZE(set); i++)
+		addattr64(&m.n, sizeof(m), set[i].attr, set[i].v);
+	addattr_nest_end(&m.n, xs);
+	f = open_memstream(&s, &len);
+	json = as_json;
+	if (json) {
+		out_json = f;
+		memset(&jw, 0, sizeof(jw));
+		open_json_object(NULL);
+	} else {
+		out_text = f;
+	}
+	insane_link_util.print_xstats(&insane_link_util, stdout, xs);
+	if (json)
+		close_json_object();
+	json = false;
+	fclose(f);
+	if (strcmp(s, want))
+		fail("xstats %s:\n%s\nwant\n%s", as_json ? "JSON" : "text", s,
+		     want);
+	free(s);
+}
+
 /* "mode schedule" and n steps of "1s ACTION". */
 static void schedule_of(int n, const char *action, char *buf, size_t size)
 {
@@ -886,6 +949,10 @@ static void schedule_of(int n, const char *action, char *buf, size_t size)
 		snprintf(buf + strlen(buf), size - strlen(buf), " 1s %s",
 			 action);
 }
+
+/* Every word of the rate, duplication and corruption, and a delay. */
+static const char every_extra[] =
+	"mode pass delay 20ms rate 100mbit overhead 38 buffer 50ms duplicate 1 corrupt 0.5 header";
 
 static void own_checks(void)
 {
@@ -936,6 +1003,19 @@ static void own_checks(void)
 			"mode time 1s 1s carrier rx events mode time 1s 2s",
 			"MODE=2 ON_NS=1000000000 OFF_NS=1000000000 CARRIER RX{MODE=2 ON_NS=1000000000 OFF_NS=2000000000 EVENTS}",
 		},
+		{ "mode pass rate 10mbit overhead 38 buffer 50ms",
+		  "MODE=0 RATE=10000000 OVERHEAD=38 BUFFER_NS=50000000" },
+		{ "mode pass rate 10mbit overhead 0", "MODE=0 RATE=10000000" },
+		{ "mode pass rate 0.1249999999995tbps", "MODE=0 RATE=999999999996" },
+		{
+			"mode percent 99 duplicate 1 corrupt 0.1 header seed 3 delay 1ms",
+			"MODE=1 PERCENT=99000000 DELAY_NS=1000000 DUPLICATE=1000000 CORRUPT=100000 CORRUPT_HEADER SEED=3",
+		},
+		{ "rx mode pass rate 2mbit", "RX{MODE=0 RATE=2000000}" },
+		{
+			"mode schedule 1s pass rate 8 duplicate 100 2s drop corrupt 0.0000005 header",
+			"MODE=6 STEPS{STEP{MODE=0 RATE=8 DUPLICATE=100000000 DURATION_NS=1000000000} STEP{MODE=3 CORRUPT=1 CORRUPT_HEADER DURATION_NS=2000000000}}",
+		},
 	};
 	static const struct {
 		__u64 ns;
@@ -977,6 +1057,17 @@ static void own_checks(void)
 		    "{\"mode\":\"schedule\",\"steps\":[{\"duration_ns\":1000000000,\"mode\":\"drop\"},{\"duration_ns\":2000000000,\"mode\":\"pass\"}],\"seed\":3,\"carrier\":true,\"events\":true,\"step\":1,\"step_left_ns\":5}");
 	check_print("mode time 1s 1s rx mode time 1s 1s events", -1, -1, true,
 		    "{\"mode\":\"time\",\"on_ns\":1000000000,\"off_ns\":1000000000,\"rx\":{\"mode\":\"time\",\"on_ns\":1000000000,\"off_ns\":1000000000,\"events\":true}}");
+	check_print(every_extra, -1, -1, true,
+		    "{\"mode\":\"pass\",\"delay_ns\":20000000,\"rate\":100000000,\"overhead\":38,\"buffer_ns\":50000000,\"duplicate\":1,\"corrupt\":0.5,\"corrupt_header\":true}");
+	check_print("mode schedule 1s pass rate 1500kbit 1s drop duplicate 12.5", 1, 5, true,
+		    "{\"mode\":\"schedule\",\"steps\":[{\"duration_ns\":1000000000,\"mode\":\"pass\",\"rate\":1500000},{\"duration_ns\":1000000000,\"mode\":\"drop\",\"duplicate\":12.5}],\"step\":1,\"step_left_ns\":5}");
+	check_print("mode time 1s 1s rate 1tbit corrupt 100", 0, 7, false,
+		    "mode time 1s 1s rate 1tbit corrupt 100 step 1 left 7ns");
+
+	check_xstats(false,
+		     "\n    relayed: packets 10 bytes 0\n    dropped: total 21 policy 20 no-lower 0 no-route 0 lower-refused 0 not-ip 0 loop 0 malformed 0 queue-full 0 flushed 0 no-memory 1\n    held: packets 0 bytes 0\n    marked: duplicated 3 corrupted 2\n    rx relayed: packets 0 bytes 0\n    rx dropped: total 7 policy 0 no-memory 7 malformed 0 queue-full 0 flushed 0\n    rx held: packets 0 bytes 0\n    rx marked: duplicated 5 corrupted 4\n    ");
+	check_xstats(true,
+		     "{\"relayed_packets\":10,\"relayed_bytes\":0,\"dropped\":21,\"drop_policy\":20,\"drop_no_lower\":0,\"drop_no_route\":0,\"drop_lower_refused\":0,\"drop_not_ip\":0,\"drop_loop\":0,\"drop_malformed\":0,\"drop_queue_full\":0,\"drop_flushed\":0,\"drop_no_memory\":1,\"held_packets\":0,\"held_bytes\":0,\"duplicated\":3,\"corrupted\":2,\"rx_relayed_packets\":0,\"rx_relayed_bytes\":0,\"rx_dropped\":7,\"rx_drop_policy\":0,\"rx_drop_no_memory\":7,\"rx_drop_malformed\":0,\"rx_drop_queue_full\":0,\"rx_drop_flushed\":0,\"rx_held_packets\":0,\"rx_held_bytes\":0,\"rx_duplicated\":5,\"rx_corrupted\":4}");
 
 	/* Refusals cases.txt leaves open. */
 	check_refusal("mode burst 0.000001 4294967",

@@ -10,6 +10,8 @@
  *   ip link set insane0 type insane rx mode percent 90   (receive policy)
  *   ip link set insane0 type insane rx off
  *   ip link set insane0 type insane mode pass delay 50ms jitter 10ms
+ *   ip link set insane0 type insane mode pass rate 10mbit overhead 38
+ *   ip link set insane0 type insane mode percent 99 duplicate 1 corrupt 0.1 seed 3
  *   ip -d link show insane0            (the policy)
  *   ip -s -d link show insane0         (the policy and the per-cause counters)
  *   ip link help insane
@@ -36,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <linux/if_link.h>
 #include <linux/netlink.h>
@@ -68,7 +71,7 @@ static const char mode_usage[] =
 static const char mode_kinds[] =
 	"pass, drop, percent, burst, gilbert, time or schedule";
 static const char seed_modes[] =
-	"mode percent, burst, gilbert or schedule, or a jitter";
+	"mode percent, burst, gilbert or schedule, or a jitter, duplicate or corrupt";
 static const char *const dist_names[] = {
 	[INSANE_DISTRIBUTION_UNIFORM] = "uniform",
 	[INSANE_DISTRIBUTION_NORMAL] = "normal",
@@ -83,6 +86,12 @@ static_assert(INSANE_DELAY_MAX_NS == 60000000000ULL &&
 	      "the messages give the longest delay as 60s");
 static const char flag_modes[] = "mode time or schedule";
 
+static_assert(INSANE_DELAY_LIMIT_DEFAULT == 131072U,
+	      "the help gives the default limit as 131072");
+static_assert(INSANE_RATE_MIN == 8 && INSANE_RATE_MAX == 1000000000000ULL &&
+	      INSANE_RATE_OVERHEAD_MAX == 4096,
+	      "the help gives the rates as 8bit to 1tbit, overheads to 4096");
+
 static_assert(INSANE_EDGE_MIN_NS == 10000000ULL,
 	      "the help gives the shortest window with carrier or events as 10ms");
 
@@ -94,12 +103,16 @@ static const char usage_text[] =
 	"            mode gilbert P R [ H [ K ] ] [ seed S ] |\n"
 	"            mode time ON OFF [ carrier ] [ events ] |\n"
 	"            mode schedule STEP... [ once ] [ seed S ] [ carrier ] [ events ] }\n"
-	"          [ DELAY ] [ limit N ]  (a schedule's DELAY goes in its steps)\n"
+	"          [ DELAY ] [ RATE ] [ duplicate DP ] [ corrupt CP [ header ] ]\n"
+	"          [ limit N ]  (a schedule's DELAY, RATE, duplicate and corrupt\n"
+	"          go in its steps)\n"
 	"STEP := DURATION { pass | drop | percent P | burst P B |\n"
-	"                   gilbert P R [ H [ K ] ] } [ DELAY ]\n"
+	"                   gilbert P R [ H [ K ] ] }\n"
+	"        [ DELAY ] [ RATE ] [ duplicate DP ] [ corrupt CP [ header ] ]\n"
 	"DELAY := delay D [ jitter J [ correlation C ] ]\n"
 	"         [ distribution { uniform | normal | pareto | paretonormal } ]\n"
 	"         [ reorder ]\n"
+	"RATE := rate BITS [ overhead BYTES ] [ buffer WAIT ]\n"
 	"D J := what the policy relays waits D (with a unit: 50ms, 1s, 250us;\n"
 	"       at most 60s), spread by J: uniform from D - J to D + J, or\n"
 	"       normal, pareto or paretonormal of mean D and deviation J; a\n"
@@ -107,8 +120,25 @@ static const char usage_text[] =
 	"       reorder (netem's behaviour)\n"
 	"C := the correlation of each delay with the previous one, in percent\n"
 	"     (below 100); the distribution's mean and spread stay as they are\n"
+	"BITS := what the policy relays leaves at that rate, one packet after\n"
+	"        the other (one clock per direction), before its delay D; bits\n"
+	"        per second as tc writes them: bit (or a bare number), kbit,\n"
+	"        mbit, gbit, tbit (x1000), kibit, mibit, gibit, tibit (x1024),\n"
+	"        or bytes: bps, kbps, ..., tibps; fractions allowed (1.5mbit);\n"
+	"        8bit to 1tbit (mode pass rate 10mbit; rx mode pass rate 2mbit:\n"
+	"        a slow downlink)\n"
+	"BYTES := added to each packet's length on the wire, 0 to 4096 (38\n"
+	"         counts Ethernet's header, FCS, preamble and gap; 0, the\n"
+	"         default, the IP packet alone)\n"
+	"WAIT := a packet that would wait for the wire longer than WAIT (with a\n"
+	"        unit: 50ms; at most 60s) is dropped and counted (queue-full)\n"
+	"DP CP := the percentage of packets sent twice, the copy right behind\n"
+	"         (duplicate), or with one bit flipped past the IP header,\n"
+	"         which the transport checksum then finds (corrupt; with header,\n"
+	"         anywhere from the IP header on); above 0 to 100, to a\n"
+	"         millionth; ip -s counts them as marked, not as dropped\n"
 	"N := the packets of a direction each CPU holds at most (default\n"
-	"     100000); one beyond is dropped and counted (ip -s)\n"
+	"     131072); one beyond is dropped and counted (ip -s)\n"
 	"tx, rx := the direction of the POLICY words that follow: what is sent\n"
 	"          through the device (the default), or the replies of the hosts\n"
 	"          routed through it, which the receive policy decides (rx off,\n"
@@ -129,8 +159,9 @@ static const char usage_text[] =
 	"            the last step's action after it; at most 64 steps, of\n"
 	"            which ip's request holds about 39 pass or drop steps, or\n"
 	"            16 gilbert ones (mode schedule 30s pass 5s drop 10s percent 50)\n"
-	"S := a 64-bit seed that makes the decisions and delays that draw\n"
-	"     reproducible (mode pass delay 30ms jitter 20ms seed 5)\n"
+	"S := a 64-bit seed that makes the decisions, delays, duplicates and\n"
+	"     corruptions that draw reproducible (mode pass delay 30ms jitter\n"
+	"     20ms seed 5, mode pass duplicate 1 seed 3)\n"
 	"carrier := the device's carrier is off during every drop window (time's\n"
 	"           OFF, a schedule's drop steps) and on after, as a cable pulled\n"
 	"           and plugged back: ip monitor link shows NO-CARRIER; tx only\n"
@@ -234,6 +265,21 @@ static int parse_percent(const char *s, __u32 *units, const char *at)
 		return bad("%s\"%s\" is not a percentage", at, s);
 	if (v > INSANE_PERCENT_MAX)
 		return bad("%spercentage \"%s\" is not between 0 and 100", at, s);
+	*units = (__u32)v;
+	return 0;
+}
+
+/* As parse_percent(), without a message: -1 if s is not 0 to 100. */
+static int parse_percent_quiet(const char *s, __u32 *units)
+{
+	const char *end;
+	__u64 v;
+
+	end = scan_decimal(s, 6, INSANE_PERCENT_MAX, &v);
+	if (end && *end == '%')
+		end++;
+	if (!end || *end || v > INSANE_PERCENT_MAX)
+		return -1;
 	*units = (__u32)v;
 	return 0;
 }
@@ -455,6 +501,10 @@ struct action {
 	__u64 delay, jitter;
 	__u32 correlation, distribution;
 	bool reorder;
+	/* Rate (bits/s), duplicate and corrupt: 0 for none. */
+	__u64 rate, buffer;
+	__u32 overhead, duplicate, corrupt;
+	bool corrupt_header;
 };
 
 /*
@@ -483,21 +533,49 @@ static bool is_delay_word(const char *s)
 	       !strcmp(s, "distribution") || !strcmp(s, "reorder");
 }
 
-/* Refuses a word of the delay stage met outside it, as the Go parser. */
-static int stray_delay_word(const char *s)
+/* The words that follow "rate R" or "corrupt P", nothing elsewhere. */
+static bool is_rate_word(const char *s)
+{
+	return !strcmp(s, "overhead") || !strcmp(s, "buffer");
+}
+
+/* A word that only follows another: the delay's, the rate's, "header". */
+static bool is_sub_word(const char *s)
+{
+	return is_delay_word(s) || is_rate_word(s) || !strcmp(s, "header");
+}
+
+/* The keywords of rate, duplication and corruption, in full. */
+static bool is_extra_keyword(const char *s)
+{
+	return !strcmp(s, "rate") || !strcmp(s, "duplicate") ||
+	       !strcmp(s, "corrupt");
+}
+
+/* Refuses a word of is_sub_word() met away from its own, as the Go parser. */
+static int stray_sub_word(const char *s)
 {
 	if (!strcmp(s, "jitter"))
 		return bad("jitter goes with delay D, before seed and limit: delay D jitter J");
 	if (!strcmp(s, "reorder"))
 		return bad("reorder goes with delay D, before seed and limit: delay D reorder");
+	if (!strcmp(s, "overhead"))
+		return bad("overhead goes with rate R, before seed and limit: rate R overhead N");
+	if (!strcmp(s, "buffer"))
+		return bad("buffer goes with rate R, before seed and limit: rate R buffer B");
+	if (!strcmp(s, "header"))
+		return bad("header goes with corrupt P, before seed and limit: corrupt P header");
 	return bad("%s goes with delay D jitter J, before seed and limit: delay D jitter J %s", s,
 		   !strcmp(s, "correlation") ? "correlation C" :
 		   "distribution normal");
 }
 
-/* Reads delay D or jitter J: a duration with a unit, at most 60s. */
-static int parse_delay_time(const char *word, const char *s, __u64 *ns,
-			    const char *at)
+/*
+ * Reads delay D, jitter J or buffer B: a duration with a unit, at most 60s,
+ * the longest of what ("delay", "buffer").
+ */
+static int parse_max_time(const char *word, const char *s, __u64 *ns,
+			  const char *at, const char *what)
 {
 	if (is_number(s, false))
 		return bad("%s%s \"%s\" needs a unit (50ms, 1s, 250us)",
@@ -510,9 +588,15 @@ static int parse_delay_time(const char *word, const char *s, __u64 *ns,
 		return bad("%s%s \"%s\" is not a duration", at, word, s);
 	}
 	if (*ns > INSANE_DELAY_MAX_NS || scan_time(s, ns) == -ERANGE)
-		return bad("%s%s \"%s\" is above 60s, the longest delay",
-			   at, word, s);
+		return bad("%s%s \"%s\" is above 60s, the longest %s",
+			   at, word, s, what);
 	return 0;
+}
+
+static int parse_delay_time(const char *word, const char *s, __u64 *ns,
+			    const char *at)
+{
+	return parse_max_time(word, s, ns, at, "delay");
 }
 
 /* floor(j * z / 2^16) for a Q16 z, saturated to the s64 range. */
@@ -654,6 +738,191 @@ static int parse_delay(int argc, char **argv, struct action *a,
 	return i;
 }
 
+/* A rate's units as tc writes them, in bits per second, any case. */
+static const struct {
+	const char *name;
+	__u64 bps;
+} rate_units[] = {
+	{ "bit", 1 }, { "kbit", 1000 }, { "mbit", 1000000 },
+	{ "gbit", 1000000000 }, { "tbit", 1000000000000ULL },
+	{ "kibit", 1ULL << 10 }, { "mibit", 1ULL << 20 },
+	{ "gibit", 1ULL << 30 }, { "tibit", 1ULL << 40 },
+	{ "bps", 8 }, { "kbps", 8000 }, { "mbps", 8000000 },
+	{ "gbps", 8000000000ULL }, { "tbps", 8000000000000ULL },
+	{ "kibps", 8ULL << 10 }, { "mibps", 8ULL << 20 },
+	{ "gibps", 8ULL << 30 }, { "tibps", 8ULL << 40 },
+};
+
+static const char rate_units_help[] =
+	"want bit, kbit, mbit, gbit, tbit, kibit, ..., tibit, or bps, kbps, ..., tibps (bytes)";
+
+static bool is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/*
+ * Reads a rate into bits per second, exactly as genl.ParseRate: a decimal
+ * number (digits, an optional '.', digits) and a unit of rate_units, or
+ * none for bits; refused unless a whole number of bits per second from
+ * INSANE_RATE_MIN to INSANE_RATE_MAX. The number's digits are multiplied
+ * by the unit in decimal, so that any length is exact.
+ */
+static int parse_rate(const char *s, __u64 *bps, const char *at)
+{
+	const char *p = s, *unit, *dot = NULL;
+	unsigned char *d;
+	size_t frac = 0, len, i, u;
+	__u64 mult = 1, carry, v;
+	bool digits = false;
+
+	for (; is_digit(*p) || (*p == '.' && !dot); p++) {
+		if (*p == '.')
+			dot = p;
+		else
+			digits = true;
+	}
+	unit = p;
+	while (is_alpha(*p))
+		p++;
+	if (!digits || *p)
+		return bad("%srate \"%s\" is not a rate (10mbit, 1.5gbit, 100kbps)",
+			   at, s);
+	if (*unit) {
+		for (u = 0; u < ARRAY_SIZE(rate_units); u++)
+			if (!strcasecmp(unit, rate_units[u].name))
+				break;
+		if (u == ARRAY_SIZE(rate_units))
+			return bad("%srate \"%s\": unknown unit \"%s\": %s",
+				   at, s, unit, rate_units_help);
+		mult = rate_units[u].bps;
+	}
+	if (dot)
+		frac = (size_t)(unit - dot) - 1;
+	/* The digits right-aligned, with room on the left for the unit's. */
+	len = (size_t)(unit - s) + 20;
+	d = calloc(len, 1);
+	if (!d)
+		return bad("%srate \"%s\": out of memory", at, s);
+	i = len;
+	for (p = unit; p-- > s;)
+		if (*p != '.')
+			d[--i] = (unsigned char)(*p - '0');
+	/* times the unit, from the least significant digit */
+	carry = 0;
+	for (i = len; i-- > 0;) {
+		v = d[i] * mult + carry;
+		d[i] = (unsigned char)(v % 10);
+		carry = v / 10;
+	}
+	/* The fraction's digits must be 0; the rest is the rate. */
+	for (i = len - frac; i < len; i++) {
+		if (d[i]) {
+			free(d);
+			return bad("%srate \"%s\" is not a whole number of bits per second",
+				   at, s);
+		}
+	}
+	v = 0;
+	for (i = 0; i < len - frac && v <= INSANE_RATE_MAX; i++)
+		v = v * 10 + d[i];
+	free(d);
+	if (v < INSANE_RATE_MIN || v > INSANE_RATE_MAX)
+		return bad("%srate \"%s\" is not between 8bit and 1tbit", at, s);
+	*bps = v;
+	return 0;
+}
+
+/*
+ * Reads "rate R" and the words after it (overhead N, buffer B) in any
+ * order, each at most once, into a; at, the prefix of the messages.
+ * Returns the words used, or -1.
+ */
+static int parse_rate_words(int argc, char **argv, struct action *a,
+			    const char *at)
+{
+	bool seen_overhead = false, seen_buffer = false;
+	unsigned long long v;
+	char *end;
+	int i = 2;
+
+	if (argc < 2)
+		return bad("%srate needs a rate (10mbit, 1.5gbit, 100kbps)", at);
+	if (parse_rate(argv[1], &a->rate, at))
+		return -1;
+	while (i < argc && is_rate_word(argv[i])) {
+		bool *seen = !strcmp(argv[i], "overhead") ? &seen_overhead :
+			     &seen_buffer;
+
+		if (*seen)
+			return bad("%s%s given twice", at, argv[i]);
+		*seen = true;
+		if (i + 1 >= argc)
+			return bad("%s%s needs a value", at, argv[i]);
+		if (seen == &seen_overhead) {
+			errno = 0;
+			v = is_digit(argv[i + 1][0]) ?
+			    strtoull(argv[i + 1], &end, 10) : 0;
+			if (!is_digit(argv[i + 1][0]) || errno || *end ||
+			    v > INSANE_RATE_OVERHEAD_MAX)
+				return bad("%soverhead \"%s\" is not between 0 and %u bytes",
+					   at, argv[i + 1],
+					   INSANE_RATE_OVERHEAD_MAX);
+			a->overhead = (__u32)v;
+		} else {
+			if (parse_max_time("buffer", argv[i + 1], &a->buffer,
+					   at, "buffer"))
+				return -1;
+			if (!a->buffer)
+				return bad("%sbuffer %s must be above 0", at,
+					   argv[i + 1]);
+		}
+		i += 2;
+	}
+	return i;
+}
+
+/*
+ * Reads "duplicate P" or "corrupt P [header]" into a. Returns the words
+ * used, or -1.
+ */
+static int parse_share(int argc, char **argv, struct action *a,
+		       const char *at)
+{
+	bool dup = !strcmp(argv[0], "duplicate");
+	__u32 units;
+
+	if (argc < 2)
+		return bad("%s%s needs a percentage", at, argv[0]);
+	if (parse_percent_quiet(argv[1], &units))
+		return bad("%s%s \"%s\" is not a percentage from 0.000001 to 100",
+			   at, argv[0], argv[1]);
+	if (!units && !strpbrk(argv[1], "123456789"))
+		return bad("%s%s %s must be above 0", at, argv[0], argv[1]);
+	if (!units)
+		return bad("%s%s %s is below 0.000001, the least", at, argv[0],
+			   argv[1]);
+	if (dup) {
+		a->duplicate = units;
+		return 2;
+	}
+	a->corrupt = units;
+	if (argc > 2 && !strcmp(argv[2], "header")) {
+		a->corrupt_header = true;
+		return 3;
+	}
+	return 2;
+}
+
+/* Reads a keyword of is_extra_keyword() and its words into a. */
+static int parse_extra(int argc, char **argv, struct action *a,
+		       const char *at)
+{
+	if (!strcmp(argv[0], "rate"))
+		return parse_rate_words(argc, argv, a, at);
+	return parse_share(argc, argv, a, at);
+}
+
 /* Reads the word after "limit": packets, 1 to INSANE_DELAY_LIMIT_MAX. */
 static int parse_limit(const char *s, __u32 *limit)
 {
@@ -788,7 +1057,40 @@ static bool ends_steps(const char *s)
 {
 	return !strcmp(s, "once") || !strcmp(s, "seed") || !strcmp(s, "rx") ||
 	       !strcmp(s, "tx") || is_flag(s) || !strcmp(s, "delay") ||
-	       !strcmp(s, "limit") || is_delay_word(s);
+	       !strcmp(s, "limit") || is_sub_word(s) || is_extra_keyword(s);
+}
+
+/*
+ * Reads a step's words after its action from argv[*i]: delay, rate,
+ * duplicate and corrupt with theirs, in any order, each at most once.
+ */
+static int parse_step_words(int argc, char **argv, int *i, struct action *s,
+			    const char *at)
+{
+	static const char *const kws[] = { "delay", "rate", "duplicate",
+					   "corrupt" };
+	bool seen[ARRAY_SIZE(kws)] = { false };
+	size_t k;
+	int used;
+
+	while (*i < argc) {
+		for (k = 0; k < ARRAY_SIZE(kws); k++)
+			if (!strcmp(argv[*i], kws[k]))
+				break;
+		if (k == ARRAY_SIZE(kws))
+			return 0;
+		if (seen[k])
+			return bad("%s%s given twice", at, kws[k]);
+		seen[k] = true;
+		if (k == 0)
+			used = parse_delay(argc - *i, argv + *i, s, at);
+		else
+			used = parse_extra(argc - *i, argv + *i, s, at);
+		if (used < 0)
+			return -1;
+		*i += used;
+	}
+	return 0;
 }
 
 /*
@@ -829,12 +1131,9 @@ static int parse_schedule(int argc, char **argv, struct policy *p)
 			return bad("step %d: unknown action \"%s\": want %s",
 				   n, argv[i + 1], step_kinds);
 		i += 1 + used;
-		if (i < argc && !strcmp(argv[i], "delay")) {
-			used = parse_delay(argc - i, argv + i, s, at);
-			if (used < 0)
-				return -1;
-			i += used;
-		}
+		/* Its delay, rate, duplicate and corrupt, in any order. */
+		if (parse_step_words(argc, argv, &i, s, at))
+			return -1;
 		p->nsteps++;
 	}
 	if (!p->nsteps)
@@ -921,10 +1220,11 @@ static bool takes_seed(int mode)
  */
 #define STEP_MAX_LEN (RTA_LENGTH(0) + RTA_LENGTH(4) + RTA_LENGTH(8) + \
 		      4 * RTA_LENGTH(4) + 2 * RTA_LENGTH(8) + \
-		      2 * RTA_LENGTH(4) + RTA_LENGTH(0))
-#define SCRATCH_LEN 8192
+		      2 * RTA_LENGTH(4) + RTA_LENGTH(0) + \
+		      2 * RTA_LENGTH(8) + 3 * RTA_LENGTH(4) + RTA_LENGTH(0))
+#define SCRATCH_LEN 16384
 
-static_assert(RTA_LENGTH(0) + 16 * RTA_LENGTH(8) +
+static_assert(RTA_LENGTH(0) + 24 * RTA_LENGTH(8) +
 	      INSANE_SCHEDULE_STEPS_MAX * STEP_MAX_LEN <= SCRATCH_LEN,
 	      "the scratch message cannot hold the longest policy");
 
@@ -980,6 +1280,24 @@ static void put_action(struct nlmsghdr *n, const struct action *a)
 	if (a->reorder)
 		addattr_l(n, sizeof(struct scratch), INSANE_POLICY_A_REORDER,
 			  NULL, 0);
+	if (a->rate)
+		addattr64(n, sizeof(struct scratch), INSANE_POLICY_A_RATE,
+			  a->rate);
+	if (a->overhead)
+		addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_OVERHEAD,
+			  a->overhead);
+	if (a->buffer)
+		addattr64(n, sizeof(struct scratch), INSANE_POLICY_A_BUFFER_NS,
+			  a->buffer);
+	if (a->duplicate)
+		addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_DUPLICATE,
+			  a->duplicate);
+	if (a->corrupt)
+		addattr32(n, sizeof(struct scratch), INSANE_POLICY_A_CORRUPT,
+			  a->corrupt);
+	if (a->corrupt_header)
+		addattr_l(n, sizeof(struct scratch),
+			  INSANE_POLICY_A_CORRUPT_HEADER, NULL, 0);
 }
 
 /* The words of one direction: its policy, seed and edge flags. */
@@ -991,6 +1309,9 @@ struct direction {
 	bool carrier, events;
 	bool have_delay;	/* "delay" at the policy's level, in dl */
 	struct action dl;
+	/* rate, duplicate and corrupt at the policy's level, in ex */
+	bool have_rate, have_duplicate, have_corrupt;
+	struct action ex;
 	__u32 limit;		/* 0: none given */
 };
 
@@ -1127,6 +1448,45 @@ static int set_delay(struct direction *d)
 	return 0;
 }
 
+/*
+ * Puts the policy-level rate, duplicate and corrupt on the mode: refused
+ * without a mode, and on a schedule, whose steps take them.
+ */
+static int set_extras(struct direction *d)
+{
+	static const struct {
+		const char *word, *example;
+	} words[] = {
+		{ "rate", "rate R" }, { "duplicate", "duplicate P" },
+		{ "corrupt", "corrupt P" },
+	};
+	static const char *const steps[] = {
+		"rate 10mbit", "duplicate 1", "corrupt 0.1",
+	};
+	const bool have[] = { d->have_rate, d->have_duplicate,
+			      d->have_corrupt };
+	struct action *a = &d->p.a;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(words); i++) {
+		if (!have[i])
+			continue;
+		if (d->p.mode < 0)
+			return bad("%s%s goes with a mode: mode pass %s",
+				   d->prefix, words[i].word, words[i].example);
+		if (d->p.mode == INSANE_MODE_SCHEDULE)
+			return bad("%sa schedule's %s goes in its steps: 10s pass %s",
+				   d->prefix, words[i].word, steps[i]);
+	}
+	a->rate = d->ex.rate;
+	a->overhead = d->ex.overhead;
+	a->buffer = d->ex.buffer;
+	a->duplicate = d->ex.duplicate;
+	a->corrupt = d->ex.corrupt;
+	a->corrupt_header = d->ex.corrupt_header;
+	return 0;
+}
+
 static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 			    struct nlmsghdr *n)
 {
@@ -1162,7 +1522,8 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 			if (strcmp(argv[i + 1], "mode") &&
 			    strcmp(argv[i + 1], "seed") &&
 			    strcmp(argv[i + 1], "delay") &&
-			    strcmp(argv[i + 1], "limit") && !is_flag(argv[i + 1]))
+			    strcmp(argv[i + 1], "limit") && !is_flag(argv[i + 1]) &&
+			    !is_extra_keyword(argv[i + 1]))
 				return bad("%s needs a policy (mode ... or seed S), not \"%s\"",
 					   argv[i], argv[i + 1]);
 			if (rx && rx_off)
@@ -1201,8 +1562,20 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 			if (parse_limit(argv[i + 1], &d->limit))
 				return -1;
 			i += 2;
-		} else if (is_delay_word(argv[i])) {
-			return stray_delay_word(argv[i]);
+		} else if (is_extra_keyword(argv[i])) {
+			bool *have = argv[i][0] == 'r' ? &d->have_rate :
+				     argv[i][0] == 'd' ? &d->have_duplicate :
+				     &d->have_corrupt;
+
+			if (*have)
+				return bad("%s%s given twice", d->prefix, argv[i]);
+			used = parse_extra(argc - i, argv + i, &d->ex, "");
+			if (used < 0)
+				return -1;
+			*have = true;
+			i += used;
+		} else if (is_sub_word(argv[i])) {
+			return stray_sub_word(argv[i]);
 		} else if (!strcmp(argv[i], "carrier")) {
 			if (d == &dirs[1])
 				return bad("carrier goes with the transmit policy only");
@@ -1222,9 +1595,10 @@ static int insane_parse_opt(struct link_util *lu, int argc, char **argv,
 
 	for (k = 0; k < 2; k++) {
 		d = &dirs[k];
-		if (set_delay(d))
+		if (set_delay(d) || set_extras(d))
 			return -1;
-		if (d->have_seed && !takes_seed(d->p.mode) && !d->p.a.jitter) {
+		if (d->have_seed && !takes_seed(d->p.mode) && !d->p.a.jitter &&
+		    !d->p.a.duplicate && !d->p.a.corrupt) {
 			if (d->p.mode < 0)
 				return bad("%sseed goes with %s", d->prefix,
 					   seed_modes);
@@ -1417,6 +1791,71 @@ static void print_delay(struct rtattr *tb[])
 	print_flag(tb, INSANE_POLICY_A_REORDER, "reorder");
 }
 
+/* Bits per second in the largest SI unit of bits that divides them. */
+static void format_rate(__u64 bps, char *buf, size_t len)
+{
+	static const struct {
+		__u64 bps;
+		const char *name;
+	} units[] = {
+		{ 1000000000000ULL, "tbit" }, { 1000000000, "gbit" },
+		{ 1000000, "mbit" }, { 1000, "kbit" },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
+		if (bps && bps % units[i].bps == 0) {
+			snprintf(buf, len, "%llu%s", bps / units[i].bps,
+				 units[i].name);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llubit", bps);
+}
+
+/*
+ * Rate, duplicate and corrupt as the grammar writes them: "rate 10mbit
+ * overhead 38 buffer 50ms duplicate 1 corrupt 0.5 header ", an overhead of
+ * 0 (the default) left out; in JSON rate (bits per second), overhead,
+ * buffer_ns, duplicate, corrupt and corrupt_header.
+ */
+static void print_extras(struct rtattr *tb[])
+{
+	__u64 rate, buffer;
+	__u32 overhead, share;
+	char buf[32];
+
+	if (get_u64(tb[INSANE_POLICY_A_RATE], &rate)) {
+		format_rate(rate, buf, sizeof(buf));
+		print_color_u64(IP_PRINT_JSON, IP_COLOR_NONE, "rate", NULL,
+				rate);
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL,
+				   "rate %s ", buf);
+	}
+	if (get_u32(tb[INSANE_POLICY_A_OVERHEAD], &overhead) && overhead)
+		print_color_u64(IP_PRINT_ANY, IP_COLOR_NONE, "overhead",
+				"overhead %llu ", overhead);
+	if (get_u64(tb[INSANE_POLICY_A_BUFFER_NS], &buffer)) {
+		print_word("buffer");
+		print_time("buffer_ns", buffer);
+	}
+	if (get_u32(tb[INSANE_POLICY_A_DUPLICATE], &share)) {
+		print_word("duplicate");
+		print_percent("duplicate", share);
+	}
+	if (get_u32(tb[INSANE_POLICY_A_CORRUPT], &share)) {
+		print_word("corrupt");
+		print_percent("corrupt", share);
+	}
+	if (tb[INSANE_POLICY_A_CORRUPT_HEADER]) {
+		if (is_json_context())
+			print_color_bool(IP_PRINT_JSON, IP_COLOR_NONE,
+					 "corrupt_header", NULL, true);
+		else
+			print_word("header");
+	}
+}
+
 /*
  * A mode and its own attributes, as the grammar writes them: "mode burst
  * 95 5 " for a policy, "burst 95 5 " in a step. gilbert's loss
@@ -1462,6 +1901,7 @@ static void print_action(struct rtattr *tb[], __u32 mode, bool step)
 		print_time("off_ns", off);
 	}
 	print_delay(tb);
+	print_extras(tb);
 }
 
 /*
@@ -1569,7 +2009,8 @@ static void insane_print_opt(struct link_util *lu, FILE *f,
 /*
  * The counters, from the module's own list in uapi order: the attribute and
  * the name of ethtool -S and JSON ("drop_no_lower"). The text shows a short
- * name after "relayed:" or "dropped:" ("no-lower"), see short_name().
+ * name after "relayed:", "dropped:", "held:" or "marked:" ("no-lower"), see
+ * short_name().
  */
 struct counter {
 	int attr;
@@ -1608,6 +2049,21 @@ static bool is_held(const struct counter *c)
 	return !strncmp(base_name(c), "held_", strlen("held_"));
 }
 
+/* The marks of kernel/counters.h: duplicated, corrupted; never drops. */
+#define INSANE_MARK_ATTR(attr, name, reason) INSANE_STATS_A_##attr,
+static const int mark_attrs[] = { INSANE_MARKS(INSANE_MARK_ATTR) };
+#undef INSANE_MARK_ATTR
+
+static bool is_mark(const struct counter *c)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(mark_attrs); i++)
+		if (mark_attrs[i] == c->attr)
+			return true;
+	return false;
+}
+
 /*
  * The name without "rx_", "drop_", "relayed_" or "held_", with '-' for
  * '_'.
@@ -1626,7 +2082,10 @@ static void short_name(const struct counter *c, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
-/* The counters of direction @dir of a kind: 0 relayed, 1 drop, 2 held. */
+/*
+ * The counters of direction @dir of a kind: 0 relayed, 1 drop, 2 held, 3
+ * marked.
+ */
 static void print_kind(const __u64 *v, int dir, int kind)
 {
 	char fmt[48], label[32];
@@ -1634,7 +2093,7 @@ static void print_kind(const __u64 *v, int dir, int kind)
 
 	for (i = 0; i < ARRAY_SIZE(counters); i++) {
 		const struct counter *c = &counters[i];
-		int k = is_held(c) ? 2 : is_drop(c) ? 1 : 0;
+		int k = is_mark(c) ? 3 : is_held(c) ? 2 : is_drop(c) ? 1 : 0;
 
 		if (is_rx(c) != dir || k != kind)
 			continue;
@@ -1652,6 +2111,9 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 		"    relayed:", "    rx relayed:"
 	};
 	static const char *const held_fp[2] = { "    held:", "    rx held:" };
+	static const char *const marked_fp[2] = {
+		"    marked:", "    rx marked:"
+	};
 	static const char *const dropped_key[2] = { "dropped", "rx_dropped" };
 	static const char *const dropped_fp[2] = {
 		"    dropped: total %llu", "    rx dropped: total %llu"
@@ -1666,14 +2128,15 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 	for (rta = RTA_DATA(xstats); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
 		if (rta->rta_type <= INSANE_STATS_A_MAX)
 			get_u64(rta, &v[rta->rta_type]);
+	/* The drop causes only: the marks count packets counted there too. */
 	for (i = 0; i < ARRAY_SIZE(counters); i++)
-		if (is_drop(&counters[i]))
+		if (is_drop(&counters[i]) && !is_mark(&counters[i]))
 			dropped[is_rx(&counters[i])] += v[counters[i].attr];
 
 	/*
 	 * Like the insane CLI's -s lines: the transmit direction's relayed,
-	 * dropped and held lines, then the receive direction's; counters
-	 * since the last reset, gauges as they are now.
+	 * dropped, held and marked lines, then the receive direction's;
+	 * counters since the last reset, gauges as they are now.
 	 */
 	for (dir = 0; dir < 2; dir++) {
 		print_nl();
@@ -1688,6 +2151,10 @@ static void insane_print_xstats(struct link_util *lu, FILE *f,
 		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s",
 				   held_fp[dir]);
 		print_kind(v, dir, 2);
+		print_nl();
+		print_color_string(IP_PRINT_FP, IP_COLOR_NONE, NULL, "%s",
+				   marked_fp[dir]);
+		print_kind(v, dir, 3);
 	}
 	/* ip goes on with the device's other details, indented. */
 	print_nl();

@@ -17,9 +17,10 @@
 /* The attribute of each drop cause. */
 #define INSANE_DROP_ATTR(attr, name, reason) \
 	[INSANE_##attr] = INSANE_STATS_A_##attr,
-static const u16 insane_drop_attrs[INSANE_DROP_NR] = {
+static const u16 insane_drop_attrs[INSANE_COUNT_NR] = {
 	INSANE_DROP_CAUSES(INSANE_DROP_ATTR)
 	INSANE_RX_DROP_CAUSES(INSANE_DROP_ATTR)
+	INSANE_MARKS(INSANE_DROP_ATTR)
 };
 
 /* The attribute of each gauge, in the order of struct insane_counters. */
@@ -60,23 +61,24 @@ void insane_dev_count_drop(struct insane_dev *ins, enum insane_drop why)
 	insane_dev_count_drops(ins, why, 1);
 }
 
+/* Sums every CPU's drops and marks into @drops[INSANE_COUNT_NR]. */
 void insane_dev_sum_drops(struct insane_dev *ins, u64 *drops)
 {
 	int cpu, i;
 
-	memset(drops, 0, sizeof(u64) * INSANE_DROP_NR);
+	memset(drops, 0, sizeof(u64) * INSANE_COUNT_NR);
 	for_each_possible_cpu(cpu) {
 		const struct insane_pcpu_drops *d = per_cpu_ptr(ins->drops, cpu);
-		u64 v[INSANE_DROP_NR];
+		u64 v[INSANE_COUNT_NR];
 		unsigned int start;
 
 		do {
 			start = u64_stats_fetch_begin(&d->syncp);
-			for (i = 0; i < INSANE_DROP_NR; i++)
+			for (i = 0; i < INSANE_COUNT_NR; i++)
 				v[i] = u64_stats_read(&d->drops[i]);
 		} while (u64_stats_fetch_retry(&d->syncp, start));
 
-		for (i = 0; i < INSANE_DROP_NR; i++)
+		for (i = 0; i < INSANE_COUNT_NR; i++)
 			drops[i] += v[i];
 	}
 }
@@ -105,7 +107,7 @@ void insane_dev_read_counters(struct insane_dev *ins, struct insane_counters *c)
 	c->relayed_bytes -= ins->baseline.relayed_bytes;
 	c->rx_relayed_packets -= ins->baseline.rx_relayed_packets;
 	c->rx_relayed_bytes -= ins->baseline.rx_relayed_bytes;
-	for (i = 0; i < INSANE_DROP_NR; i++)
+	for (i = 0; i < INSANE_COUNT_NR; i++)
 		c->drops[i] -= ins->baseline.drops[i];
 	/* The gauges say what is held now: never reset. */
 }
@@ -152,7 +154,7 @@ int insane_dev_fill_stats(struct sk_buff *skb, struct insane_dev *ins,
 	    nla_put_u64_64bit(skb, INSANE_STATS_A_RX_RELAYED_BYTES,
 			      c.rx_relayed_bytes, INSANE_STATS_A_PAD))
 		goto cancel;
-	for (i = 0; i < INSANE_DROP_NR; i++)
+	for (i = 0; i < INSANE_COUNT_NR; i++)
 		if (nla_put_u64_64bit(skb, insane_drop_attrs[i], c.drops[i],
 				      INSANE_STATS_A_PAD))
 			goto cancel;
@@ -186,7 +188,7 @@ static u64 insane_counter_value(const struct insane_counters *c, u16 attr)
 	for (i = 0; i < INSANE_GAUGE_NR; i++)
 		if (insane_gauge_attrs[i] == attr)
 			return c->held[i];
-	for (i = 0; i < INSANE_DROP_NR; i++)
+	for (i = 0; i < INSANE_COUNT_NR; i++)
 		if (insane_drop_attrs[i] == attr)
 			return c->drops[i];
 	return 0;
@@ -201,7 +203,7 @@ static const char insane_gstrings[][ETH_GSTRING_LEN] = {
 
 #undef INSANE_GSTRING
 static_assert(ARRAY_SIZE(insane_gstrings) ==
-	      4 + INSANE_DROP_NR + INSANE_GAUGE_NR);
+	      4 + INSANE_COUNT_NR + INSANE_GAUGE_NR);
 
 static void insane_get_drvinfo(struct net_device *dev,
 			       struct ethtool_drvinfo *info)

@@ -15,7 +15,8 @@
  * The enum grew in two rounds: the transmit direction's relayed counters
  * and drop causes, then the receive direction's (INSANE_STATS_A_RX_*);
  * then the delay stage's drop causes of each direction and its gauges
- * (INSANE_STATS_A_[RX_]HELD_*: what is held now, never reset).
+ * (INSANE_STATS_A_[RX_]HELD_*: what is held now, never reset); then
+ * DROP_NO_MEMORY and the marks of duplication and corruption.
  * INSANE_DROP_CAUSES and INSANE_RX_DROP_CAUSES list every cause of a
  * direction; INSANE_COUNTERS lists every counter in the enum's order.
  *
@@ -69,10 +70,26 @@
 	X(RX_HELD_PACKETS,	rx_held_packets,	NOT_SPECIFIED)	\
 	X(RX_HELD_BYTES,	rx_held_bytes,		NOT_SPECIFIED)
 
+/* Duplication and corruption (issue 25): a drop cause, then the marks. */
+#define INSANE_DROP_CAUSES_3(X)						\
+	X(DROP_NO_MEMORY,	drop_no_memory,		NOMEM)
+
+/*
+ * Marks: not drops, and not in the interface's dropped counts. A mark
+ * counts what happened to packets that are also counted as relayed or
+ * dropped (a copy of a duplicated packet is itself counted too).
+ */
+#define INSANE_MARKS(X)							\
+	X(DUPLICATED,		duplicated,		NOT_SPECIFIED)	\
+	X(CORRUPTED,		corrupted,		NOT_SPECIFIED)	\
+	X(RX_DUPLICATED,	rx_duplicated,		NOT_SPECIFIED)	\
+	X(RX_CORRUPTED,		rx_corrupted,		NOT_SPECIFIED)
+
 /* Every drop cause of each direction. */
 #define INSANE_DROP_CAUSES(X)		\
 	INSANE_DROP_CAUSES_1(X)		\
-	INSANE_DROP_CAUSES_2(X)
+	INSANE_DROP_CAUSES_2(X)		\
+	INSANE_DROP_CAUSES_3(X)
 
 #define INSANE_RX_DROP_CAUSES(X)	\
 	INSANE_RX_DROP_CAUSES_1(X)	\
@@ -86,7 +103,9 @@
 	INSANE_RX_DROP_CAUSES_1(X)	\
 	INSANE_DROP_CAUSES_2(X)		\
 	INSANE_RX_DROP_CAUSES_2(X)	\
-	INSANE_GAUGES(X)
+	INSANE_GAUGES(X)		\
+	INSANE_DROP_CAUSES_3(X)		\
+	INSANE_MARKS(X)
 
 #ifdef __KERNEL__
 /*
@@ -97,7 +116,11 @@
 enum insane_drop {
 	INSANE_DROP_CAUSES(INSANE_DROP_ENUM)
 	INSANE_RX_DROP_CAUSES(INSANE_DROP_ENUM)
-	INSANE_DROP_NR
+	INSANE_DROP_NR,
+	/* The marks follow, counted in the same per-CPU array. */
+	INSANE_MARK_FIRST = INSANE_DROP_NR - 1,
+	INSANE_MARKS(INSANE_DROP_ENUM)
+	INSANE_COUNT_NR
 };
 
 #undef INSANE_DROP_ENUM

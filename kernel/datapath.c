@@ -47,6 +47,8 @@ static const enum skb_drop_reason insane_drop_reasons[INSANE_DROP_NR] = {
 struct insane_relay_path {
 	const struct insane_dev *devs[XMIT_RECURSION_LIMIT];
 	unsigned int depth;
+	/* Loops caught on this CPU: a copy whose original met one is not sent. */
+	unsigned int loops;
 };
 
 static DEFINE_PER_CPU(struct insane_relay_path, insane_relay_path);
@@ -57,13 +59,70 @@ static bool insane_relay_enter(struct insane_relay_path *path,
 	unsigned int i;
 
 	if (unlikely(path->depth >= ARRAY_SIZE(path->devs)))
-		return false;
+		goto loop;
 	for (i = 0; i < path->depth; i++)
 		if (unlikely(path->devs[i] == ins))
-			return false;
+			goto loop;
 	path->devs[path->depth++] = ins;
 	return true;
+
+loop:
+	path->loops++;
+	return false;
 }
+
+/**
+ * insane_corrupt - flip one bit of a packet ("Corrupt" in the uapi header)
+ * @skb: the packet, its data at the network header, IPv4 or IPv6 checked
+ * @y: the draw that chooses the bit
+ * @header: the span starts at the network header, not past the IP header,
+ *	and skips the destination address
+ * @v4: IPv4, else IPv6
+ *
+ * A CHECKSUM_PARTIAL checksum is completed first; any other checksum state
+ * is reset to CHECKSUM_NONE, so that a receiver verifies the packet.
+ *
+ * Return: 1 if a bit was flipped, 0 if the span is empty, -ENOMEM (or the
+ * error of the checksum's completion) if the packet could not be written.
+ */
+int insane_corrupt(struct sk_buff *skb, u32 y, bool header, bool v4)
+{
+	/* The destination address: where it is, and its length. */
+	unsigned int dst = v4 ? offsetof(struct iphdr, daddr) :
+				offsetof(struct ipv6hdr, daddr);
+	unsigned int dlen = v4 ? 4 : 16;
+	unsigned int start = 0, span, off;
+	u64 b;
+	int err;
+
+	if (!header)
+		start = v4 ? ip_hdr(skb)->ihl * 4 : sizeof(struct ipv6hdr);
+	if (header ? skb->len < dst + dlen : skb->len <= start)
+		return 0;
+	span = skb->len - start - (header ? dlen : 0);
+	if (skb->ip_summed == CHECKSUM_PARTIAL) {
+		err = skb_checksum_help(skb);
+		if (err)
+			return err;
+	}
+	b = ((u64)y * (8ULL * span)) >> 32;
+	off = start + (b >> 3);
+	if (header && off >= dst)
+		off += dlen;
+	err = skb_ensure_writable(skb, off + 1);
+	if (err)
+		return err;
+	skb->data[off] ^= 1U << (b & 7);
+	skb->ip_summed = CHECKSUM_NONE;
+	return 1;
+}
+
+/* What the extras draw asked of a relay (see insane_xmit_relay()). */
+struct insane_extra {
+	u32 y;
+	bool corrupt;
+	bool header;
+};
 
 /*
  * IPv4 header checks of ip_rcv_core(), except the checksum, which the relay
@@ -104,13 +163,13 @@ static bool insane_check_v6(struct sk_buff *skb)
 /*
  * In the device's own netns the packet has passed LOCAL_OUT already, with
  * its conntrack entry and NAT, so it goes straight to dst_output(): the
- * header fixups of __ip_local_out() without its netfilter hook. Running
+ * header fixups of __ip_local_out() (IPv4's header checksum: written by
+ * the caller, before a corruption) without its netfilter hook. Running
  * LOCAL_OUT again would let NAT re-route it without the lower as output
  * interface, back into this device.
  */
 static int insane_output_v4(struct net *net, struct sk_buff *skb)
 {
-	ip_send_check(ip_hdr(skb));
 	skb = l3mdev_ip_out(NULL, skb);
 	if (unlikely(!skb))
 		return 0;
@@ -141,36 +200,60 @@ static kuid_t insane_relay_uid(struct net *net, const struct sk_buff *skb)
 }
 
 /*
- * Hands @skb to the lower's stack and sets *@err to what the stack said.
- * The sender's socket stays the owner but is not passed on: the lower's
- * netns must not read its bound device, run its cgroup's egress program
- * again or take a packet socket for an inet one. Without a route out of
- * the lower it returns false, and the caller still owns @skb.
+ * Hands @skb to the lower's stack and sets *@err to what the stack said,
+ * corrupted first if @x says so (after the route and IPv4's header
+ * checksum, as on a wire), and returns INSANE_DROP_NR. The sender's socket
+ * stays the owner but is not passed on: the lower's netns must not read
+ * its bound device, run its cgroup's egress program again or take a
+ * packet socket for an inet one. @uid is the sender's (ip rule uidrange).
+ * Without a route out of the lower it returns INSANE_DROP_NO_ROUTE, if the
+ * corruption found no memory INSANE_DROP_NO_MEMORY, and the caller still
+ * owns @skb.
  */
-static bool insane_relay(struct insane_dev *ins, struct sk_buff *skb,
-			 struct net_device *lower, bool v4, int *err)
+static enum insane_drop insane_relay(struct insane_dev *ins,
+				     struct sk_buff *skb,
+				     struct net_device *lower, bool v4,
+				     kuid_t uid, struct insane_extra *x,
+				     int *err)
 {
 	struct net_device *dev = ins->dev;
 	struct net *net = dev_net(lower);
 	bool xnet = !net_eq(dev_net(dev), net);
-	/* The sender's uid (ip rule uidrange), read before the scrub. */
-	kuid_t uid = insane_relay_uid(net, skb);
+	int r;
 
 	/* Crossing into the lower's netns forgets this one's state. */
 	if (unlikely(xnet))
 		skb_scrub_packet(skb, true);
 	if (!(v4 ? insane_route_v4(ins, net, skb, lower, uid) :
 		   insane_route_v6(ins, net, skb, lower, uid)))
-		return false;
+		return INSANE_DROP_NO_ROUTE;
 	/* The lower's hooks see the packet coming from the lower. */
 	skb->dev = lower;
+	/*
+	 * __ip_local_out() wrote IPv4's header checksum in this netns, and
+	 * NAT keeps it right: written again only if wrong, and then into a
+	 * private header, never under a clone (a tap's) that shares it.
+	 */
+	if (v4 && !xnet &&
+	    unlikely(ip_fast_csum(skb_network_header(skb), ip_hdr(skb)->ihl))) {
+		if (skb_ensure_writable(skb, ip_hdrlen(skb)))
+			return INSANE_DROP_NO_MEMORY;
+		ip_send_check(ip_hdr(skb));
+	}
+	if (unlikely(x && x->corrupt)) {
+		r = insane_corrupt(skb, x->y, x->header, v4);
+		if (r < 0)
+			return INSANE_DROP_NO_MEMORY;
+		if (r)
+			insane_dev_count_drop(ins, INSANE_CORRUPTED);
+	}
 	if (unlikely(xnet))
 		*err = v4 ? ip_local_out(net, NULL, skb) :
 			    ip6_local_out(net, NULL, skb);
 	else
 		*err = v4 ? insane_output_v4(net, skb) :
 			    insane_output_v6(net, skb);
-	return true;
+	return INSANE_DROP_NR;
 }
 
 /* A GSO packet stands for gso_segs wire packets in the counters. */
@@ -179,24 +262,22 @@ static unsigned int insane_wire_packets(const struct sk_buff *skb)
 	return skb_is_gso(skb) ? max_t(u16, skb_shinfo(skb)->gso_segs, 1) : 1;
 }
 
-/*
- * Relays a checked and decided packet out of @lower, inside the relay
- * path (entered by the caller), and counts it.
- */
-static void insane_xmit_relay(struct insane_dev *ins, struct sk_buff *skb,
-			      struct net_device *lower, bool v4,
-			      struct insane_relay_path *path)
+/* Relays @skb, inside the relay path (left here), and counts it. */
+static void insane_xmit_relay_one(struct insane_dev *ins, struct sk_buff *skb,
+				  struct net_device *lower, bool v4,
+				  struct insane_relay_path *path, kuid_t uid,
+				  struct insane_extra *x)
 {
 	unsigned int packets = insane_wire_packets(skb);
 	unsigned int len = skb->len;
-	bool relayed;
+	enum insane_drop why;
 	int err;
 
-	relayed = insane_relay(ins, skb, lower, v4, &err);
+	why = insane_relay(ins, skb, lower, v4, uid, x, &err);
 	path->depth--;
-	if (unlikely(!relayed)) {
-		insane_dev_count_drops(ins, INSANE_DROP_NO_ROUTE, packets);
-		kfree_skb_reason(skb, insane_drop_reasons[INSANE_DROP_NO_ROUTE]);
+	if (unlikely(why != INSANE_DROP_NR)) {
+		insane_dev_count_drops(ins, why, packets);
+		kfree_skb_reason(skb, insane_drop_reasons[why]);
 		return;
 	}
 	/* From here on @skb belongs to the lower's stack. */
@@ -204,6 +285,62 @@ static void insane_xmit_relay(struct insane_dev *ins, struct sk_buff *skb,
 		dev_sw_netstats_tx_add(ins->dev, packets, len);
 	else
 		insane_dev_count_drops(ins, INSANE_DROP_LOWER_REFUSED, packets);
+}
+
+/*
+ * Relays a checked and decided packet out of @lower, inside the relay
+ * path (entered by the caller), and counts it. @a is the action in force
+ * (the decision's, or at a held packet's departure the policy's now):
+ * with duplicate or corrupt, the packet draws ("Rate, duplication and
+ * corruption" in the uapi header); a copy follows it right behind, unless
+ * the original met a loop, which the copy would meet too.
+ */
+static void insane_xmit_relay(struct insane_dev *ins, struct sk_buff *skb,
+			      struct net_device *lower, bool v4,
+			      struct insane_relay_path *path,
+			      struct insane_policy *policy,
+			      const struct insane_action *a)
+{
+	/* The sender's uid, read before a scrub, and given to the copy. */
+	kuid_t uid = insane_relay_uid(dev_net(lower), skb);
+	struct insane_extra x = {};
+	struct sk_buff *copy = NULL;
+	unsigned int loops;
+	u64 r;
+
+	/* A GSO packet (held whole by an earlier policy) is left alone. */
+	if (likely(!insane_action_extras(a)) || unlikely(skb_is_gso(skb))) {
+		insane_xmit_relay_one(ins, skb, lower, v4, path, uid, NULL);
+		return;
+	}
+	r = insane_policy_extra_x(policy, insane_policy_in_seq(skb, v4));
+	if ((r >> 32) < a->thr_dup) {
+		copy = pskb_copy(skb, GFP_ATOMIC);
+		if (unlikely(!copy)) {
+			insane_dev_count_drop(ins, INSANE_DUPLICATED);
+			insane_dev_count_drop(ins, INSANE_DROP_NO_MEMORY);
+		}
+	}
+	if ((u32)r < a->thr_corrupt) {
+		x.corrupt = true;
+		x.y = insane_mix64(r ^ INSANE_CORRUPT_SALT) >> 32;
+		x.header = a->corrupt_header;
+	}
+	loops = path->loops;
+	insane_xmit_relay_one(ins, skb, lower, v4, path, uid, &x);
+	if (!copy)
+		return;
+	if (path->loops != loops) {
+		consume_skb(copy);
+		return;
+	}
+	insane_dev_count_drop(ins, INSANE_DUPLICATED);
+	if (unlikely(!insane_relay_enter(path, ins))) {
+		insane_dev_count_drop(ins, INSANE_DROP_LOOP);
+		kfree_skb_reason(copy, insane_drop_reasons[INSANE_DROP_LOOP]);
+		return;
+	}
+	insane_xmit_relay_one(ins, copy, lower, v4, path, uid, NULL);
 }
 
 /*
@@ -259,7 +396,7 @@ static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 		why = INSANE_DROP_POLICY;
 		goto drop;
 	}
-	if (unlikely(act->delay.delay_ns)) {
+	if (unlikely(insane_delay_on(&act->delay))) {
 		path->depth--;
 		/* As netem: the socket's memory is not pinned while held. */
 		skb_orphan_partial(skb);
@@ -269,7 +406,7 @@ static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 				  insane_policy_in_seq(skb, v4));
 		return;
 	}
-	insane_xmit_relay(ins, skb, lower, v4, path);
+	insane_xmit_relay(ins, skb, lower, v4, path, policy, act);
 	return;
 
 malformed:
@@ -294,9 +431,11 @@ drop_reason:
  */
 void insane_xmit_depart(struct insane_dev *ins, struct sk_buff *skb)
 {
+	struct insane_policy *policy = rcu_dereference_bh(ins->policy);
 	struct net_device *lower = rcu_dereference_bh(ins->lower);
 	struct insane_relay_path *path;
 	enum insane_drop why;
+	bool v4;
 
 	if (unlikely(!lower)) {
 		why = INSANE_DROP_NO_LOWER;
@@ -307,8 +446,10 @@ void insane_xmit_depart(struct insane_dev *ins, struct sk_buff *skb)
 		why = INSANE_DROP_LOOP;
 		goto drop;
 	}
-	insane_xmit_relay(ins, skb, lower, skb->protocol == htons(ETH_P_IP),
-			  path);
+	v4 = skb->protocol == htons(ETH_P_IP);
+	insane_xmit_relay(ins, skb, lower, v4, path, policy,
+			  policy->extras ? insane_policy_action_now(policy) :
+			  &policy->act);
 	return;
 
 drop:
@@ -333,12 +474,13 @@ netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 	struct sk_buff *segs, *next;
 
 	/*
-	 * A GSO packet under any policy but pass, or whose GSO fields come
-	 * from user space (DODGY: not trusted), is cut here, and each piece
-	 * decided by the policy in force now.
+	 * A GSO packet under any policy but pass (or pass with a rate,
+	 * duplicate or corrupt), or whose GSO fields come from user space
+	 * (DODGY: not trusted), is cut here, and each piece decided by the
+	 * policy in force now.
 	 */
 	if (unlikely(skb_is_gso(skb) && lower &&
-		     (policy->mode != INSANE_MODE_PASS ||
+		     (policy->mode != INSANE_MODE_PASS || policy->cuts ||
 		      (skb_shinfo(skb)->gso_type & SKB_GSO_DODGY)))) {
 		segs = skb_gso_segment(skb, dev->features & ~NETIF_F_GSO_MASK);
 		if (IS_ERR(segs)) {

@@ -10,6 +10,7 @@
 struct insane_dev;
 
 netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev);
+int insane_corrupt(struct sk_buff *skb, u32 y, bool header, bool v4);
 void insane_xmit_depart(struct insane_dev *ins, struct sk_buff *skb);
 
 #endif /* _INSANE_DATAPATH_H */

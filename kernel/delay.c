@@ -31,6 +31,7 @@
 #include "device.h"
 #include "dist_tables.h"
 #include "policy.h"
+#include "rx.h"
 
 #include <linux/hrtimer.h>
 #include <linux/llist.h>
@@ -366,6 +367,29 @@ static bool insane_delay_take(struct insane_delay_cpu *c)
 	return head;
 }
 
+/*
+ * Charges @skb at the rate ("Rate" in the uapi header): the end of its
+ * serialization in *@end. False if it would wait longer than the buffer
+ * before its first bit; then the clock does not move.
+ */
+static bool insane_delay_serialize(struct insane_delayq *q,
+				   const struct insane_delay *d,
+				   const struct sk_buff *skb, u64 now, u64 *end)
+{
+	u64 bytes = (u64)skb->len + (u64)d->overhead * insane_delay_wire(skb);
+	u64 t = div64_u64(bytes * 8 * NSEC_PER_SEC, d->rate);
+	s64 f = atomic64_read(&q->clock);
+	u64 start;
+
+	do {
+		start = max_t(u64, now, f);
+		if (d->buffer_ns && start - now > d->buffer_ns)
+			return false;
+	} while (!atomic64_try_cmpxchg(&q->clock, &f, start + t));
+	*end = start + t;
+	return true;
+}
+
 /* The flow's bucket of @skb, or NULL when it keeps no order. */
 static struct insane_delay_flow *insane_delay_bucket(struct insane_delayq *q,
 						     struct sk_buff *skb)
@@ -402,7 +426,7 @@ static void insane_delay_depart(struct insane_delayq *q, struct sk_buff *skb)
 			u64_stats_add(&t->rx_packets, insane_delay_wire(skb));
 			u64_stats_update_end(&t->syncp);
 		}
-		netif_receive_skb(skb);
+		insane_rx_deliver(ins, skb);
 	}
 }
 
@@ -464,8 +488,10 @@ static u64 insane_delay_slack(const struct insane_delay_cpu *c)
  * @in_seq: whether it takes the next k of a seeded policy
  *
  * With BHs off (the transmit path) or in softirq context (the receive
- * hook). A packet that finds this CPU's queue holding the policy's limit
- * is dropped and counted in [RX_]DROP_QUEUE_FULL.
+ * hook). A packet that finds this CPU's queue holding the policy's limit,
+ * or that would wait at the rate longer than the buffer, is dropped and
+ * counted in [RX_]DROP_QUEUE_FULL. With a rate, its delay starts when its
+ * serialization ends.
  */
 void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 		       struct sk_buff *skb, struct insane_policy *p,
@@ -484,15 +510,12 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	local_bh_disable();
 	cpu = smp_processor_id();
 	c = this_cpu_ptr(q->cpu);
-	if (unlikely(c->len >= p->limit)) {
-		local_bh_enable();
-		insane_dev_count_drops(ins, dir == INSANE_DIRECTION_TX ?
-				       INSANE_DROP_QUEUE_FULL :
-				       INSANE_RX_DROP_QUEUE_FULL,
-				       insane_delay_wire(skb));
-		kfree_skb_reason(skb, SKB_DROP_REASON_QDISC_DROP);
-		return;
-	}
+	if (unlikely(c->len >= p->limit))
+		goto full;
+	now = ktime_get_ns();
+	dep = now;
+	if (d->rate && !insane_delay_serialize(q, d, skb, now, &dep))
+		goto full;
 	/*
 	 * A received packet may still charge its sender's socket (a veth
 	 * peer's): ip_rcv() would orphan it anyway; held, it must not pin
@@ -500,14 +523,14 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	 */
 	if (dir == INSANE_DIRECTION_RX)
 		skb_orphan(skb);
-	now = ktime_get_ns();
 	if (dir == INSANE_DIRECTION_TX) {
 		gap = min_t(u64, now - c->last_in, INSANE_DELAY_GAP_MAX);
 		c->gap = c->gap - (c->gap >> INSANE_DELAY_GAP_SHIFT) +
 			 (gap >> INSANE_DELAY_GAP_SHIFT);
 		c->last_in = now;
 	}
-	dep = now + insane_delay_draw(p, d, in_seq);
+	/* After its serialization, if it has a rate. */
+	dep += insane_delay_draw(p, d, in_seq);
 	cb = insane_delay_cb(skb);
 	cb->seq = 0;
 	if (!d->reorder)
@@ -572,6 +595,16 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 		local_irq_restore(flags);
 	}
 	local_bh_enable();
+	return;
+
+full:
+	/* The CPU's queue holds the limit, or the buffer is full. */
+	local_bh_enable();
+	insane_dev_count_drops(ins, dir == INSANE_DIRECTION_TX ?
+			       INSANE_DROP_QUEUE_FULL :
+			       INSANE_RX_DROP_QUEUE_FULL,
+			       insane_delay_wire(skb));
+	kfree_skb_reason(skb, SKB_DROP_REASON_QDISC_DROP);
 }
 
 /* An IPI on the queue's CPU: the timer runs now, pinned there. */
@@ -653,6 +686,7 @@ int insane_delay_init(struct insane_dev *ins)
 		q->ins = ins;
 		q->dir = dir;
 		atomic_set(&q->kicks, 0);
+		atomic64_set(&q->clock, 0);
 		q->cpu = alloc_percpu(struct insane_delay_cpu);
 		if (!q->cpu)
 			goto err;
@@ -709,7 +743,8 @@ static void insane_delay_purge(struct insane_delayq *q,
  * period. Every CPU's timer is cancelled first (hrtimer_cancel() waits for
  * a running callback), then every queue purged under [RX_]DROP_FLUSHED
  * (the counts are this CPU's: a sum is all that is read). The flow
- * tables start over, since the flushed sequence numbers never depart.
+ * tables and the rate's clock start over, since the flushed packets never
+ * depart.
  */
 void insane_delay_flush(struct insane_dev *ins)
 {
@@ -729,6 +764,8 @@ void insane_delay_flush(struct insane_dev *ins)
 		for_each_possible_cpu(cpu)
 			insane_delay_purge(q, per_cpu_ptr(q->cpu, cpu));
 		local_bh_enable();
+		/* The flushed packets no longer occupy the wire. */
+		atomic64_set(&q->clock, 0);
 		if (!q->flows)
 			continue;
 		for (i = 0; i < INSANE_DELAY_FLOWS; i++) {

@@ -9,6 +9,7 @@
 #define _INSANE_DELAY_H
 
 #include <linux/atomic.h>
+#include <linux/cache.h>
 #include <linux/compiler_types.h>
 #include <linux/types.h>
 
@@ -47,6 +48,12 @@ struct insane_delayq {
 	struct insane_dev *ins;
 	enum insane_direction dir;
 	atomic_t kicks;		/* handover IPIs in flight */
+	/*
+	 * The serialization clock of "Rate": when the last packet charged
+	 * at the rate leaves the wire. Shared by every CPU, for the device's
+	 * life; the one word a rate writes per packet.
+	 */
+	atomic64_t clock ____cacheline_aligned_in_smp;
 };
 
 int insane_delay_init(struct insane_dev *ins);

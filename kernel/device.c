@@ -349,7 +349,7 @@ static void insane_ndo_get_stats64(struct net_device *dev,
 				   struct rtnl_link_stats64 *s)
 {
 	struct insane_dev *ins = netdev_priv(dev);
-	u64 drops[INSANE_DROP_NR];
+	u64 drops[INSANE_COUNT_NR];
 	int i;
 
 	dev_get_tstats64(dev, s);

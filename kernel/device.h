@@ -19,7 +19,7 @@
 struct insane_routes;
 
 struct insane_pcpu_drops {
-	u64_stats_t drops[INSANE_DROP_NR];
+	u64_stats_t drops[INSANE_COUNT_NR];	/* drops, then marks */
 	struct u64_stats_sync syncp;
 };
 
@@ -29,7 +29,7 @@ struct insane_counters {
 	u64 relayed_bytes;
 	u64 rx_relayed_packets;
 	u64 rx_relayed_bytes;
-	u64 drops[INSANE_DROP_NR];
+	u64 drops[INSANE_COUNT_NR];	/* drops, then marks */
 	/* The gauges, never reset: INSANE_GAUGES()'s order. */
 	u64 held[INSANE_GAUGE_NR];
 };

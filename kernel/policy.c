@@ -82,6 +82,18 @@ static const char * const insane_policy_dup_msgs[INSANE_POLICY_A_MAX + 1] = {
 		"INSANE_POLICY_A_REORDER is given more than once",
 	[INSANE_POLICY_A_LIMIT] =
 		"INSANE_POLICY_A_LIMIT is given more than once",
+	[INSANE_POLICY_A_RATE] =
+		"INSANE_POLICY_A_RATE is given more than once",
+	[INSANE_POLICY_A_OVERHEAD] =
+		"INSANE_POLICY_A_OVERHEAD is given more than once",
+	[INSANE_POLICY_A_BUFFER_NS] =
+		"INSANE_POLICY_A_BUFFER_NS is given more than once",
+	[INSANE_POLICY_A_DUPLICATE] =
+		"INSANE_POLICY_A_DUPLICATE is given more than once",
+	[INSANE_POLICY_A_CORRUPT] =
+		"INSANE_POLICY_A_CORRUPT is given more than once",
+	[INSANE_POLICY_A_CORRUPT_HEADER] =
+		"INSANE_POLICY_A_CORRUPT_HEADER is given more than once",
 };
 
 /**
@@ -167,7 +179,7 @@ static void insane_policy_misplaced(struct netlink_ext_ack *extack,
 		break;
 	case INSANE_POLICY_A_SEED:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
-				    "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS");
+				    "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS, _DUPLICATE or _CORRUPT");
 		break;
 	case INSANE_POLICY_A_ON_NS:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
@@ -237,6 +249,30 @@ static void insane_policy_misplaced(struct netlink_ext_ack *extack,
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "INSANE_POLICY_A_REORDER is not valid beside INSANE_POLICY_A_STEPS: give each step its delay");
 		break;
+	case INSANE_POLICY_A_RATE:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_RATE is not valid beside INSANE_POLICY_A_STEPS: give each step its rate");
+		break;
+	case INSANE_POLICY_A_OVERHEAD:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_OVERHEAD is not valid beside INSANE_POLICY_A_STEPS: give each step its rate");
+		break;
+	case INSANE_POLICY_A_BUFFER_NS:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_BUFFER_NS is not valid beside INSANE_POLICY_A_STEPS: give each step its rate");
+		break;
+	case INSANE_POLICY_A_DUPLICATE:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_DUPLICATE is not valid beside INSANE_POLICY_A_STEPS: give each step its own");
+		break;
+	case INSANE_POLICY_A_CORRUPT:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_CORRUPT is not valid beside INSANE_POLICY_A_STEPS: give each step its own");
+		break;
+	case INSANE_POLICY_A_CORRUPT_HEADER:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "INSANE_POLICY_A_CORRUPT_HEADER is not valid beside INSANE_POLICY_A_STEPS: give each step its own");
+		break;
 	default:
 		NL_SET_ERR_MSG_ATTR(extack, attr,
 				    "this policy attribute is not valid in the given mode");
@@ -294,12 +330,21 @@ static void insane_policy_missing(struct netlink_ext_ack *extack,
 #define INSANE_GE_ATTRS (BIT(INSANE_POLICY_A_GE_P) | BIT(INSANE_POLICY_A_GE_R) | \
 			 BIT(INSANE_POLICY_A_GE_LOSS_BAD) |		       \
 			 BIT(INSANE_POLICY_A_GE_LOSS_GOOD))
-/* The delay stage's attributes: in any policy but a schedule, any step. */
+/*
+ * The delay stage's attributes, rate, duplicate and corrupt: in any policy
+ * but a schedule, any step.
+ */
 #define INSANE_DELAY_ATTRS (BIT(INSANE_POLICY_A_DELAY_NS) |		\
 			    BIT(INSANE_POLICY_A_JITTER_NS) |		\
 			    BIT(INSANE_POLICY_A_CORRELATION) |		\
 			    BIT(INSANE_POLICY_A_DISTRIBUTION) |		\
-			    BIT(INSANE_POLICY_A_REORDER))
+			    BIT(INSANE_POLICY_A_REORDER) |		\
+			    BIT(INSANE_POLICY_A_RATE) |		\
+			    BIT(INSANE_POLICY_A_OVERHEAD) |		\
+			    BIT(INSANE_POLICY_A_BUFFER_NS) |		\
+			    BIT(INSANE_POLICY_A_DUPLICATE) |		\
+			    BIT(INSANE_POLICY_A_CORRUPT) |		\
+			    BIT(INSANE_POLICY_A_CORRUPT_HEADER))
 /* The flags of the policies with windows (see edge.c). */
 #define INSANE_EDGE_ATTRS (BIT(INSANE_POLICY_A_CARRIER) | \
 			   BIT(INSANE_POLICY_A_EVENTS))
@@ -539,6 +584,64 @@ static int insane_policy_check_delay(struct nlattr *const *tb,
 	return 0;
 }
 
+/* Rate, duplicate and corrupt ("Rate, duplication and corruption"). */
+static int insane_policy_check_extras(struct nlattr *const *tb,
+				      struct netlink_ext_ack *extack)
+{
+	const struct nlattr *a;
+	u64 v;
+
+	if (!tb[INSANE_POLICY_A_RATE]) {
+		if (tb[INSANE_POLICY_A_OVERHEAD]) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_OVERHEAD],
+					    "INSANE_POLICY_A_OVERHEAD needs INSANE_POLICY_A_RATE");
+			return -EINVAL;
+		}
+		if (tb[INSANE_POLICY_A_BUFFER_NS]) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_BUFFER_NS],
+					    "INSANE_POLICY_A_BUFFER_NS needs INSANE_POLICY_A_RATE: a buffer is a queue's length in time at the rate");
+			return -EINVAL;
+		}
+	} else {
+		v = nla_get_u64(tb[INSANE_POLICY_A_RATE]);
+		if (v < INSANE_RATE_MIN || v > INSANE_RATE_MAX) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_RATE],
+					    "INSANE_POLICY_A_RATE must be INSANE_RATE_MIN (8) .. INSANE_RATE_MAX (10^12) bits per second");
+			return -EINVAL;
+		}
+	}
+	a = tb[INSANE_POLICY_A_OVERHEAD];
+	if (a && nla_get_u32(a) > INSANE_RATE_OVERHEAD_MAX) {
+		NL_SET_ERR_MSG_ATTR(extack, a,
+				    "INSANE_POLICY_A_OVERHEAD is above INSANE_RATE_OVERHEAD_MAX (4096) bytes");
+		return -EINVAL;
+	}
+	a = tb[INSANE_POLICY_A_BUFFER_NS];
+	if (a && (!nla_get_u64(a) || nla_get_u64(a) > INSANE_DELAY_MAX_NS)) {
+		NL_SET_ERR_MSG_ATTR(extack, a,
+				    "INSANE_POLICY_A_BUFFER_NS must be 1 ns .. INSANE_DELAY_MAX_NS (60 s)");
+		return -EINVAL;
+	}
+	a = tb[INSANE_POLICY_A_DUPLICATE];
+	if (a && (!nla_get_u32(a) || nla_get_u32(a) > INSANE_PERCENT_MAX)) {
+		NL_SET_ERR_MSG_ATTR(extack, a,
+				    "INSANE_POLICY_A_DUPLICATE must be above 0 and at most 100 percent (100000000)");
+		return -EINVAL;
+	}
+	a = tb[INSANE_POLICY_A_CORRUPT];
+	if (a && (!nla_get_u32(a) || nla_get_u32(a) > INSANE_PERCENT_MAX)) {
+		NL_SET_ERR_MSG_ATTR(extack, a,
+				    "INSANE_POLICY_A_CORRUPT must be above 0 and at most 100 percent (100000000)");
+		return -EINVAL;
+	}
+	if (tb[INSANE_POLICY_A_CORRUPT_HEADER] && !a) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[INSANE_POLICY_A_CORRUPT_HEADER],
+				    "INSANE_POLICY_A_CORRUPT_HEADER needs INSANE_POLICY_A_CORRUPT");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Refuses the attributes that replies carry and requests cannot. */
 static int insane_policy_check_reported(struct nlattr *const *tb,
 					struct netlink_ext_ack *extack)
@@ -624,8 +727,12 @@ static int insane_policy_check_one(struct nlattr *const *tb, bool in_step,
 		required |= BIT(INSANE_POLICY_A_DURATION_NS);
 	} else {
 		allowed |= BIT(INSANE_POLICY_A_LIMIT);
-		/* A seed for the jitter's draws, whatever the mode. */
-		if (tb[INSANE_POLICY_A_JITTER_NS])
+		/*
+		 * A seed for the jitter's, duplication's and corruption's
+		 * draws, whatever the mode.
+		 */
+		if (tb[INSANE_POLICY_A_JITTER_NS] ||
+		    tb[INSANE_POLICY_A_DUPLICATE] || tb[INSANE_POLICY_A_CORRUPT])
 			allowed |= BIT(INSANE_POLICY_A_SEED);
 	}
 
@@ -654,6 +761,9 @@ static int insane_policy_check_one(struct nlattr *const *tb, bool in_step,
 		return -EINVAL;
 	}
 	err = insane_policy_check_delay(tb, extack);
+	if (err)
+		return err;
+	err = insane_policy_check_extras(tb, extack);
 	if (err)
 		return err;
 

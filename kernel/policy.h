@@ -43,11 +43,22 @@ struct insane_delay {
 	u32 dist;		/* enum insane_distribution */
 	u32 rq;			/* correlation in Q16, 0: uncorrelated */
 	u32 s;			/* floor(sqrt(2^32 - rq^2)) */
+	/* "Rate, duplication and corruption": the serialization clock */
+	u64 rate;		/* R, bits per second; 0: no rate */
+	u64 buffer_ns;		/* B; 0: bounded by the limit alone */
+	u32 overhead;		/* bytes added to each wire packet */
+	bool has_overhead;
 	bool has_jitter;
 	bool has_correlation;
 	bool has_dist;
 	bool reorder;
 };
+
+/* Whether @d holds packets: a delay, a rate, or both. */
+static inline bool insane_delay_on(const struct insane_delay *d)
+{
+	return d->delay_ns || d->rate;
+}
 
 /*
  * What a policy, or one step of a schedule, does with a packet: its mode
@@ -69,7 +80,17 @@ struct insane_action {
 	u64 thr_loss[2];
 	/* what it relays is held so long first (time mode: both steps) */
 	struct insane_delay delay;
+	/* duplicate and corrupt, as set (0: not set), and thr() of each */
+	u32 duplicate, corrupt;
+	u64 thr_dup, thr_corrupt;
+	bool corrupt_header;
 };
+
+/* Whether @a duplicates or corrupts what it relays. */
+static inline bool insane_action_extras(const struct insane_action *a)
+{
+	return a->duplicate || a->corrupt;
+}
 
 /* A step of a schedule; time mode is the steps ON pass, OFF drop. */
 struct insane_step {
@@ -92,9 +113,13 @@ struct insane_policy {
 	/* INSANE_POLICY_A_LIMIT, or INSANE_DELAY_LIMIT_DEFAULT (has_limit) */
 	u32 limit;
 	bool has_limit;
-	/* An action with a delay (that keeps order: flows) */
+	/* An action with a delay or a rate (that keeps order: flows) */
 	bool delays;
 	bool flows;
+	/* An action that duplicates or corrupts */
+	bool extras;
+	/* Rate, duplicate or corrupt somewhere: GSO packets are cut first. */
+	bool cuts;
 	/* Unseeded with a burst or gilbert action: each CPU's chain state. */
 	u8 __percpu *state;
 	/*
@@ -122,6 +147,8 @@ struct insane_policy {
 	 * (INSANE_DELAY_G_NONE before the first correlated draw).
 	 */
 	atomic64_t dnext;
+	/* Seeded duplication and corruption draws: the next k. */
+	atomic64_t xnext;
 	/* Time and schedule; read by every packet, so not beside next. */
 	struct insane_step steps[] ____cacheline_aligned_in_smp;
 };
@@ -155,7 +182,13 @@ struct insane_policy {
 	[INSANE_POLICY_A_CORRELATION] = { .type = NLA_U32 },	\
 	[INSANE_POLICY_A_DISTRIBUTION] = { .type = NLA_U32 },	\
 	[INSANE_POLICY_A_REORDER] = { .type = NLA_FLAG },	\
-	[INSANE_POLICY_A_LIMIT] = { .type = NLA_U32 },
+	[INSANE_POLICY_A_LIMIT] = { .type = NLA_U32 },	\
+	[INSANE_POLICY_A_RATE] = { .type = NLA_U64 },	\
+	[INSANE_POLICY_A_OVERHEAD] = { .type = NLA_U32 },	\
+	[INSANE_POLICY_A_BUFFER_NS] = { .type = NLA_U64 },	\
+	[INSANE_POLICY_A_DUPLICATE] = { .type = NLA_U32 },	\
+	[INSANE_POLICY_A_CORRUPT] = { .type = NLA_U32 },	\
+	[INSANE_POLICY_A_CORRUPT_HEADER] = { .type = NLA_FLAG },
 
 extern const struct nla_policy insane_policy_nla[INSANE_POLICY_A_MAX + 1];
 extern const struct nla_policy insane_steps_nla[INSANE_STEPS_A_MAX + 1];
@@ -242,18 +275,47 @@ u32 insane_policy_step_at(const struct insane_policy *p, u64 now,
 const struct insane_action *insane_policy_decide(struct insane_policy *p,
 						 bool in_seq);
 
-/* The delay of the action in force now (receive: before the decision). */
-static inline const struct insane_delay *
-insane_policy_delay_now(const struct insane_policy *p)
+/* The action in force now: the step's, in time and schedule modes. */
+static inline const struct insane_action *
+insane_policy_action_now(const struct insane_policy *p)
 {
 	u64 left;
 
-	if (likely(!p->delays))
-		return NULL;
 	if (p->nsteps)
 		return &p->steps[insane_policy_step_at(p, ktime_get_ns(),
-						       &left)].act.delay;
-	return &p->act.delay;
+						       &left)].act;
+	return &p->act;
+}
+
+/*
+ * The delay stage of the action in force now (receive: before the
+ * decision), or NULL if it holds nothing.
+ */
+static inline const struct insane_delay *
+insane_policy_delay_now(const struct insane_policy *p)
+{
+	const struct insane_delay *d;
+
+	if (likely(!p->delays))
+		return NULL;
+	d = &insane_policy_action_now(p)->delay;
+	return insane_delay_on(d) ? d : NULL;
+}
+
+/*
+ * The duplication and corruption draw x of a packet under @p ("Rate,
+ * duplication and corruption" in the uapi header): the next k of a seeded
+ * policy when @in_seq, else this CPU's.
+ */
+static inline u64 insane_policy_extra_x(struct insane_policy *p, bool in_seq)
+{
+	u64 k;
+
+	if (!p->seeded || !in_seq)
+		return insane_random_u64();
+	k = atomic64_inc_return(&p->xnext) - 1;
+	return insane_mix64((p->seed ^ INSANE_EXTRA_SALT) +
+			    (k + 1) * INSANE_GOLDEN_GAMMA);
 }
 
 /*

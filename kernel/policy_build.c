@@ -46,6 +46,15 @@ static u32 insane_get_u32_or(const struct nlattr *attr, u32 dflt)
 static void insane_delay_init_attrs(struct insane_delay *d,
 				    struct nlattr *const *tb)
 {
+	if (tb[INSANE_POLICY_A_RATE]) {
+		d->rate = nla_get_u64(tb[INSANE_POLICY_A_RATE]);
+		if (tb[INSANE_POLICY_A_BUFFER_NS])
+			d->buffer_ns = nla_get_u64(tb[INSANE_POLICY_A_BUFFER_NS]);
+		if (tb[INSANE_POLICY_A_OVERHEAD]) {
+			d->has_overhead = true;
+			d->overhead = nla_get_u32(tb[INSANE_POLICY_A_OVERHEAD]);
+		}
+	}
 	if (!tb[INSANE_POLICY_A_DELAY_NS])
 		return;
 	d->delay_ns = nla_get_u64(tb[INSANE_POLICY_A_DELAY_NS]);
@@ -72,6 +81,11 @@ static void insane_action_init(struct insane_action *a, u32 mode,
 {
 	a->mode = mode;
 	insane_delay_init_attrs(&a->delay, tb);
+	a->duplicate = insane_get_u32_or(tb[INSANE_POLICY_A_DUPLICATE], 0);
+	a->thr_dup = insane_thr(a->duplicate, INSANE_PERCENT_MAX);
+	a->corrupt = insane_get_u32_or(tb[INSANE_POLICY_A_CORRUPT], 0);
+	a->thr_corrupt = insane_thr(a->corrupt, INSANE_PERCENT_MAX);
+	a->corrupt_header = nla_get_flag(tb[INSANE_POLICY_A_CORRUPT_HEADER]);
 	switch (mode) {
 	case INSANE_MODE_PERCENT:
 		a->percent = nla_get_u32(tb[INSANE_POLICY_A_PERCENT]);
@@ -108,11 +122,20 @@ static void insane_action_init(struct insane_action *a, u32 mode,
 	}
 }
 
-/* Notes in @p that an action has a delay stage, and one keeping order. */
-static void insane_policy_note_delay(struct insane_policy *p,
-				     const struct insane_delay *d)
+/*
+ * Notes in @p what an action needs: a delay stage (one keeping order),
+ * duplication or corruption draws, GSO packets cut into wire packets.
+ */
+static void insane_policy_note_action(struct insane_policy *p,
+				      const struct insane_action *a)
 {
-	if (!d->delay_ns)
+	const struct insane_delay *d = &a->delay;
+
+	if (insane_action_extras(a))
+		p->extras = true;
+	if (d->rate || insane_action_extras(a))
+		p->cuts = true;
+	if (!insane_delay_on(d))
 		return;
 	p->delays = true;
 	if (!d->reorder)
@@ -210,11 +233,12 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 	case INSANE_MODE_TIME:
 		/* The policy's delay is both windows'. */
 		insane_action_init(&p->act, mode, tb);
+		/* Its delay, rate, duplicate and corrupt: both windows'. */
+		p->steps[0].act = p->act;
 		p->steps[0].act.mode = INSANE_MODE_PASS;
-		p->steps[0].act.delay = p->act.delay;
 		p->steps[0].end_ns = nla_get_u64(tb[INSANE_POLICY_A_ON_NS]);
+		p->steps[1].act = p->act;
 		p->steps[1].act.mode = INSANE_MODE_DROP;
-		p->steps[1].act.delay = p->act.delay;
 		p->total_ns = p->steps[0].end_ns +
 			      nla_get_u64(tb[INSANE_POLICY_A_OFF_NS]);
 		p->steps[1].end_ns = p->total_ns;
@@ -231,11 +255,11 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 
 	chain = insane_action_chain(&p->act);
 	corr = p->act.delay.rq;
-	insane_policy_note_delay(p, &p->act.delay);
+	insane_policy_note_action(p, &p->act);
 	for (i = 0; i < p->nsteps; i++) {
 		chain |= insane_action_chain(&p->steps[i].act);
 		corr |= p->steps[i].act.delay.rq;
-		insane_policy_note_delay(p, &p->steps[i].act.delay);
+		insane_policy_note_action(p, &p->steps[i].act);
 	}
 	if (chain && !p->seeded) {
 		/* Zeroed: every CPU's chain starts good. */
@@ -256,6 +280,7 @@ struct insane_policy *insane_policy_build(struct nlattr *const *tb,
 
 	atomic64_set(&p->next, 0);
 	atomic64_set(&p->dnext, INSANE_DELAY_G_NONE);
+	atomic64_set(&p->xnext, 0);
 	p->epoch_ns = ktime_get_ns();
 	return p;
 
@@ -296,6 +321,30 @@ void insane_policy_free_rcu(struct insane_policy *p)
 		kfree_rcu(p, rcu);
 }
 
+/* Rate, duplicate and corrupt, as set. */
+static int insane_extras_fill(struct sk_buff *skb,
+			      const struct insane_action *a)
+{
+	const struct insane_delay *d = &a->delay;
+
+	if ((d->rate &&
+	     nla_put_u64_64bit(skb, INSANE_POLICY_A_RATE, d->rate,
+			       INSANE_POLICY_A_PAD)) ||
+	    (d->has_overhead &&
+	     nla_put_u32(skb, INSANE_POLICY_A_OVERHEAD, d->overhead)) ||
+	    (d->buffer_ns &&
+	     nla_put_u64_64bit(skb, INSANE_POLICY_A_BUFFER_NS, d->buffer_ns,
+			       INSANE_POLICY_A_PAD)) ||
+	    (a->duplicate &&
+	     nla_put_u32(skb, INSANE_POLICY_A_DUPLICATE, a->duplicate)) ||
+	    (a->corrupt &&
+	     nla_put_u32(skb, INSANE_POLICY_A_CORRUPT, a->corrupt)) ||
+	    (a->corrupt_header &&
+	     nla_put_flag(skb, INSANE_POLICY_A_CORRUPT_HEADER)))
+		return -EMSGSIZE;
+	return 0;
+}
+
 /* The delay stage's attributes, as set. */
 static int insane_delay_fill(struct sk_buff *skb, const struct insane_delay *d)
 {
@@ -318,7 +367,7 @@ static int insane_delay_fill(struct sk_buff *skb, const struct insane_delay *d)
 static int insane_action_fill(struct sk_buff *skb,
 			      const struct insane_action *a)
 {
-	if (insane_delay_fill(skb, &a->delay))
+	if (insane_delay_fill(skb, &a->delay) || insane_extras_fill(skb, a))
 		return -EMSGSIZE;
 	switch (a->mode) {
 	case INSANE_MODE_PERCENT:
@@ -397,7 +446,8 @@ static int __insane_policy_fill(struct sk_buff *skb,
 		    nla_put_u64_64bit(skb, INSANE_POLICY_A_OFF_NS,
 				      p->total_ns - p->steps[0].end_ns,
 				      INSANE_POLICY_A_PAD) ||
-		    insane_delay_fill(skb, &p->act.delay))
+		    insane_delay_fill(skb, &p->act.delay) ||
+		    insane_extras_fill(skb, &p->act))
 			return -EMSGSIZE;
 		break;
 	case INSANE_MODE_SCHEDULE:
@@ -448,9 +498,15 @@ int insane_policy_fill_compact(struct sk_buff *skb,
  */
 size_t insane_policy_nlmsg_size(void)
 {
-	/* DELAY_NS, JITTER_NS, CORRELATION, DISTRIBUTION, REORDER */
+	/*
+	 * DELAY_NS, JITTER_NS, CORRELATION, DISTRIBUTION, REORDER; RATE,
+	 * BUFFER_NS, OVERHEAD, DUPLICATE, CORRUPT, CORRUPT_HEADER
+	 */
 	size_t delay = nla_total_size_64bit(sizeof(u64)) * 2 +
 		       nla_total_size(sizeof(u32)) * 2 +
+		       nla_total_size(0) +
+		       nla_total_size_64bit(sizeof(u64)) * 2 +
+		       nla_total_size(sizeof(u32)) * 3 +
 		       nla_total_size(0);
 	size_t step = nla_total_size(0) +			/* STEP */
 		      nla_total_size(sizeof(u32)) +		/* MODE */

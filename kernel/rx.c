@@ -30,6 +30,7 @@
  * Control: RTNL.
  */
 
+#include "datapath.h"
 #include "device.h"
 #include "policy.h"
 #include "rx.h"
@@ -207,6 +208,60 @@ static unsigned int insane_rx_wire_packets(const struct sk_buff *skb)
 	return skb_is_gso(skb) ? max_t(u16, skb_shinfo(skb)->gso_segs, 1) : 1;
 }
 
+/**
+ * insane_rx_deliver - receive a packet on the insane device
+ * @ins: the device
+ * @skb: a wire packet taken over, at its departure from the delay stage
+ *	(or taken over now, without one), its data at the network header
+ *
+ * Duplicated or corrupted first if the action of the receive policy in
+ * force now says so ("Rate, duplication and corruption" in the uapi
+ * header); then received on @ins, the copy right behind: each goes once
+ * through its taps, tc ingress and insane_rx_decide(). In softirq context.
+ */
+void insane_rx_deliver(struct insane_dev *ins, struct sk_buff *skb)
+{
+	const struct insane_action *a = NULL;
+	struct sk_buff *copy = NULL;
+	struct insane_policy *p;
+	int err;
+	u64 r;
+
+	rcu_read_lock();
+	p = rcu_dereference(ins->rx_policy);
+	if (p && unlikely(p->extras) && !skb_is_gso(skb))
+		a = insane_policy_action_now(p);
+	if (likely(!a || !insane_action_extras(a))) {
+		rcu_read_unlock();
+		netif_receive_skb(skb);
+		return;
+	}
+	r = insane_policy_extra_x(p, true);
+	if ((r >> 32) < a->thr_dup) {
+		insane_dev_count_drop(ins, INSANE_RX_DUPLICATED);
+		copy = pskb_copy(skb, GFP_ATOMIC);
+		if (unlikely(!copy))
+			insane_dev_count_drop(ins, INSANE_RX_DROP_NO_MEMORY);
+	}
+	if ((u32)r < a->thr_corrupt) {
+		err = insane_corrupt(skb, insane_mix64(r ^ INSANE_CORRUPT_SALT) >> 32,
+				     a->corrupt_header,
+				     skb->protocol == htons(ETH_P_IP));
+		if (unlikely(err < 0)) {
+			insane_dev_count_drop(ins, INSANE_RX_DROP_NO_MEMORY);
+			kfree_skb_reason(skb, SKB_DROP_REASON_NOMEM);
+			skb = NULL;
+		} else if (err) {
+			insane_dev_count_drop(ins, INSANE_RX_CORRUPTED);
+		}
+	}
+	rcu_read_unlock();
+	if (skb)
+		netif_receive_skb(skb);
+	if (copy)
+		netif_receive_skb(copy);
+}
+
 /*
  * Cuts the GSO packet @skb taken over by @ins into its wire packets and
  * receives each, in order, on @ins (recursion depth 1, as the bridge's
@@ -244,7 +299,7 @@ static rx_handler_result_t insane_rx_segment(struct sk_buff *skb,
 			insane_delay_hold(ins, INSANE_DIRECTION_RX, skb, p, d,
 					  true);
 		else
-			netif_receive_skb(skb);
+			insane_rx_deliver(ins, skb);
 	}
 	return RX_HANDLER_CONSUMED;
 }
@@ -278,17 +333,18 @@ static rx_handler_result_t insane_rx_take(struct sk_buff **pskb,
 	 * the policy, as the transmit direction does.
 	 */
 	p = rcu_dereference(ins->rx_policy);
-	if (p) {
+	if (p)
 		d = insane_policy_delay_now(p);
-		if (d && !d->delay_ns)
-			d = NULL;
-	}
 	if (unlikely(skb_is_gso(skb)) && p &&
-	    (p->mode != INSANE_MODE_PASS ||
+	    (p->mode != INSANE_MODE_PASS || p->cuts ||
 	     (skb_shinfo(skb)->gso_type & SKB_GSO_DODGY)))
 		return insane_rx_segment(skb, ins, p, d);
 	if (d) {
 		insane_delay_hold(ins, INSANE_DIRECTION_RX, skb, p, d, true);
+		return RX_HANDLER_CONSUMED;
+	}
+	if (p && unlikely(p->extras)) {
+		insane_rx_deliver(ins, skb);
 		return RX_HANDLER_CONSUMED;
 	}
 	*pskb = skb;

@@ -31,5 +31,6 @@ void insane_rx_leave(struct insane_dev *ins);
 int insane_rx_set_policy(struct insane_dev *ins, struct insane_policy *p,
 			 struct netlink_ext_ack *extack);
 void insane_rx_uninit(struct insane_dev *ins);
+void insane_rx_deliver(struct insane_dev *ins, struct sk_buff *skb);
 
 #endif /* _INSANE_RX_H */

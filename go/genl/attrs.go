@@ -47,6 +47,7 @@ func encodePolicy(ae *netlink.AttributeEncoder, p Policy) {
 		}
 	}
 	encodeDelay(ae, p)
+	encodeExtras(ae, p)
 	if p.Seed != nil {
 		ae.Uint64(uapi.PolicyASeed, *p.Seed)
 	}
@@ -78,6 +79,29 @@ func encodeDelay(ae *netlink.AttributeEncoder, p Policy) {
 	}
 	if p.Limit != 0 {
 		ae.Uint32(uapi.PolicyALimit, uint32(p.Limit))
+	}
+}
+
+// encodeExtras writes the rate, duplication and corruption attributes,
+// each only when set (no overhead is the kernel's default).
+func encodeExtras(ae *netlink.AttributeEncoder, p Policy) {
+	if p.Rate != 0 {
+		ae.Uint64(uapi.PolicyARate, p.Rate)
+	}
+	if p.Overhead != 0 {
+		ae.Uint32(uapi.PolicyAOverhead, uint32(p.Overhead))
+	}
+	if p.Buffer != 0 {
+		ae.Uint64(uapi.PolicyABufferNs, uint64(p.Buffer))
+	}
+	if u := p.DuplicateUnits(); u != 0 {
+		ae.Uint32(uapi.PolicyADuplicate, u)
+	}
+	if u := p.CorruptUnits(); u != 0 {
+		ae.Uint32(uapi.PolicyACorrupt, u)
+	}
+	if p.CorruptHeader {
+		ae.Flag(uapi.PolicyACorruptHeader, true)
 	}
 }
 
@@ -164,6 +188,18 @@ func decodePolicy(ad *netlink.AttributeDecoder, p *Policy, rx **Policy, dur *tim
 			p.Reorder = true
 		case uapi.PolicyALimit:
 			p.Limit = int(ad.Uint32())
+		case uapi.PolicyARate:
+			p.Rate = ad.Uint64()
+		case uapi.PolicyAOverhead:
+			p.Overhead = int(ad.Uint32())
+		case uapi.PolicyABufferNs:
+			p.Buffer = nsDuration(ad.Uint64())
+		case uapi.PolicyADuplicate:
+			p.Duplicate = float64(ad.Uint32()) / uapi.PercentScale
+		case uapi.PolicyACorrupt:
+			p.Corrupt = float64(ad.Uint32()) / uapi.PercentScale
+		case uapi.PolicyACorruptHeader:
+			p.CorruptHeader = true
 		case uapi.PolicyADurationNs:
 			if dur != nil {
 				*dur = nsDuration(ad.Uint64())

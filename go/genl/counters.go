@@ -1,21 +1,23 @@
 package genl
 
-//go:generate go run ../internal/uapigen -header ../../kernel/include/uapi/linux/insane.h -counters -o zz_counters.go
+//go:generate go run ../internal/uapigen -header ../../kernel/include/uapi/linux/insane.h -counters -lists ../../kernel/counters.h -o zz_counters.go
 
 // A Counter describes one of the counters of Stats: an attribute of enum
 // insane_stats_attr in the uapi header. The Stats type and the table that
-// Counters returns are generated from that enum (zz_counters.go), so that a
-// new counter in the header needs no edit here: the decoder, Stats.Dropped,
-// the CLI's output and the tests all follow the table.
+// Counters returns are generated from that enum and from the lists of
+// kernel/counters.h, which give each counter its group (zz_counters.go), so
+// that a new counter in the header needs no edit here: the decoder,
+// Stats.Dropped, the CLI's output and the tests all follow the table.
 type Counter struct {
 	// Attr is the INSANE_STATS_A_* attribute.
 	Attr uint16
 	// Name is the counter's name in ethtool -S and in JSON, the attribute
 	// in lower case: "relayed_packets", "drop_no_lower".
 	Name string
-	// Short is the name in text after "relayed:" or "dropped:" (with
-	// "rx " before them for the receive direction), Name without "rx_",
-	// "relayed_" or "drop_" and with '-' for '_': "packets", "no-lower".
+	// Short is the name in text after "relayed:", "dropped:", "held:" or
+	// "marked:" (with "rx " before them for the receive direction), Name
+	// without "rx_", "relayed_", "drop_" or "held_" and with '-' for '_':
+	// "packets", "no-lower", "duplicated".
 	Short string
 	// Drop tells a drop cause (INSANE_STATS_A_DROP_*, or _RX_DROP_*),
 	// which Stats.Dropped or Stats.RxDropped sums, from a count of
@@ -24,6 +26,12 @@ type Counter struct {
 	// Gauge tells a gauge (INSANE_STATS_A_HELD_*, _RX_HELD_*): what the
 	// device holds now, not a count since the last reset; never a drop.
 	Gauge bool
+	// Mark tells a mark (kernel/counters.h's INSANE_MARKS:
+	// INSANE_STATS_A_DUPLICATED, _CORRUPTED and their RX_ twins): what
+	// happened to packets that are also counted as relayed or under a drop
+	// cause (a duplicate's copy is itself counted there too). Never a drop,
+	// never in Dropped, nor in the interface's dropped counts.
+	Mark bool
 	// Rx tells a counter of the receive direction (INSANE_STATS_A_RX_*)
 	// from one of the transmit direction.
 	Rx bool
@@ -56,7 +64,8 @@ func counterFor(attr uint16) (Counter, bool) {
 	return Counter{}, false
 }
 
-// Dropped returns the sum of the transmit direction's drop counters.
+// Dropped returns the sum of the transmit direction's drop counters (the
+// marks are not drops).
 func (s Stats) Dropped() uint64 { return s.dropped(false) }
 
 // RxDropped returns the sum of the receive direction's drop counters.

@@ -3,6 +3,7 @@ package genl
 import (
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mdlayher/netlink"
@@ -76,6 +77,34 @@ func TestCountersCoverStats(t *testing.T) {
 	if s.Dropped() != 12 {
 		t.Errorf("Dropped() = %d, want 12", s.Dropped())
 	}
+	// DROP_NO_MEMORY is a transmit drop cause; the marks are no drops.
+	s = Stats{DropNoMemory: 2, Duplicated: 7, Corrupted: 8, RxDuplicated: 9, RxCorrupted: 10, RxDropNoMemory: 1}
+	if s.Dropped() != 2 || s.RxDropped() != 1 {
+		t.Errorf("Dropped() = %d, RxDropped() = %d, want 2 and 1: a mark was summed", s.Dropped(), s.RxDropped())
+	}
+}
+
+// TestCounterMarks: the marks are kernel/counters.h's INSANE_MARKS, each
+// direction's duplicated and corrupted, and nothing else is one.
+func TestCounterMarks(t *testing.T) {
+	var got []string
+	for _, c := range Counters() {
+		if c.Mark {
+			got = append(got, c.Name)
+			if c.Drop || c.Gauge {
+				t.Errorf("%s is a mark and a drop or a gauge", c.Name)
+			}
+			if c.Rx != strings.HasPrefix(c.Name, "rx_") || c.Short != strings.TrimPrefix(c.Name, "rx_") {
+				t.Errorf("mark %+v", c)
+			}
+		}
+	}
+	if want := []string{"duplicated", "corrupted", "rx_duplicated", "rx_corrupted"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("marks %v, want %v", got, want)
+	}
+	if c, ok := counterFor(uapi.StatsADropNoMemory); !ok || !c.Drop || c.Rx || c.Short != "no-memory" {
+		t.Errorf("drop_no_memory: %+v", c)
+	}
 }
 
 // TestDecodeStats decodes a stats nest with a distinct value for every
@@ -87,14 +116,7 @@ func TestDecodeStats(t *testing.T) {
 		ae.Uint64(c.Attr, 1000+uint64(c.Attr))
 	}
 	ae.Uint64(uapi.StatsAMax+1, 77)
-	b, err := ae.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ad := decoderOf(t, ae)
 	var s Stats
 	if err := decodeStats(ad, &s); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/genetlink/genltest"
 	"github.com/mdlayher/netlink"
@@ -191,17 +190,7 @@ func TestConfigureDeviceDelay(t *testing.T) {
 	wantRx := map[uint16][]byte{
 		uapi.PolicyAMode: u32(uapi.ModePass), uapi.PolicyADelayNs: u64(50e6), uapi.PolicyAJitterNs: u64(10e6),
 	}
-	c, _ := testClient(t, genltest.CheckRequest(testFamily.ID, uapi.CmdSetDevice, netlink.Request|netlink.Acknowledge,
-		func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
-			a := attrs(t, greq.Data)
-			if diff := cmp.Diff(want, attrs(t, a[uapi.DeviceAPolicy])); diff != "" {
-				t.Errorf("policy attributes (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(wantRx, attrs(t, a[uapi.DeviceARxPolicy])); diff != "" {
-				t.Errorf("receive policy attributes (-want +got):\n%s", diff)
-			}
-			return nil, genltest.Error(0)
-		}), nil, nil)
+	c := setDeviceClient(t, want, wantRx)
 	if err := c.ConfigureDevice("ins0", Config{Policy: &delayPolicies[1], RxPolicy: &delayPolicies[0]}); err != nil {
 		t.Fatal(err)
 	}
@@ -232,10 +221,7 @@ func TestConfigureDeviceDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What Validate refuses is not sent.
-	c, _ = testClient(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
-		t.Error("an invalid policy was sent")
-		return nil, genltest.Error(0)
-	}, nil, nil)
+	c = unsentClient(t)
 	err := c.ConfigureDevice("ins0", Config{RxPolicy: ptr(delayed(Pass(), 5*ms, 6*ms))})
 	if !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), "receive policy: invalid policy: jitter 6ms with delay 5ms") {
 		t.Errorf("refusal %v", err)
@@ -248,19 +234,7 @@ func TestConfigureDeviceDelay(t *testing.T) {
 func TestDeviceDelay(t *testing.T) {
 	for _, p := range delayPolicies {
 		d := Device{Name: "ins0", Index: 3, Policy: p, RxPolicy: &delayPolicies[0]}
-		c, _ := testClient(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
-			return []genetlink.Message{deviceMsg(t, uapi.CmdGetDevice, d, 0)}, nil
-		}, nil, nil)
-		got, err := c.Device("ins0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(&d, got); diff != "" {
-			t.Errorf("device (-want +got):\n%s", diff)
-		}
-		if !got.Policy.Equal(p) {
-			t.Errorf("%s read back as %s", p, got.Policy)
-		}
+		checkDeviceReadBack(t, d)
 	}
 }
 
@@ -272,25 +246,7 @@ func TestLinkDataDelay(t *testing.T) {
 		if rx.Mode == ModeSchedule {
 			rx = &delayPolicies[0]
 		}
-		ae := netlink.NewAttributeEncoder()
-		if err := (&LinkData{Policy: p, RxPolicy: rx}).Encode(ae); err != nil {
-			t.Fatal(err)
-		}
-		b, err := ae.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ad, err := netlink.NewAttributeDecoder(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d LinkData
-		if err := d.Decode(ad); err != nil {
-			t.Fatal(err)
-		}
-		if cmp.Diff(p, d.Policy) != "" || cmp.Diff(rx, d.RxPolicy) != "" {
-			t.Errorf("%s rx %s came back as %s rx %s", p, rx, d.Policy, d.RxPolicy)
-		}
+		checkLinkDataRoundTrip(t, p, rx)
 	}
 	bad := LinkData{Policy: ptr(Policy{Mode: ModePass, Limit: DelayLimitMax + 1})}
 	if err := bad.Encode(netlink.NewAttributeEncoder()); !errors.Is(err, ErrInvalidPolicy) {

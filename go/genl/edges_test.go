@@ -149,12 +149,8 @@ func TestEdgeFlagsEncoding(t *testing.T) {
 		t.Errorf("schedule with events: %v", a)
 	}
 	// The flags sit on the schedule, not in its steps.
-	ad, err := netlink.NewAttributeDecoder(a[uapi.PolicyASteps])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ad.Next() {
-		if st := attrs(t, ad.Bytes()); st[uapi.PolicyACarrier] != nil || st[uapi.PolicyAEvents] != nil {
+	for _, st := range stepsAttrs(t, a[uapi.PolicyASteps]) {
+		if st[uapi.PolicyACarrier] != nil || st[uapi.PolicyAEvents] != nil {
 			t.Errorf("a step carries a flag: %v", st)
 		}
 	}
@@ -240,14 +236,7 @@ func TestEdgeFlagsLinkData(t *testing.T) {
 	if err := d.Encode(ae); err != nil {
 		t.Fatal(err)
 	}
-	b, err := ae.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ad := decoderOf(t, ae)
 	var got LinkData
 	if err := got.Decode(ad); err != nil {
 		t.Fatal(err)

@@ -88,3 +88,49 @@ func ExampleSubscription_WaitEdge() {
 	}
 	fmt.Println("carrier off from", down.Realtime, "for", up.Time-down.Time, "; the timer ran", down.Late(), "late")
 }
+
+// A 10 Mbit/s link that duplicates 1 % and corrupts 0.5 % of the packets,
+// seeded: which packets, and which bit, are known in advance.
+func ExamplePredictor_NextExtra() {
+	rate, err := genl.ParseRate("10mbit")
+	if err != nil {
+		log.Fatal(err)
+	}
+	seed := uint64(3)
+	p := genl.Policy{Mode: genl.ModePass, Rate: rate, Overhead: 38, Duplicate: 1, Corrupt: 0.5, Seed: &seed}
+	fmt.Println(p)
+	fmt.Println("a 1500-byte packet takes", p.Serialization(1500))
+
+	pr := genl.NewPredictor(seed)
+	for k := 0; k < 1000; k++ {
+		dup, corrupt, y := pr.NextExtra(p)
+		if dup {
+			fmt.Println("packet", k, "duplicated")
+		}
+		if corrupt {
+			// A 1500-byte IPv4 packet of a 20-byte header: the bit
+			// falls in the 1480 bytes after it.
+			i, mask := genl.CorruptBit(y, 1480)
+			fmt.Printf("packet %d corrupted: byte %d ^= %#02x\n", k, 20+i, mask)
+		}
+	}
+	// Output:
+	// mode pass rate 10mbit overhead 38 duplicate 1 corrupt 0.5 seed 3
+	// a 1500-byte packet takes 1.2304ms
+	// packet 80 duplicated
+	// packet 162 duplicated
+	// packet 178 corrupted: byte 68 ^= 0x40
+	// packet 229 duplicated
+	// packet 278 corrupted: byte 151 ^= 0x40
+	// packet 372 corrupted: byte 431 ^= 0x20
+	// packet 467 duplicated
+	// packet 488 duplicated
+	// packet 502 duplicated
+	// packet 620 corrupted: byte 39 ^= 0x04
+	// packet 685 duplicated
+	// packet 714 corrupted: byte 614 ^= 0x01
+	// packet 765 duplicated
+	// packet 784 corrupted: byte 1027 ^= 0x10
+	// packet 895 duplicated
+	// packet 901 corrupted: byte 1047 ^= 0x08
+}

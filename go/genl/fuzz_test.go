@@ -134,7 +134,7 @@ func FuzzDecodePolicy(f *testing.F) {
 }
 
 func FuzzLinkData(f *testing.F) {
-	policies := []*Policy{nil, ptr(Pass()), ptr(Percent(50, ptr(uint64(1)))), ptr(Time(7, 8))}
+	policies := []*Policy{nil, ptr(Pass()), ptr(Percent(50, ptr(uint64(1)))), ptr(Time(7, 8)), &extraPolicies[0], &extraPolicies[1]}
 	for i, p := range policies {
 		// Each transmit policy, alone and with a receive policy.
 		for _, rx := range []*Policy{nil, policies[(i+1)%len(policies)]} {
@@ -192,5 +192,9 @@ func fuzzPolicies() []Policy {
 		{Mode: ModeTime, On: 1, Off: 2, Now: &StepNow{Index: 1, Holds: true}},
 		withFlags(Time(EdgeMin, 2*EdgeMin), true, true),
 		withFlags(Schedule(true, seed, Step{EdgeMin, Drop()}, Step{time.Second, Percent(5, nil)}), false, true),
+		// The delay stage, rate, duplication and corruption, at the top
+		// and in the steps.
+		delayPolicies[1], delayPolicies[3],
+		extraPolicies[0], extraPolicies[1], extraPolicies[2], extraPolicies[3],
 	}
 }

@@ -296,14 +296,7 @@ func TestLinkDataCompact(t *testing.T) {
 		nae.Uint32(uapi.PolicyAStepsOmitted, 2)
 		return nil
 	})
-	b, err := ae.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ad := decoderOf(t, ae)
 	var d LinkData
 	if err := d.Decode(ad); err != nil {
 		t.Fatal(err)

@@ -92,8 +92,10 @@ func (c chain) decide(x uint64, bad bool) (drop, nowBad bool) {
 // A Predictor replays, bit for bit, the decisions the kernel makes under a
 // seed: the seeded percent function (Relays), the Gilbert chain of burst
 // and gilbert modes, and a schedule's steps, in the order of the packets
-// the policy decides; and the delays it draws (Delay), in the order of the
-// packets that reach the delay stage. Use one Predictor per direction. Its zero value is not usable: see NewPredictor.
+// the policy decides; the delays it draws (Delay), in the order of the
+// packets that reach the delay stage; and which packets it duplicates and
+// corrupts, and where (Extra, NextExtra, CorruptBit), in the order of the
+// packets that meet an action with Duplicate or Corrupt. Use one Predictor per direction. Its zero value is not usable: see NewPredictor.
 type Predictor struct {
 	seed uint64
 	k    uint64
@@ -104,6 +106,8 @@ type Predictor struct {
 	// The delay draws' own k and correlated latent g (see Delay).
 	dk uint64
 	g  int64
+	// The duplication and corruption draws' own k (see NextExtra).
+	ek uint64
 }
 
 // NewPredictor returns a Predictor for a policy set with this seed, before

@@ -143,6 +143,35 @@ type Policy struct {
 	// at most (1 to DelayLimitMax); 0 leaves the kernel's default,
 	// DelayLimitDefault. It is the policy's, never a step's.
 	Limit int
+
+	// Rate, above 0, sends what the policy (or a schedule's step) relays
+	// at that many bits per second (RateMin to RateMax; see ParseRate and
+	// FormatRate), one packet after the other on the direction's one
+	// serialization clock, before its delay if it has one; 0 is no rate.
+	// A schedule takes its rates in its steps, never at its top, as its
+	// delays, duplication and corruption. See the uapi header's "Rate,
+	// duplication and corruption" and SerializationNs.
+	Rate uint64
+	// Overhead, with a Rate, is the bytes added to each packet's length
+	// on the wire (0 to OverheadMax; 38 counts Ethernet's header, FCS,
+	// preamble and gap); 0 counts the IP packet alone.
+	Overhead int
+	// Buffer, with a Rate, is how long at most a packet waits for the
+	// wire (1 ns to DelayMax): one that would wait longer is dropped, and
+	// counted in DropQueueFull (RxDropQueueFull). 0 is no bound but Limit.
+	Buffer time.Duration
+	// Duplicate is the share of the packets, in percent (above 0 to 100,
+	// in millionths as Percent), that the policy (or step) sends twice,
+	// the copy right behind; 0 is none. See Predictor.Extra.
+	Duplicate float64
+	// Corrupt is the share of the packets, in percent (above 0 to 100, in
+	// millionths as Percent), with one bit flipped past the IP header (its
+	// payload: the transport checksum finds it); 0 is none. See
+	// CorruptBit.
+	Corrupt float64
+	// CorruptHeader, with Corrupt, lets the flipped bit fall anywhere
+	// from the network header on, the IP header included.
+	CorruptHeader bool
 }
 
 // The delay stage's bounds, the uapi header's.
@@ -338,13 +367,17 @@ func (p Policy) validate(step bool) error {
 	if p.Mode != ModeSchedule && (p.Steps != nil || p.Once) {
 		return bad("mode %s takes no steps", p.Mode)
 	}
-	if p.Seed != nil && (step || (p.Mode == ModePass || p.Mode == ModeDrop || p.Mode == ModeTime) && p.Jitter == 0) {
+	draws := p.Jitter != 0 || p.Duplicate != 0 || p.Corrupt != 0
+	if p.Seed != nil && (step || (p.Mode == ModePass || p.Mode == ModeDrop || p.Mode == ModeTime) && !draws) {
 		if step {
 			return bad("a step takes no seed: the schedule has it")
 		}
-		return bad("mode %s takes no seed without a jitter", p.Mode)
+		return bad("mode %s takes no seed without a jitter, duplicate or corrupt", p.Mode)
 	}
 	if err := p.CheckDelay(step); err != nil {
+		return err
+	}
+	if err := p.CheckExtras(step); err != nil {
 		return err
 	}
 	if p.Carrier || p.Events {
@@ -483,7 +516,8 @@ func (p Policy) Relays(k uint64) (relay, predictable bool) {
 }
 
 // String returns the policy in the CLI's grammar, such as
-// "mode percent 12.5 seed 42", "mode time 500ms 1s" or
+// "mode percent 12.5 seed 42", "mode time 500ms 1s",
+// "mode pass delay 20ms rate 100mbit buffer 50ms duplicate 1 corrupt 0.5 header" or
 // "mode schedule 30s pass 5s drop once seed 3 carrier events".
 func (p Policy) String() string {
 	s := p.modeString()
@@ -497,27 +531,28 @@ func (p Policy) String() string {
 }
 
 // modeString is String without the edge flags: the mode, its numbers, the
-// delay words, once, the seed and the limit.
+// delay words, the rate, duplication and corruption words, once, the seed
+// and the limit.
 func (p Policy) modeString() string {
 	var s string
 	switch p.Mode {
 	case ModePass, ModeDrop, ModePercent, ModeBurst, ModeGilbert:
 		s = "mode " + p.action()
 	case ModeTime:
-		s = "mode time " + FormatDuration(p.On) + " " + FormatDuration(p.Off) + p.delayWords()
+		s = "mode time " + FormatDuration(p.On) + " " + FormatDuration(p.Off) + p.delayWords() + p.extraWords()
 	case ModeSchedule:
 		s = "mode schedule"
 		for _, st := range p.Steps {
 			s += " " + FormatDuration(st.Duration) + " " + st.Action.action()
 		}
-		// A valid schedule has no delay of its own; an invalid one shows
-		// it where it is.
-		s += p.delayWords()
+		// A valid schedule has no delay, rate, duplication or corruption
+		// of its own; an invalid one shows them where they are.
+		s += p.delayWords() + p.extraWords()
 		if p.Once {
 			s += " once"
 		}
 	default:
-		s = p.Mode.String() + p.delayWords()
+		s = p.Mode.String() + p.delayWords() + p.extraWords()
 	}
 	if p.Seed != nil {
 		s += " seed " + strconv.FormatUint(*p.Seed, 10)
@@ -553,8 +588,9 @@ func (p Policy) delayWords() string {
 }
 
 // Equal reports whether p and q are the same policy as the kernel holds
-// it: the same mode, numbers in the kernel's units, seed, steps, flags and
-// delay stage, no Limit being DelayLimitDefault. Now, which the kernel
+// it: the same mode, numbers in the kernel's units, seed, steps, flags,
+// delay stage, rate, duplication and corruption, no Limit being
+// DelayLimitDefault. Now, which the kernel
 // reports, is not compared. (A Policy with steps cannot be compared with
 // ==.)
 func (p Policy) Equal(q Policy) bool {
@@ -567,8 +603,9 @@ func (p Policy) Equal(q Policy) bool {
 	return norm(p) == norm(q)
 }
 
-// action writes the mode, its numbers and its delay words, without "mode",
-// the seed and the limit: a schedule step's action.
+// action writes the mode, its numbers, its delay words, then its rate,
+// duplication and corruption words, without "mode", the seed and the
+// limit: a schedule step's action.
 func (p Policy) action() string {
 	var s string
 	switch p.Mode {
@@ -589,7 +626,7 @@ func (p Policy) action() string {
 	default:
 		s = p.Mode.String()
 	}
-	return s + p.delayWords()
+	return s + p.delayWords() + p.extraWords()
 }
 
 // FormatPercentUnits writes millionths of a percent as an exact decimal

@@ -112,6 +112,21 @@ func TestAnnotations(t *testing.T) {
 		cfg.rx.policy.Steps[1].Action.Distribution != genl.DistNormal {
 		t.Errorf("delay fields: tx %+v rx %+v", p, cfg.rx.policy)
 	}
+	// Rate, duplication and corruption, the same way: a slow, lossy
+	// downlink and a duplicating, corrupting uplink.
+	cfg, err = parseConfig(netconf("1.1.0", rc(`"insane.dev/tx": "mode percent 99 duplicate 1 corrupt 0.1 header seed 3", `+
+		`"insane.dev/rx": "mode pass rate 2mbit overhead 38 buffer 50ms delay 20ms"`), true), true)
+	if err != nil || cfg.tx.policy.String() != "mode percent 99 duplicate 1 corrupt 0.1 header seed 3" || cfg.rx == nil ||
+		cfg.rx.policy.String() != "mode pass delay 20ms rate 2mbit overhead 38 buffer 50ms" {
+		t.Errorf("with rate, duplicate and corrupt annotations: %v, %v", cfg, err)
+	} else if p, rx := cfg.tx.policy, cfg.rx.policy; p.Duplicate != 1 || p.Corrupt != 0.1 || !p.CorruptHeader ||
+		rx.Rate != 2e6 || rx.Overhead != 38 || rx.Buffer != 50*time.Millisecond {
+		t.Errorf("rate, duplicate and corrupt fields: tx %+v rx %+v", p, rx)
+	}
+	cfg, err = parseConfig(netconf("1.1.0", `, "tx": "mode schedule 10s pass rate 10mbit 5s drop", "rx": "mode pass rate 1.5MBps"`, true), true)
+	if err != nil || cfg.tx.policy.Steps[0].Action.Rate != 10e6 || cfg.rx == nil || cfg.rx.policy.String() != "mode pass rate 12mbit" {
+		t.Errorf("rates in the network configuration: %+v, %v", cfg, err)
+	}
 	cfg, err = parseConfig(netconf("1.1.0", rc(`"example.com/other": "x"`), true), true)
 	if err != nil || cfg.tx.policy.String() != "mode percent 10" {
 		t.Errorf("without it: %v, %v", cfg, err)
@@ -123,12 +138,18 @@ func TestAnnotations(t *testing.T) {
 		`"insane.dev/tx": "mode percent"`:     {types.ErrInvalidNetworkConfig, `insane: annotation insane.dev/tx: "mode percent": mode percent needs a percentage`},
 		`"insane.dev/rx": "mode percent 101"`: {types.ErrInvalidNetworkConfig, `annotation insane.dev/rx: "mode percent 101": percentage "101" is not between 0 and 100`},
 		`"insane.dev/loss": "5"`:              {types.ErrUnsupportedField, `unknown pod annotation "insane.dev/loss" (value "5")`},
-		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, burst, gilbert or schedule, or a jitter, not mode pass"},
+		`"insane.dev/tx": "mode pass seed 1"`: {types.ErrInvalidNetworkConfig, "seed goes with mode percent, burst, gilbert or schedule, or a jitter, duplicate or corrupt, not mode pass"},
 		`"insane.dev/tx": "mode pass delay 5ms jitter 6ms"`: {types.ErrInvalidNetworkConfig,
 			`annotation insane.dev/tx: "mode pass delay 5ms jitter 6ms": jitter 6ms with delay 5ms: uniform would draw below 0`},
 		`"insane.dev/rx": "mode schedule 1s pass limit 5 2s drop"`: {types.ErrInvalidNetworkConfig, "a step takes no limit"},
 		`"insane.dev/rx": "mode time 1s 1s carrier"`: {types.ErrInvalidNetworkConfig,
 			`annotation insane.dev/rx: "mode time 1s 1s carrier": carrier goes with the transmit policy only`},
+		`"insane.dev/tx": "mode pass rate 10mbits"`: {types.ErrInvalidNetworkConfig,
+			`annotation insane.dev/tx: "mode pass rate 10mbits": rate "10mbits": unknown unit "mbits"`},
+		`"insane.dev/rx": "mode pass buffer 5ms"`:  {types.ErrInvalidNetworkConfig, "buffer goes with rate R, before seed and limit"},
+		`"insane.dev/tx": "mode pass duplicate 0"`: {types.ErrInvalidNetworkConfig, "duplicate 0 must be above 0"},
+		`"insane.dev/tx": "mode schedule 1s pass once corrupt 1"`: {types.ErrInvalidNetworkConfig,
+			"a schedule's corrupt goes in its steps: 10s pass corrupt 0.1"},
 	} {
 		_, err := parseConfig(netconf("1.1.0", rc(ann), true), true)
 		if te := cniErr(t, err); te.Code != want.code || !strings.Contains(te.Msg, want.msg) {

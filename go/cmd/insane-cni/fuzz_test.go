@@ -15,6 +15,8 @@ func FuzzParseConfig(f *testing.F) {
 	for _, keys := range []string{
 		``, `, "tx": "mode percent 80 seed 42"`, `, "tx": "mode time 1s 2s", "destinations": ["10.0.0.0/8", "::/0"]`,
 		`, "rx": "mode pass"`, `, "destinations": []`, `, "loss": 1`,
+		`, "tx": "mode percent 99 duplicate 1 corrupt 0.1 header seed 3", "rx": "mode pass rate 2mbit overhead 38 buffer 50ms"`,
+		`, "tx": "mode schedule 10s pass rate 10mbit 5s drop duplicate 5"`,
 		`, "capabilities": {"io.kubernetes.cri.pod-annotations": true}, "runtimeConfig": {"io.kubernetes.cri.pod-annotations": {"insane.dev/tx": "mode pass"}}`,
 	} {
 		f.Add(netconf("1.1.0", keys, true))

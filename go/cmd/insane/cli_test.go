@@ -225,6 +225,52 @@ func runCLI(t *testing.T, f *fakeBackend, args string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// checkSets runs each command on a backend of its own and checks it
+// reached the client as one Config, the one given.
+func checkSets(t *testing.T, cases map[string]genl.Config) {
+	t.Helper()
+	for args, want := range cases {
+		f := &fakeBackend{}
+		code, _, errOut := runCLI(t, f, args)
+		if code != 0 || len(f.cfgs) != 1 {
+			t.Errorf("%s: exit %d %q", args, code, errOut)
+			continue
+		}
+		if diff := cmp.Diff(want, f.cfgs[0]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", args, diff)
+		}
+	}
+}
+
+// showPolicies checks that link show prints d as want, then returns the
+// policy and rx_policy of -j link show, and its text, with the backend
+// that holds d.
+func showPolicies(t *testing.T, d *genl.Device, want string) (f *fakeBackend, p, rx map[string]any, out string) {
+	t.Helper()
+	f = &fakeBackend{devices: []*genl.Device{d}}
+	code, out, errOut := runCLI(t, f, "link show "+d.Name)
+	if code != 0 || out != want {
+		t.Errorf("show: exit %d %q %q, want %q", code, out, errOut, want)
+	}
+	code, out, _ = runCLI(t, f, "-j link show "+d.Name)
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || len(got) != 1 {
+		t.Fatalf("-j: exit %d %v %q", code, err, out)
+	}
+	return f, got[0]["policy"].(map[string]any), got[0]["rx_policy"].(map[string]any), out
+}
+
+// checkShowSets: the words show printed for d, as shown, set the same
+// policies again.
+func checkShowSets(t *testing.T, f *fakeBackend, d *genl.Device, shown string) {
+	t.Helper()
+	prefix := fmt.Sprintf("%d: %s: lower %s ", d.Index, d.Name, d.LowerName)
+	code, _, errOut := runCLI(t, f, "link set "+d.Name+" "+strings.TrimPrefix(strings.TrimSpace(shown), prefix))
+	if code != 0 || !f.cfgs[0].Policy.Equal(d.Policy) || !f.cfgs[0].RxPolicy.Equal(*d.RxPolicy) {
+		t.Errorf("show's words set: exit %d %q %+v", code, errOut, f.cfgs)
+	}
+}
+
 // newCauses returns what the text and the JSON of -s print, after
 // malformed, for the transmit drop causes appended to the uapi header after
 // it, all 0 in the devices here: so the goldens below pin today's output
@@ -250,19 +296,25 @@ func rxCauses() (text, jsonText string) {
 	return text, jsonText
 }
 
-// heldLines are the gauges' lines of -s, all 0 in the fakes' devices.
+// heldLines are the gauges' and the marks' lines of -s (held:, marked:),
+// all 0 in the fakes' devices.
 func heldLines(rx bool) (text, jsonText string) {
-	text = "    held:"
+	held, marked := "    held:", "    marked:"
 	if rx {
-		text = "    rx held:"
+		held, marked = "    rx held:", "    rx marked:"
 	}
+	var markJSON string
 	for _, c := range genl.Counters() {
 		if c.Gauge && c.Rx == rx {
-			text += " " + c.Short + " 0"
+			held += " " + c.Short + " 0"
 			jsonText += `,"` + c.Name + `":0`
 		}
+		if c.Mark && c.Rx == rx {
+			marked += " " + c.Short + " 0"
+			markJSON += `,"` + c.Name + `":0`
+		}
 	}
-	return text + "\n", jsonText
+	return held + "\n" + marked + "\n", jsonText + markJSON
 }
 
 func TestShowText(t *testing.T) {
@@ -292,6 +344,28 @@ func TestShowText(t *testing.T) {
 	}
 	if got := f.calls[len(f.calls)-1]; got != "Device ins0" {
 		t.Errorf("show NAME called %s", got)
+	}
+}
+
+// TestShowMarks: -s prints the marks on marked: lines of their own, which
+// no dropped total counts, and -j as their own keys after the gauges.
+func TestShowMarks(t *testing.T) {
+	d := &genl.Device{Name: "ins5", Index: 12, Policy: genl.Pass(), Stats: genl.Stats{RelayedPackets: 10, DropNoMemory: 1,
+		Duplicated: 3, Corrupted: 2, RxDuplicated: 5, RxCorrupted: 4}}
+	f := &fakeBackend{devices: []*genl.Device{d}}
+	code, out, _ := runCLI(t, f, "-s show ins5")
+	for _, want := range []string{"    relayed: packets 10 bytes 0\n", "    dropped: total 1 policy 0 ", " no-memory 1\n",
+		"    marked: duplicated 3 corrupted 2\n", "    rx dropped: total 0 ", "    rx marked: duplicated 5 corrupted 4\n"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("-s show lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, f, "-s -j show ins5")
+	for _, want := range []string{`"dropped":1,`, `"drop_no_memory":1,"held_packets":0,"held_bytes":0,"duplicated":3,"corrupted":2,"rx_relayed_packets":0`,
+		`"rx_held_bytes":0,"rx_duplicated":5,"rx_corrupted":4}`} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("-s -j show lacks %s:\n%s", want, out)
+		}
 	}
 }
 

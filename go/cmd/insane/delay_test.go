@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 // keeps it.
 func TestDelayCommands(t *testing.T) {
 	ms := time.Millisecond
-	for args, want := range map[string]genl.Config{
+	checkSets(t, map[string]genl.Config{
 		"link set insane0 mode pass delay 50ms jitter 10ms": {Policy: &genl.Policy{Mode: genl.ModePass, Delay: 50 * ms, Jitter: 10 * ms}},
 		"link set insane0 mode percent 99 delay 20ms jitter 5ms seed 7": {Policy: &genl.Policy{Mode: genl.ModePercent, Percent: 99,
 			Delay: 20 * ms, Jitter: 5 * ms, Seed: ptr(uint64(7))}},
@@ -29,17 +28,7 @@ func TestDelayCommands(t *testing.T) {
 			Policy:   &genl.Policy{Mode: genl.ModePass, Delay: time.Second, Reorder: true, Limit: 500},
 			RxPolicy: &genl.Policy{Mode: genl.ModeDrop, Delay: 2 * ms, Jitter: ms, Distribution: genl.DistNormal, Correlation: 50},
 		},
-	} {
-		f := &fakeBackend{}
-		code, _, errOut := runCLI(t, f, args)
-		if code != 0 || len(f.cfgs) != 1 {
-			t.Errorf("%s: exit %d %q", args, code, errOut)
-			continue
-		}
-		if diff := cmp.Diff(want, f.cfgs[0]); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", args, diff)
-		}
-	}
+	})
 	jittered := &genl.Device{Name: "ins3", Index: 10, Policy: genl.Policy{Mode: genl.ModePass, Delay: 30 * ms, Jitter: 20 * ms}}
 	f := &fakeBackend{devices: []*genl.Device{jittered}}
 	if code, _, errOut := runCLI(t, f, "link set ins3 seed 5"); code != 0 || len(f.cfgs) != 1 || f.cfgs[0].Policy.String() != "mode pass delay 30ms jitter 20ms seed 5" {
@@ -75,19 +64,9 @@ func TestDelayShow(t *testing.T) {
 			{Duration: time.Second, Action: genl.Policy{Mode: genl.ModePass, Delay: 1500 * time.Microsecond, Jitter: time.Millisecond}},
 		}},
 	}
-	f := &fakeBackend{devices: []*genl.Device{d}}
-	code, out, errOut := runCLI(t, f, "link show ins4")
 	want := "11: ins4: lower veth0 mode percent 99 delay 20ms jitter 5ms correlation 25 distribution paretonormal reorder seed 7 limit 1000" +
 		" rx mode schedule 1s pass 1s pass delay 1500us jitter 1ms\n"
-	if code != 0 || out != want {
-		t.Errorf("show: exit %d %q %q, want %q", code, out, errOut, want)
-	}
-	code, out, _ = runCLI(t, f, "-j link show ins4")
-	var got []map[string]any
-	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || len(got) != 1 {
-		t.Fatalf("-j: exit %d %v %q", code, err, out)
-	}
-	p, rx := got[0]["policy"].(map[string]any), got[0]["rx_policy"].(map[string]any)
+	f, p, rx, _ := showPolicies(t, d, want)
 	wantP := map[string]any{"mode": "percent", "percent": 99.0, "seed": 7.0, "delay_ns": 20e6, "jitter_ns": 5e6,
 		"correlation": 25.0, "distribution": "paretonormal", "reorder": true, "limit": 1000.0}
 	if diff := cmp.Diff(wantP, p); diff != "" {
@@ -99,8 +78,5 @@ func TestDelayShow(t *testing.T) {
 		t.Errorf("step (-want +got):\n%s", diff)
 	}
 	// What show printed reads back as the same policies.
-	code, _, errOut = runCLI(t, f, "link set ins4 "+strings.TrimPrefix(strings.TrimSpace(want), "11: ins4: lower veth0 "))
-	if code != 0 || !f.cfgs[0].Policy.Equal(d.Policy) || !f.cfgs[0].RxPolicy.Equal(*d.RxPolicy) {
-		t.Errorf("show's words set: exit %d %q %+v", code, errOut, f.cfgs)
-	}
+	checkShowSets(t, f, d, want)
 }

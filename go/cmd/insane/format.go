@@ -61,8 +61,9 @@ func stepLine(prefix string, p genl.Policy) string {
 // statsLines prints the counters of genl.Counters in their order: the
 // relayed ones after "relayed:", then the total and the drop causes after
 // "dropped:", then what the delay stage holds now after "held:", then the
-// same for the receive direction after "rx relayed:", "rx dropped:" and
-// "rx held:".
+// marks (duplicated, corrupted: what happened to packets counted above,
+// never drops) after "marked:"; then the same for the receive direction
+// after "rx relayed:", "rx dropped:", "rx held:" and "rx marked:".
 func statsLines(s genl.Stats) string {
 	relayed := [2]string{"    relayed:", "    rx relayed:"}
 	dropped := [2]string{
@@ -70,6 +71,7 @@ func statsLines(s genl.Stats) string {
 		fmt.Sprintf("    rx dropped: total %d", s.RxDropped()),
 	}
 	held := [2]string{"    held:", "    rx held:"}
+	marked := [2]string{"    marked:", "    rx marked:"}
 	for _, c := range genl.Counters() {
 		d := 0
 		if c.Rx {
@@ -80,12 +82,17 @@ func statsLines(s genl.Stats) string {
 			held[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
 		case c.Drop:
 			dropped[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
+		case c.Mark:
+			marked[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
 		default:
 			relayed[d] += fmt.Sprintf(" %s %d", c.Short, c.Get(s))
 		}
 	}
-	return relayed[0] + "\n" + dropped[0] + "\n" + held[0] + "\n" +
-		relayed[1] + "\n" + dropped[1] + "\n" + held[1] + "\n"
+	var b strings.Builder
+	for d := range relayed {
+		b.WriteString(relayed[d] + "\n" + dropped[d] + "\n" + held[d] + "\n" + marked[d] + "\n")
+	}
+	return b.String()
 }
 
 func writeText(w io.Writer, ds []*genl.Device, stats bool) error {
@@ -135,13 +142,22 @@ type jsonPolicy struct {
 	Reorder      bool     `json:"reorder,omitempty"`
 	// The packets held per CPU and direction, when the policy sets it.
 	Limit int `json:"limit,omitempty"`
+	// Rate, duplication and corruption, of a policy or a step: the rate
+	// in bits per second, the overhead in bytes per packet, the buffer in
+	// ns, duplicate and corrupt in percent (as typed, to a millionth).
+	Rate          uint64   `json:"rate,omitempty"`
+	Overhead      int      `json:"overhead,omitempty"`
+	BufferNs      *int64   `json:"buffer_ns,omitempty"`
+	Duplicate     *float64 `json:"duplicate,omitempty"`
+	Corrupt       *float64 `json:"corrupt,omitempty"`
+	CorruptHeader bool     `json:"corrupt_header,omitempty"`
 }
 
 // jsonStats is the "stats" object: the transmit direction's counters of
 // genl.Counters, then the receive direction's, each in their order as
 // relayed ones, "dropped" (or "rx_dropped": the sum of that direction's
-// drop causes), the drop causes, then the gauges of what the delay stage
-// holds now.
+// drop causes), the drop causes, the gauges of what the delay stage holds
+// now, then the marks (duplicated, corrupted), which no total counts.
 type jsonStats genl.Stats
 
 func (js jsonStats) MarshalJSON() ([]byte, error) {
@@ -158,7 +174,7 @@ func (js jsonStats) MarshalJSON() ([]byte, error) {
 	}
 	for _, rx := range []bool{false, true} {
 		for _, c := range genl.Counters() {
-			if c.Rx == rx && !c.Drop && !c.Gauge {
+			if c.Rx == rx && !c.Drop && !c.Gauge && !c.Mark {
 				put(c.Name, c.Get(s))
 			}
 		}
@@ -174,6 +190,11 @@ func (js jsonStats) MarshalJSON() ([]byte, error) {
 		}
 		for _, c := range genl.Counters() {
 			if c.Rx == rx && c.Gauge {
+				put(c.Name, c.Get(s))
+			}
+		}
+		for _, c := range genl.Counters() {
+			if c.Rx == rx && c.Mark {
 				put(c.Name, c.Get(s))
 			}
 		}
@@ -249,6 +270,17 @@ func policyJSON(p genl.Policy) jsonPolicy {
 		}
 	}
 	jp.Limit = p.Limit
+	jp.Rate, jp.Overhead, jp.CorruptHeader = p.Rate, p.Overhead, p.CorruptHeader
+	if p.Buffer != 0 {
+		b := int64(p.Buffer)
+		jp.BufferNs = &b
+	}
+	if p.Duplicate != 0 {
+		jp.Duplicate = pct(p.Duplicate)
+	}
+	if p.Corrupt != 0 {
+		jp.Corrupt = pct(p.Corrupt)
+	}
 	if p.Now != nil {
 		i := p.Now.Index
 		jp.Step = &i

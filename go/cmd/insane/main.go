@@ -3,6 +3,7 @@
 //
 //	insane link add NAME [lower DEV] [mode pass | drop | percent P | time ON OFF | burst P B |
 //	    gilbert P R [H [K]] | schedule STEP... [once]] [seed S] [carrier] [events]
+//	    [delay D ...] [rate R [overhead O] [buffer B]] [duplicate P] [corrupt P [header]] [limit N]
 //	insane link set NAME [lower DEV | nolower] [mode ...] [seed S] [carrier] [events] [reset-stats]
 //	insane link del NAME
 //	insane [-s] [-j [-p]] [-n NETNS] link show [NAME]
@@ -10,7 +11,10 @@
 //
 // carrier flaps the device's carrier with the windows of a time or
 // schedule policy, and events has the kernel report every window's edge,
-// which insane monitor prints.
+// which insane monitor prints. delay holds what the policy relays, rate
+// sends it at R bits per second (tc's units: 10mbit), duplicate and corrupt
+// send a percentage of it twice or with a bit flipped; "rx" before a
+// policy's words makes them the receive policy's.
 //
 // DEV is the lower device, the one that relays what the policy lets
 // through; "slave DEV" and "noslave", the words of the article that insane

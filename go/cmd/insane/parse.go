@@ -28,9 +28,11 @@ where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] |
                   mode time ON OFF [ carrier ] [ events ] |
                   mode burst P B [ seed S ] | mode gilbert P R [ H [ K ] ] [ seed S ] |
                   mode schedule STEP... [ once ] [ seed S ] [ carrier ] [ events ] | seed S }
-                 [ DELAY ] [ limit N ]  (a schedule's DELAY goes in its steps)
+                 [ DELAY ] [ RATE ] [ duplicate DP ] [ corrupt CP [ header ] ] [ limit N ]
+                 (a schedule's DELAY, RATE, duplicate and corrupt go in its steps)
        DELAY := delay D [ jitter J [ correlation C ] ]
                 [ distribution { uniform | normal | pareto | paretonormal } ] [ reorder ]
+       RATE := rate BITS [ overhead BYTES ] [ buffer WAIT ]
        tx, rx := the direction of the POLICY words that follow: what is sent
                  through the device (the default), or what the hosts routed
                  through it send back, which the receive policy decides
@@ -44,7 +46,8 @@ where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] |
        P R [ H [ K ] ] := the Gilbert-Elliott chain, in percent, as tc-netem's
                  gemodel: P good to bad, R bad to good, H and K the loss in the
                  bad and good states (tc's 1-h and 1-k; 100 and 0 by default)
-       STEP := DURATION { pass | drop | percent P | burst P B | gilbert P R [ H [ K ] ] } [ DELAY ]
+       STEP := DURATION { pass | drop | percent P | burst P B | gilbert P R [ H [ K ] ] }
+               [ DELAY ] [ RATE ] [ duplicate DP ] [ corrupt CP [ header ] ]
                each DURATION with a unit (30s, 500ms, 1m); the steps repeat, or
                with once the last one holds (mode schedule 30s pass 5s drop)
        D J := what the policy relays waits D (with a unit: 50ms, 1s, 250us; at
@@ -54,10 +57,28 @@ where  POLICY := { mode pass | mode drop | mode percent P [ seed S ] |
               an earlier one of its flow, unless reorder (netem's behaviour)
        C := the correlation of each packet's delay with the previous one's, in
             percent (below 100); it keeps the distribution's mean and spread
+       BITS := what the policy relays leaves at that rate, one packet after
+               the other (one clock per direction), before its delay D; in
+               bits per second as tc writes them: bit (or a bare number),
+               kbit, mbit, gbit, tbit (x1000), kibit, mibit, gibit, tibit
+               (x1024), or in bytes: bps, kbps, ..., tibps; fractions allowed
+               (1.5mbit); ` + genl.FormatRate(genl.RateMin) + ` to ` + genl.FormatRate(genl.RateMax) + `
+               (mode pass rate 10mbit; rx mode pass rate 2mbit: a slow downlink)
+       BYTES := added to each packet's length on the wire, 0 to ` + strconv.Itoa(genl.OverheadMax) + ` (38 counts
+                Ethernet's header, FCS, preamble and gap; 0, the default,
+                the IP packet alone)
+       WAIT := a packet that would wait for the wire longer than WAIT (with a
+               unit: 50ms; at most 60s) is dropped, and counted (-s: queue-full)
+       DP CP := the percentage of packets sent twice, the copy right behind
+                (duplicate), or with one bit flipped past the IP header,
+                which the transport checksum then finds (corrupt; with
+                header, anywhere from the IP header on); above 0 to 100, to
+                a millionth; -s counts them as marked, not as dropped
        N := the packets of a direction each CPU holds at most (default ` + strconv.Itoa(genl.DelayLimitDefault) + `);
             a packet beyond is dropped, and counted (-s)
-       S := a 64-bit seed that makes the decisions and the delays reproducible
-            (mode pass delay 30ms jitter 20ms seed 5)
+       S := a 64-bit seed that makes the decisions, the delays, the
+            duplicates and the corruptions reproducible
+            (mode pass delay 30ms jitter 20ms seed 5, mode pass duplicate 1 seed 3)
        carrier := the device's carrier is off during every drop window (time's
                   OFF, a schedule's drop steps) and on again after, as a cable
                   pulled and plugged back (NO-CARRIER in ip link); tx only
@@ -119,9 +140,11 @@ type command struct {
 	seed     *uint64
 	rxPolicy *genl.Policy // the receive policy's mode, without the seed
 	rxSeed   *uint64
-	// The delay words (policyparse.Delay) and limit of each direction,
-	// set on the mode once all the words are read.
+	// The delay words (policyparse.Delay), the rate, duplication and
+	// corruption (policyparse.Extra) and the limit of each direction, set
+	// on the mode once all the words are read.
 	delay, rxDelay *genl.Policy
+	extra, rxExtra genl.Policy
 	limit, rxLimit int
 	rxOff          bool
 	resetStats     bool
@@ -306,12 +329,12 @@ func (c *command) parseSettings(sub string, args []string) error {
 	// The direction that mode and seed set: tx until "rx" says otherwise.
 	rx := false
 	for len(args) > 0 {
-		if policyparse.DelayWord(args[0]) {
-			return policyErr(policyparse.StrayDelayWord(args[0]))
+		if policyparse.SubWord(args[0]) {
+			return policyErr(policyparse.StraySubWord(args[0]))
 		}
 		kw, ok := pickSetting(args[0], "lower slave", "nolower noslave", "mode", "seed", "carrier", "events",
 			"reset-stats", "tx", "rx")
-		if args[0] == "delay" || args[0] == "limit" {
+		if policyWord(args[0]) {
 			kw, ok = args[0], true
 		}
 		if !ok {
@@ -333,7 +356,7 @@ func (c *command) parseSettings(sub string, args []string) error {
 				c.rxOff, args = true, args[1:]
 				continue
 			}
-			if w, ok := pickSetting(args[0], "mode", "seed", "carrier", "events"); !ok && args[0] != "delay" && args[0] != "limit" {
+			if w, ok := pickSetting(args[0], "mode", "seed", "carrier", "events"); !ok && !policyWord(args[0]) {
 				return usagef("%s needs a policy (mode ... or seed S), not %q", kw, args[0])
 			} else if rx && c.rxOff {
 				return usagef("rx off given with another receive policy (rx %s)", w)
@@ -343,7 +366,7 @@ func (c *command) parseSettings(sub string, args []string) error {
 		if kw == "carrier" && rx {
 			return usagef("carrier goes with the transmit policy only")
 		}
-		if (kw == "mode" || kw == "seed" || kw == "events" || kw == "delay" || kw == "limit") && rx {
+		if (kw == "mode" || kw == "seed" || kw == "events" || policyWord(kw)) && rx {
 			kw = "rx " + kw
 		}
 		if seen[kw] {
@@ -401,6 +424,16 @@ func (c *command) parseSettings(sub string, args []string) error {
 				c.limit = n
 			}
 			args = rest
+		case "rate", "rx rate", "duplicate", "rx duplicate", "corrupt", "rx corrupt":
+			extra := &c.extra
+			if rx {
+				extra = &c.rxExtra
+			}
+			rest, err := policyparse.Extra(strings.TrimPrefix(kw, "rx "), args, extra)
+			if err != nil {
+				return policyErr(err)
+			}
+			args = rest
 		case "mode", "rx mode":
 			p, rest, err := policyparse.Mode(args)
 			if err != nil {
@@ -427,12 +460,16 @@ func (c *command) parseSettings(sub string, args []string) error {
 		seed            *uint64
 		carrier, events bool
 		delay           *genl.Policy
+		extra           genl.Policy
 		limit           int
 	}{
-		{"", c.policy, c.seed, seen["carrier"], seen["events"], c.delay, c.limit},
-		{"rx ", c.rxPolicy, c.rxSeed, false, seen["rx events"], c.rxDelay, c.rxLimit},
+		{"", c.policy, c.seed, seen["carrier"], seen["events"], c.delay, c.extra, c.limit},
+		{"rx ", c.rxPolicy, c.rxSeed, false, seen["rx events"], c.rxDelay, c.rxExtra, c.rxLimit},
 	} {
 		if err := policyparse.SetDelay(d.p, d.delay, d.limit); err != nil {
+			return prefixed(d.prefix, err)
+		}
+		if err := policyparse.SetExtras(d.p, d.extra); err != nil {
 			return prefixed(d.prefix, err)
 		}
 		if d.seed != nil && (d.p != nil || sub == "add") {
@@ -452,6 +489,12 @@ func (c *command) parseSettings(sub string, args []string) error {
 		return usagef("link set %s: nothing to change", c.name)
 	}
 	return nil
+}
+
+// policyWord reports whether w is a policy keyword that is only taken in
+// full: delay, limit, rate, duplicate, corrupt.
+func policyWord(w string) bool {
+	return w == "delay" || w == "limit" || policyparse.ExtraKeyword(w)
 }
 
 // prefixed turns the shared parser's refusal into a usage error, its

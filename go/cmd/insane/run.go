@@ -156,8 +156,7 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 					return err
 				}
 				if policyparse.CheckSeed(&d.Policy, cmd.seed) != nil {
-					return fmt.Errorf("%s is in mode %s: a seed goes with mode percent, burst, gilbert or schedule, or a jitter",
-						cmd.name, d.Policy.Mode)
+					return fmt.Errorf("%s is in mode %s: a seed goes with %s", cmd.name, d.Policy.Mode, policyparse.SeedModes)
 				}
 				p := d.Policy
 				cfg.Policy = &p
@@ -175,8 +174,7 @@ func execute(ctx context.Context, cmd *command, b backend, stdout io.Writer, now
 					if d.RxPolicy != nil {
 						mode = "mode " + d.RxPolicy.Mode.String()
 					}
-					return fmt.Errorf("%s's receive policy is %s: a seed goes with mode percent, burst, gilbert or schedule, or a jitter",
-						cmd.name, mode)
+					return fmt.Errorf("%s's receive policy is %s: a seed goes with %s", cmd.name, mode, policyparse.SeedModes)
 				}
 				p := *d.RxPolicy
 				cfg.RxPolicy = &p

@@ -15,7 +15,10 @@ import (
 	"github.com/insane-netdev/insane/go/internal/cheader"
 )
 
-const headerPath = "../../../kernel/include/uapi/linux/insane.h"
+const (
+	headerPath = "../../../kernel/include/uapi/linux/insane.h"
+	listsPath  = "../../../kernel/counters.h"
+)
 
 func readHeader(t *testing.T) string {
 	t.Helper()
@@ -32,10 +35,14 @@ func readHeader(t *testing.T) string {
 func TestGeneratedUpToDate(t *testing.T) {
 	const source = "include/uapi/linux/insane.h"
 	src := readHeader(t)
+	lists, err := os.ReadFile(listsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for file, gen := range map[string]func() ([]byte, error){
 		"zz_generated.go": func() ([]byte, error) { return cheader.Generate("uapi", source, "INSANE_", src) },
 		"../zz_counters.go": func() ([]byte, error) {
-			return cheader.GenerateCounters("genl", "github.com/insane-netdev/insane/go/genl/uapi", source, src)
+			return cheader.GenerateCounters("genl", "github.com/insane-netdev/insane/go/genl/uapi", source, src, string(lists))
 		},
 	} {
 		want, err := gen()
@@ -113,6 +120,8 @@ func TestConstantsMatchHeader(t *testing.T) {
 		var want constant.Value
 		if c.Kind == cheader.String {
 			want = constant.MakeString(c.Str)
+		} else if c.Uint64 {
+			want = constant.MakeUint64(uint64(c.Int))
 		} else {
 			want = constant.MakeInt64(c.Int)
 		}
@@ -140,14 +149,23 @@ func TestHeaderSemantics(t *testing.T) {
 		DeviceFRxOff != 4 {
 		t.Errorf("device flags %d %d %d %d", DeviceFDetach, DeviceFResetStats, DeviceFRxOff, DeviceFAll)
 	}
-	if CmdMax != CmdEvent || DeviceAMax != DeviceAEdge || PolicyAMax != PolicyALimit || StepsAMax != StepsAStep ||
-		StatsAMax != StatsARxHeldBytes || StatsADropQueueFull != StatsARxDropMalformed+1 || EventMax != EventEdge || ModeMax != ModeSchedule ||
+	if CmdMax != CmdEvent || DeviceAMax != DeviceAEdge || PolicyAMax != PolicyACorruptHeader || StepsAMax != StepsAStep ||
+		StatsAMax != StatsARxCorrupted || StatsADropQueueFull != StatsARxDropMalformed+1 || StatsADropNoMemory != StatsARxHeldBytes+1 ||
+		EventMax != EventEdge || ModeMax != ModeSchedule ||
 		DirectionMax != DirectionRx || EdgeStateMax != EdgeStateDown || EdgeAMax != EdgeACarrier || DistributionMax != DistributionParetonormal {
 		t.Error("a *_MAX constant is not the last enumerator (INSANE_STATS_A_MAX grows with new drop causes)")
 	}
 	if DirectionTx != 0 || DirectionRx != 1 || EdgeStateUp != 0 || EdgeStateDown != 1 || EdgeMinNs != 10000000 {
 		t.Errorf("directions %d %d, edge states %d %d, least window %d ns", DirectionTx, DirectionRx,
 			EdgeStateUp, EdgeStateDown, EdgeMinNs)
+	}
+	// Rate, duplication and corruption (issue 25): the attributes follow
+	// LIMIT in the header's order, the salts are 64-bit.
+	if PolicyARate != PolicyALimit+1 || PolicyAOverhead != PolicyARate+1 || PolicyABufferNs != PolicyAOverhead+1 ||
+		PolicyADuplicate != PolicyABufferNs+1 || PolicyACorrupt != PolicyADuplicate+1 || PolicyACorruptHeader != PolicyACorrupt+1 ||
+		RateMin != 8 || RateMax != 1000000000000 || RateOverheadMax != 4096 ||
+		ExtraSalt != 0x2545f4914f6cdd1d || CorruptSalt != 0x9fb21c651e98df25 {
+		t.Error("the rate, duplicate and corrupt constants moved")
 	}
 	if GenlName != "insane" || LinkKind != "insane" || GenlMcgrpEvents != "events" || GenlVersion != 1 {
 		t.Error("names or version changed")

@@ -4,20 +4,25 @@ package uapi
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	GenlName          = "insane"            // INSANE_GENL_NAME
-	GenlVersion       = 1                   // INSANE_GENL_VERSION
-	GenlMcgrpEvents   = "events"            // INSANE_GENL_MCGRP_EVENTS
-	LinkKind          = "insane"            // INSANE_LINK_KIND
-	PercentScale      = 1000000             // INSANE_PERCENT_SCALE
-	PercentMax        = 100000000           // INSANE_PERCENT_MAX
-	BurstScale        = 1000                // INSANE_BURST_SCALE
-	ScheduleStepsMax  = 64                  // INSANE_SCHEDULE_STEPS_MAX
-	EdgeMinNs         = 10000000            // INSANE_EDGE_MIN_NS
-	DelayMaxNs        = 60000000000         // INSANE_DELAY_MAX_NS
-	DelayLimitDefault = 131072              // INSANE_DELAY_LIMIT_DEFAULT
-	DelayLimitMax     = 10000000            // INSANE_DELAY_LIMIT_MAX
-	DelayFlows        = 1024                // INSANE_DELAY_FLOWS
-	DelaySalt         = 5887693669981678851 // INSANE_DELAY_SALT
+	GenlName          = "insane"             // INSANE_GENL_NAME
+	GenlVersion       = 1                    // INSANE_GENL_VERSION
+	GenlMcgrpEvents   = "events"             // INSANE_GENL_MCGRP_EVENTS
+	LinkKind          = "insane"             // INSANE_LINK_KIND
+	PercentScale      = 1000000              // INSANE_PERCENT_SCALE
+	PercentMax        = 100000000            // INSANE_PERCENT_MAX
+	BurstScale        = 1000                 // INSANE_BURST_SCALE
+	ScheduleStepsMax  = 64                   // INSANE_SCHEDULE_STEPS_MAX
+	EdgeMinNs         = 10000000             // INSANE_EDGE_MIN_NS
+	DelayMaxNs        = 60000000000          // INSANE_DELAY_MAX_NS
+	DelayLimitDefault = 131072               // INSANE_DELAY_LIMIT_DEFAULT
+	DelayLimitMax     = 10000000             // INSANE_DELAY_LIMIT_MAX
+	DelayFlows        = 1024                 // INSANE_DELAY_FLOWS
+	DelaySalt         = 5887693669981678851  // INSANE_DELAY_SALT
+	RateMin           = 8                    // INSANE_RATE_MIN
+	RateMax           = 1000000000000        // INSANE_RATE_MAX
+	RateOverheadMax   = 4096                 // INSANE_RATE_OVERHEAD_MAX
+	ExtraSalt         = 2685821657736338717  // INSANE_EXTRA_SALT
+	CorruptSalt       = 11507291218515648293 // INSANE_CORRUPT_SALT
 )
 
 // Values of enum insane_cmd.
@@ -92,39 +97,45 @@ const (
 
 // Values of enum insane_policy_attr.
 const (
-	PolicyAUnspec       = 0  // INSANE_POLICY_A_UNSPEC
-	PolicyAPad          = 1  // INSANE_POLICY_A_PAD
-	PolicyAMode         = 2  // INSANE_POLICY_A_MODE
-	PolicyAPercent      = 3  // INSANE_POLICY_A_PERCENT
-	PolicyASeed         = 4  // INSANE_POLICY_A_SEED
-	PolicyAOnNs         = 5  // INSANE_POLICY_A_ON_NS
-	PolicyAOffNs        = 6  // INSANE_POLICY_A_OFF_NS
-	PolicyARx           = 7  // INSANE_POLICY_A_RX
-	PolicyARxOff        = 8  // INSANE_POLICY_A_RX_OFF
-	PolicyABurst        = 9  // INSANE_POLICY_A_BURST
-	PolicyAGeP          = 10 // INSANE_POLICY_A_GE_P
-	PolicyAGeR          = 11 // INSANE_POLICY_A_GE_R
-	PolicyAGeLossBad    = 12 // INSANE_POLICY_A_GE_LOSS_BAD
-	PolicyAGeLossGood   = 13 // INSANE_POLICY_A_GE_LOSS_GOOD
-	PolicyASteps        = 14 // INSANE_POLICY_A_STEPS
-	PolicyADurationNs   = 15 // INSANE_POLICY_A_DURATION_NS
-	PolicyAOnce         = 16 // INSANE_POLICY_A_ONCE
-	PolicyAStepIndex    = 17 // INSANE_POLICY_A_STEP_INDEX
-	PolicyAStepLeftNs   = 18 // INSANE_POLICY_A_STEP_LEFT_NS
-	PolicyACarrier      = 19 // INSANE_POLICY_A_CARRIER
-	PolicyAEvents       = 20 // INSANE_POLICY_A_EVENTS
-	PolicyAStepsOmitted = 21 // INSANE_POLICY_A_STEPS_OMITTED
-	PolicyADelayNs      = 22 // INSANE_POLICY_A_DELAY_NS
-	PolicyAJitterNs     = 23 // INSANE_POLICY_A_JITTER_NS
-	PolicyACorrelation  = 24 // INSANE_POLICY_A_CORRELATION
-	PolicyADistribution = 25 // INSANE_POLICY_A_DISTRIBUTION
-	PolicyAReorder      = 26 // INSANE_POLICY_A_REORDER
-	PolicyALimit        = 27 // INSANE_POLICY_A_LIMIT
+	PolicyAUnspec        = 0  // INSANE_POLICY_A_UNSPEC
+	PolicyAPad           = 1  // INSANE_POLICY_A_PAD
+	PolicyAMode          = 2  // INSANE_POLICY_A_MODE
+	PolicyAPercent       = 3  // INSANE_POLICY_A_PERCENT
+	PolicyASeed          = 4  // INSANE_POLICY_A_SEED
+	PolicyAOnNs          = 5  // INSANE_POLICY_A_ON_NS
+	PolicyAOffNs         = 6  // INSANE_POLICY_A_OFF_NS
+	PolicyARx            = 7  // INSANE_POLICY_A_RX
+	PolicyARxOff         = 8  // INSANE_POLICY_A_RX_OFF
+	PolicyABurst         = 9  // INSANE_POLICY_A_BURST
+	PolicyAGeP           = 10 // INSANE_POLICY_A_GE_P
+	PolicyAGeR           = 11 // INSANE_POLICY_A_GE_R
+	PolicyAGeLossBad     = 12 // INSANE_POLICY_A_GE_LOSS_BAD
+	PolicyAGeLossGood    = 13 // INSANE_POLICY_A_GE_LOSS_GOOD
+	PolicyASteps         = 14 // INSANE_POLICY_A_STEPS
+	PolicyADurationNs    = 15 // INSANE_POLICY_A_DURATION_NS
+	PolicyAOnce          = 16 // INSANE_POLICY_A_ONCE
+	PolicyAStepIndex     = 17 // INSANE_POLICY_A_STEP_INDEX
+	PolicyAStepLeftNs    = 18 // INSANE_POLICY_A_STEP_LEFT_NS
+	PolicyACarrier       = 19 // INSANE_POLICY_A_CARRIER
+	PolicyAEvents        = 20 // INSANE_POLICY_A_EVENTS
+	PolicyAStepsOmitted  = 21 // INSANE_POLICY_A_STEPS_OMITTED
+	PolicyADelayNs       = 22 // INSANE_POLICY_A_DELAY_NS
+	PolicyAJitterNs      = 23 // INSANE_POLICY_A_JITTER_NS
+	PolicyACorrelation   = 24 // INSANE_POLICY_A_CORRELATION
+	PolicyADistribution  = 25 // INSANE_POLICY_A_DISTRIBUTION
+	PolicyAReorder       = 26 // INSANE_POLICY_A_REORDER
+	PolicyALimit         = 27 // INSANE_POLICY_A_LIMIT
+	PolicyARate          = 28 // INSANE_POLICY_A_RATE
+	PolicyAOverhead      = 29 // INSANE_POLICY_A_OVERHEAD
+	PolicyABufferNs      = 30 // INSANE_POLICY_A_BUFFER_NS
+	PolicyADuplicate     = 31 // INSANE_POLICY_A_DUPLICATE
+	PolicyACorrupt       = 32 // INSANE_POLICY_A_CORRUPT
+	PolicyACorruptHeader = 33 // INSANE_POLICY_A_CORRUPT_HEADER
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	PolicyAMax = 27 // INSANE_POLICY_A_MAX
+	PolicyAMax = 33 // INSANE_POLICY_A_MAX
 )
 
 // Values of enum insane_steps_attr.
@@ -164,11 +175,16 @@ const (
 	StatsAHeldBytes        = 21 // INSANE_STATS_A_HELD_BYTES
 	StatsARxHeldPackets    = 22 // INSANE_STATS_A_RX_HELD_PACKETS
 	StatsARxHeldBytes      = 23 // INSANE_STATS_A_RX_HELD_BYTES
+	StatsADropNoMemory     = 24 // INSANE_STATS_A_DROP_NO_MEMORY
+	StatsADuplicated       = 25 // INSANE_STATS_A_DUPLICATED
+	StatsACorrupted        = 26 // INSANE_STATS_A_CORRUPTED
+	StatsARxDuplicated     = 27 // INSANE_STATS_A_RX_DUPLICATED
+	StatsARxCorrupted      = 28 // INSANE_STATS_A_RX_CORRUPTED
 )
 
 // Macros of include/uapi/linux/insane.h.
 const (
-	StatsAMax = 23 // INSANE_STATS_A_MAX
+	StatsAMax = 28 // INSANE_STATS_A_MAX
 )
 
 // Values of enum insane_event.

@@ -5,7 +5,9 @@
 // It understands exactly what uapi headers of this kind use: block and line
 // comments, include guards, string literals, integer literals with U/L
 // suffixes, and integer constant expressions over earlier names with
-// parentheses and the operators ~ ! * / % + - << >> & ^ | (unary and binary).
+// parentheses and the operators ~ ! * / % + - << >> & ^ | (unary and binary),
+// evaluated in int64; and a 64-bit unsigned literal above 2^63 - 1 (a salt)
+// as the whole value of a #define, which no expression may then use.
 // Anything else is an error rather than a guess, so that a header change the
 // parser does not understand makes the drift test fail loudly.
 package cheader
@@ -30,11 +32,15 @@ const (
 type Const struct {
 	Name  string
 	Kind  Kind
-	Int   int64  // the value when Kind is Int
+	Int   int64  // the value when Kind is Int (the bits, with Uint64)
 	Str   string // the value when Kind is String
 	Enum  string // the enum's tag for an enumerator, "" for a #define
 	Line  int    // 1-based line of the definition
 	IsDef bool   // true for #define, false for an enumerator
+	// Uint64 tells a #define whose value is an unsigned literal above
+	// 2^63 - 1 (0x9fb21c651e98df25ULL): Int holds its bits, and Value
+	// returns it.
+	Uint64 bool
 	// Doc is the text of the comment on the lines just above the
 	// definition, if those lines hold nothing else: "/* text */" or a run
 	// of "// text" lines, without the comment markers and with the lines
@@ -241,12 +247,42 @@ func (p *parser) directive(d string, line int) error {
 		c.Kind, c.Str = String, s
 		return p.add(c)
 	}
+	if u, ok := bigLiteral(value); ok {
+		c.Kind, c.Int, c.Uint64 = Int, int64(u), true
+		return p.add(c)
+	}
 	v, err := p.eval(value)
 	if err != nil {
 		return fmt.Errorf("line %d: %s: %v", line, name, err)
 	}
 	c.Kind, c.Int = Int, v
 	return p.add(c)
+}
+
+// bigLiteral reads value as a single integer literal, in parentheses or
+// not, above 2^63 - 1 and at most 2^64 - 1; ok is false for anything else.
+func bigLiteral(value string) (u uint64, ok bool) {
+	lit := strings.TrimSpace(value)
+	for strings.HasPrefix(lit, "(") && strings.HasSuffix(lit, ")") {
+		lit = strings.TrimSpace(lit[1 : len(lit)-1])
+	}
+	if lit == "" || lit[0] < '0' || lit[0] > '9' {
+		return 0, false
+	}
+	u, err := parseUint(lit)
+	if err != nil || u <= 1<<63-1 {
+		return 0, false
+	}
+	return u, true
+}
+
+// Value returns the constant's integer value as C has it: an int64, or a
+// uint64 for Uint64.
+func (c Const) Value() any {
+	if c.Uint64 {
+		return uint64(c.Int)
+	}
+	return c.Int
 }
 
 // cutSpace splits s at its first run of white space.
@@ -494,12 +530,25 @@ func (e *evaluator) unary() (int64, error) {
 		if c.Kind != Int {
 			return 0, fmt.Errorf("%s is not an integer", tok)
 		}
+		if c.Uint64 {
+			return 0, fmt.Errorf("%s is above 2^63 - 1: no expression may use it", tok)
+		}
 		return c.Int, nil
 	}
 	return 0, fmt.Errorf("unknown name %q", tok)
 }
 
 func parseInt(tok string) (int64, error) {
+	v, err := parseUint(tok)
+	if err != nil || v > 1<<63-1 {
+		return 0, fmt.Errorf("bad integer literal %q", tok)
+	}
+	return int64(v), nil
+}
+
+// parseUint reads a C integer literal, decimal, octal or hex, with U and L
+// suffixes, up to 2^64 - 1.
+func parseUint(tok string) (uint64, error) {
 	lit := strings.TrimRight(tok, "uUlL")
 	base := 10
 	switch {
@@ -508,11 +557,7 @@ func parseInt(tok string) (int64, error) {
 	case len(lit) > 1 && lit[0] == '0':
 		base, lit = 8, lit[1:]
 	}
-	v, err := strconv.ParseUint(lit, base, 64)
-	if err != nil || v > 1<<63-1 {
-		return 0, fmt.Errorf("bad integer literal %q", tok)
-	}
-	return int64(v), nil
+	return strconv.ParseUint(lit, base, 64)
 }
 
 // GoName maps the C name of a constant to its exported Go name: prefix is

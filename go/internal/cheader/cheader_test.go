@@ -70,6 +70,33 @@ enum f { F_X = -2, F_Y };
 	}
 }
 
+// TestParseUint64: a #define of an unsigned literal above 2^63 - 1 (a
+// 64-bit salt) keeps its bits, and no expression may use it.
+func TestParseUint64(t *testing.T) {
+	cs, err := Parse("#define SALT\t\t0x9fb21c651e98df25ULL\n#define MAXU (18446744073709551615ULL)\n#define SMALL 0x51b54a32d192ed03ULL\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 3 || !cs[0].Uint64 || cs[0].Value() != uint64(0x9fb21c651e98df25) ||
+		!cs[1].Uint64 || cs[1].Value() != uint64(1<<64-1) || cs[2].Uint64 || cs[2].Value() != int64(0x51b54a32d192ed03) {
+		t.Errorf("Parse = %+v", cs)
+	}
+	out, err := Generate("p", "h.h", "X_", "#define X_SALT 0x9fb21c651e98df25ULL\n")
+	if err != nil || !strings.Contains(string(out), "Salt = 11507291218515648293 // X_SALT") {
+		t.Errorf("Generate: %v\n%s", err, out)
+	}
+	for _, src := range []string{
+		"#define A 0x9fb21c651e98df25ULL\n#define B (A + 1)\n",
+		"#define A (0x9fb21c651e98df25ULL ^ 1)\n",
+		"enum e { E = 0x9fb21c651e98df25ULL };\n",
+		"#define A 0x1ffffffffffffffffULL\n",
+	} {
+		if _, err := Parse(src); err == nil {
+			t.Errorf("Parse(%q) succeeded", src)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, src := range []string{
 		"#define A B\n",                  // unknown name
@@ -172,6 +199,66 @@ enum e {
 	}
 }
 
+// countersH is a kernel/counters.h in the real one's shape, for the
+// counters of TestCounters' enum.
+const countersH = `/* SPDX */
+#ifndef _X_H
+#define _X_H
+#define INSANE_RELAY_COUNTERS(X)		\
+	X(RELAYED_PACKETS, relayed_packets, NOT_SPECIFIED)
+#define INSANE_DROP_CAUSES_1(X)		\
+	X(DROP_NOT_IP,	drop_not_ip,	UNHANDLED_PROTO) /* trailing */
+#define INSANE_RX_RELAY_COUNTERS(X) X(RX_RELAYED_BYTES, rx_relayed_bytes, NOT_SPECIFIED)
+#define INSANE_RX_DROP_CAUSES(X)	\
+	X(RX_DROP_POLICY, rx_drop_policy, NOT_SPECIFIED)
+#define INSANE_GAUGES(X)		\
+	X(RX_HELD_PACKETS, rx_held_packets, NOT_SPECIFIED)
+/* Marks. */
+#define INSANE_MARKS(X)			\
+	X(DUPLICATED, duplicated, NOT_SPECIFIED)	\
+	X(RX_CORRUPTED, rx_corrupted, NOT_SPECIFIED)
+#define INSANE_DROP_CAUSES(X) INSANE_DROP_CAUSES_1(X)
+#define INSANE_COUNTERS(X)		\
+	INSANE_RELAY_COUNTERS(X)	\
+	INSANE_DROP_CAUSES(X)		\
+	INSANE_RX_RELAY_COUNTERS(X)	\
+	INSANE_RX_DROP_CAUSES(X)	\
+	INSANE_GAUGES(X)		\
+	INSANE_MARKS(X)
+#ifdef __KERNEL__
+#define INSANE_DROP_ENUM(attr, name, reason) INSANE_##attr,
+enum insane_drop { INSANE_DROP_CAUSES(INSANE_DROP_ENUM) INSANE_DROP_NR };
+#endif
+#endif
+`
+
+func TestCounterLists(t *testing.T) {
+	ls, err := CounterLists(countersH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ListItem{{"RELAYED_PACKETS", "relayed_packets"}, {"DROP_NOT_IP", "drop_not_ip"},
+		{"RX_RELAYED_BYTES", "rx_relayed_bytes"}, {"RX_DROP_POLICY", "rx_drop_policy"},
+		{"RX_HELD_PACKETS", "rx_held_packets"}, {"DUPLICATED", "duplicated"}, {"RX_CORRUPTED", "rx_corrupted"}}
+	if !slices.Equal(ls["INSANE_COUNTERS"], want) {
+		t.Errorf("INSANE_COUNTERS = %v, want %v", ls["INSANE_COUNTERS"], want)
+	}
+	if len(ls["INSANE_MARKS"]) != 2 || len(ls["INSANE_DROP_CAUSES"]) != 1 {
+		t.Errorf("lists %v", ls)
+	}
+	for _, bad := range []string{
+		"#define A(X) X(B, b)\n",                             // two arguments
+		"#define A(X) B(X)\n",                                // unknown list
+		"#define A(X) X(B, b, c)\n#define A(X) X(C, c, d)\n", // twice
+		"#define A(X) B(X)\n#define B(X) A(X)\n",             // a loop
+		"/* unterminated\n",
+	} {
+		if _, err := CounterLists(bad); err == nil {
+			t.Errorf("CounterLists(%q) succeeded", bad)
+		}
+	}
+}
+
 func TestCounters(t *testing.T) {
 	src := `enum insane_stats_attr {
 	INSANE_STATS_A_UNSPEC,
@@ -186,11 +273,14 @@ func TestCounters(t *testing.T) {
 	INSANE_STATS_A_RX_DROP_POLICY,
 	/* held now */
 	INSANE_STATS_A_RX_HELD_PACKETS,
+	/* copies */
+	INSANE_STATS_A_DUPLICATED,
+	INSANE_STATS_A_RX_CORRUPTED,
 	__INSANE_STATS_A_MAX
 };
 enum other { INSANE_OTHER_A };
 `
-	cs, err := Counters(src)
+	cs, err := Counters(src, countersH)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,19 +290,46 @@ enum other { INSANE_OTHER_A };
 		{CName: "INSANE_STATS_A_RX_RELAYED_BYTES", Const: "StatsARxRelayedBytes", Field: "RxRelayedBytes", Name: "rx_relayed_bytes", Short: "bytes", Rx: true, Doc: "passed up"},
 		{CName: "INSANE_STATS_A_RX_DROP_POLICY", Const: "StatsARxDropPolicy", Field: "RxDropPolicy", Name: "rx_drop_policy", Short: "policy", Drop: true, Rx: true, Doc: "by the receive policy"},
 		{CName: "INSANE_STATS_A_RX_HELD_PACKETS", Const: "StatsARxHeldPackets", Field: "RxHeldPackets", Name: "rx_held_packets", Short: "packets", Gauge: true, Rx: true, Doc: "held now"},
+		{CName: "INSANE_STATS_A_DUPLICATED", Const: "StatsADuplicated", Field: "Duplicated", Name: "duplicated", Short: "duplicated", Mark: true, Doc: "copies"},
+		// The comment above a run of counters is each one's.
+		{CName: "INSANE_STATS_A_RX_CORRUPTED", Const: "StatsARxCorrupted", Field: "RxCorrupted", Name: "rx_corrupted", Short: "corrupted", Mark: true, Rx: true, Doc: "copies"},
 	}
 	if !slices.Equal(cs, want) {
 		t.Errorf("Counters = %+v, want %+v", cs, want)
 	}
-	for _, bad := range []string{
-		"enum insane_stats_attr { INSANE_STATS_A_PAD, /* x */\n INSANE_STATS_A_DROP_X };\n", // no doc above
-		"enum insane_stats_attr {\n/* x */\nINSANE_STATS_A_OTHER };\n",                      // neither relayed, drop nor held
-		"enum insane_stats_attr {\n/* x */\nINSANE_STATS_A_RX_OTHER };\n",                   // rx, neither relayed nor drop
-		"enum insane_stats_attr {\n/* x */\nINSANE_X };\n",                                  // no prefix
-		"enum insane_stats_attr { INSANE_STATS_A_UNSPEC };\n",                               // no counter
+	// The enum's counters, each on its line with its comment, for the
+	// refusals below: relayed packets, then one more.
+	enum := func(extra string) string {
+		return "enum insane_stats_attr {\n/* a */\nINSANE_STATS_A_RELAYED_PACKETS,\n" + extra + "\n__INSANE_STATS_A_MAX };\n"
+	}
+	lists := func(extra string) string {
+		return "#define INSANE_RELAY_COUNTERS(X) X(RELAYED_PACKETS, relayed_packets, N)\n" + extra +
+			"#define INSANE_COUNTERS(X) INSANE_RELAY_COUNTERS(X) INSANE_MORE(X)\n"
+	}
+	for _, bad := range []struct{ src, lists string }{
+		{"enum insane_stats_attr { INSANE_STATS_A_PAD, /* x */\n INSANE_STATS_A_DROP_X };\n",
+			"#define INSANE_DROP_CAUSES(X) X(DROP_X, drop_x, N)\n#define INSANE_COUNTERS(X) INSANE_DROP_CAUSES(X)\n"}, // no doc above
+		{"enum insane_stats_attr {\n/* x */\nINSANE_X };\n", lists("#define INSANE_MORE(X)\n")},                                                                                                                               // no prefix
+		{"enum insane_stats_attr { INSANE_STATS_A_UNSPEC };\n", lists("#define INSANE_MORE(X)\n")},                                                                                                                            // no counter
+		{enum("/* b */\nINSANE_STATS_A_DROP_X,"), lists("#define INSANE_MORE(X) X(DROP_X, drop_x, N)\n")},                                                                                                                     // in no group
+		{enum("/* b */\nINSANE_STATS_A_DROP_X,"), lists("#define INSANE_MORE(X) X(DROP_Y, drop_y, N)\n")},                                                                                                                     // not INSANE_COUNTERS's
+		{enum("/* b */\nINSANE_STATS_A_DROP_X,"), lists("#define INSANE_MORE(X) X(DROP_X, drop_y, N)\n")},                                                                                                                     // another name
+		{enum("/* b */\nINSANE_STATS_A_DROP_X,"), lists("#define INSANE_MORE(X)\n")},                                                                                                                                          // not in the lists
+		{enum(""), lists("#define INSANE_MORE(X) X(DROP_X, drop_x, N)\n")},                                                                                                                                                    // not in the enum
+		{enum("/* b */\nINSANE_STATS_A_DROP_X,"), lists("#define INSANE_MORE(X) INSANE_MARKS(X)\n#define INSANE_MARKS(X) X(DROP_X, drop_x, N)\n")},                                                                            // a mark named as a drop
+		{enum("/* b */\nINSANE_STATS_A_COPIED,"), lists("#define INSANE_MORE(X) INSANE_GAUGES(X)\n#define INSANE_GAUGES(X) X(COPIED, copied, N)\n")},                                                                          // a gauge named otherwise
+		{enum("/* b */\nINSANE_STATS_A_RX_DROP_X,"), lists("#define INSANE_MORE(X) INSANE_DROP_CAUSES(X)\n#define INSANE_DROP_CAUSES(X) X(RX_DROP_X, rx_drop_x, N)\n")},                                                       // a receive cause among the transmit ones
+		{enum("/* b */\nINSANE_STATS_A_DROP_X,"), lists("#define INSANE_MORE(X) INSANE_DROP_CAUSES(X) INSANE_MARKS(X)\n#define INSANE_DROP_CAUSES(X) X(DROP_X, drop_x, N)\n#define INSANE_MARKS(X) INSANE_DROP_CAUSES(X)\n")}, // in two groups
+		{enum(""), "#define INSANE_RELAY_COUNTERS(X) X(RELAYED_PACKETS, relayed_packets, N)\n"},                                                                                                                               // no INSANE_COUNTERS
 	} {
-		if _, err := Counters(bad); err == nil {
-			t.Errorf("Counters(%q) succeeded", bad)
+		if _, err := Counters(bad.src, bad.lists); err == nil {
+			t.Errorf("Counters(%q, %q) succeeded", bad.src, bad.lists)
 		}
+	}
+	// A counter on a line of its own after a blank line takes no comment
+	// from above.
+	if _, err := Counters(enum("\nINSANE_STATS_A_DROP_X,"), lists("#define INSANE_MORE(X) INSANE_DROP_CAUSES(X)\n#define INSANE_DROP_CAUSES(X) X(DROP_X, drop_x, N)\n")); err == nil ||
+		!strings.Contains(err.Error(), "no comment") {
+		t.Errorf("a counter after a blank line: %v", err)
 	}
 }

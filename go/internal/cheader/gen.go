@@ -48,7 +48,7 @@ func Generate(pkg, source, prefix, src string) ([]byte, error) {
 		if c.Kind == String {
 			v = strconv.Quote(c.Str)
 		} else {
-			v = strconv.FormatInt(c.Int, 10)
+			v = fmt.Sprint(c.Value())
 		}
 		fmt.Fprintf(&b, "%s = %s // %s\n", name, v, c.Name)
 	}

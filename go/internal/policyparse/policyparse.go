@@ -4,16 +4,22 @@
 //	mode burst P B [seed S] | mode gilbert P R [H [K]] [seed S] |
 //	mode schedule STEP... [once] [seed S] [carrier] [events]
 //
-//	STEP := DURATION ACTION [DELAY]
+//	STEP := DURATION ACTION [DELAY] [RATE] [DUPLICATE] [CORRUPT]
 //	ACTION := pass | drop | percent P | burst P B | gilbert P R [H [K]]
 //	DELAY := delay D [jitter J [correlation C]] [distribution uniform|normal|pareto|paretonormal] [reorder]
+//	RATE := rate R [overhead N] [buffer B]
+//	DUPLICATE := duplicate P
+//	CORRUPT := corrupt P [header]
 //
-// "seed S", "carrier", "events", "limit N" and DELAY (of a mode other
-// than schedule, whose steps take it) may come in any order, before or
-// after the mode, each at most once; the words after "delay D" in any
-// order, each at most once. carrier and events need windows of at least
+// "seed S", "carrier", "events", "limit N", DELAY, RATE, DUPLICATE and
+// CORRUPT (these four of a mode other than schedule, whose steps take
+// them) may come in any order, before or after the mode, each at most
+// once; the words after "delay D" and "rate R" in any order, each at most
+// once; DELAY, RATE, DUPLICATE and CORRUPT in a step in any order after its
+// action, each at most once. carrier and events need windows of at least
 // genl.EdgeMin (time's ON and OFF, every step's DURATION). A seed goes
-// with a mode that draws, or with a jitter.
+// with a mode that draws, or with a jitter, duplicate or corrupt. R is a
+// rate as tc writes one (genl.ParseRate: 10mbit, 1.5gbit, 100kbps).
 //
 // It is the one parser of that grammar in Go: the CLI (go/cmd/insane) reads
 // the policy words of "insane link add|set" with Mode and Seed, between its
@@ -56,16 +62,17 @@ func Match(arg, keyword string) bool {
 // a receive policy must not have carrier (genl.Policy.ValidateRx).
 func Parse(words []string) (genl.Policy, error) {
 	var mode, delay *genl.Policy
+	var extra genl.Policy
 	var seed *uint64
 	limit := 0
 	seen := map[string]bool{}
 	for len(words) > 0 {
 		var kw string
 		switch {
-		case words[0] == "delay" || words[0] == "limit":
+		case words[0] == "delay" || words[0] == "limit" || ExtraKeyword(words[0]):
 			kw = words[0]
-		case DelayWord(words[0]):
-			return genl.Policy{}, StrayDelayWord(words[0])
+		case SubWord(words[0]):
+			return genl.Policy{}, StraySubWord(words[0])
 		case Match(words[0], "mode"):
 			kw = "mode"
 		case Match(words[0], "seed"):
@@ -75,7 +82,7 @@ func Parse(words []string) (genl.Policy, error) {
 		case Match(words[0], "events"):
 			kw = "events"
 		default:
-			return genl.Policy{}, errorf("unknown keyword %q in a policy: want mode, seed, delay, limit, carrier or events", words[0])
+			return genl.Policy{}, errorf("unknown keyword %q in a policy: want mode, seed, delay, rate, duplicate, corrupt, limit, carrier or events", words[0])
 		}
 		if seen[kw] {
 			return genl.Policy{}, errorf("%s given twice", kw)
@@ -107,9 +114,18 @@ func Parse(words []string) (genl.Policy, error) {
 				return genl.Policy{}, err
 			}
 			limit, words = n, rest
+		case "rate", "duplicate", "corrupt":
+			rest, err := Extra(kw, words, &extra)
+			if err != nil {
+				return genl.Policy{}, err
+			}
+			words = rest
 		}
 	}
 	if err := SetDelay(mode, delay, limit); err != nil {
+		return genl.Policy{}, err
+	}
+	if err := SetExtras(mode, extra); err != nil {
 		return genl.Policy{}, err
 	}
 	if err := CheckSeed(mode, seed); err != nil {
@@ -130,23 +146,27 @@ func Parse(words []string) (genl.Policy, error) {
 // ParseString is Parse of the words of s.
 func ParseString(s string) (genl.Policy, error) { return Parse(strings.Fields(s)) }
 
-// CheckSeed refuses a seed without a mode that draws. mode is nil when the
-// words have no mode, seed nil when they have no seed.
+// SeedModes says what a seed goes with, for the messages that refuse one.
+const SeedModes = "mode percent, burst, gilbert or schedule, or a jitter, duplicate or corrupt"
+
+// CheckSeed refuses a seed without a mode that draws, a jitter, a
+// duplicate or a corrupt. mode is nil when the words have no mode, seed nil
+// when they have no seed.
 func CheckSeed(mode *genl.Policy, seed *uint64) error {
 	if seed == nil {
 		return nil
 	}
 	if mode == nil {
-		return errorf("seed goes with mode percent, burst, gilbert or schedule, or a jitter")
+		return errorf("seed goes with %s", SeedModes)
 	}
 	switch mode.Mode {
 	case genl.ModePercent, genl.ModeBurst, genl.ModeGilbert, genl.ModeSchedule:
 		return nil
 	}
-	if mode.Jitter != 0 {
+	if mode.Jitter != 0 || mode.Duplicate != 0 || mode.Corrupt != 0 {
 		return nil
 	}
-	return errorf("seed goes with mode percent, burst, gilbert or schedule, or a jitter, not mode %s", mode.Mode)
+	return errorf("seed goes with %s, not mode %s", SeedModes, mode.Mode)
 }
 
 // The words of the delay stage after "delay D".
@@ -164,14 +184,32 @@ func DelayWord(w string) bool {
 	return false
 }
 
-// StrayDelayWord is the refusal of a word of the delay stage met outside
-// it.
-func StrayDelayWord(w string) error {
+// RateWord reports whether w is one of the words that follow "rate R"
+// (overhead, buffer), which mean nothing elsewhere.
+func RateWord(w string) bool { return w == "overhead" || w == "buffer" }
+
+// SubWord reports whether w is a word that only follows another: one of
+// DelayWord's or RateWord's, or corrupt's "header".
+func SubWord(w string) bool { return DelayWord(w) || RateWord(w) || w == "header" }
+
+// ExtraKeyword reports whether w is a keyword of the rate, duplication or
+// corruption: rate, duplicate, corrupt (in full: no abbreviation).
+func ExtraKeyword(w string) bool { return w == "rate" || w == "duplicate" || w == "corrupt" }
+
+// StraySubWord is the refusal of a SubWord met away from the word it
+// follows.
+func StraySubWord(w string) error {
 	switch w {
 	case "jitter":
 		return errorf("jitter goes with delay D, before seed and limit: delay D jitter J")
 	case "reorder":
 		return errorf("reorder goes with delay D, before seed and limit: delay D reorder")
+	case "overhead":
+		return errorf("overhead goes with rate R, before seed and limit: rate R overhead N")
+	case "buffer":
+		return errorf("buffer goes with rate R, before seed and limit: rate R buffer B")
+	case "header":
+		return errorf("header goes with corrupt P, before seed and limit: corrupt P header")
 	}
 	return errorf("%s goes with delay D jitter J, before seed and limit: delay D jitter J %s", w, map[string]string{
 		"correlation": "correlation C", "distribution": "distribution normal"}[w])
@@ -237,7 +275,11 @@ func Delay(args []string) (genl.Policy, []string, error) {
 }
 
 // delayDuration reads delay D or jitter J: a duration with a unit.
-func delayDuration(word, s string) (time.Duration, error) {
+func delayDuration(word, s string) (time.Duration, error) { return boundedDuration(word, s, "delay") }
+
+// boundedDuration reads a duration with a unit, at most genl.DelayMax: the
+// longest of what ("delay", "buffer").
+func boundedDuration(word, s, what string) (time.Duration, error) {
 	if digits.MatchString(s) || burstDecimal.MatchString(s) {
 		return 0, errorf("%s %q needs a unit (50ms, 1s, 250us)", word, s)
 	}
@@ -246,9 +288,118 @@ func delayDuration(word, s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d > genl.DelayMax {
-		return 0, errorf("%s %q is above %s, the longest delay", word, s, genl.FormatDuration(genl.DelayMax))
+		return 0, errorf("%s %q is above %s, the longest %s", word, s, genl.FormatDuration(genl.DelayMax), what)
 	}
 	return d, nil
+}
+
+// Extra reads the words after the keyword kw, one of ExtraKeyword's, into
+// the fields of p it sets: "rate" R then "overhead N" and "buffer B" in any
+// order, each at most once (Rate, Overhead, Buffer); "duplicate" P
+// (Duplicate); "corrupt" P then "header" (Corrupt, CorruptHeader). Each is
+// checked as the kernel checks it. It returns the words left.
+func Extra(kw string, args []string, p *genl.Policy) ([]string, error) {
+	switch kw {
+	case "rate":
+		return rateWordsOf(args, p)
+	case "duplicate", "corrupt":
+		if len(args) == 0 {
+			return nil, errorf("%s needs a percentage", kw)
+		}
+		v, err := Percent(args[0])
+		if err != nil {
+			return nil, errorf("%s %q is not a percentage from 0.000001 to 100", kw, args[0])
+		}
+		if v == 0 {
+			return nil, errorf("%s %s must be above 0", kw, args[0])
+		}
+		if math.Round(v*uapi.PercentScale) == 0 {
+			return nil, errorf("%s %s is below 0.000001, the least", kw, args[0])
+		}
+		args = args[1:]
+		if kw == "duplicate" {
+			p.Duplicate = v
+			return args, nil
+		}
+		p.Corrupt = v
+		if len(args) > 0 && args[0] == "header" {
+			p.CorruptHeader, args = true, args[1:]
+		}
+		return args, nil
+	}
+	return nil, errorf("unknown keyword %q", kw)
+}
+
+// rateWordsOf reads R, then "overhead N" and "buffer B", after "rate".
+func rateWordsOf(args []string, p *genl.Policy) ([]string, error) {
+	if len(args) == 0 {
+		return nil, errorf("rate needs a rate (10mbit, 1.5gbit, 100kbps)")
+	}
+	r, err := genl.ParseRate(args[0])
+	if err != nil {
+		return nil, errorf("%s", err.Error())
+	}
+	p.Rate, args = r, args[1:]
+	seen := map[string]bool{}
+	for len(args) > 0 && RateWord(args[0]) {
+		w := args[0]
+		if seen[w] {
+			return nil, errorf("%s given twice", w)
+		}
+		seen[w] = true
+		if len(args) < 2 {
+			return nil, errorf("%s needs a value", w)
+		}
+		switch w {
+		case "overhead":
+			n, err := strconv.ParseUint(args[1], 10, 32)
+			if !digits.MatchString(args[1]) || err != nil || n > genl.OverheadMax {
+				return nil, errorf("overhead %q is not between 0 and %d bytes", args[1], genl.OverheadMax)
+			}
+			p.Overhead = int(n)
+		case "buffer":
+			d, err := boundedDuration("buffer", args[1], "buffer")
+			if err != nil {
+				return nil, err
+			}
+			if d == 0 {
+				return nil, errorf("buffer %s must be above 0", args[1])
+			}
+			p.Buffer = d
+		}
+		args = args[2:]
+	}
+	return args, nil
+}
+
+// SetExtras puts the rate, duplication and corruption read by Extra
+// (extra's fields, zero when the words have none) on mode, refusing them
+// without a mode and on a schedule, whose steps take them.
+func SetExtras(mode *genl.Policy, extra genl.Policy) error {
+	for _, w := range []struct {
+		word, example string
+		set           bool
+	}{
+		{"rate", "rate R", extra.Rate != 0},
+		{"duplicate", "duplicate P", extra.Duplicate != 0},
+		{"corrupt", "corrupt P", extra.Corrupt != 0},
+	} {
+		if !w.set {
+			continue
+		}
+		if mode == nil {
+			return errorf("%s goes with a mode: mode pass %s", w.word, w.example)
+		}
+		if mode.Mode == genl.ModeSchedule {
+			return errorf("a schedule's %s goes in its steps: 10s pass %s", w.word, map[string]string{
+				"rate": "rate 10mbit", "duplicate": "duplicate 1", "corrupt": "corrupt 0.1"}[w.word])
+		}
+	}
+	if mode != nil {
+		mode.Rate, mode.Overhead, mode.Buffer = extra.Rate, extra.Overhead, extra.Buffer
+		mode.Duplicate, mode.Corrupt, mode.CorruptHeader = extra.Duplicate, extra.Corrupt, extra.CorruptHeader
+	}
+	return nil
 }
 
 // LimitWords reads the word after the keyword "limit", a number of packets
@@ -498,13 +649,26 @@ func schedule(args []string) (*genl.Policy, []string, error) {
 		if err != nil {
 			return nil, nil, errorf("step %d: %s", n, err.(*Error).Msg)
 		}
-		if len(rest) > 0 && rest[0] == "delay" {
-			dl, more, err := Delay(rest[1:])
+		// The step's delay, rate, duplicate and corrupt, in any order.
+		seen := map[string]bool{}
+		for len(rest) > 0 && (rest[0] == "delay" || ExtraKeyword(rest[0])) {
+			kw := rest[0]
+			if seen[kw] {
+				return nil, nil, errorf("step %d: %s given twice", n, kw)
+			}
+			seen[kw] = true
+			var more []string
+			if kw == "delay" {
+				var dl genl.Policy
+				dl, more, err = Delay(rest[1:])
+				a.Delay, a.Jitter, a.Correlation, a.Distribution, a.Reorder = dl.Delay, dl.Jitter, dl.Correlation,
+					dl.Distribution, dl.Reorder
+			} else {
+				more, err = Extra(kw, rest[1:], &a)
+			}
 			if err != nil {
 				return nil, nil, errorf("step %d: %s", n, err.(*Error).Msg)
 			}
-			a.Delay, a.Jitter, a.Correlation, a.Distribution, a.Reorder = dl.Delay, dl.Jitter, dl.Correlation,
-				dl.Distribution, dl.Reorder
 			rest = more
 		}
 		steps = append(steps, genl.Step{Duration: d, Action: a})
@@ -548,7 +712,8 @@ func isWord(s string) bool {
 
 // knownAfterSteps are the words that end a schedule's steps.
 var knownAfterSteps = map[string]bool{"once": true, "seed": true, "carrier": true, "events": true, "rx": true, "tx": true,
-	"delay": true, "limit": true, "jitter": true, "correlation": true, "distribution": true, "reorder": true}
+	"delay": true, "limit": true, "jitter": true, "correlation": true, "distribution": true, "reorder": true,
+	"rate": true, "overhead": true, "buffer": true, "duplicate": true, "corrupt": true, "header": true}
 
 var decimal = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
 

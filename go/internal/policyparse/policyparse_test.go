@@ -171,3 +171,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestExtra reads the words into the fields, alone.
+func TestExtra(t *testing.T) {
+	var p genl.Policy
+	rest, err := Extra("rate", strings.Fields("100mbit buffer 50ms overhead 38 delay 20ms"), &p)
+	if err != nil || p.Rate != 100e6 || p.Buffer != 50*time.Millisecond || p.Overhead != 38 || strings.Join(rest, " ") != "delay 20ms" {
+		t.Errorf("rate: %+v %v %v", p, rest, err)
+	}
+	rest, err = Extra("corrupt", strings.Fields("0.5 header seed 3"), &p)
+	if err != nil || p.Corrupt != 0.5 || !p.CorruptHeader || strings.Join(rest, " ") != "seed 3" {
+		t.Errorf("corrupt: %+v %v %v", p, rest, err)
+	}
+	rest, err = Extra("duplicate", strings.Fields("1% header"), &p)
+	if err != nil || p.Duplicate != 1 || strings.Join(rest, " ") != "header" {
+		t.Errorf("duplicate: %+v %v %v", p, rest, err)
+	}
+	for _, w := range []string{"jitter", "correlation", "distribution", "reorder", "overhead", "buffer", "header"} {
+		if !SubWord(w) || StraySubWord(w) == nil {
+			t.Errorf("%s is not a word that follows another", w)
+		}
+	}
+	if SubWord("rate") || !ExtraKeyword("rate") || ExtraKeyword("r") || ExtraKeyword("dup") {
+		t.Error("keywords")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -228,27 +227,21 @@ func seeded(p genl.Policy) genl.Policy {
 	return p
 }
 
+// netemCase is a cost case of key for netem with args.
+func netemCase(key string, args ...string) dropper {
+	t := netemDelayTool(args...)
+	return dropper{key: key, name: "netem " + strings.Join(args, " "), loss: 0,
+		setup:    func(*genl.Client) error { return t.setup() },
+		dropped:  func(*genl.Client) (uint64, error) { return netemDropped() },
+		teardown: func(*genl.Client) error { return t.teardown() }}
+}
+
 // The cost cases, keys of their own beside cases()'s.
 func delayCostCases() []dropper {
-	netem := func(args ...string) dropper {
-		t := netemDelayTool(args...)
-		return dropper{key: "q", name: "netem " + strings.Join(args, " "), loss: 0,
-			setup:    func(*genl.Client) error { return t.setup() },
-			dropped:  func(*genl.Client) (uint64, error) { return netemDropped() },
-			teardown: func(*genl.Client) error { return t.teardown() }}
-	}
-	var a, b dropper
-	for _, d := range cases() {
-		switch d.key {
-		case "a":
-			a = d
-		case "b":
-			b = d
-		}
-	}
+	a, b := lowerCases()
 	return []dropper{a, b,
 		insaneCase("p", "insane pass delay 1ms", 0, delayed(genl.Pass(), time.Millisecond, 0)),
-		netem("delay", "1ms", "limit", "1000000")}
+		netemCase("q", "delay", "1ms", "limit", "1000000")}
 }
 
 // delayPhase runs the whole phase.
@@ -484,12 +477,7 @@ func delayTraffic(n int, rate float64, runID uint64) (delayObs, error) {
 		return nil
 	})
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	pin(1)
-	defer pin(-1)
-	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-	defer unix.Prctl(unix.PR_SET_TIMERSLACK, 50000, 0, 0, 0)
+	defer paceThread()()
 	buf := make([]byte, delaySize)
 	binary.BigEndian.PutUint64(buf, delayMagic)
 	binary.BigEndian.PutUint64(buf[8:], runID)
@@ -816,15 +804,7 @@ func printDelay(r *delayResult, icount bool) {
 	}
 	m := byRep(r.Cost)
 	fmt.Printf("\n### Delay (issue 24): cost, UDP source, 1 CPU (%d rounds x %.1f s; median [min–max])\n\n", r.Reps, r.Seconds)
-	fmt.Printf("| case | kpps | %s per packet | / (a) lower alone, same round | left low0 |\n", unit)
-	fmt.Println("|---|---|---|---|---|")
-	for _, d := range delayCostCases() {
-		if _, ok := m[runKey{d.key, 1, srcUDP}]; !ok {
-			continue
-		}
-		st := statsFor(m, d.key, 1, srcUDP)
-		fmt.Printf("| (%s) %s | %s | %s | %s | %s |\n", d.key, d.name, st.pps.format(1e-3, 1), st.nsPerPkt.format(1, 0), st.ratio.format(1, 3), st.delivered.format(100, 1)+" %")
-	}
+	printCostTable(m, unit, delayCostCases())
 	fmt.Printf("\ninsane delay 1ms / netem delay 1ms, rate in the same round: %s\n", pairRatio(m, "p", "q", 1, srcUDP).format(1, 3))
 
 	fmt.Printf("\n### Delay (issue 24): departures from low0 against their nominal departure (send time + delay), guest µs\n\n")

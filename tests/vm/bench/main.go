@@ -65,6 +65,16 @@ type options struct {
 	nodropGap    int64
 	heldCount    int
 	delayDevices int
+	// rate phase (rate.go)
+	rateParts      string
+	rateDur        time.Duration
+	rateSize       int
+	rateOver       float64
+	rateTCPDur     time.Duration
+	rateBufferDur  time.Duration
+	rateReps       int
+	rateExtraCount int
+	rateExtraPPS   float64
 }
 
 func main() {
@@ -85,7 +95,7 @@ func main() {
 	flag.DurationVar(&o.flapOn, "flap-on", 20*time.Millisecond, "carrier flaps: ON window (at least 10ms)")
 	flag.DurationVar(&o.flapOff, "flap-off", 20*time.Millisecond, "carrier flaps: OFF window (at least 10ms)")
 	flag.DurationVar(&o.flapDur, "flap-dur", 5*time.Second, "carrier flaps: how long the policy flaps, in guest time (250 edges at 20ms/20ms)")
-	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,calls,noisy,acc,burst,alloc,edge,flap,mem,delay,delaynoisy,profile (calls: exact counts per function, under icount; default: tput,tcp,lines,rx,flap under icount, else noisy,lines,acc,burst,alloc,edge,flap,mem)")
+	flag.StringVar(&o.phases, "phases", "", "phases to run, of tput,tcp,lines,rx,calls,noisy,acc,burst,alloc,edge,flap,mem,delay,delaynoisy,rate,profile (calls: exact counts per function, under icount; default: tput,tcp,lines,rx,flap under icount, else noisy,lines,acc,burst,alloc,edge,flap,mem)")
 	flag.StringVar(&o.profile, "profile", "", "profile: comma-separated case keys to record with perf (implies -phases profile)")
 	flag.StringVar(&o.profileSrc, "profile-source", "pktgen,udp", "profile: traffic sources")
 	flag.DurationVar(&o.profileDur, "profile-dur", 2*time.Second, "profile: how long perf records each case")
@@ -104,6 +114,15 @@ func main() {
 	flag.Int64Var(&o.nodropGap, "nodrop-gap", 10000, "delay: ns between pktgen's packets through delay 1s (10000: 100,000 packets/s)")
 	flag.IntVar(&o.heldCount, "held-count", 50000, "delay: datagrams held for the memory per held packet")
 	flag.IntVar(&o.delayDevices, "delay-devices", 200, "delay: devices created for the memory per device and per delay policy")
+	flag.StringVar(&o.rateParts, "rate-parts", rateParts, "rate: the parts to run")
+	flag.DurationVar(&o.rateDur, "rate-dur", time.Second, "rate: guest time of each UDP sending run")
+	flag.IntVar(&o.rateSize, "rate-size", 1500, "rate: IP length of the UDP runs' datagrams (44 to 1500)")
+	flag.Float64Var(&o.rateOver, "rate-over", 1.25, "rate: the UDP runs send at this many times R")
+	flag.DurationVar(&o.rateTCPDur, "rate-tcp-dur", time.Second, "rate: guest time of each TCP run")
+	flag.DurationVar(&o.rateBufferDur, "rate-buffer-dur", 2*time.Second, "rate: guest time of each TCP run through a buffer")
+	flag.IntVar(&o.rateReps, "rate-reps", 3, "rate: rounds of the cost runs (each -dur long)")
+	flag.IntVar(&o.rateExtraCount, "rate-extra-count", 100000, "rate: datagrams of each duplicate/corrupt run")
+	flag.Float64Var(&o.rateExtraPPS, "rate-extra-pps", 20000, "rate: datagrams per second of the duplicate/corrupt runs")
 	flag.StringVar(&o.render, "render", "", "host: read the BENCH-JSON line from this guest log and draw -svg")
 	flag.StringVar(&o.svg, "svg", "build/benchmarks.svg", "with -render: the SVG file to write")
 	flag.StringVar(&o.profiles, "profiles", "", "host: read the profiles from this guest log and write them to -profile-out")
@@ -166,6 +185,7 @@ type report struct {
 	Receive      []rxRec       `json:"receive,omitempty"`
 	Delay        *delayResult  `json:"delay,omitempty"`
 	DelayNoisy   []runRec      `json:"delay_noisy,omitempty"`
+	Rate         *rateResult   `json:"rate,omitempty"`
 	Skipped      []string      `json:"skipped,omitempty"`
 	Errors       []string      `json:"errors,omitempty"`
 	Elapsed      time.Duration `json:"elapsed_ns"`
@@ -346,6 +366,20 @@ func bench(o *options) error {
 				return err
 			}
 			printDelayNoisy(rep.DelayNoisy, o.noisyReps, o.noisyDur)
+		}
+	}
+	if phase("rate") {
+		if o.rateSize < 44 || o.rateSize > 1500 {
+			return fmt.Errorf("-rate-size %d: want 44 to 1500", o.rateSize)
+		}
+		r, err := ratePhase(c, o)
+		if r != nil {
+			rep.Rate = r
+			rep.Errors = append(rep.Errors, r.errors()...)
+			printRate(r, rep.Icount)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	for _, s := range rep.Skipped {

@@ -418,6 +418,20 @@ func stackedCase(key, name, dev string, typ ...string) dropper {
 
 var benchSeed = uint64(1)
 
+// lowerCases returns cases()' (a) and (b), the baselines of the cost
+// tables.
+func lowerCases() (a, b dropper) {
+	for _, d := range cases() {
+		switch d.key {
+		case "a":
+			a = d
+		case "b":
+			b = d
+		}
+	}
+	return a, b
+}
+
 func cases() []dropper {
 	none := func(*genl.Client) error { return nil }
 	return []dropper{

@@ -261,6 +261,20 @@ func printSharedLines() {
 	}
 }
 
+// printCostTable prints a cost table's head and a row for each of cs
+// that ran on one CPU from the UDP source.
+func printCostTable(m map[runKey]map[int]runRec, unit string, cs []dropper) {
+	fmt.Printf("| case | kpps | %s per packet | / (a) lower alone, same round | left low0 |\n", unit)
+	fmt.Println("|---|---|---|---|---|")
+	for _, d := range cs {
+		if _, ok := m[runKey{d.key, 1, srcUDP}]; !ok {
+			continue
+		}
+		st := statsFor(m, d.key, 1, srcUDP)
+		fmt.Printf("| (%s) %s | %s | %s | %s | %s |\n", d.key, d.name, st.pps.format(1e-3, 1), st.nsPerPkt.format(1, 0), st.ratio.format(1, 3), st.delivered.format(100, 1)+" %")
+	}
+}
+
 func caseName(key string) string {
 	for _, d := range cases() {
 		if d.key == key {

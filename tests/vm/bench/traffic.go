@@ -38,6 +38,11 @@ func trafficSetup(ps int, stamps bool) (int, error) {
 	if _, err := unix.GetsockoptTpacketStats(ps, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
 		return -1, err
 	}
+	return connectedUDP()
+}
+
+// connectedUDP returns a UDP socket connected to 10.2.0.2:9.
+func connectedUDP() (int, error) {
 	us, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
@@ -47,6 +52,20 @@ func trafficSetup(ps int, stamps bool) (int, error) {
 		return -1, err
 	}
 	return us, nil
+}
+
+// paceThread holds the calling goroutine to its thread, pinned to vCPU 1
+// with 1 ns of timer slack, for a paced sender; the func it returns undoes
+// that: defer paceThread()().
+func paceThread() func() {
+	runtime.LockOSThread()
+	pin(1)
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	return func() {
+		unix.Prctl(unix.PR_SET_TIMERSLACK, 50000, 0, 0, 0)
+		pin(-1)
+		runtime.UnlockOSThread()
+	}
 }
 
 // receiver runs recv in a loop on a thread pinned to vCPU 0 until it

@@ -1,10 +1,11 @@
 // Command insane-demo replays the article's experiment inside the test VM
 // (make demo): host borea sends numbered UDP datagrams to host morgana
 // through insane0, which the insane CLI switches between the three modes,
-// then the later ones (bursts, schedules, flaps, delay and jitter, both
-// directions). For each mode it prints what was sent, what morgana
-// received, what was dropped or delayed and insane's own counters, checks
-// the numbers against the policy, and exits non-zero if any check fails.
+// then the later ones (bursts, schedules, flaps, delay and jitter, rate,
+// duplication and corruption, both directions). For each mode it prints
+// what was sent, what morgana received, what was dropped or delayed and
+// insane's own counters, checks the numbers against the policy, and exits
+// non-zero if any check fails.
 //
 // It needs root, iproute2, the insane module and the insane CLI in PATH, and
 // it changes the machine's network configuration, so it runs only in the VM.
@@ -146,7 +147,7 @@ func demo() error {
 	}
 	fmt.Print(out)
 
-	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, flapMode, delayMode, bothWays}
+	steps := []func() error{passMode, percentMode, seedMode, timeMode, burstMode, scheduleMode, flapMode, delayMode, rateMode, extrasMode, bothWays}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err

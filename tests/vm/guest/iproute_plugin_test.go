@@ -176,7 +176,7 @@ func actionJSON(w []string) (map[string]any, []string, error) {
 // not printed), correlation, reorder as true. It returns the words after.
 func delayJSON(m map[string]any, w []string) ([]string, error) {
 	if len(w) < 2 || w[0] != "delay" {
-		return w, nil
+		return extrasJSON(m, w)
 	}
 	d, err := durationJSON(w[1])
 	if err != nil {
@@ -197,6 +197,39 @@ func delayJSON(m map[string]any, w []string) ([]string, error) {
 	}
 	if len(w) >= 1 && w[0] == "reorder" {
 		m["reorder"], w = true, w[1:]
+	}
+	return extrasJSON(m, w)
+}
+
+// extrasJSON reads the words after a delay, in their printed order, into
+// m: rate (bits per second) with overhead and buffer_ns, duplicate,
+// corrupt and corrupt_header as true. It returns the words after.
+func extrasJSON(m map[string]any, w []string) ([]string, error) {
+	if len(w) >= 2 && w[0] == "rate" {
+		r, err := genl.ParseRate(w[1])
+		if err != nil {
+			return nil, err
+		}
+		m["rate"], w = json.Number(strconv.FormatUint(r, 10)), w[2:]
+		if len(w) >= 2 && w[0] == "overhead" {
+			m["overhead"], w = json.Number(w[1]), w[2:]
+		}
+		if len(w) >= 2 && w[0] == "buffer" {
+			d, err := durationJSON(w[1])
+			if err != nil {
+				return nil, err
+			}
+			m["buffer_ns"], w = d, w[2:]
+		}
+	}
+	if len(w) >= 2 && w[0] == "duplicate" {
+		m["duplicate"], w = json.Number(w[1]), w[2:]
+	}
+	if len(w) >= 2 && w[0] == "corrupt" {
+		m["corrupt"], w = json.Number(w[1]), w[2:]
+		if len(w) >= 1 && w[0] == "header" {
+			m["corrupt_header"], w = true, w[1:]
+		}
 	}
 	return w, nil
 }
@@ -464,11 +497,16 @@ func TestIPLinkPlugin(t *testing.T) {
 				st, st.Dropped(), st.RxDropped())
 		}
 		relayedLine, rxRelayedLine, heldLine, rxHeldLine := "relayed:", "rx relayed:", "held:", "rx held:"
+		markedLine, rxMarkedLine := "marked:", "rx marked:"
 		droppedLine := "dropped: total " + strconv.FormatUint(st.Dropped(), 10)
 		rxDroppedLine := "rx dropped: total " + strconv.FormatUint(st.RxDropped(), 10)
 		for _, k := range genl.Counters() {
 			v := " " + k.Short + " " + strconv.FormatUint(k.Get(st), 10)
 			switch {
+			case k.Mark && k.Rx:
+				rxMarkedLine += v
+			case k.Mark:
+				markedLine += v
 			case k.Gauge && k.Rx:
 				rxHeldLine += v
 			case k.Gauge:
@@ -488,7 +526,8 @@ func TestIPLinkPlugin(t *testing.T) {
 		}
 		out := RunIn(t, b, "ip", "-d", "-s", "link", "show", "ins0")
 		for _, want := range []string{"    " + relayedLine + "\n", "    " + droppedLine + "\n", "    " + heldLine + "\n",
-			"    " + rxRelayedLine + "\n", "    " + rxDroppedLine + "\n", "    " + rxHeldLine + "\n"} {
+			"    " + rxRelayedLine + "\n", "    " + rxDroppedLine + "\n", "    " + rxHeldLine + "\n",
+			"    " + markedLine + "\n", "    " + rxMarkedLine + "\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ip -d -s link show lacks %q:\n%s", want, out)
 			}

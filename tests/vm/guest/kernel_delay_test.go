@@ -71,7 +71,7 @@ func TestKernelDelayRefused(t *testing.T) {
 		{"jitter alone in a step", sched(step(pass), step(kmMode(uapi.ModeDrop), kmMark(kdJitter(time.Millisecond)))), "INSANE_POLICY_A_JITTER_NS needs INSANE_POLICY_A_DELAY_NS"},
 		{"delay 0 in a step", sched(step(pass, kmMark(kdDelay(0)))), "INSANE_POLICY_A_DELAY_NS must be at least 1 ns"},
 		{"pareto in a step", sched(step(kmMode(uapi.ModePercent), kmPercent(50), kdDelay(time.Millisecond), kmMark(kdJitter(2*time.Millisecond)), kdDist(2))), "INSANE_POLICY_A_JITTER_NS is too large for pareto: its shortest delay (INSANE_POLICY_A_DELAY_NS - 0.57735 * INSANE_POLICY_A_JITTER_NS) would be below 0"},
-		{"seed without jitter", kmJoin(pass, kdDelay(time.Second), kmMark(kmSeed(5))), "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS"},
+		{"seed without jitter", kmJoin(pass, kdDelay(time.Second), kmMark(kmSeed(5))), "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS, _DUPLICATE or _CORRUPT"},
 		{"delay twice", kmJoin(pass, kdDelay(time.Second), kmMark(kdDelay(time.Second))), "INSANE_POLICY_A_DELAY_NS is given more than once"},
 		{"limit twice", kmJoin(pass, kdLimit(3), kmMark(kdLimit(3))), "INSANE_POLICY_A_LIMIT is given more than once"},
 	}

@@ -375,8 +375,8 @@ func TestKernelModesRefused(t *testing.T) {
 	}{
 		// Attributes of another mode, named.
 		{"percent in drop mode", kmJoin(kmMode(uapi.ModeDrop), kmMark(kmPercent(5))), "INSANE_POLICY_A_PERCENT is only valid in percent and burst modes"},
-		{"seed in drop mode", kmJoin(kmMode(uapi.ModeDrop), kmMark(kmSeed(1))), "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS"},
-		{"seed in time mode", kmJoin(kmMode(uapi.ModeTime), kmU64(uapi.PolicyAOnNs, 1), kmU64(uapi.PolicyAOffNs, 1), kmMark(kmSeed(1))), "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS"},
+		{"seed in drop mode", kmJoin(kmMode(uapi.ModeDrop), kmMark(kmSeed(1))), "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS, _DUPLICATE or _CORRUPT"},
+		{"seed in time mode", kmJoin(kmMode(uapi.ModeTime), kmU64(uapi.PolicyAOnNs, 1), kmU64(uapi.PolicyAOffNs, 1), kmMark(kmSeed(1))), "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS, _DUPLICATE or _CORRUPT"},
 		{"burst in percent mode", kmJoin(kmMode(uapi.ModePercent), kmPercent(5), kmMark(kmBurst(2))), "INSANE_POLICY_A_BURST is only valid in burst mode"},
 		{"burst in gilbert mode", kmJoin(kmMode(uapi.ModeGilbert), kmGE(1, 20, 100, 0), kmMark(kmBurst(2))), "INSANE_POLICY_A_BURST is only valid in burst mode"},
 		{"ge_p in burst mode", kmJoin(kmMode(uapi.ModeBurst), kmPercent(90), kmBurst(2), kmMark(kmU32(uapi.PolicyAGeP, 1))), "INSANE_POLICY_A_GE_P is only valid in gilbert mode"},

@@ -679,21 +679,17 @@ func TestRelayDropReasons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 6.1 prints the location as a hashed pointer: all three drops come
-	// from insane_xmit()'s one kfree_skb_reason() call, so they share it.
-	locs := map[string]bool{}
+	// 6.1 prints the location as a hashed pointer, the call site's return
+	// address: where the compiler makes the free a tail call, that is
+	// insane_xmit()'s caller, so it says nothing stable about insane's
+	// code; the reasons are what dropwatch and perf trace users read.
 	for _, want := range []struct{ proto, reason string }{
 		{"34997", "UNHANDLED_PROTO"}, {"2048", "IP_OUTNOROUTES"}, {"2048", "IP_INHDR"},
 	} {
 		m := regexp.MustCompile(`guest\.test-\d+ .* kfree_skb: skbaddr=\S+ protocol=` + want.proto + ` location=(\S+) reason: ` + want.reason + `\n`).FindSubmatch(out)
 		if m == nil {
 			t.Errorf("no kfree_skb of protocol %s with reason %s in the trace:\n%s", want.proto, want.reason, out)
-			continue
 		}
-		locs[string(m[1])] = true
-	}
-	if len(locs) > 1 {
-		t.Errorf("the drops come from %d places, want insane_xmit's one: %v", len(locs), locs)
 	}
 }
 

@@ -231,6 +231,29 @@ func (f *ttFuzzer) u32v() uint32 {
 	return []uint32{0, 1, 2, 3, uapi.PercentMax, uapi.PercentMax + 1, 1 << 31, 0xffffffff, f.r.Uint32(), uint32(f.pick(100)) * uapi.PercentScale}[f.pick(10)]
 }
 
+// pickU64 picks one of valid most of the time, else one of invalid, or
+// rarely any value.
+func (f *ttFuzzer) pickU64(valid, invalid []uint64) uint64 {
+	switch p := f.r.Float64(); {
+	case p < 0.05:
+		return f.u64v()
+	case p < 0.25:
+		return invalid[f.pick(len(invalid))]
+	}
+	return valid[f.pick(len(valid))]
+}
+
+// pickU32 is pickU64 for 32-bit values.
+func (f *ttFuzzer) pickU32(valid, invalid []uint32) uint32 {
+	switch p := f.r.Float64(); {
+	case p < 0.05:
+		return f.u32v()
+	case p < 0.25:
+		return invalid[f.pick(len(invalid))]
+	}
+	return valid[f.pick(len(valid))]
+}
+
 func (f *ttFuzzer) u64v() uint64 {
 	return []uint64{0, 1, 1e9, 1 << 63, 1<<64 - 1, f.r.Uint64(), uint64(f.pick(1000)) * 1e6}[f.pick(7)]
 }
@@ -296,6 +319,26 @@ func (f *ttFuzzer) policyIn(step, edges bool) []byte {
 			want[uapi.PolicyASeed] = f.chance(0.3)
 		}
 	}
+	// Rate, duplication and corruption (issue 25): in any policy but a
+	// schedule and in any step, both directions; rarely beside a
+	// schedule's steps, where they are refused.
+	if mode != uapi.ModeSchedule && f.chance(0.3) {
+		want[uapi.PolicyARate] = !f.chance(0.1)
+		want[uapi.PolicyAOverhead] = f.chance(0.3)
+		want[uapi.PolicyABufferNs] = f.chance(0.3)
+	}
+	if mode != uapi.ModeSchedule && f.chance(0.3) {
+		want[uapi.PolicyADuplicate] = f.chance(0.6)
+		want[uapi.PolicyACorrupt] = f.chance(0.6)
+		want[uapi.PolicyACorruptHeader] = want[uapi.PolicyACorrupt] && f.chance(0.4) || f.chance(0.03)
+		if !want[uapi.PolicyASeed] && (want[uapi.PolicyADuplicate] || want[uapi.PolicyACorrupt]) {
+			want[uapi.PolicyASeed] = f.chance(0.3)
+		}
+	}
+	if mode == uapi.ModeSchedule && f.chance(0.05) {
+		want[[]uint16{uapi.PolicyARate, uapi.PolicyAOverhead, uapi.PolicyABufferNs, uapi.PolicyADuplicate,
+			uapi.PolicyACorrupt, uapi.PolicyACorruptHeader}[f.pick(6)]] = true
+	}
 	if !step {
 		want[uapi.PolicyALimit] = f.chance(0.1)
 	}
@@ -344,6 +387,27 @@ func (f *ttFuzzer) policyIn(step, edges bool) []byte {
 			v := []uint32{0, 1, 5, 1000, uapi.DelayLimitMax + 1}[f.pick(5)]
 			b = append(b, ttAttrBytes(typ, ttU32(v))...)
 		case uapi.PolicyAReorder:
+			var payload []byte
+			if f.chance(0.05) {
+				payload = make([]byte, 4)
+			}
+			b = append(b, ttAttrBytes(typ, payload)...)
+		case uapi.PolicyARate:
+			// Mostly valid. Slow rates hold the background traffic
+			// until the next fixture restore flushes it: they stay
+			// rare.
+			v := f.pickU64([]uint64{uapi.RateMin, 1e6, 1e8, 1e9, 1e10, uapi.RateMax}, []uint64{0, uapi.RateMin - 1, uapi.RateMax + 1, 1<<64 - 1})
+			b = append(b, ttAttrBytes(typ, ttU64(v))...)
+		case uapi.PolicyAOverhead:
+			v := f.pickU32([]uint32{0, 1, 38, uapi.RateOverheadMax}, []uint32{uapi.RateOverheadMax + 1, 1 << 31, 0xffffffff})
+			b = append(b, ttAttrBytes(typ, ttU32(v))...)
+		case uapi.PolicyABufferNs:
+			v := f.pickU64([]uint64{1, 1e6, 5e7, uapi.DelayMaxNs}, []uint64{0, uapi.DelayMaxNs + 1, 1 << 63})
+			b = append(b, ttAttrBytes(typ, ttU64(v))...)
+		case uapi.PolicyADuplicate, uapi.PolicyACorrupt:
+			v := f.pickU32([]uint32{1, 1e6, 5e7, uapi.PercentMax}, []uint32{0, uapi.PercentMax + 1, 0xffffffff})
+			b = append(b, ttAttrBytes(typ, ttU32(v))...)
+		case uapi.PolicyACorruptHeader:
 			var payload []byte
 			if f.chance(0.05) {
 				payload = make([]byte, 4)
@@ -762,10 +826,14 @@ func (f *ttFuzzer) check(m ttFuzzMsg, msgs []ttMsg) string {
 				f.errnos[unix.Errno(-code)]++
 			}
 		case m.proto == unix.NETLINK_GENERIC && r.Type == f.fam && m.typ == f.fam:
-			if _, err := ttParseDevice(r.Data, uapi.CmdGetDevice); err != nil {
+			d, err := ttParseDevice(r.Data, uapi.CmdGetDevice)
+			if err != nil {
 				return "device message: " + err.Error()
 			}
 			f.stats["device messages"]++
+			if rtHasExtras(d) {
+				f.stats["devices read back with rate, duplicate or corrupt"]++
+			}
 		case m.proto == unix.NETLINK_GENERIC && r.Type == ttGenlCtrl && m.typ == ttGenlCtrl:
 			if len(r.Data) < 4 {
 				return "short nlctrl message"

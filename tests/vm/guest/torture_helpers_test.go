@@ -323,9 +323,14 @@ type ttDev struct {
 	Carrier, Events                 bool    // time and schedule modes (issue 17)
 	StepIndex                       *uint32 // time and schedule modes
 	StepLeft                        *uint64
-	Stats                           [uapi.StatsAMax + 1]uint64
-	Event                           uint32
-	Rx                              *ttDev // the receive policy (its mode and attributes), nil while off
+	// Rate, duplication and corruption (issue 25), in any policy but a
+	// schedule and in any step.
+	Rate, Buffer                 uint64
+	Overhead, Duplicate, Corrupt uint32
+	CorruptHeader                bool
+	Stats                        [uapi.StatsAMax + 1]uint64
+	Event                        uint32
+	Rx                           *ttDev // the receive policy (its mode and attributes), nil while off
 }
 
 // ttParseDevice checks a generic-netlink message of the insane family
@@ -434,9 +439,11 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 		switch a.Type {
 		case uapi.PolicyAMode, uapi.PolicyAPercent, uapi.PolicyABurst, uapi.PolicyAGeP, uapi.PolicyAGeR,
 			uapi.PolicyAGeLossBad, uapi.PolicyAGeLossGood, uapi.PolicyAStepIndex,
-			uapi.PolicyACorrelation, uapi.PolicyADistribution, uapi.PolicyALimit:
+			uapi.PolicyACorrelation, uapi.PolicyADistribution, uapi.PolicyALimit,
+			uapi.PolicyAOverhead, uapi.PolicyADuplicate, uapi.PolicyACorrupt:
 			want = 4
-		case uapi.PolicyAOnce, uapi.PolicyACarrier, uapi.PolicyAEvents, uapi.PolicyAReorder:
+		case uapi.PolicyAOnce, uapi.PolicyACarrier, uapi.PolicyAEvents, uapi.PolicyAReorder,
+			uapi.PolicyACorruptHeader:
 			want = 0
 		case uapi.PolicyASteps:
 			want = len(a.Data)
@@ -486,6 +493,18 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 			d.Carrier = true
 		case uapi.PolicyAEvents:
 			d.Events = true
+		case uapi.PolicyARate:
+			d.Rate = binary.NativeEndian.Uint64(a.Data)
+		case uapi.PolicyABufferNs:
+			d.Buffer = binary.NativeEndian.Uint64(a.Data)
+		case uapi.PolicyAOverhead:
+			d.Overhead = v32
+		case uapi.PolicyADuplicate:
+			d.Duplicate = v32
+		case uapi.PolicyACorrupt:
+			d.Corrupt = v32
+		case uapi.PolicyACorruptHeader:
+			d.CorruptHeader = true
 		case uapi.PolicyASteps:
 			if step {
 				return errors.New("INSANE_POLICY_A_STEPS in a step")
@@ -512,13 +531,15 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 	only := func(allowed ...uint16) error {
 		ok := map[uint16]bool{uapi.PolicyAMode: true}
 		// The delay stage (issue 24), in any policy and any step.
+		// Rate, duplicate and corrupt (issue 25) too.
 		for _, typ := range []uint16{uapi.PolicyADelayNs, uapi.PolicyAJitterNs, uapi.PolicyACorrelation,
-			uapi.PolicyADistribution, uapi.PolicyAReorder} {
+			uapi.PolicyADistribution, uapi.PolicyAReorder, uapi.PolicyARate, uapi.PolicyAOverhead,
+			uapi.PolicyABufferNs, uapi.PolicyADuplicate, uapi.PolicyACorrupt, uapi.PolicyACorruptHeader} {
 			ok[typ] = d.Mode != uapi.ModeSchedule
 		}
 		if !step {
 			ok[uapi.PolicyALimit] = true
-			if seen[uapi.PolicyAJitterNs] {
+			if seen[uapi.PolicyAJitterNs] || seen[uapi.PolicyADuplicate] || seen[uapi.PolicyACorrupt] {
 				ok[uapi.PolicyASeed] = true
 			}
 		}
@@ -538,6 +559,9 @@ func ttParsePolicyIn(b []byte, d *ttDev, step bool) error {
 		return nil
 	}
 	share := func(v uint32) bool { return v <= uapi.PercentMax }
+	if err := ttCheckExtras(d, seen); err != nil {
+		return err
+	}
 	if step {
 		if !seen[uapi.PolicyADurationNs] || d.Duration == 0 {
 			return fmt.Errorf("step of mode %d with duration %d (present %v)", d.Mode, d.Duration, seen[uapi.PolicyADurationNs])

@@ -86,9 +86,10 @@ var onDemandModules = []string{
 	"authenc", "echainiv", "seqiv", "drbg", "jitterentropy_rng", "ctr", "sha512_generic",
 }
 
-// benchModules are what insane-bench adds (its ipvlan case); the debug
-// kernel, which only the guest tests boot, does not build them.
-var benchModules = []string{"ipvlan"}
+// benchModules are what insane-bench adds (its ipvlan case, the rate
+// phase's tbf); the debug kernel, which only the guest tests boot, does
+// not build them.
+var benchModules = []string{"ipvlan", "sch_tbf"}
 
 type config struct {
 	mode     string

@@ -454,6 +454,95 @@
  * INSANE_POLICY_A_STEP_INDEX and INSANE_POLICY_A_STEP_LEFT_NS are reported,
  * never set: a request that carries them is refused.
  *
+ * Rate, duplication and corruption
+ * --------------------------------
+ * Any policy but a schedule, and any step of a schedule, may also hold
+ * (EINVAL with a message naming the attribute for every refusal below):
+ *
+ *     INSANE_POLICY_A_RATE: NLA_U64, R in bits per second,
+ *         INSANE_RATE_MIN .. INSANE_RATE_MAX
+ *     INSANE_POLICY_A_OVERHEAD: NLA_U32, bytes added to each wire packet's
+ *         length, 0 .. INSANE_RATE_OVERHEAD_MAX, default 0; needs RATE
+ *     INSANE_POLICY_A_BUFFER_NS: NLA_U64, B, 1 .. INSANE_DELAY_MAX_NS;
+ *         needs RATE
+ *     INSANE_POLICY_A_DUPLICATE: NLA_U32, in millionths of a percent as
+ *         PERCENT is, 1 .. INSANE_PERCENT_MAX
+ *     INSANE_POLICY_A_CORRUPT: NLA_U32, the same scale and range
+ *     INSANE_POLICY_A_CORRUPT_HEADER: NLA_FLAG, needs CORRUPT
+ *
+ * Rate. Each direction of a device has one serialization clock F, shared
+ * by every CPU and kept while the device is up (a new policy, a step's
+ * edge or a new rate starts from where F is; when the device goes down,
+ * its held packets are flushed and F starts over). A packet of L bytes
+ * (from the network header on, as the counters count bytes) takes
+ * t = (L + OVERHEAD) * 8 * 10^9 / R ns on the wire (rounded down, to the
+ * nanosecond; an OVERHEAD of 38 counts Ethernet's header, FCS, preamble and
+ * inter-frame gap; the default 0 counts the IP packet alone). It starts
+ * at s = max(now, F), F becomes s + t in one atomic step, and the packet
+ * departs at s + t, then waits its delay d if the action has one (so its
+ * departure is s + t + d, and the order rule of "Delay" still applies).
+ * With BUFFER_NS, a packet that would wait more than B before its first
+ * bit (s - now > B) is refused and counted in DROP_QUEUE_FULL
+ * (RX_DROP_QUEUE_FULL) without moving F: B is the queue's length in time
+ * at the rate. LIMIT bounds the packets held per CPU as for a delay (the
+ * queue it fills is the delay stage's). Rate is charged per wire packet: a
+ * GSO packet under a policy with RATE, DUPLICATE or CORRUPT in any action
+ * is cut into its wire packets first, each charged with its own headers.
+ *
+ * Duplication and corruption draws. A packet meets its action's DUPLICATE
+ * and CORRUPT when it leaves the delay stage (without one, right after
+ * the decision on transmit, and when it is taken over on receive), under
+ * the action in force then: the step's, in time and schedule modes. The
+ * k-th packet of a direction to meet an action with DUPLICATE or CORRUPT
+ * (k from 0 each time the policy is set, counting only such packets)
+ * under seed S takes
+ *
+ *     x = mix64((S ^ INSANE_EXTRA_SALT) + (k + 1) * 0x9e3779b97f4a7c15)
+ *
+ * with the mixing steps of "Percent decisions"; unseeded, or for a
+ * transmitted multicast packet (which takes no k), x comes from this
+ * CPU's sequence. The packet is duplicated iff (x >> 32) <
+ * thr(DUPLICATE / INSANE_PERCENT_MAX) and corrupted iff (x & 0xffffffff) <
+ * thr(CORRUPT / INSANE_PERCENT_MAX) (thr as in "Gilbert decisions"). The
+ * bit flipped is b = (y * N) >> 32 with y = mix64(x ^ INSANE_CORRUPT_SALT)
+ * >> 32 and N = 8 * (the bytes it may touch): from the end of the IPv4
+ * header (ihl * 4) or of IPv6's fixed 40 bytes to the packet's end, or,
+ * with CORRUPT_HEADER, from the network header on but for the destination
+ * address (IPv4's bytes 16 to 19, IPv6's 24 to 39: on a wire the link
+ * layer's header takes the packet to its next hop whatever its IP header
+ * says, and a relay resolves that hop from the destination, so the flip
+ * never touches it); bit b is bit (b & 7) (value 1 << (b & 7)) of byte
+ * b >> 3 of that span, the destination left out of the count. A packet
+ * with no byte in its span (an IPv4 or IPv6 header alone) leaves intact
+ * and is not counted as corrupted. A GSO packet held whole (by a policy without
+ * RATE, DUPLICATE or CORRUPT, replaced while it was held) is neither.
+ *
+ * Duplicate. A duplicated packet is copied as it is then (before its
+ * corruption, if any); the copy is counted in DUPLICATED (RX_DUPLICATED),
+ * is never duplicated or corrupted itself, takes no k, and follows the
+ * original right behind: transmit, relayed right after it (the copy is not
+ * charged at the rate, and the decision is behind both); receive,
+ * received on the device right after it, through the device's taps and
+ * the receive policy's decision, which decides the copy as any packet.
+ * Each copy is then counted as relayed or under a drop cause, so the
+ * packets handled plus DUPLICATED equal RELAYED plus the drop causes. A
+ * copy that cannot be allocated counts in DUPLICATED and in
+ * DROP_NO_MEMORY (RX_DROP_NO_MEMORY). On transmit, a copy whose original
+ * met a loop while it was relayed is not sent and not counted: the loop is
+ * counted once, in DROP_LOOP.
+ *
+ * Corrupt. Transmit: at the relay, after the route (the packet as it
+ * leaves): a CHECKSUM_PARTIAL checksum is completed first, then the bit
+ * is flipped, after IPv4's header checksum is written, so that a receiver
+ * finds a bad transport checksum (a bad header checksum, or a wrong
+ * header field, with CORRUPT_HEADER), as after a bit error on a wire; a
+ * relay across namespaces writes IPv4's header checksum again after the
+ * flip. Receive: before the packet is received on the device, so that its
+ * taps see the corrupted packet; its checksum state is reset
+ * (CHECKSUM_NONE) so that the stack verifies it. Counted in CORRUPTED
+ * (RX_CORRUPTED); a packet that cannot be made writable is dropped and
+ * counted in DROP_NO_MEMORY (RX_DROP_NO_MEMORY).
+ *
  * Percent decisions. Without a seed each packet draws from its CPU's own
  * pseudo-random sequence, x = mix(state += 0x9e3779b97f4a7c15) with the
  * mixing steps below (SplitMix64), each CPU's state started at a random
@@ -643,6 +732,13 @@
 #define INSANE_DELAY_FLOWS		1024U
 #define INSANE_DELAY_SALT		0x51b54a32d192ed03ULL
 
+/* Rate, duplication and corruption (see "Rate, duplication and corruption"). */
+#define INSANE_RATE_MIN			8ULL
+#define INSANE_RATE_MAX			1000000000000ULL
+#define INSANE_RATE_OVERHEAD_MAX	4096U
+#define INSANE_EXTRA_SALT		0x2545f4914f6cdd1dULL
+#define INSANE_CORRUPT_SALT		0x9fb21c651e98df25ULL
+
 enum insane_cmd {
 	INSANE_CMD_UNSPEC,
 	INSANE_CMD_GET_DEVICE,
@@ -747,6 +843,18 @@ enum insane_policy_attr {
 	INSANE_POLICY_A_REORDER,
 	/* NLA_U32: packets held per CPU (see "Delay"); not in a step */
 	INSANE_POLICY_A_LIMIT,
+	/* NLA_U64, bits per second (see "Rate, duplication and corruption") */
+	INSANE_POLICY_A_RATE,
+	/* NLA_U32, bytes per wire packet, beside RATE */
+	INSANE_POLICY_A_OVERHEAD,
+	/* NLA_U64, beside RATE */
+	INSANE_POLICY_A_BUFFER_NS,
+	/* NLA_U32, in millionths of a percent */
+	INSANE_POLICY_A_DUPLICATE,
+	/* NLA_U32, in millionths of a percent */
+	INSANE_POLICY_A_CORRUPT,
+	/* NLA_FLAG, beside CORRUPT */
+	INSANE_POLICY_A_CORRUPT_HEADER,
 	__INSANE_POLICY_A_MAX
 };
 
@@ -764,7 +872,8 @@ enum insane_steps_attr {
 
 /*
  * Counters. Every packet that reaches the device is counted exactly once:
- * as relayed, or under the one drop cause that stopped it. The RX_* ones
+ * as relayed, or under the one drop cause that stopped it; so is every
+ * copy of a duplicated packet (counted in [RX_]DUPLICATED when made). The RX_* ones
  * count the packets the device took over on receive (see "Receive").
  */
 enum insane_stats_attr {
@@ -820,6 +929,16 @@ enum insane_stats_attr {
 	INSANE_STATS_A_RX_HELD_PACKETS,
 	/* gauge, never reset: their bytes, from the network header on */
 	INSANE_STATS_A_RX_HELD_BYTES,
+	/* a copy of a duplicated packet, or a corruption, found no memory */
+	INSANE_STATS_A_DROP_NO_MEMORY,
+	/* copies of duplicated packets (see "Duplicate"), not a drop */
+	INSANE_STATS_A_DUPLICATED,
+	/* relayed packets with one bit flipped (see "Corrupt"), not a drop */
+	INSANE_STATS_A_CORRUPTED,
+	/* copies of duplicated packets taken over on receive, not a drop */
+	INSANE_STATS_A_RX_DUPLICATED,
+	/* packets taken over on receive with one bit flipped, not a drop */
+	INSANE_STATS_A_RX_CORRUPTED,
 	__INSANE_STATS_A_MAX
 };
 
