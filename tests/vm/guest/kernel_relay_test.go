@@ -719,6 +719,17 @@ func TestRelayLoopCaught(t *testing.T) {
 	rlFlow(t, tp.Borea, "198.51.100.1", tp.Borea, tp.BoreaIP, n)
 	d := rlDelta(before, rlCounters(t, tp.Borea, "insane0"))
 	rlExpect(t, "the tunnel loop", d, map[string]uint64{"relayed_packets": n, "drop_loop": n})
+
+	// A duplicated packet that meets the loop is counted once: its copy,
+	// which would meet the same loop, is not sent ("Duplicate" in the
+	// uapi header).
+	if err := c.ConfigureDevice("insane0", genl.Config{Policy: &genl.Policy{Mode: genl.ModePass, Duplicate: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	before = rlCounters(t, tp.Borea, "insane0")
+	rlFlow(t, tp.Borea, "198.51.100.1", tp.Borea, tp.BoreaIP, n)
+	d = rlDelta(before, rlCounters(t, tp.Borea, "insane0"))
+	rlExpect(t, "the tunnel loop, duplicate 100", d, map[string]uint64{"relayed_packets": n, "drop_loop": n})
 	for _, msg := range m.Since(t) {
 		if strings.Contains(msg, "Dead loop") {
 			t.Errorf("kernel log: %s", msg)
