@@ -117,13 +117,6 @@ int insane_corrupt(struct sk_buff *skb, u32 y, bool header, bool v4)
 	return 1;
 }
 
-/* What the extras draw asked of a relay (see insane_xmit_relay()). */
-struct insane_extra {
-	u32 y;
-	bool corrupt;
-	bool header;
-};
-
 /*
  * IPv4 header checks of ip_rcv_core(), except the checksum, which the relay
  * computes anew. A sent packet has no link-layer padding, so tot_len must be
@@ -303,28 +296,22 @@ static void insane_xmit_relay(struct insane_dev *ins, struct sk_buff *skb,
 {
 	/* The sender's uid, read before a scrub, and given to the copy. */
 	kuid_t uid = insane_relay_uid(dev_net(lower), skb);
-	struct insane_extra x = {};
 	struct sk_buff *copy = NULL;
+	struct insane_extra x;
 	unsigned int loops;
-	u64 r;
 
 	/* A GSO packet (held whole by an earlier policy) is left alone. */
 	if (likely(!insane_action_extras(a)) || unlikely(skb_is_gso(skb))) {
 		insane_xmit_relay_one(ins, skb, lower, v4, path, uid, NULL);
 		return;
 	}
-	r = insane_policy_extra_x(policy, insane_policy_in_seq(skb, v4));
-	if ((r >> 32) < a->thr_dup) {
+	insane_policy_extra(policy, a, insane_policy_in_seq(skb, v4), &x);
+	if (x.duplicate) {
 		copy = pskb_copy(skb, GFP_ATOMIC);
 		if (unlikely(!copy)) {
 			insane_dev_count_drop(ins, INSANE_DUPLICATED);
 			insane_dev_count_drop(ins, INSANE_DROP_NO_MEMORY);
 		}
-	}
-	if ((u32)r < a->thr_corrupt) {
-		x.corrupt = true;
-		x.y = insane_mix64(r ^ INSANE_CORRUPT_SALT) >> 32;
-		x.header = a->corrupt_header;
 	}
 	loops = path->loops;
 	insane_xmit_relay_one(ins, skb, lower, v4, path, uid, &x);

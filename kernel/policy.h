@@ -302,20 +302,36 @@ insane_policy_delay_now(const struct insane_policy *p)
 	return insane_delay_on(d) ? d : NULL;
 }
 
-/*
- * The duplication and corruption draw x of a packet under @p ("Rate,
- * duplication and corruption" in the uapi header): the next k of a seeded
- * policy when @in_seq, else this CPU's.
- */
-static inline u64 insane_policy_extra_x(struct insane_policy *p, bool in_seq)
-{
-	u64 k;
+/* What a packet's duplication and corruption draw says. */
+struct insane_extra {
+	u32 y;			/* chooses the corrupted bit */
+	bool duplicate;
+	bool corrupt;
+	bool header;		/* the action's CORRUPT_HEADER */
+};
 
-	if (!p->seeded || !in_seq)
-		return insane_random_u64();
-	k = atomic64_inc_return(&p->xnext) - 1;
-	return insane_mix64((p->seed ^ INSANE_EXTRA_SALT) +
-			    (k + 1) * INSANE_GOLDEN_GAMMA);
+/*
+ * The duplication and corruption draw of a packet under @p and its action
+ * @a ("Rate, duplication and corruption" in the uapi header): x is the
+ * next k's of a seeded policy when @in_seq, else this CPU's.
+ */
+static inline void insane_policy_extra(struct insane_policy *p,
+				       const struct insane_action *a,
+				       bool in_seq, struct insane_extra *x)
+{
+	u64 r, k;
+
+	if (!p->seeded || !in_seq) {
+		r = insane_random_u64();
+	} else {
+		k = atomic64_inc_return(&p->xnext) - 1;
+		r = insane_mix64((p->seed ^ INSANE_EXTRA_SALT) +
+				 (k + 1) * INSANE_GOLDEN_GAMMA);
+	}
+	x->duplicate = (r >> 32) < a->thr_dup;
+	x->corrupt = (u32)r < a->thr_corrupt;
+	x->y = insane_mix64(r ^ INSANE_CORRUPT_SALT) >> 32;
+	x->header = a->corrupt_header;
 }
 
 /*

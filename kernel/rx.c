@@ -224,8 +224,8 @@ void insane_rx_deliver(struct insane_dev *ins, struct sk_buff *skb)
 	const struct insane_action *a = NULL;
 	struct sk_buff *copy = NULL;
 	struct insane_policy *p;
+	struct insane_extra x;
 	int err;
-	u64 r;
 
 	rcu_read_lock();
 	p = rcu_dereference(ins->rx_policy);
@@ -236,16 +236,15 @@ void insane_rx_deliver(struct insane_dev *ins, struct sk_buff *skb)
 		netif_receive_skb(skb);
 		return;
 	}
-	r = insane_policy_extra_x(p, true);
-	if ((r >> 32) < a->thr_dup) {
+	insane_policy_extra(p, a, true, &x);
+	if (x.duplicate) {
 		insane_dev_count_drop(ins, INSANE_RX_DUPLICATED);
 		copy = pskb_copy(skb, GFP_ATOMIC);
 		if (unlikely(!copy))
 			insane_dev_count_drop(ins, INSANE_RX_DROP_NO_MEMORY);
 	}
-	if ((u32)r < a->thr_corrupt) {
-		err = insane_corrupt(skb, insane_mix64(r ^ INSANE_CORRUPT_SALT) >> 32,
-				     a->corrupt_header,
+	if (x.corrupt) {
+		err = insane_corrupt(skb, x.y, x.header,
 				     skb->protocol == htons(ETH_P_IP));
 		if (unlikely(err < 0)) {
 			insane_dev_count_drop(ins, INSANE_RX_DROP_NO_MEMORY);
