@@ -337,7 +337,7 @@ static void insane_xmit_relay(struct insane_dev *ins, struct sk_buff *skb,
  */
 static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 			    struct net_device *lower,
-			    struct insane_policy *policy)
+			    struct insane_policy *policy, u64 arrival)
 {
 	enum skb_drop_reason reason = SKB_DROP_REASON_NOT_SPECIFIED;
 	unsigned int packets = insane_wire_packets(skb);
@@ -388,7 +388,7 @@ static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 		/* As netem: the socket's memory is not pinned while held. */
 		skb_orphan_partial(skb);
 		insane_delay_hold(ins, INSANE_DIRECTION_TX, skb, policy,
-				  &act->delay,
+				  &act->delay, arrival,
 				  policy->seeded &&
 				  insane_policy_in_seq(skb, v4));
 		return;
@@ -459,6 +459,8 @@ netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 	struct insane_policy *policy = rcu_dereference_bh(ins->policy);
 	struct net_device *lower = rcu_dereference_bh(ins->lower);
 	struct sk_buff *segs, *next;
+	/* A held packet's delay counts from here ("Delay" in the header). */
+	u64 arrival = unlikely(policy->delays) ? ktime_get_ns() : 0;
 
 	/*
 	 * A GSO packet under any policy but pass (or pass with a rate,
@@ -479,11 +481,12 @@ netdev_tx_t insane_xmit(struct sk_buff *skb, struct net_device *dev)
 			consume_skb(skb);
 			skb_list_walk_safe(segs, skb, next) {
 				skb_mark_not_on_list(skb);
-				insane_xmit_one(ins, skb, lower, policy);
+				insane_xmit_one(ins, skb, lower, policy,
+						arrival);
 			}
 			return NETDEV_TX_OK;
 		}
 	}
-	insane_xmit_one(ins, skb, lower, policy);
+	insane_xmit_one(ins, skb, lower, policy, arrival);
 	return NETDEV_TX_OK;
 }

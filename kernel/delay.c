@@ -485,6 +485,8 @@ static u64 insane_delay_slack(const struct insane_delay_cpu *c)
  * @skb: the packet, which this function owns from now on
  * @p: the policy in force, whose draw it takes
  * @d: the delay stage of the action
+ * @arrival: ktime_get_ns() when the device took the packet, before its
+ *	checks and decision: its delay counts from then
  * @in_seq: whether it takes the next k of a seeded policy
  *
  * With BHs off (the transmit path) or in softirq context (the receive
@@ -495,7 +497,7 @@ static u64 insane_delay_slack(const struct insane_delay_cpu *c)
  */
 void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 		       struct sk_buff *skb, struct insane_policy *p,
-		       const struct insane_delay *d, bool in_seq)
+		       const struct insane_delay *d, u64 arrival, bool in_seq)
 {
 	struct insane_delayq *q = &ins->delayq[dir];
 	struct insane_delay_flow *f = NULL;
@@ -512,7 +514,7 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	c = this_cpu_ptr(q->cpu);
 	if (unlikely(c->len >= p->limit))
 		goto full;
-	now = ktime_get_ns();
+	now = arrival;
 	dep = now;
 	if (d->rate && !insane_delay_serialize(q, d, skb, now, &dep))
 		goto full;

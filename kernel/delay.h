@@ -65,7 +65,7 @@ void insane_delay_held(struct insane_dev *ins, u64 *held);
 
 void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 		       struct sk_buff *skb, struct insane_policy *p,
-		       const struct insane_delay *d, bool in_seq);
+		       const struct insane_delay *d, u64 arrival, bool in_seq);
 
 struct insane_delay_flow *insane_delay_flows_alloc(void);
 s32 __percpu *insane_delay_dg_alloc(void);

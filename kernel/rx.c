@@ -270,7 +270,8 @@ void insane_rx_deliver(struct insane_dev *ins, struct sk_buff *skb)
 static rx_handler_result_t insane_rx_segment(struct sk_buff *skb,
 					     struct insane_dev *ins,
 					     struct insane_policy *p,
-					     const struct insane_delay *d)
+					     const struct insane_delay *d,
+					     u64 arrival)
 {
 	struct sk_buff *segs, *next;
 
@@ -296,7 +297,7 @@ static rx_handler_result_t insane_rx_segment(struct sk_buff *skb,
 		skb->dev = ins->dev;
 		if (d)
 			insane_delay_hold(ins, INSANE_DIRECTION_RX, skb, p, d,
-					  true);
+					  arrival, true);
 		else
 			insane_rx_deliver(ins, skb);
 	}
@@ -316,6 +317,7 @@ static rx_handler_result_t insane_rx_take(struct sk_buff **pskb,
 	const struct insane_delay *d = NULL;
 	struct insane_policy *p;
 	struct sk_buff *skb;
+	u64 arrival = 0;
 
 	/* Another holder of a shared packet must not see skb->dev change. */
 	skb = skb_share_check(*pskb, GFP_ATOMIC);
@@ -334,12 +336,16 @@ static rx_handler_result_t insane_rx_take(struct sk_buff **pskb,
 	p = rcu_dereference(ins->rx_policy);
 	if (p)
 		d = insane_policy_delay_now(p);
+	/* Held, its delay counts from here (every piece of a GSO packet). */
+	if (d)
+		arrival = ktime_get_ns();
 	if (unlikely(skb_is_gso(skb)) && p &&
 	    (p->mode != INSANE_MODE_PASS || p->cuts ||
 	     (skb_shinfo(skb)->gso_type & SKB_GSO_DODGY)))
-		return insane_rx_segment(skb, ins, p, d);
+		return insane_rx_segment(skb, ins, p, d, arrival);
 	if (d) {
-		insane_delay_hold(ins, INSANE_DIRECTION_RX, skb, p, d, true);
+		insane_delay_hold(ins, INSANE_DIRECTION_RX, skb, p, d, arrival,
+				  true);
 		return RX_HANDLER_CONSUMED;
 	}
 	if (p && unlikely(p->extras)) {

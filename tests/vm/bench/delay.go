@@ -26,7 +26,9 @@ import (
 //     CLOCK_REALTIME right before and right after each send(2); a packet
 //     socket on low0 with SO_TIMESTAMPNS receives each datagram as it
 //     leaves (the stamp is taken in dev_queue_xmit_nit(), right before
-//     the lower's ndo_start_xmit, on CLOCK_REALTIME). A datagram's
+//     the lower's ndo_start_xmit, on CLOCK_REALTIME); its reader runs
+//     SCHED_IDLE (-delay-reader-idle), so that, woken by a departure, it
+//     never preempts the sender between its reading and the tool. A datagram's
 //     lateness is its departure minus its nominal departure, its send
 //     time (the reading before send(2)) plus its delay: the configured
 //     one without jitter, the Go predictor's draw for a seeded jitter
@@ -245,15 +247,24 @@ func delayCostCases() []dropper {
 }
 
 // delayPhase runs the whole phase.
+// delayReaderIdle: the paced runs' capture reader runs SCHED_IDLE.
+var delayReaderIdle = true
+
+// delayParts are the parts of the phase, all by default.
+const delayParts = "cost,timing,order,dist,replay,nodrop,memory"
+
 func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 	res := &delayResult{Reps: o.delayReps, Seconds: o.dur.Seconds()}
+	part := func(p string) bool { return strings.Contains(","+o.delayParts+",", ","+p+",") }
 	var err error
 	start := time.Now()
-	fmt.Printf("delay: cost, %d rounds x %s, UDP source ...\n", o.delayReps, o.dur)
-	if res.Cost, err = throughput(c, delayCostCases(), []string{srcUDP}, []int{1}, o.delayReps, o.dur); err != nil {
-		return res, err
+	if part("cost") {
+		fmt.Printf("delay: cost, %d rounds x %s, UDP source ...\n", o.delayReps, o.dur)
+		if res.Cost, err = throughput(c, delayCostCases(), []string{srcUDP}, []int{1}, o.delayReps, o.dur); err != nil {
+			return res, err
+		}
+		fmt.Printf("  cost done at %s\n", time.Since(start).Round(time.Second))
 	}
-	fmt.Printf("  cost done at %s\n", time.Since(start).Round(time.Second))
 
 	ms := time.Millisecond
 	pass := genl.Pass()
@@ -287,6 +298,9 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 	}
 	var prev *delayObs
 	for i, s := range steps {
+		if !part(s.part) {
+			continue
+		}
 		rec, obs, err := delayRun(s.t, s.n, o.delayRate, uint64(i+1))
 		if err != nil {
 			return res, err
@@ -304,24 +318,28 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 	}
 	fmt.Printf("  paced runs done at %s\n", time.Since(start).Round(time.Second))
 
-	for _, nd := range []struct {
-		t     delayTool
-		count uint64
-	}{
-		{insaneDelayTool(c, delayed(pass, time.Second, 0)), o.nodropCount},
-		{netemDelayTool("delay", "1s"), o.nodropCount},
-		{insaneDelayTool(c, func() genl.Policy { p := delayed(pass, time.Second, 0); p.Limit = 1000; return p }()), 5000},
-	} {
-		r, err := noDropRun(c, nd.t, nd.count, o.nodropGap)
-		if err != nil {
-			return res, err
+	if part("nodrop") {
+		for _, nd := range []struct {
+			t     delayTool
+			count uint64
+		}{
+			{insaneDelayTool(c, delayed(pass, time.Second, 0)), o.nodropCount},
+			{netemDelayTool("delay", "1s"), o.nodropCount},
+			{insaneDelayTool(c, func() genl.Policy { p := delayed(pass, time.Second, 0); p.Limit = 1000; return p }()), 5000},
+		} {
+			r, err := noDropRun(c, nd.t, nd.count, o.nodropGap)
+			if err != nil {
+				return res, err
+			}
+			fmt.Printf("  nodrop %s: %d sent at %.0f pps, %d left, %d dropped (%d queue full), peak held %d%s\n",
+				r.Config, r.Sent, r.Rate, r.Delivered, r.ToolDropped, r.QueueFull, r.PeakHeld, errNote(r.Error))
+			res.NoDrop = append(res.NoDrop, r)
 		}
-		fmt.Printf("  nodrop %s: %d sent at %.0f pps, %d left, %d dropped (%d queue full), peak held %d%s\n",
-			r.Config, r.Sent, r.Rate, r.Delivered, r.ToolDropped, r.QueueFull, r.PeakHeld, errNote(r.Error))
-		res.NoDrop = append(res.NoDrop, r)
+		fmt.Printf("  nodrop done at %s\n", time.Since(start).Round(time.Second))
 	}
-	fmt.Printf("  nodrop done at %s\n", time.Since(start).Round(time.Second))
-
+	if !part("memory") {
+		return res, nil
+	}
 	if res.Held, err = heldMemory(c, o.heldCount); err != nil {
 		return res, err
 	}
@@ -454,7 +472,7 @@ func delayTraffic(n int, rate float64, runID uint64) (delayObs, error) {
 	var stop atomic.Bool
 	rbuf := make([]byte, 256)
 	oob := make([]byte, 256)
-	recvDone := receiver(&stop, func() error {
+	recvDone := receiverAt(&stop, delayReaderIdle, func() error {
 		k, oobn, _, _, err := unix.Recvmsg(ps, rbuf, oob, 0)
 		if err != nil {
 			return err
@@ -802,10 +820,12 @@ func printDelay(r *delayResult, icount bool) {
 	if icount {
 		unit = "instructions"
 	}
-	m := byRep(r.Cost)
-	fmt.Printf("\n### Delay (issue 24): cost, UDP source, 1 CPU (%d rounds x %.1f s; median [min–max])\n\n", r.Reps, r.Seconds)
-	printCostTable(m, unit, delayCostCases())
-	fmt.Printf("\ninsane delay 1ms / netem delay 1ms, rate in the same round: %s\n", pairRatio(m, "p", "q", 1, srcUDP).format(1, 3))
+	if len(r.Cost) > 0 {
+		m := byRep(r.Cost)
+		fmt.Printf("\n### Delay (issue 24): cost, UDP source, 1 CPU (%d rounds x %.1f s; median [min–max])\n\n", r.Reps, r.Seconds)
+		printCostTable(m, unit, delayCostCases())
+		fmt.Printf("\ninsane delay 1ms / netem delay 1ms, rate in the same round: %s\n", pairRatio(m, "p", "q", 1, srcUDP).format(1, 3))
+	}
 
 	fmt.Printf("\n### Delay (issue 24): departures from low0 against their nominal departure (send time + delay), guest µs\n\n")
 	fmt.Println("| part | config | sent | left | pps | reordered | lateness p50 | p99 | max | min | after send(2): p50, p99 | send(2) p50, p99 | mean delay (want) | sd (want) | predictor mean, sd | replay within 100 µs |")
@@ -831,6 +851,9 @@ func printDelay(r *delayResult, icount bool) {
 			x.SD/1e6, x.WantSD/1e6, 100*relErr(x.SD, x.WantSD), pred, rp, errNote(x.Error))
 	}
 
+	if len(r.NoDrop) == 0 && len(r.Held) == 0 {
+		return
+	}
 	fmt.Printf("\n### Delay (issue 24): no silent drops, pktgen through delay 1s\n\n")
 	fmt.Println("| config | sent | pps | left low0 | dropped by the tool | of them queue full | peak held | s |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")

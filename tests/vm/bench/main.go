@@ -67,6 +67,7 @@ type options struct {
 	delayDevices int
 	// rate phase (rate.go)
 	rateParts      string
+	delayParts     string
 	rateDur        time.Duration
 	rateSize       int
 	rateOver       float64
@@ -115,6 +116,8 @@ func main() {
 	flag.IntVar(&o.heldCount, "held-count", 50000, "delay: datagrams held for the memory per held packet")
 	flag.IntVar(&o.delayDevices, "delay-devices", 200, "delay: devices created for the memory per device and per delay policy")
 	flag.StringVar(&o.rateParts, "rate-parts", rateParts, "rate: the parts to run")
+	flag.StringVar(&o.delayParts, "delay-parts", delayParts, "delay: the parts to run")
+	flag.BoolVar(&delayReaderIdle, "delay-reader-idle", true, "delay: the paced runs' capture reader runs SCHED_IDLE (false: SCHED_OTHER, as the sender)")
 	flag.DurationVar(&o.rateDur, "rate-dur", time.Second, "rate: guest time of each UDP sending run")
 	flag.IntVar(&o.rateSize, "rate-size", 1500, "rate: IP length of the UDP runs' datagrams (44 to 1500)")
 	flag.Float64Var(&o.rateOver, "rate-over", 1.25, "rate: the UDP runs send at this many times R")

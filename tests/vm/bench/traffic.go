@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -72,11 +73,29 @@ func paceThread() func() {
 // fails, or until stop is set once it times out (EAGAIN) or is
 // interrupted; the channel gets nil or the error.
 func receiver(stop *atomic.Bool, recv func() error) <-chan error {
+	return receiverAt(stop, false, recv)
+}
+
+// receiverAt is receiver; with idle, its thread runs SCHED_IDLE, so that
+// it never preempts the paced sender (between the sender's clock readings
+// and its send, which would add to the lateness measured against them), and
+// reads what the kernel queued and stamped whenever nothing else runs.
+func receiverAt(stop *atomic.Bool, idle bool, recv func() error) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
+		// With idle, the goroutine ends locked to its thread, which
+		// then exits: no other goroutine runs at its policy.
+		if !idle {
+			defer runtime.UnlockOSThread()
+		}
 		pin(0)
+		if idle {
+			if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0); err != nil {
+				done <- fmt.Errorf("SCHED_IDLE: %w", err)
+				return
+			}
+		}
 		for {
 			err := recv()
 			if err == nil {

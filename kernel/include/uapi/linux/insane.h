@@ -375,8 +375,9 @@
  * INSANE_DELAY_MAX_NS, and pareto refuses a J whose smallest draw
  * (D + J * z_min, z_min = -37837 / 65536) would be below 0.
  *
- * Transmit: a relayed packet is held after the checks and the decision;
- * at its departure the route out of the lower is looked up and the packet
+ * Transmit: a relayed packet is held after the checks and the decision,
+ * its delay counted from the moment the device's transmit took it (its
+ * checks, decision and hold take none of it); at its departure the route out of the lower is looked up and the packet
  * relayed as without a delay (the lower in force then: a packet whose
  * lower is gone counts in DROP_NO_LOWER, without a route in DROP_NO_ROUTE;
  * a loop is caught as without delay). A held packet no longer charges its
