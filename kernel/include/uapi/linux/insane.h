@@ -377,12 +377,13 @@
  *
  * Transmit: a relayed packet is held after the checks and the decision,
  * its delay counted from the moment the device's transmit took it (its
- * checks, decision and hold take none of it); at its departure the route out of the lower is looked up and the packet
- * relayed as without a delay (the lower in force then: a packet whose
- * lower is gone counts in DROP_NO_LOWER, without a route in DROP_NO_ROUTE;
- * a loop is caught as without delay). A held packet no longer charges its
- * socket's send buffer (skb_orphan_partial(), as netem does), so TCP
- * through a delay reaches what its window allows.
+ * checks, decision and hold take none of it); at its departure the route
+ * out of the lower is looked up and the packet relayed as without a
+ * delay (the lower in force then: a packet whose lower is gone counts in
+ * DROP_NO_LOWER, without a route in DROP_NO_ROUTE; a loop is caught as
+ * without delay). A held packet no longer charges its socket's send
+ * buffer (skb_orphan_partial(), as netem does), so TCP through a delay
+ * reaches what its window allows.
  *
  * Receive: the delay comes first. A packet taken over (after the
  * namespace check and the cut of a GSO packet into wire packets) is held
