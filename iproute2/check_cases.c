@@ -472,6 +472,28 @@ static struct rtattr *reply_of(struct msg *m, const struct rtattr *data,
 	return out;
 }
 
+/* What the plugin prints from now on goes to f, as text or as JSON. */
+static void capture_begin(FILE *f, bool as_json)
+{
+	json = as_json;
+	if (json) {
+		out_json = f;
+		memset(&jw, 0, sizeof(jw));
+		open_json_object(NULL);
+	} else {
+		out_text = f;
+	}
+}
+
+/* Ends what capture_begin() started, and closes f: its buffer is ready. */
+static void capture_end(FILE *f)
+{
+	if (json)
+		close_json_object();
+	json = false;
+	fclose(f);
+}
+
 /* print_opt on data, as ip -d link show (text) or ip -d -j (JSON). */
 static void print(const struct rtattr *data, bool as_json, char *buf,
 		  size_t size)
@@ -482,19 +504,9 @@ static void print(const struct rtattr *data, bool as_json, char *buf,
 	FILE *f = open_memstream(&s, &len);
 
 	ip_parse_nested(tb, insane_link_util.maxattr, data);
-	json = as_json;
-	if (json) {
-		out_json = f;
-		memset(&jw, 0, sizeof(jw));
-		open_json_object(NULL);
-	} else {
-		out_text = f;
-	}
+	capture_begin(f, as_json);
 	insane_link_util.print_opt(&insane_link_util, stdout, tb);
-	if (json)
-		close_json_object();
-	json = false;
-	fclose(f);
+	capture_end(f);
 	snprintf(buf, size, "%s", s);
 	free(s);
 }
@@ -920,19 +932,9 @@ static void check_xstats(bool as_json, const char *want)
 		addattr64(&m.n, sizeof(m), set[i].attr, set[i].v);
 	addattr_nest_end(&m.n, xs);
 	f = open_memstream(&s, &len);
-	json = as_json;
-	if (json) {
-		out_json = f;
-		memset(&jw, 0, sizeof(jw));
-		open_json_object(NULL);
-	} else {
-		out_text = f;
-	}
+	capture_begin(f, as_json);
 	insane_link_util.print_xstats(&insane_link_util, stdout, xs);
-	if (json)
-		close_json_object();
-	json = false;
-	fclose(f);
+	capture_end(f);
 	if (strcmp(s, want))
 		fail("xstats %s:\n%s\nwant\n%s", as_json ? "JSON" : "text", s,
 		     want);

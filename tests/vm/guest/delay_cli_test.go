@@ -168,19 +168,8 @@ func TestDelayIPPlugin(t *testing.T) {
 	}
 	RunIn(t, b, "ip", "link", "set", "ins0", "type", "insane", "mode", "percent", "99", "delay", "20ms", "jitter", "5ms",
 		"distribution", "pareto", "seed", "7", "limit", "1000", "rx", "mode", "pass", "delay", "1500us", "reorder")
-	d := clDevice(t, c, "ins0")
-	want := "mode percent 99 delay 20ms jitter 5ms distribution pareto seed 7 limit 1000"
-	if d.Policy.String() != want || d.RxPolicy == nil || d.RxPolicy.String() != "mode pass delay 1500us reorder" {
-		t.Errorf("the client reads %s rx %v", d.Policy, d.RxPolicy)
-	}
-	if out := RunIn(t, b, "ip", "-d", "link", "show", "ins0"); !strings.Contains(out, "insane "+want+" rx mode pass delay 1500us reorder ") {
-		t.Errorf("ip -d link show:\n%s", out)
-	}
-	info := pluginLink(t, b, "ins0")
-	var m map[string]any
-	if err := json.Unmarshal(info.InfoData, &m); err != nil {
-		t.Fatal(err)
-	}
+	info, m := pluginReadsBack(t, b, c, "ins0", "mode percent 99 delay 20ms jitter 5ms distribution pareto seed 7 limit 1000",
+		"mode pass delay 1500us reorder")
 	rx, _ := m["rx"].(map[string]any)
 	if m["delay_ns"] != 20e6 || m["jitter_ns"] != 5e6 || m["distribution"] != "pareto" || m["limit"] != 1000.0 ||
 		rx == nil || rx["delay_ns"] != 1.5e6 || rx["reorder"] != true {

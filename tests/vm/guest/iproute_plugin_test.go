@@ -24,6 +24,26 @@ import (
 // runner installs where the guest's ip looks for it, and check what it does
 // against the generic netlink client.
 
+// pluginReadsBack checks that the Go client and ip -d link show both read
+// dev's policies in netns ns as tx and rx, and returns what ip -d -s -j
+// link show says of dev, with its info_data decoded.
+func pluginReadsBack(t *testing.T, ns string, c *genl.Client, dev, tx, rx string) (pluginInfo, map[string]any) {
+	t.Helper()
+	d := clDevice(t, c, dev)
+	if d.Policy.String() != tx || d.RxPolicy == nil || d.RxPolicy.String() != rx {
+		t.Errorf("the client reads %s rx %v, want %s rx %s", d.Policy, d.RxPolicy, tx, rx)
+	}
+	if out := RunIn(t, ns, "ip", "-d", "link", "show", dev); !strings.Contains(out, "insane "+tx+" rx "+rx+" ") {
+		t.Errorf("ip -d link show, want insane %s rx %s:\n%s", tx, rx, out)
+	}
+	info := pluginLink(t, ns, dev)
+	var m map[string]any
+	if err := json.Unmarshal(info.InfoData, &m); err != nil {
+		t.Fatal(err)
+	}
+	return info, m
+}
+
 // pluginInfo is linkinfo as ip -d -s -j prints it with the plugin.
 type pluginInfo struct {
 	InfoKind string          `json:"info_kind"`

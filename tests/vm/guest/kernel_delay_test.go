@@ -41,11 +41,7 @@ func TestKernelDelayRefused(t *testing.T) {
 	step := func(attrs ...kmA) kmA { return kmStep(append(attrs, kmDur(time.Second))...) }
 	sched := func(steps ...kmA) []kmA { return []kmA{kmMode(uapi.ModeSchedule), kmSteps(steps...)} }
 	const max = uapi.DelayMaxNs
-	cases := []struct {
-		name   string
-		policy []kmA
-		msg    string
-	}{
+	cases := []kmRefusal{
 		{"jitter alone", kmJoin(pass, kmMark(kdJitter(time.Millisecond))), "INSANE_POLICY_A_JITTER_NS needs INSANE_POLICY_A_DELAY_NS"},
 		{"correlation alone", kmJoin(pass, kmMark(kdCorr(5))), "INSANE_POLICY_A_CORRELATION needs INSANE_POLICY_A_DELAY_NS and INSANE_POLICY_A_JITTER_NS"},
 		{"distribution alone", kmJoin(pass, kmMark(kdDist(1))), "INSANE_POLICY_A_DISTRIBUTION needs INSANE_POLICY_A_DELAY_NS and INSANE_POLICY_A_JITTER_NS"},
@@ -75,15 +71,7 @@ func TestKernelDelayRefused(t *testing.T) {
 		{"delay twice", kmJoin(pass, kdDelay(time.Second), kmMark(kdDelay(time.Second))), "INSANE_POLICY_A_DELAY_NS is given more than once"},
 		{"limit twice", kmJoin(pass, kdLimit(3), kmMark(kdLimit(3))), "INSANE_POLICY_A_LIMIT is given more than once"},
 	}
-	for _, tc := range cases {
-		for _, where := range []uint16{uapi.DeviceAPolicy, uapi.DeviceARxPolicy} {
-			what := tc.name
-			if where == uapi.DeviceARxPolicy {
-				what = "rx " + what
-			}
-			kmCheckRefusal(t, what, c.set(dev, kmNest(where, tc.policy...)), tc.msg)
-		}
-	}
+	kmRefuseBothWays(t, c, dev, cases)
 
 	// Accepted at the limits, and read back exactly as set.
 	accepted := [][]kmA{
@@ -98,15 +86,7 @@ func TestKernelDelayRefused(t *testing.T) {
 		kmJoin(kmMode(uapi.ModeDrop), kdLimit(1)),
 		kmJoin(sched(step(pass), step(pass, kdDelay(400*time.Millisecond), kdJitter(time.Millisecond), kdDist(3)), step(pass)), kdLimit(7)),
 	}
-	for _, p := range accepted {
-		if r := c.set(dev, kmNest(uapi.DeviceAPolicy, p...), kmNest(uapi.DeviceARxPolicy, p...)); r.errno != 0 {
-			t.Errorf("%s: refused: %v: %s", kmCanon(p, false), r.errno, r.msg)
-			continue
-		}
-		g := c.get(dev)
-		kmSame(t, "transmit", g.tx, p)
-		kmSame(t, "receive", g.rx, p)
-	}
+	kmAcceptBothWays(t, c, dev, accepted)
 }
 
 // kdTopo is NewTopo with insane0 on borea's veth, set up and routed, the

@@ -368,11 +368,7 @@ func TestKernelModesRefused(t *testing.T) {
 	const (
 		above100 = " is above 100 percent (100000000)"
 	)
-	cases := []struct {
-		name   string
-		policy []kmA
-		msg    string
-	}{
+	cases := []kmRefusal{
 		// Attributes of another mode, named.
 		{"percent in drop mode", kmJoin(kmMode(uapi.ModeDrop), kmMark(kmPercent(5))), "INSANE_POLICY_A_PERCENT is only valid in percent and burst modes"},
 		{"seed in drop mode", kmJoin(kmMode(uapi.ModeDrop), kmMark(kmSeed(1))), "INSANE_POLICY_A_SEED is only valid in percent, burst, gilbert and schedule modes, or beside INSANE_POLICY_A_JITTER_NS, _DUPLICATE or _CORRUPT"},
@@ -436,16 +432,7 @@ func TestKernelModesRefused(t *testing.T) {
 		{"steps over 2^63 - 1 ns", sched(step(kmMode(uapi.ModePass), kmU64(uapi.PolicyADurationNs, 1<<62)), step(kmMode(uapi.ModeDrop), kmMark(kmU64(uapi.PolicyADurationNs, 1<<62)))), "the INSANE_POLICY_A_DURATION_NS of the steps add up to more than 2^63 - 1 ns"},
 		{"a step over 2^63 - 1 ns", sched(step(kmMode(uapi.ModePass), kmMark(kmU64(uapi.PolicyADurationNs, max+1)))), "the INSANE_POLICY_A_DURATION_NS of the steps add up to more than 2^63 - 1 ns"},
 	}
-	for _, tc := range cases {
-		for _, where := range []uint16{uapi.DeviceAPolicy, uapi.DeviceARxPolicy} {
-			what := tc.name
-			if where == uapi.DeviceARxPolicy {
-				what = "rx " + what
-			}
-			r := c.set(dev, kmNest(where, tc.policy...))
-			kmCheckRefusal(t, what, r, tc.msg)
-		}
-	}
+	kmRefuseBothWays(t, c, dev, cases)
 
 	// The limits themselves are accepted, and change nothing refused above.
 	accepted := []struct {
@@ -518,6 +505,43 @@ func kmCheckRefusal(t *testing.T, what string, r kmResult, msg string) {
 		t.Errorf("%s: message %q, want %q", what, r.msg, msg)
 	case r.marked >= 0 && r.off != r.marked:
 		t.Errorf("%s: the extack points at offset %d, the attribute is at %d", what, r.off, r.marked)
+	}
+}
+
+// kmRefusal is a policy the kernel must refuse with msg.
+type kmRefusal struct {
+	name   string
+	policy []kmA
+	msg    string
+}
+
+// kmRefuseBothWays checks that each case is refused as dev's transmit
+// policy and as its receive policy, with the case's message.
+func kmRefuseBothWays(t *testing.T, c *kmConn, dev string, cases []kmRefusal) {
+	t.Helper()
+	for _, tc := range cases {
+		for _, where := range []uint16{uapi.DeviceAPolicy, uapi.DeviceARxPolicy} {
+			what := tc.name
+			if where == uapi.DeviceARxPolicy {
+				what = "rx " + what
+			}
+			kmCheckRefusal(t, what, c.set(dev, kmNest(where, tc.policy...)), tc.msg)
+		}
+	}
+}
+
+// kmAcceptBothWays sets each policy as dev's transmit and receive policy
+// in one request and checks that both read back exactly as set.
+func kmAcceptBothWays(t *testing.T, c *kmConn, dev string, accepted [][]kmA) {
+	t.Helper()
+	for _, p := range accepted {
+		if r := c.set(dev, kmNest(uapi.DeviceAPolicy, p...), kmNest(uapi.DeviceARxPolicy, p...)); r.errno != 0 {
+			t.Errorf("%s: refused: %v: %s", kmCanon(p, false), r.errno, r.msg)
+			continue
+		}
+		g := c.get(dev)
+		kmSame(t, "transmit", g.tx, p)
+		kmSame(t, "receive", g.rx, p)
 	}
 }
 

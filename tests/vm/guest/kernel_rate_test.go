@@ -50,11 +50,7 @@ func TestKernelRateRefused(t *testing.T) {
 		mbit      = 1e6
 		rateAbove = uapi.RateMax + 1
 	)
-	cases := []struct {
-		name   string
-		policy []kmA
-		msg    string
-	}{
+	cases := []kmRefusal{
 		{"rate 0", kmJoin(pass, kmMark(rtRate(0))), rateMsg},
 		{"rate below min", kmJoin(pass, kmMark(rtRate(uapi.RateMin-1))), rateMsg},
 		{"rate above max", kmJoin(pass, kmMark(rtRate(rateAbove))), rateMsg},
@@ -90,15 +86,7 @@ func TestKernelRateRefused(t *testing.T) {
 		{"duplicate twice", kmJoin(pass, rtDup(1), kmMark(rtDup(1))), "INSANE_POLICY_A_DUPLICATE is given more than once"},
 		{"header twice", kmJoin(pass, rtCorrupt(1), rtCorruptHeader(), kmMark(rtCorruptHeader())), "INSANE_POLICY_A_CORRUPT_HEADER is given more than once"},
 	}
-	for _, tc := range cases {
-		for _, where := range []uint16{uapi.DeviceAPolicy, uapi.DeviceARxPolicy} {
-			what := tc.name
-			if where == uapi.DeviceARxPolicy {
-				what = "rx " + what
-			}
-			kmCheckRefusal(t, what, c.set(dev, kmNest(where, tc.policy...)), tc.msg)
-		}
-	}
+	kmRefuseBothWays(t, c, dev, cases)
 	// rtnetlink: the same parser behind IFLA_INFO_DATA, for both policies.
 	rt := kmRtOpen(t, ns)
 	kmCheckRefusal(t, "rtnetlink rate 0", rt.change(dev, pass, kmMark(rtRate(0))), rateMsg)
@@ -128,15 +116,7 @@ func TestKernelRateRefused(t *testing.T) {
 			kmStep(kmMode(uapi.ModePercent), kmPercent(50), rtDup(10), rtCorrupt(1), rtCorruptHeader(), hour),
 			kmStep(kmMode(uapi.ModeDrop), rtDup(10), hour)), kmSeed(11), kdLimit(100)),
 	}
-	for _, p := range accepted {
-		if r := c.set(dev, kmNest(uapi.DeviceAPolicy, p...), kmNest(uapi.DeviceARxPolicy, p...)); r.errno != 0 {
-			t.Errorf("%s: refused: %v: %s", kmCanon(p, false), r.errno, r.msg)
-			continue
-		}
-		g := c.get(dev)
-		kmSame(t, "transmit", g.tx, p)
-		kmSame(t, "receive", g.rx, p)
-	}
+	kmAcceptBothWays(t, c, dev, accepted)
 	// IFLA_INFO_DATA carries them too.
 	p := accepted[len(accepted)-1]
 	data := rt.infoData(dev)
@@ -199,6 +179,29 @@ func (w rtWay) set(c *kmConn, policy ...kmA) {
 	if r := c.set("insane0", kmU32(uapi.DeviceAFlags, uapi.DeviceFRxOff), kmNest(uapi.DeviceAPolicy, policy...)); r.errno != 0 {
 		c.t.Fatalf("policy %s: %v: %s", kmCanon(policy, false), r.errno, r.msg)
 	}
+}
+
+// rtListen listens on w's receiver for a new run of datagrams tagged tag:
+// the receiver, its port and the run.
+func rtListen(t *testing.T, w rtWay, tag uint64) (*vmnet.Receiver, int, uint64) {
+	t.Helper()
+	udpRun++
+	run := tag<<32 | udpRun
+	r, err := vmnet.Listen(w.recvNS, net.JoinHostPort(w.dst, "0"), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, r.Addr().Port, run
+}
+
+// rtBegin waits until insane0 has held nothing for idle, sets policy along
+// w, resets the counters and listens as rtListen does.
+func rtBegin(t *testing.T, c *kmConn, w rtWay, idle time.Duration, tag uint64, policy ...kmA) (*vmnet.Receiver, int, uint64) {
+	t.Helper()
+	rtWaitIdle(t, c, "insane0", idle)
+	w.set(c, policy...)
+	c.set("insane0", kmU32(uapi.DeviceAFlags, uapi.DeviceFResetStats))
+	return rtListen(t, w, tag)
 }
 
 // rtEarliest returns each packet's earliest departure at a serialization
@@ -291,13 +294,7 @@ func rtMax(ds []time.Duration) time.Duration {
 // clock read after each datagram, later than the departure.
 func rtBurst(t *testing.T, tp *Topo, w rtWay, n, size, overhead int, bps uint64) {
 	t.Helper()
-	udpRun++
-	run := uint64(0x25a7e)<<32 | udpRun
-	r, err := vmnet.Listen(w.recvNS, net.JoinHostPort(w.dst, "0"), run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := r.Addr().Port
+	r, port, run := rtListen(t, w, 0x25a7e)
 	var capt *rtCap
 	if !w.rx {
 		capt = rtCapture(t, w.depNS, w.depDev, rtUDPTo(port, false))
@@ -545,16 +542,7 @@ func TestKernelRateBuffer(t *testing.T) {
 				p = rtPass(rtRate(bps), kdLimit(10))
 				what = w.name + " rate 1mbit limit 10"
 			}
-			rtWaitIdle(t, c, "insane0", 10*time.Millisecond)
-			w.set(c, p...)
-			c.set("insane0", kmU32(uapi.DeviceAFlags, uapi.DeviceFResetStats))
-			udpRun++
-			run := uint64(0xb0f)<<32 | udpRun
-			r, err := vmnet.Listen(w.recvNS, net.JoinHostPort(w.dst, "0"), run)
-			if err != nil {
-				t.Fatal(err)
-			}
-			port := r.Addr().Port
+			r, port, run := rtBegin(t, c, w, 10*time.Millisecond, 0xb0f, p...)
 			var capt *rtCap
 			if !w.rx {
 				capt = rtCapture(t, w.depNS, w.depDev, rtUDPTo(port, false))
@@ -834,16 +822,7 @@ func rtExpectReceiver(seen []rtSeen, passed func(k int, copy bool) bool) (map[st
 // insane0's counters.
 func rtExtrasRun(t *testing.T, c *kmConn, w rtWay, policy []kmA, n, size int, header bool, seqs []uint64) ([]rtSeen, vmnet.Received, map[string]uint64, [uapi.StatsAMax + 1]uint64) {
 	t.Helper()
-	rtWaitIdle(t, c, "insane0", 0)
-	w.set(c, policy...)
-	c.set("insane0", kmU32(uapi.DeviceAFlags, uapi.DeviceFResetStats))
-	udpRun++
-	run := uint64(0xd0c)<<32 | udpRun
-	r, err := vmnet.Listen(w.recvNS, net.JoinHostPort(w.dst, "0"), run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := r.Addr().Port
+	r, port, run := rtBegin(t, c, w, 0, 0xd0c, policy...)
 	before := rtNetStats(t, w.recvNS)
 	capt := rtCapture(t, w.capNS, w.capDev, rtIncoming)
 	above := rtCapture(t, w.aboveNS, w.aboveDev, rtUDPTo(port, !w.aboveOut))
@@ -1055,16 +1034,7 @@ func TestKernelExtrasAtDeparture(t *testing.T) {
 	const n, seed = 300, 0xde9a
 	dup := kmPct(50)
 	for _, w := range rtWays(tp) {
-		rtWaitIdle(t, c, "insane0", 0)
-		w.set(c, rtPass(kdDelay(5*time.Millisecond), kdJitter(4*time.Millisecond), kdReorder(), kmU32(uapi.PolicyADuplicate, dup), kmSeed(seed))...)
-		c.set("insane0", kmU32(uapi.DeviceAFlags, uapi.DeviceFResetStats))
-		udpRun++
-		run := uint64(0xde9a)<<32 | udpRun
-		r, err := vmnet.Listen(w.recvNS, net.JoinHostPort(w.dst, "0"), run)
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := r.Addr().Port
+		r, port, run := rtBegin(t, c, w, 0, 0xde9a, rtPass(kdDelay(5*time.Millisecond), kdJitter(4*time.Millisecond), kdReorder(), kmU32(uapi.PolicyADuplicate, dup), kmSeed(seed))...)
 		capt := rtCapture(t, w.capNS, w.capDev, rtUDPTo(port, true))
 		rtSend(t, w.from, w.dst, port, n, 64, run, 0, 200*time.Microsecond)
 		st := rtWaitIdle(t, c, "insane0", 20*time.Millisecond)

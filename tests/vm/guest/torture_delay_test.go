@@ -64,19 +64,7 @@ func TestTortureDelay(t *testing.T) {
 	go flood(tp.Borea, tp.MorganaIP)
 	go flood(tp.Morgana, tp.BoreaIP)
 
-	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; time.Now().Before(deadline); i++ {
-		tx, rx := policies[i%len(policies)], policies[(i/2)%len(policies)]
-		if r := c.set("insane0", kmNest(uapi.DeviceAPolicy, tx...), kmNest(uapi.DeviceARxPolicy, rx...)); r.errno != 0 {
-			t.Fatalf("churn %d: %v: %s", i, r.errno, r.msg)
-		}
-		if i%50 == 49 {
-			RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "down")
-			RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "up")
-			RunIn(t, tp.Borea, "ip", "route", "replace", tp.MorganaIP+"/32", "dev", "insane0")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	ttChurn(t, c, tp, policies, 2, 20*time.Second)
 
 	// Held when the lower goes: transmit packets depart into NO_LOWER;
 	// received ones are insane0's and stay held, through the unload.

@@ -28,7 +28,6 @@ import (
 	"github.com/insane-netdev/insane/go/genl"
 	"github.com/insane-netdev/insane/go/genl/uapi"
 	"github.com/insane-netdev/insane/tests/vm/internal/vmnet"
-	"github.com/mdlayher/genetlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,24 +42,35 @@ func ttSize(light, full int) int {
 	return light
 }
 
+// ttChurn sets insane0's transmit and receive policies (in tp.Borea) from
+// policies in turn for dur, 5 ms apart, the receive one moving on every
+// rxEvery changes; every 50 changes it takes insane0 down and up and puts
+// its route back. It returns how many changes it made.
+func ttChurn(t *testing.T, c *kmConn, tp *Topo, policies [][]kmA, rxEvery int, dur time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(dur)
+	i := 0
+	for ; time.Now().Before(deadline); i++ {
+		tx, rx := policies[i%len(policies)], policies[(i/rxEvery)%len(policies)]
+		if r := c.set("insane0", kmNest(uapi.DeviceAPolicy, tx...), kmNest(uapi.DeviceARxPolicy, rx...)); r.errno != 0 {
+			t.Fatalf("churn %d: %v: %s", i, r.errno, r.msg)
+		}
+		if i%50 == 49 {
+			RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "down")
+			RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "up")
+			RunIn(t, tp.Borea, "ip", "route", "replace", tp.MorganaIP+"/32", "dev", "insane0")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return i
+}
+
 // ttFamily returns the insane generic-netlink family ID, as seen from
 // network namespace ns.
 func ttFamily(t testing.TB, ns string) uint16 {
 	t.Helper()
-	var f genetlink.Family
-	err := vmnet.Do(ns, func() error {
-		c, err := genetlink.Dial(nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		f, err = c.GetFamily(uapi.GenlName)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("GetFamily(%s): %v", uapi.GenlName, err)
-	}
-	return f.ID
+	id, _ := egGroup(t, ns)
+	return id
 }
 
 // ttNl is a raw netlink socket. Unlike a netlink.Conn it hands back every

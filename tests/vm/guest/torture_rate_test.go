@@ -168,20 +168,7 @@ func TestTortureRate(t *testing.T) {
 				}
 			}(w.from)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		i := 0
-		for ; time.Now().Before(deadline); i++ {
-			tx, rx := policies[i%len(policies)], policies[(i/3)%len(policies)]
-			if r := c.set("insane0", kmNest(uapi.DeviceAPolicy, tx...), kmNest(uapi.DeviceARxPolicy, rx...)); r.errno != 0 {
-				t.Fatalf("churn %d: %v: %s", i, r.errno, r.msg)
-			}
-			if i%50 == 49 {
-				RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "down")
-				RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "up")
-				RunIn(t, tp.Borea, "ip", "route", "replace", tp.MorganaIP+"/32", "dev", "insane0")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		i := ttChurn(t, c, tp, policies, 3, 20*time.Second)
 		stopFloods()
 		// What the churn left departs or is flushed: every datagram
 		// handled is counted once, with the copies.
