@@ -73,6 +73,9 @@ type delayRec struct {
 	// packet reached the tool between the two readings, so its true
 	// lateness lies between LateAfter and Lateness.
 	LateAfter *latStat `json:"lateness_after,omitempty"`
+	// LateOrder, with the order kept, is the lateness beyond what the
+	// order rule forced (latenessBeyondOrder), against the reading before.
+	LateOrder *latStat `json:"lateness_beyond_order,omitempty"`
 	SendPath  latStat  `json:"send_path"`
 	// The measured delays (departure - send), the configured moments,
 	// and for a seeded insane run the predictor's draws for the same k.
@@ -381,8 +384,13 @@ func analyzeDelayRun(rec *delayRec, o *delayObs, t delayTool, known bool) {
 			draws[i] = int64(p.Delay)
 		}
 	}
-	late := lateness(o.dep, nominalDepartures(o.send, draws, p.Reorder))
+	nominal := nominalDepartures(o.send, draws, p.Reorder)
+	late := lateness(o.dep, nominal)
 	ls := latencyStats(late)
+	if t.tool == "insane" && p.Jitter > 0 && !p.Reorder {
+		lo := latencyStats(latenessBeyondOrder(o.dep, nominal))
+		rec.LateOrder = &lo
+	}
 	rec.Lateness = &ls
 	rec.LateMin = quantile(late, 0)
 	la := latencyStats(lateness(o.dep, nominalDepartures(o.sendAfter, draws, p.Reorder)))
@@ -849,6 +857,12 @@ func printDelay(r *delayResult, icount bool) {
 			float64(x.SendPath.Median)/1e3, float64(x.SendPath.P99)/1e3,
 			x.Mean/1e6, x.WantMean/1e6, 100*relErr(x.Mean, x.WantMean),
 			x.SD/1e6, x.WantSD/1e6, 100*relErr(x.SD, x.WantSD), pred, rp, errNote(x.Error))
+	}
+	for _, x := range r.Runs {
+		if x.LateOrder != nil {
+			fmt.Printf("\n%s (order kept): lateness beyond what the order forced (departure minus the later of the nominal departure and the predecessor's departure), n %d: p50 %.1f, p99 %.1f, max %.1f µs\n",
+				x.Config, x.LateOrder.N, float64(x.LateOrder.Median)/1e3, float64(x.LateOrder.P99)/1e3, float64(x.LateOrder.Max)/1e3)
+		}
 	}
 
 	if len(r.NoDrop) == 0 && len(r.Held) == 0 {

@@ -122,6 +122,24 @@ func lateness(dep, nominal []int64) []int64 {
 	return v
 }
 
+// latenessBeyondOrder returns, for each packet that left after its
+// predecessor (the packet before it in the one flow) left, its departure
+// minus the later of its nominal departure and its predecessor's actual
+// departure: what the tool added beyond what the order rule forced. A
+// train of packets with one nominal departure leaves one after another,
+// so against its nominal departure the k-th carries the relays of the k-1
+// before it; against its predecessor, only its own.
+func latenessBeyondOrder(dep, nominal []int64) []int64 {
+	var v []int64
+	for i := 1; i < len(dep); i++ {
+		if dep[i] == 0 || dep[i-1] == 0 {
+			continue
+		}
+		v = append(v, dep[i]-max(nominal[i], dep[i-1]))
+	}
+	return v
+}
+
 // measuredDelays returns departure minus send time for each packet that
 // left, and the sequence numbers they belong to.
 func measuredDelays(o *delayObs) (d []int64, seqs []int) {

@@ -142,6 +142,24 @@ func TestLatenessAndDelays(t *testing.T) {
 	}
 }
 
+func TestLatenessBeyondOrder(t *testing.T) {
+	// A train of three with one nominal departure (100), each relay 5
+	// late after the one before; then one whose own nominal (200) binds;
+	// one that never left, and one after it, which has no predecessor.
+	dep := []int64{105, 110, 115, 203, 0, 400}
+	nominal := []int64{100, 100, 100, 200, 300, 390}
+	got := latenessBeyondOrder(dep, nominal)
+	want := []int64{5, 5, 3}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}
+
 func TestReplay(t *testing.T) {
 	a := newDelayObs(3)
 	b := newDelayObs(3)
