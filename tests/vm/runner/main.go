@@ -56,6 +56,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -109,10 +110,14 @@ type config struct {
 	append   string
 	debug    bool
 	timeout  time.Duration
-	verbose  bool
-	console  bool
-	root     string
-	cri      string // a container runtime to pack (cri.go)
+	// bootLimit: a boot whose init has said nothing by then is killed
+	// and booted again, at most bootTries times in all (0: no limit).
+	bootLimit time.Duration
+	bootTries int
+	verbose   bool
+	console   bool
+	root      string
+	cri       string // a container runtime to pack (cri.go)
 
 	// go test -exec: the test binary go test built and its arguments.
 	testBinary string
@@ -162,6 +167,8 @@ func main() {
 	flag.StringVar(&cfg.append, "append", "", "extra kernel command line arguments")
 	flag.BoolVar(&cfg.debug, "debug", false, "debug kernel run (make test-debug): see debug.go")
 	flag.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "overall limit for the VM run")
+	flag.DurationVar(&cfg.bootLimit, "boot-limit", 5*time.Minute, "boot again if the guest's init has not started this long after QEMU did (0: wait for -timeout)")
+	flag.IntVar(&cfg.bootTries, "boot-tries", 3, "boots at most, with -boot-limit")
 	flag.BoolVar(&cfg.verbose, "v", false, "stream the guest's raw test output")
 	flag.BoolVar(&cfg.console, "console", false, "also stream the guest console (kernel log) to stderr")
 	flag.StringVar(&cfg.cri, "cri", "", "directory with containerd, runc and crictl to pack into the guest, for TestCRI (make test-cri)")
@@ -271,7 +278,28 @@ func run(ctx context.Context, cfg *config) (bool, error) {
 		return false, err
 	}
 	fmt.Fprintf(cfg.msgOut(), "vm: initramfs %s built in %.1fs; booting %s\n", rel(cfg.root, initrd), time.Since(start).Seconds(), cfg.kernel)
-	return boot(ctx, cfg, initrd)
+	for try := 1; ; try++ {
+		limit := cfg.bootLimit
+		if try >= cfg.bootTries {
+			limit = 0 // the last boot runs to -timeout and is reported
+		}
+		ok, err := boot(ctx, cfg, initrd, limit)
+		if !errors.Is(err, errBootHung) {
+			return ok, err
+		}
+		fmt.Fprintf(cfg.msgOut(), "vm: the guest's init had not started %v after boot %d of %d (the kernel hung before user space: last console line %q); booting again\n",
+			limit, try, cfg.bootTries, lastLine(filepath.Join(cfg.out, "console.log")))
+	}
+}
+
+// errBootHung: the guest's init had not started by the boot limit.
+var errBootHung = errors.New("the guest's init did not start in time")
+
+// lastLine returns the last non-empty line of the file at path.
+func lastLine(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // lockOut takes an exclusive lock on the output directory, waiting for any
@@ -399,7 +427,9 @@ func qemuArgs(cfg *config, initrd, consolePath, resultsPath, testsPath string) [
 }
 
 // boot runs QEMU and reports whether the guest's run was good.
-func boot(ctx context.Context, cfg *config, initrd string) (bool, error) {
+// boot runs QEMU once. With limit, a guest whose init has not begun that
+// long after QEMU started is killed, and boot returns errBootHung.
+func boot(ctx context.Context, cfg *config, initrd string, limit time.Duration) (bool, error) {
 	consoleLog := filepath.Join(cfg.out, "console.log")
 	guestLog := filepath.Join(cfg.out, "guest.log")
 	eventsLog := filepath.Join(cfg.out, "events.json")
@@ -482,6 +512,21 @@ func boot(ctx context.Context, cfg *config, initrd string) (bool, error) {
 		f.Close()
 	}
 
+	// The watchdog: the results port's first marker comes from init.
+	var hung atomic.Bool
+	if limit > 0 {
+		watch := time.AfterFunc(limit, func() {
+			s.mu.Lock()
+			begun := s.res.Begun
+			s.mu.Unlock()
+			if !begun {
+				hung.Store(true)
+				_ = cmd.Process.Kill()
+			}
+		})
+		defer watch.Stop()
+	}
+
 	consoleDone := make(chan error, 1)
 	if consoleR != nil {
 		go func() { consoleDone <- saveConsole(consoleR, consoleLog, cfg.console) }()
@@ -514,6 +559,9 @@ func boot(ctx context.Context, cfg *config, initrd string) (bool, error) {
 	}
 	if err := <-consoleDone; err != nil {
 		return false, err
+	}
+	if hung.Load() {
+		return false, errBootHung
 	}
 	s.res.Finish()
 	elapsed := time.Since(started)

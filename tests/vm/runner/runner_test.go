@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -174,4 +175,34 @@ func TestLockOut(t *testing.T) {
 		t.Fatalf("after the first run ended: %v", err)
 	}
 	unlock2()
+}
+
+// A fake QEMU that never starts init is killed at the boot limit, and
+// boot says so; one whose init begins and ends is reported as usual.
+func TestBootWatchdog(t *testing.T) {
+	dir := t.TempDir()
+	fake := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := &config{mode: "exec", accel: "tcg", smp: 1, mem: "1G", kernel: "k", out: dir, root: dir,
+		timeout: time.Minute, msgs: io.Discard, qemu: fake("hang", "exec sleep 60")}
+	start := time.Now()
+	_, err := boot(context.Background(), cfg, "i", 300*time.Millisecond)
+	if !errors.Is(err, errBootHung) {
+		t.Fatalf("a boot that never reaches init: %v, want errBootHung", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the hung boot took %v to give up", d)
+	}
+	cfg.qemu = fake("ok", "echo '@@@ begin' >&3\necho '@@@ done' >&3")
+	if _, err := boot(context.Background(), cfg, "i", 30*time.Second); err != nil {
+		t.Fatalf("a boot whose init began: %v", err)
+	}
+	if got := lastLine(filepath.Join(dir, "gone")); got != "" {
+		t.Errorf("lastLine of a missing file: %q", got)
+	}
 }
