@@ -771,6 +771,8 @@ void insane_delay_flush(struct insane_dev *ins)
 		if (!q->flows)
 			continue;
 		for (i = 0; i < INSANE_DELAY_FLOWS; i++) {
+			/* No flushed departure holds back what comes next. */
+			atomic64_set(&q->flows[i].last, 0);
 			atomic_set(&q->flows[i].enq, 0);
 			atomic_set(&q->flows[i].rel, 0);
 		}

@@ -354,6 +354,43 @@ func TestKernelDelayLimitAndFlush(t *testing.T) {
 	if st[uapi.StatsADropFlushed] != limit || st[uapi.StatsAHeldPackets] != 0 || st[uapi.StatsAHeldBytes] != 0 {
 		t.Errorf("after down: flushed %d held %d/%d", st[uapi.StatsADropFlushed], st[uapi.StatsAHeldPackets], st[uapi.StatsAHeldBytes])
 	}
+
+	// A flush forgets its flows' departures: a flow's datagram held for
+	// 30 s is flushed; after up, under delay 10ms, the same flow's next
+	// datagram (one connected socket: one 4-tuple, one bucket) leaves
+	// 10 ms after its send, not behind the one that never departed.
+	up := func() {
+		RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "up")
+		RunIn(t, tp.Borea, "ip", "route", "replace", tp.MorganaIP+"/32", "dev", "insane0")
+	}
+	up()
+	var conn net.Conn
+	if err := vmnet.Do(tp.Borea, func() (err error) {
+		conn, err = net.Dial("udp4", tp.MorganaIP+":9")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(30*time.Second))
+	if _, err := conn.Write(make([]byte, vmnet.MinSize)); err != nil {
+		t.Fatal(err)
+	}
+	if st = c.get("insane0").d.Stats; st[uapi.StatsAHeldPackets] != 1 {
+		t.Fatalf("one datagram sent under delay 30s: held %d", st[uapi.StatsAHeldPackets])
+	}
+	RunIn(t, tp.Borea, "ip", "link", "set", "insane0", "down")
+	up()
+	c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(10*time.Millisecond))
+	relayed := c.get("insane0").d.Stats[uapi.StatsARelayedPackets]
+	start := time.Now()
+	if _, err := conn.Write(make([]byte, vmnet.MinSize)); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 5*time.Second, "the flow's datagram after the flush relayed", func() bool {
+		return c.get("insane0").d.Stats[uapi.StatsARelayedPackets] == relayed+1
+	})
+	t.Logf("the flow's datagram after the flush left within %v of its send", time.Since(start))
 }
 
 // Teardown with many packets held both ways: deleting the device, deleting

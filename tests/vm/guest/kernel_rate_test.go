@@ -1270,7 +1270,7 @@ func TestKernelRateTeardown(t *testing.T) {
 			start := time.Now()
 			sent, got := UDPFlow(t, w.from, w.recvNS, w.dst, vmnet.SendOptions{Count: 1})
 			if len(got.Seqs) != 1 {
-				t.Fatalf("%s: the datagram after up did not arrive", w.name)
+				t.Fatalf("%s: the datagram after up did not arrive; counters %v", w.name, c.get("insane0").d.Stats)
 			}
 			if d := got.At[0].Sub(sent.At[0]); d > 2*time.Second {
 				t.Errorf("%s: the datagram sent after up took %v: the clock did not start over", w.name, d)
