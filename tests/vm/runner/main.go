@@ -426,9 +426,9 @@ func qemuArgs(cfg *config, initrd, consolePath, resultsPath, testsPath string) [
 	return args
 }
 
-// boot runs QEMU and reports whether the guest's run was good.
-// boot runs QEMU once. With limit, a guest whose init has not begun that
-// long after QEMU started is killed, and boot returns errBootHung.
+// boot runs QEMU once and reports whether the guest's run was good. With
+// limit, a guest whose init has not begun that long after QEMU started is
+// killed, and boot returns errBootHung.
 func boot(ctx context.Context, cfg *config, initrd string, limit time.Duration) (bool, error) {
 	consoleLog := filepath.Join(cfg.out, "console.log")
 	guestLog := filepath.Join(cfg.out, "guest.log")
