@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,10 +22,11 @@ import (
 //   - cost: instructions per packet of insane "mode pass delay 1ms" and
 //     netem "delay 1ms limit 1000000" with the throughput phase's UDP
 //     source (measureSrc), beside the lower alone and insane pass;
-//   - timing, order, distribution and replay: one UDP sender paces
-//     numbered datagrams to 10.2.0.2 at -delay-rate, reading
-//     CLOCK_REALTIME right before and right after each send(2); a packet
-//     socket on low0 with SO_TIMESTAMPNS receives each datagram as it
+//   - timing, poisson, order, distribution and replay: one UDP sender
+//     paces numbered datagrams to 10.2.0.2 at -delay-rate (the poisson
+//     part: delay 10ms again, with exponential gaps of that mean, see
+//     delayTraffic), reading CLOCK_REALTIME right before and right
+//     after each send(2); a packet socket on low0 with SO_TIMESTAMPNS receives each datagram as it
 //     leaves (the stamp is taken in dev_queue_xmit_nit(), right before
 //     the lower's ndo_start_xmit, on CLOCK_REALTIME); its reader runs
 //     SCHED_IDLE (-delay-reader-idle), so that, woken by a departure, it
@@ -51,7 +53,7 @@ const (
 
 // delayRec is one paced run of the delay phase.
 type delayRec struct {
-	Part   string `json:"part"` // timing, order, dist, replay
+	Part   string `json:"part"` // timing, poisson, order, dist, replay
 	Tool   string `json:"tool"` // insane or netem
 	Config string `json:"config"`
 	// Rate is the sending rate achieved (datagrams per second of guest
@@ -254,7 +256,7 @@ func delayCostCases() []dropper {
 var delayReaderIdle = true
 
 // delayParts are the parts of the phase, all by default.
-const delayParts = "cost,timing,order,dist,replay,nodrop,memory"
+const delayParts = "cost,timing,poisson,order,dist,replay,nodrop,memory"
 
 func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 	res := &delayResult{Reps: o.delayReps, Seconds: o.dur.Seconds()}
@@ -289,6 +291,8 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 	steps := []step{
 		{"timing", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true},
 		{"timing", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true},
+		{"poisson", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true},
+		{"poisson", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true},
 		{"order", insaneDelayTool(c, uni), o.delayCount, true},
 		{"order", netemDelayTool("delay", "10ms", "5ms", "limit", "1000000"), o.delayCount, false},
 		{"order", insaneDelayTool(c, reo), o.delayCount, true},
@@ -304,7 +308,7 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 		if !part(s.part) {
 			continue
 		}
-		rec, obs, err := delayRun(s.t, s.n, o.delayRate, uint64(i+1))
+		rec, obs, err := delayRun(s.t, s.n, o.delayRate, uint64(i+1), s.part == "poisson")
 		if err != nil {
 			return res, err
 		}
@@ -425,9 +429,9 @@ func netemPolicy(cmd string) genl.Policy {
 	return p
 }
 
-// delayRun sends n numbered datagrams at rate through tool t and returns
-// what it saw.
-func delayRun(t delayTool, n int, rate float64, runID uint64) (delayRec, delayObs, error) {
+// delayRun sends n numbered datagrams at rate through tool t, Poisson
+// paced if poisson, and returns what it saw.
+func delayRun(t delayTool, n int, rate float64, runID uint64, poisson bool) (delayRec, delayObs, error) {
 	rec := delayRec{Tool: t.tool, Config: t.config, Sent: n}
 	if err := t.setup(); err != nil {
 		return rec, delayObs{}, fmt.Errorf("delay: %s: %w", t.config, err)
@@ -435,7 +439,7 @@ func delayRun(t delayTool, n int, rate float64, runID uint64) (delayRec, delayOb
 	d0, err := t.dropped()
 	if err == nil {
 		var o delayObs
-		o, err = delayTraffic(n, rate, runID)
+		o, err = delayTraffic(n, rate, runID, poisson)
 		if err == nil {
 			var d1 uint64
 			if d1, err = t.dropped(); err == nil {
@@ -466,8 +470,14 @@ func delayRun(t delayTool, n int, rate float64, runID uint64) (delayRec, delayOb
 
 // delayTraffic sends datagrams 0 to n-1, tagged runID, paced at rate on
 // CLOCK_REALTIME (absolute sleeps, 1 ns of timer slack), and receives them
-// on low0 until none has arrived for 300 ms.
-func delayTraffic(n int, rate float64, runID uint64) (delayObs, error) {
+// on low0 until none has arrived for 300 ms. Paced periodically, the
+// datagrams are 1/rate apart, and a delay that is a multiple of that gap
+// (10 ms at 10,000/s) has each departure fall at the same point of a
+// later datagram's send(2): the figures then depend on that one phase.
+// Poisson pacing (RFC 2330's sampling, seeded by runID) draws each gap
+// from the exponential distribution of mean 1/rate, so that departures
+// fall anywhere in the sends, as often as the time they take.
+func delayTraffic(n int, rate float64, runID uint64, poisson bool) (delayObs, error) {
 	o := newDelayObs(n)
 	ps, us, err := trafficSockets(true)
 	if err != nil {
@@ -507,11 +517,9 @@ func delayTraffic(n int, rate float64, runID uint64) (delayObs, error) {
 	buf := make([]byte, delaySize)
 	binary.BigEndian.PutUint64(buf, delayMagic)
 	binary.BigEndian.PutUint64(buf[8:], runID)
-	gap := int64(1e9 / rate)
 	begin := time.Now()
-	first := begin.UnixNano() + int64(time.Millisecond)
-	for i := 0; i < n; i++ {
-		due := first + int64(i)*gap
+	dues := paceSchedule(n, begin.UnixNano()+int64(time.Millisecond), int64(1e9/rate), runID, poisson)
+	for i, due := range dues {
 		for time.Now().UnixNano() < due {
 			ts := unix.NsecToTimespec(due)
 			if err := unix.ClockNanosleep(unix.CLOCK_REALTIME, unix.TIMER_ABSTIME, &ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
@@ -541,6 +549,24 @@ func delayTraffic(n int, rate float64, runID uint64) (delayObs, error) {
 	}
 	o.captureDrops = st.Drops
 	return o, nil
+}
+
+// paceSchedule returns the n send times of a paced run from first on: gap
+// apart, or (poisson) with gaps drawn from the exponential distribution of
+// mean gap, seeded by seed.
+func paceSchedule(n int, first, gap int64, seed uint64, poisson bool) []int64 {
+	dues := make([]int64, n)
+	gaps := rand.New(rand.NewPCG(delaySeed, seed))
+	due := first
+	for i := range dues {
+		if i > 0 && poisson {
+			due += int64(gaps.ExpFloat64() * float64(gap))
+		} else if i > 0 {
+			due += gap
+		}
+		dues[i] = due
+	}
+	return dues
 }
 
 // stampOf returns the SCM_TIMESTAMPNS of a message's control data.

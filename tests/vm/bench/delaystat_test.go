@@ -212,3 +212,48 @@ func TestDelaySeq(t *testing.T) {
 		t.Error("a short datagram taken")
 	}
 }
+
+func TestPaceSchedule(t *testing.T) {
+	const n, first, gap = 20000, int64(1e9), int64(100000)
+	p := paceSchedule(n, first, gap, 3, false)
+	for i, d := range p {
+		if want := first + int64(i)*gap; d != want {
+			t.Fatalf("periodic: send %d at %d, want %d", i, d, want)
+		}
+	}
+	q := paceSchedule(n, first, gap, 3, true)
+	if q[0] != first {
+		t.Fatalf("poisson: first send at %d, want %d", q[0], first)
+	}
+	g := make([]float64, n-1)
+	for i := 1; i < n; i++ {
+		if q[i] < q[i-1] {
+			t.Fatalf("poisson: send %d before send %d", i, i-1)
+		}
+		g[i-1] = float64(q[i] - q[i-1])
+	}
+	// Exponential gaps: the mean's sd is gap/sqrt(n), the sample sd's
+	// about gap*sqrt(2/n) (kurtosis 9); 4 sigma each.
+	mean, sd := moments(g)
+	m := float64(len(g))
+	if d := math.Abs(mean - float64(gap)); d > 4*float64(gap)/math.Sqrt(m) {
+		t.Errorf("poisson: mean gap %.0f ns, want %d within 4 sigma", mean, gap)
+	}
+	if d := math.Abs(sd - float64(gap)); d > 4*float64(gap)*math.Sqrt(2/m) {
+		t.Errorf("poisson: gap sd %.0f ns, want %d (exponential) within 4 sigma", sd, gap)
+	}
+	again := paceSchedule(n, first, gap, 3, true)
+	other := paceSchedule(n, first, gap, 4, true)
+	same := 0
+	for i := range q {
+		if again[i] != q[i] {
+			t.Fatalf("poisson: seed 3 twice differs at send %d", i)
+		}
+		if other[i] == q[i] {
+			same++
+		}
+	}
+	if same > 1 {
+		t.Errorf("poisson: seeds 3 and 4 agree on %d sends", same)
+	}
+}
