@@ -13,7 +13,7 @@
  * INSANE_DELAY_BATCH packets and re-arms for the rest.
  *
  * A dense transmit stream (packets held on this CPU less than
- * INSANE_DELAY_SLACK_NS apart, on average) is released as netem's is: each
+ * INSANE_DELAY_DENSE_NS apart, on average) is released as netem's is: each
  * packet held first sends on what is due, so that the packets of a steady
  * stream leave less than one gap late without a timer interrupt each, and
  * the timer, armed up to INSANE_DELAY_SLACK_NS past the head's departure,
@@ -49,13 +49,16 @@
 #define INSANE_DELAY_BATCH	256
 /* How long a packet waits for its flow's predecessor on another CPU. */
 #define INSANE_DELAY_WAIT_NS	(10 * NSEC_PER_USEC)
-/*
- * The most the timer of a dense transmit stream runs past the head's
- * departure, and the mean gap between holds below which a stream is dense.
- */
+/* How far past the head's departure a dense transmit stream's timer runs. */
 #define INSANE_DELAY_SLACK_NS	(20 * NSEC_PER_USEC)
-/* The gap's average: an EWMA of weight 1/8, each gap counted up to 1 ms. */
-#define INSANE_DELAY_GAP_SHIFT	3
+/*
+ * The mean gap between holds below which a stream is dense: an EWMA of
+ * weight 1/16, each gap counted up to 1 ms. A sparse stream's bursts (the
+ * short gaps of a Poisson stream of 10,000 packets/s) do not bring the
+ * mean down to it, so that their last packets do not wait for the slack.
+ */
+#define INSANE_DELAY_DENSE_NS	(10 * NSEC_PER_USEC)
+#define INSANE_DELAY_GAP_SHIFT	4
 #define INSANE_DELAY_GAP_MAX	NSEC_PER_MSEC
 
 struct insane_delay_cpu {
@@ -475,7 +478,7 @@ static void insane_delay_release(struct insane_delay_cpu *c, u64 now,
 static u64 insane_delay_slack(const struct insane_delay_cpu *c)
 {
 	return c->q->dir == INSANE_DIRECTION_TX &&
-	       c->gap < INSANE_DELAY_SLACK_NS ? INSANE_DELAY_SLACK_NS : 0;
+	       c->gap < INSANE_DELAY_DENSE_NS ? INSANE_DELAY_SLACK_NS : 0;
 }
 
 /**

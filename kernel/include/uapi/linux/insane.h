@@ -395,7 +395,7 @@
  * Each CPU holds its own queue of each direction, in departure order,
  * released by a timer pinned to that CPU: no lock is shared. A packet
  * never departs before its time. A dense transmit stream (holds on a CPU
- * less than 20 us apart on average) is also released by its own packets,
+ * less than 10 us apart on average) is also released by its own packets,
  * as netem's queue is: each hold sends on what is due, and the timer then
  * runs up to 20 us past the head's departure. A packet that finds its
  * CPU's queue holding LIMIT packets is dropped and counted in
