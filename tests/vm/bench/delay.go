@@ -26,12 +26,12 @@ import (
 //     paces numbered datagrams to 10.2.0.2 at -delay-rate (the poisson
 //     part: delay 10ms again, with exponential gaps of that mean, see
 //     delayTraffic), reading CLOCK_REALTIME right before and right
-//     after each send(2); a packet socket on low0 with SO_TIMESTAMPNS receives each datagram as it
-//     leaves (the stamp is taken in dev_queue_xmit_nit(), right before
-//     the lower's ndo_start_xmit, on CLOCK_REALTIME); its reader runs
-//     SCHED_IDLE (-delay-reader-idle), so that, woken by a departure, it
-//     never preempts the sender between its reading and the tool. A datagram's
-//     lateness is its departure minus its nominal departure, its send
+//     after each send(2); a packet socket on low0 with SO_TIMESTAMPNS
+//     receives each datagram as it leaves (the stamp is taken in
+//     dev_queue_xmit_nit(), right before the lower's ndo_start_xmit, on
+//     CLOCK_REALTIME); its reader runs SCHED_IDLE (-delay-reader-idle),
+//     so that, woken by a departure, it never preempts the sender between
+//     its reading and the tool. A datagram's lateness is its departure minus its nominal departure, its send
 //     time (the reading before send(2)) plus its delay: the configured
 //     one without jitter, the Go predictor's draw for a seeded jitter
 //     (genl.Predictor.Delay, by the header's "Order" through
