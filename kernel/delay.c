@@ -62,7 +62,7 @@
 #define INSANE_DELAY_GAP_MAX	NSEC_PER_MSEC
 
 struct insane_delay_cpu {
-	struct rb_root tree;		/* earlier than the list's tail */
+	struct rb_root_cached tree;	/* earlier than the list's tail */
 	struct sk_buff *head, *tail;	/* in departure order */
 	struct hrtimer timer;
 	/*
@@ -263,7 +263,7 @@ static bool insane_delay_before(const struct sk_buff *a,
 
 static struct sk_buff *insane_delay_tree_first(struct insane_delay_cpu *c)
 {
-	struct rb_node *n = rb_first(&c->tree);
+	struct rb_node *n = rb_first_cached(&c->tree);
 
 	return n ? rb_to_skb(n) : NULL;
 }
@@ -286,7 +286,7 @@ static void insane_delay_unlink(struct insane_delay_cpu *c,
 		if (!c->head)
 			c->tail = NULL;
 	} else {
-		rb_erase(&skb->rbnode, &c->tree);
+		rb_erase_cached(&skb->rbnode, &c->tree);
 	}
 	c->len--;
 }
@@ -297,6 +297,7 @@ static bool insane_delay_insert(struct insane_delay_cpu *c,
 {
 	struct sk_buff *first = insane_delay_peek(c);
 	struct rb_node **link, *parent = NULL;
+	bool leftmost = true;
 
 	insane_delay_cb(skb)->arrival = c->arrivals++;
 	c->len++;
@@ -308,16 +309,18 @@ static bool insane_delay_insert(struct insane_delay_cpu *c,
 			c->head = skb;
 		c->tail = skb;
 	} else {
-		link = &c->tree.rb_node;
+		link = &c->tree.rb_root.rb_node;
 		while (*link) {
 			parent = *link;
-			if (insane_delay_before(skb, rb_to_skb(parent)))
+			if (insane_delay_before(skb, rb_to_skb(parent))) {
 				link = &parent->rb_left;
-			else
+			} else {
 				link = &parent->rb_right;
+				leftmost = false;
+			}
 		}
 		rb_link_node(&skb->rbnode, parent, link);
-		rb_insert_color(&skb->rbnode, &c->tree);
+		rb_insert_color_cached(&skb->rbnode, &c->tree, leftmost);
 	}
 	return !first || insane_delay_before(skb, first);
 }
@@ -698,7 +701,7 @@ int insane_delay_init(struct insane_dev *ins)
 		for_each_possible_cpu(cpu) {
 			struct insane_delay_cpu *c = per_cpu_ptr(q->cpu, cpu);
 
-			c->tree = RB_ROOT;
+			c->tree = RB_ROOT_CACHED;
 			c->q = q;
 			c->gap = INSANE_DELAY_GAP_MAX;
 			hrtimer_init(&c->timer, CLOCK_MONOTONIC,
