@@ -53,9 +53,12 @@ const (
 
 // delayRec is one paced run of the delay phase.
 type delayRec struct {
-	Part   string `json:"part"` // timing, poisson, order, dist, replay
-	Tool   string `json:"tool"` // insane or netem
-	Config string `json:"config"`
+	Part string `json:"part"` // timing, poisson, order, dist, replay
+	// Schedule seeds a poisson run's send times: the two tools' runs of
+	// one schedule send at the same moments after their start.
+	Schedule uint64 `json:"schedule,omitempty"`
+	Tool     string `json:"tool"` // insane or netem
+	Config   string `json:"config"`
 	// Rate is the sending rate achieved (datagrams per second of guest
 	// time, first to last send).
 	Rate         float64 `json:"rate_pps"`
@@ -95,6 +98,8 @@ type delayRec struct {
 	ReplayMax      int64   `json:"replay_max_ns,omitempty"`
 	Seconds        float64 `json:"seconds"`
 	Error          string  `json:"error,omitempty"`
+	// late is each datagram's lateness, for the pooled figures.
+	late []int64
 }
 
 // noDropRec is one run of pktgen through a long delay.
@@ -136,10 +141,12 @@ type delayDevMem struct {
 
 // delayResult is the delay phase's report.
 type delayResult struct {
-	Reps    int          `json:"reps"`
-	Seconds float64      `json:"run_seconds"`
-	Cost    []runRec     `json:"cost,omitempty"`
-	Runs    []delayRec   `json:"runs,omitempty"`
+	Reps    int        `json:"reps"`
+	Seconds float64    `json:"run_seconds"`
+	Cost    []runRec   `json:"cost,omitempty"`
+	Runs    []delayRec `json:"runs,omitempty"`
+	// Pooled is each tool's lateness over every poisson schedule.
+	Pooled  []pooledLate `json:"poisson_pooled,omitempty"`
 	NoDrop  []noDropRec  `json:"nodrop,omitempty"`
 	Held    []heldMemRec `json:"held,omitempty"`
 	Devices *delayDevMem `json:"devices,omitempty"`
@@ -283,36 +290,44 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 	normCorr := normal
 	normCorr.Correlation = 50
 	type step struct {
-		part  string
-		t     delayTool
-		n     int
-		known bool // the nominal departure is known
+		part     string
+		t        delayTool
+		n        int
+		known    bool   // the nominal departure is known
+		schedule uint64 // poisson: the send times' seed
 	}
 	steps := []step{
-		{"timing", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true},
-		{"timing", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true},
-		{"poisson", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true},
-		{"poisson", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true},
-		{"order", insaneDelayTool(c, uni), o.delayCount, true},
-		{"order", netemDelayTool("delay", "10ms", "5ms", "limit", "1000000"), o.delayCount, false},
-		{"order", insaneDelayTool(c, reo), o.delayCount, true},
-		{"dist", insaneDelayTool(c, normal), o.delayDist, true},
-		{"replay", insaneDelayTool(c, normal), o.delayDist, true},
-		{"dist", netemDelayTool("delay", "10ms", "2ms", "distribution", "normal", "limit", "1000000"), o.delayDist, false},
-		{"replay", netemDelayTool("delay", "10ms", "2ms", "distribution", "normal", "limit", "1000000"), o.delayDist, false},
-		{"dist", insaneDelayTool(c, uniCorr), o.delayDist, true},
-		{"dist", insaneDelayTool(c, normCorr), o.delayDist, true},
+		{"timing", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true, 0},
+		{"timing", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true, 0},
 	}
+	// Paired: both tools send on each schedule, so that a difference
+	// between them is not a difference between schedules.
+	for k := 1; k <= o.delaySchedules; k++ {
+		steps = append(steps,
+			step{"poisson", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true, uint64(k)},
+			step{"poisson", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true, uint64(k)})
+	}
+	steps = append(steps, []step{
+		{"order", insaneDelayTool(c, uni), o.delayCount, true, 0},
+		{"order", netemDelayTool("delay", "10ms", "5ms", "limit", "1000000"), o.delayCount, false, 0},
+		{"order", insaneDelayTool(c, reo), o.delayCount, true, 0},
+		{"dist", insaneDelayTool(c, normal), o.delayDist, true, 0},
+		{"replay", insaneDelayTool(c, normal), o.delayDist, true, 0},
+		{"dist", netemDelayTool("delay", "10ms", "2ms", "distribution", "normal", "limit", "1000000"), o.delayDist, false, 0},
+		{"replay", netemDelayTool("delay", "10ms", "2ms", "distribution", "normal", "limit", "1000000"), o.delayDist, false, 0},
+		{"dist", insaneDelayTool(c, uniCorr), o.delayDist, true, 0},
+		{"dist", insaneDelayTool(c, normCorr), o.delayDist, true, 0},
+	}...)
 	var prev *delayObs
 	for i, s := range steps {
 		if !part(s.part) {
 			continue
 		}
-		rec, obs, err := delayRun(s.t, s.n, o.delayRate, uint64(i+1), s.part == "poisson")
+		rec, obs, err := delayRun(s.t, s.n, o.delayRate, uint64(i+1), s.schedule)
 		if err != nil {
 			return res, err
 		}
-		rec.Part = s.part
+		rec.Part, rec.Schedule = s.part, s.schedule
 		if rec.Error == "" {
 			analyzeDelayRun(&rec, &obs, s.t, s.known)
 			if s.part == "replay" && prev != nil {
@@ -323,6 +338,7 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 		fmt.Printf("  %s %s: %d of %d left in %.1f s, %d reordered%s\n", s.part, rec.Config, rec.Received, rec.Sent, rec.Seconds, rec.Reordered, errNote(rec.Error))
 		res.Runs = append(res.Runs, rec)
 	}
+	res.Pooled = poolLateness(res.Runs, "poisson")
 	fmt.Printf("  paced runs done at %s\n", time.Since(start).Round(time.Second))
 
 	if part("nodrop") {
@@ -396,6 +412,7 @@ func analyzeDelayRun(rec *delayRec, o *delayObs, t delayTool, known bool) {
 		rec.LateOrder = &lo
 	}
 	rec.Lateness = &ls
+	rec.late = late
 	rec.LateMin = quantile(late, 0)
 	la := latencyStats(lateness(o.dep, nominalDepartures(o.sendAfter, draws, p.Reorder)))
 	rec.LateAfter = &la
@@ -430,8 +447,9 @@ func netemPolicy(cmd string) genl.Policy {
 }
 
 // delayRun sends n numbered datagrams at rate through tool t, Poisson
-// paced if poisson, and returns what it saw.
-func delayRun(t delayTool, n int, rate float64, runID uint64, poisson bool) (delayRec, delayObs, error) {
+// paced on the send times seeded by schedule if it is not 0, and returns
+// what it saw.
+func delayRun(t delayTool, n int, rate float64, runID, schedule uint64) (delayRec, delayObs, error) {
 	rec := delayRec{Tool: t.tool, Config: t.config, Sent: n}
 	if err := t.setup(); err != nil {
 		return rec, delayObs{}, fmt.Errorf("delay: %s: %w", t.config, err)
@@ -439,7 +457,7 @@ func delayRun(t delayTool, n int, rate float64, runID uint64, poisson bool) (del
 	d0, err := t.dropped()
 	if err == nil {
 		var o delayObs
-		o, err = delayTraffic(n, rate, runID, poisson)
+		o, err = delayTraffic(n, rate, runID, schedule)
 		if err == nil {
 			var d1 uint64
 			if d1, err = t.dropped(); err == nil {
@@ -474,10 +492,11 @@ func delayRun(t delayTool, n int, rate float64, runID uint64, poisson bool) (del
 // datagrams are 1/rate apart, and a delay that is a multiple of that gap
 // (10 ms at 10,000/s) has each departure fall at the same point of a
 // later datagram's send(2): the figures then depend on that one phase.
-// Poisson pacing (RFC 2330's sampling, seeded by runID) draws each gap
-// from the exponential distribution of mean 1/rate, so that departures
-// fall anywhere in the sends, as often as the time they take.
-func delayTraffic(n int, rate float64, runID uint64, poisson bool) (delayObs, error) {
+// Poisson pacing (RFC 2330's sampling; schedule, unless 0, seeds it)
+// draws each gap from the exponential distribution of mean 1/rate, so
+// that departures fall anywhere in the sends, as often as the time they
+// take.
+func delayTraffic(n int, rate float64, runID, schedule uint64) (delayObs, error) {
 	o := newDelayObs(n)
 	ps, us, err := trafficSockets(true)
 	if err != nil {
@@ -518,7 +537,7 @@ func delayTraffic(n int, rate float64, runID uint64, poisson bool) (delayObs, er
 	binary.BigEndian.PutUint64(buf, delayMagic)
 	binary.BigEndian.PutUint64(buf[8:], runID)
 	begin := time.Now()
-	dues := paceSchedule(n, begin.UnixNano()+int64(time.Millisecond), int64(1e9/rate), runID, poisson)
+	dues := paceSchedule(n, begin.UnixNano()+int64(time.Millisecond), int64(1e9/rate), schedule, schedule != 0)
 	for i, due := range dues {
 		for time.Now().UnixNano() < due {
 			ts := unix.NsecToTimespec(due)
@@ -878,11 +897,24 @@ func printDelay(r *delayResult, icount bool) {
 		if x.ReplayCompared > 0 {
 			rp = fmt.Sprintf("%d of %d (max %.1f µs)", x.ReplayWithin, x.ReplayCompared, float64(x.ReplayMax)/1e3)
 		}
+		part := x.Part
+		if x.Schedule != 0 {
+			part = fmt.Sprintf("%s, schedule %d", x.Part, x.Schedule)
+		}
 		fmt.Printf("| %s | %s | %d | %d | %.0f | %d (%.2f %%) | %s | %.1f, %.1f | %.4f ms (%.4f, %+.2f %%) | %.4f ms (%.4f, %+.2f %%) | %s | %s |%s\n",
-			x.Part, x.Config, x.Sent, x.Received, x.Rate, x.Reordered, 100*float64(x.Reordered)/float64(max(x.Received, 1)), late,
+			part, x.Config, x.Sent, x.Received, x.Rate, x.Reordered, 100*float64(x.Reordered)/float64(max(x.Received, 1)), late,
 			float64(x.SendPath.Median)/1e3, float64(x.SendPath.P99)/1e3,
 			x.Mean/1e6, x.WantMean/1e6, 100*relErr(x.Mean, x.WantMean),
 			x.SD/1e6, x.WantSD/1e6, 100*relErr(x.SD, x.WantSD), pred, rp, errNote(x.Error))
+	}
+	if len(r.Pooled) > 0 {
+		fmt.Printf("\nPoisson pacing, pooled over the schedules (each sent through both tools), lateness in guest µs, the p99's 4-sigma band from the binomial ranks of the order statistics:\n\n")
+		fmt.Println("| tool | schedules | n | p50 | p99 [4-sigma band] | max |")
+		fmt.Println("|---|---|---|---|---|---|")
+		for _, p := range r.Pooled {
+			fmt.Printf("| %s | %d | %d | %.1f | %.1f [%.1f, %.1f] | %.1f |\n", p.Config, p.Schedules, p.N,
+				float64(p.Median)/1e3, float64(p.P99)/1e3, float64(p.P99Lo)/1e3, float64(p.P99Hi)/1e3, float64(p.Max)/1e3)
+		}
 	}
 	for _, x := range r.Runs {
 		if x.LateOrder != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/insane-netdev/insane/go/genl"
@@ -186,4 +187,66 @@ func relErr(got, want float64) float64 {
 		return math.NaN()
 	}
 	return (got - want) / want
+}
+
+// pooledLate is one tool's lateness over every run of a part (the
+// poisson part's schedules): the p99 with the ranks of its 4-sigma band.
+type pooledLate struct {
+	Tool      string `json:"tool"`
+	Config    string `json:"config"`
+	Schedules int    `json:"schedules"`
+	N         int    `json:"n"`
+	Median    int64  `json:"median_ns"`
+	P99       int64  `json:"p99_ns"`
+	P99Lo     int64  `json:"p99_lo_ns"`
+	P99Hi     int64  `json:"p99_hi_ns"`
+	Max       int64  `json:"max_ns"`
+}
+
+// poolLateness pools the lateness of part's runs by tool, in the order
+// the tools first ran.
+func poolLateness(runs []delayRec, part string) []pooledLate {
+	var out []pooledLate
+	lates := map[string][]int64{}
+	for _, r := range runs {
+		if r.Part != part || r.Error != "" || len(r.late) == 0 {
+			continue
+		}
+		if _, ok := lates[r.Tool]; !ok {
+			out = append(out, pooledLate{Tool: r.Tool, Config: r.Config})
+		}
+		lates[r.Tool] = append(lates[r.Tool], r.late...)
+		for i := range out {
+			if out[i].Tool == r.Tool {
+				out[i].Schedules++
+			}
+		}
+	}
+	for i := range out {
+		v := append([]int64(nil), lates[out[i].Tool]...)
+		slices.Sort(v)
+		out[i].N = len(v)
+		out[i].Median = v[rankOf(len(v), 0.5)]
+		out[i].P99 = v[rankOf(len(v), 0.99)]
+		lo, hi := quantileRanks(len(v), 0.99, 4)
+		out[i].P99Lo, out[i].P99Hi = v[lo], v[hi]
+		out[i].Max = v[len(v)-1]
+	}
+	return out
+}
+
+// rankOf is the index of the q quantile of n sorted values, as quantile().
+func rankOf(n int, q float64) int {
+	return int(math.Round(q * float64(n-1)))
+}
+
+// quantileRanks returns the indexes, among n sorted values, between which
+// the population's q quantile lies with the confidence of sigmas
+// standard deviations: the number of values below it is binomial (n, q).
+func quantileRanks(n int, q, sigmas float64) (lo, hi int) {
+	c := float64(n) * q
+	d := sigmas * math.Sqrt(float64(n)*q*(1-q))
+	lo = max(int(math.Floor(c-d)), 0)
+	hi = min(int(math.Ceil(c+d)), n-1)
+	return lo, hi
 }

@@ -257,3 +257,39 @@ func TestPaceSchedule(t *testing.T) {
 		t.Errorf("poisson: seeds 3 and 4 agree on %d sends", same)
 	}
 }
+
+func TestPoolLateness(t *testing.T) {
+	seq := func(from, n int64) []int64 {
+		v := make([]int64, n)
+		for i := range v {
+			v[i] = from + int64(i)
+		}
+		return v
+	}
+	runs := []delayRec{
+		{Part: "poisson", Tool: "insane", Config: "i", late: seq(0, 500)},
+		{Part: "poisson", Tool: "netem", Config: "n", late: seq(1000, 500)},
+		{Part: "timing", Tool: "insane", Config: "i", late: seq(5000, 10)},
+		{Part: "poisson", Tool: "insane", Config: "i", late: seq(500, 500)},
+		{Part: "poisson", Tool: "netem", Config: "n", late: seq(1500, 500), Error: "lost"},
+	}
+	p := poolLateness(runs, "poisson")
+	if len(p) != 2 || p[0].Tool != "insane" || p[1].Tool != "netem" {
+		t.Fatalf("pooled %+v", p)
+	}
+	// insane: 0..999, both schedules; netem: the failed run left out.
+	if p[0].Schedules != 2 || p[0].N != 1000 || p[0].Median != 500 || p[0].P99 != 989 || p[0].Max != 999 {
+		t.Errorf("insane %+v", p[0])
+	}
+	if p[1].Schedules != 1 || p[1].N != 500 || p[1].Max != 1499 {
+		t.Errorf("netem %+v", p[1])
+	}
+	// n 1000, q 0.99: 990 +- 4 * sqrt(9.9) = 990 +- 12.6: ranks 977 and 999 (capped).
+	if p[0].P99Lo != 977 || p[0].P99Hi != 999 {
+		t.Errorf("insane band [%d, %d]", p[0].P99Lo, p[0].P99Hi)
+	}
+	lo, hi := quantileRanks(100000, 0.99, 4)
+	if lo != 98874 || hi != 99126 {
+		t.Errorf("quantileRanks(100000, 0.99, 4) = %d, %d", lo, hi)
+	}
+}
