@@ -180,12 +180,14 @@ insane_lookup_v4(struct net *net, const struct insane_route4 *key,
 }
 
 /*
- * Routes @skb out of @lower in @net and attaches the route.
+ * Routes @skb out of @lower in @net and attaches the route. Under
+ * rcu_read_lock_bh(), all that a remembered route needs (IPv6's
+ * dst_check() takes rcu_read_lock() itself); a lookup runs under
+ * rcu_read_lock() too, which the lookups' RCU pointers want for lockdep.
  * Return: false if there is no such route.
  */
-static bool __insane_route_v4(struct insane_dev *ins, struct net *net,
-			      struct sk_buff *skb, struct net_device *lower,
-			      kuid_t uid)
+bool insane_route_v4(struct insane_dev *ins, struct net *net,
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
 {
 	const struct iphdr *iph = ip_hdr(skb);
 	unsigned int gen = READ_ONCE(ins->routes_gen);
@@ -215,7 +217,9 @@ static bool __insane_route_v4(struct insane_dev *ins, struct net *net,
 	slot->ports = ports;
 	slot->uid = uid;
 	slot->gen = gen;
+	rcu_read_lock();
 	dst = insane_lookup_v4(net, slot, lower);
+	rcu_read_unlock();
 	insane_route_replace(&slot->dst, dst);
 	if (!dst)
 		return false;
@@ -261,9 +265,8 @@ insane_lookup_v6(struct net *net, const struct insane_route6 *key,
 	return insane_route_xfrm(net, dst, flowi6_to_flowi(&fl6), lower);
 }
 
-static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
-			      struct sk_buff *skb, struct net_device *lower,
-			      kuid_t uid)
+bool insane_route_v6(struct insane_dev *ins, struct net *net,
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
 {
 	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
 	/* __in6_dev_get() wants RCU or RTNL; the datapath holds RCU-bh. */
@@ -305,7 +308,9 @@ static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
 	slot->ports = ports;
 	slot->uid = uid;
 	slot->gen = gen;
+	rcu_read_lock();
 	dst = insane_lookup_v6(net, slot, lower, &slot->cookie);
+	rcu_read_unlock();
 	insane_route_replace(&slot->dst, dst);
 	if (!dst)
 		return false;
@@ -315,37 +320,10 @@ found:
 	return true;
 }
 #else
-static bool __insane_route_v6(struct insane_dev *ins, struct net *net,
-			      struct sk_buff *skb, struct net_device *lower,
-			      kuid_t uid)
+bool insane_route_v6(struct insane_dev *ins, struct net *net,
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
 {
 	return false;
 }
 #endif
 
-/*
- * The datapath holds only rcu_read_lock_bh(); the IPv6 lookup and the
- * route checks dereference RCU pointers that lockdep wants under
- * rcu_read_lock() as well; nesting it costs a few instructions.
- */
-bool insane_route_v4(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
-{
-	bool ok;
-
-	rcu_read_lock();
-	ok = __insane_route_v4(ins, net, skb, lower, uid);
-	rcu_read_unlock();
-	return ok;
-}
-
-bool insane_route_v6(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
-{
-	bool ok;
-
-	rcu_read_lock();
-	ok = __insane_route_v6(ins, net, skb, lower, uid);
-	rcu_read_unlock();
-	return ok;
-}
