@@ -415,9 +415,7 @@ static void insane_delay_depart(struct insane_delayq *q, struct sk_buff *skb)
 	skb_mark_not_on_list(skb);
 	skb->dev = ins->dev;
 	if (q->dir == INSANE_DIRECTION_TX) {
-		rcu_read_lock_bh();
 		insane_xmit_depart(ins, skb);
-		rcu_read_unlock_bh();
 	} else {
 		/*
 		 * The receive policy was turned off while it was held: no
@@ -496,9 +494,10 @@ static u64 insane_delay_slack(const struct insane_delay_cpu *c)
  * @in_seq: whether it takes the next k of a seeded policy
  *
  * With BHs off (the transmit path) or in softirq context (the receive
- * hook). A packet that finds this CPU's queue holding the policy's limit,
- * or that would wait at the rate longer than the buffer, is dropped and
- * counted in [RX_]DROP_QUEUE_FULL. With a rate, its delay starts when its
+ * hook), where this CPU's timer callback cannot run. A packet that finds
+ * this CPU's queue holding the policy's limit, or that would wait at the
+ * rate longer than the buffer, is dropped and counted in
+ * [RX_]DROP_QUEUE_FULL. With a rate, its delay starts when its
  * serialization ends.
  */
 void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
@@ -515,7 +514,7 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	s64 last;
 	u32 gap;
 
-	local_bh_disable();
+	lockdep_assert_in_softirq();
 	cpu = smp_processor_id();
 	c = this_cpu_ptr(q->cpu);
 	if (unlikely(c->len >= p->limit))
@@ -570,7 +569,6 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 								   &owner->kick))
 					atomic_dec(&q->kicks);	/* one pending */
 			}
-			local_bh_enable();
 			return;
 		}
 		WRITE_ONCE(f->cpu, cpu);
@@ -580,7 +578,6 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 	insane_delay_insert(c, skb);
 	if (c->running) {
 		/* Its callback runs below on this CPU: it re-arms. */
-		local_bh_enable();
 		return;
 	}
 	if (dir == INSANE_DIRECTION_TX &&
@@ -602,12 +599,10 @@ void insane_delay_hold(struct insane_dev *ins, enum insane_direction dir,
 			insane_delay_arm(c, dep);
 		local_irq_restore(flags);
 	}
-	local_bh_enable();
 	return;
 
 full:
 	/* The CPU's queue holds the limit, or the buffer is full. */
-	local_bh_enable();
 	insane_dev_count_drops(ins, dir == INSANE_DIRECTION_TX ?
 			       INSANE_DROP_QUEUE_FULL :
 			       INSANE_RX_DROP_QUEUE_FULL,
