@@ -145,7 +145,8 @@ type delayResult struct {
 	Seconds float64    `json:"run_seconds"`
 	Cost    []runRec   `json:"cost,omitempty"`
 	Runs    []delayRec `json:"runs,omitempty"`
-	// Pooled is each tool's lateness over every poisson schedule.
+	// Pooled is each tool's lateness over every run of the timing part
+	// and over every schedule of the poisson part.
 	Pooled  []pooledLate `json:"poisson_pooled,omitempty"`
 	NoDrop  []noDropRec  `json:"nodrop,omitempty"`
 	Held    []heldMemRec `json:"held,omitempty"`
@@ -296,13 +297,18 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 		known    bool   // the nominal departure is known
 		schedule uint64 // poisson: the send times' seed
 	}
-	steps := []step{
-		{"timing", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true, 0},
-		{"timing", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true, 0},
+	var steps []step
+	// Paced periodically, each run's figures depend on where its sends
+	// fall against the kernel's own periodic work (the tick), which its
+	// start draws: several runs of each tool, interleaved, sample it.
+	for k := 0; k < o.delayRuns; k++ {
+		steps = append(steps,
+			step{"timing", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true, 0},
+			step{"timing", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true, 0})
 	}
 	// Paired: both tools send on each schedule, so that a difference
 	// between them is not a difference between schedules.
-	for k := 1; k <= o.delaySchedules; k++ {
+	for k := 1; k <= o.delayRuns; k++ {
 		steps = append(steps,
 			step{"poisson", insaneDelayTool(c, delayed(pass, 10*ms, 0)), o.delayTiming, true, uint64(k)},
 			step{"poisson", netemDelayTool("delay", "10ms", "limit", "1000000"), o.delayTiming, true, uint64(k)})
@@ -338,7 +344,7 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 		fmt.Printf("  %s %s: %d of %d left in %.1f s, %d reordered%s\n", s.part, rec.Config, rec.Received, rec.Sent, rec.Seconds, rec.Reordered, errNote(rec.Error))
 		res.Runs = append(res.Runs, rec)
 	}
-	res.Pooled = poolLateness(res.Runs, "poisson")
+	res.Pooled = append(poolLateness(res.Runs, "timing"), poolLateness(res.Runs, "poisson")...)
 	fmt.Printf("  paced runs done at %s\n", time.Since(start).Round(time.Second))
 
 	if part("nodrop") {
@@ -908,11 +914,11 @@ func printDelay(r *delayResult, icount bool) {
 			x.SD/1e6, x.WantSD/1e6, 100*relErr(x.SD, x.WantSD), pred, rp, errNote(x.Error))
 	}
 	if len(r.Pooled) > 0 {
-		fmt.Printf("\nPoisson pacing, pooled over the schedules (each sent through both tools), lateness in guest µs, the p99's 4-sigma band from the binomial ranks of the order statistics:\n\n")
-		fmt.Println("| tool | schedules | n | p50 | p99 [4-sigma band] | max |")
-		fmt.Println("|---|---|---|---|---|---|")
+		fmt.Printf("\nLateness pooled over each part's runs (timing: periodic pacing, runs started at other moments; poisson: each schedule sent through both tools), guest µs, the p99's 4-sigma band from the binomial ranks of the order statistics:\n\n")
+		fmt.Println("| part | tool | runs | n | p50 | p99 [4-sigma band] | max |")
+		fmt.Println("|---|---|---|---|---|---|---|")
 		for _, p := range r.Pooled {
-			fmt.Printf("| %s | %d | %d | %.1f | %.1f [%.1f, %.1f] | %.1f |\n", p.Config, p.Schedules, p.N,
+			fmt.Printf("| %s | %s | %d | %d | %.1f | %.1f [%.1f, %.1f] | %.1f |\n", p.Part, p.Config, p.Runs, p.N,
 				float64(p.Median)/1e3, float64(p.P99)/1e3, float64(p.P99Lo)/1e3, float64(p.P99Hi)/1e3, float64(p.Max)/1e3)
 		}
 	}

@@ -189,18 +189,19 @@ func relErr(got, want float64) float64 {
 	return (got - want) / want
 }
 
-// pooledLate is one tool's lateness over every run of a part (the
-// poisson part's schedules): the p99 with the ranks of its 4-sigma band.
+// pooledLate is one tool's lateness over every run of a part: the p99
+// with the ranks of its 4-sigma band.
 type pooledLate struct {
-	Tool      string `json:"tool"`
-	Config    string `json:"config"`
-	Schedules int    `json:"schedules"`
-	N         int    `json:"n"`
-	Median    int64  `json:"median_ns"`
-	P99       int64  `json:"p99_ns"`
-	P99Lo     int64  `json:"p99_lo_ns"`
-	P99Hi     int64  `json:"p99_hi_ns"`
-	Max       int64  `json:"max_ns"`
+	Part   string `json:"part"`
+	Tool   string `json:"tool"`
+	Config string `json:"config"`
+	Runs   int    `json:"runs"`
+	N      int    `json:"n"`
+	Median int64  `json:"median_ns"`
+	P99    int64  `json:"p99_ns"`
+	P99Lo  int64  `json:"p99_lo_ns"`
+	P99Hi  int64  `json:"p99_hi_ns"`
+	Max    int64  `json:"max_ns"`
 }
 
 // poolLateness pools the lateness of part's runs by tool, in the order
@@ -213,12 +214,12 @@ func poolLateness(runs []delayRec, part string) []pooledLate {
 			continue
 		}
 		if _, ok := lates[r.Tool]; !ok {
-			out = append(out, pooledLate{Tool: r.Tool, Config: r.Config})
+			out = append(out, pooledLate{Part: part, Tool: r.Tool, Config: r.Config})
 		}
 		lates[r.Tool] = append(lates[r.Tool], r.late...)
 		for i := range out {
 			if out[i].Tool == r.Tool {
-				out[i].Schedules++
+				out[i].Runs++
 			}
 		}
 	}

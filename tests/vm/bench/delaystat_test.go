@@ -278,10 +278,10 @@ func TestPoolLateness(t *testing.T) {
 		t.Fatalf("pooled %+v", p)
 	}
 	// insane: 0..999, both schedules; netem: the failed run left out.
-	if p[0].Schedules != 2 || p[0].N != 1000 || p[0].Median != 500 || p[0].P99 != 989 || p[0].Max != 999 {
+	if p[0].Runs != 2 || p[0].N != 1000 || p[0].Median != 500 || p[0].P99 != 989 || p[0].Max != 999 {
 		t.Errorf("insane %+v", p[0])
 	}
-	if p[1].Schedules != 1 || p[1].N != 500 || p[1].Max != 1499 {
+	if p[1].Runs != 1 || p[1].N != 500 || p[1].Max != 1499 {
 		t.Errorf("netem %+v", p[1])
 	}
 	// n 1000, q 0.99: 990 +- 4 * sqrt(9.9) = 990 +- 12.6: ranks 977 and 999 (capped).

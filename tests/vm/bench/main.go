@@ -56,16 +56,16 @@ type options struct {
 	callsWarm      int
 	callsRateCount int
 	// delay phase (delay.go)
-	delayReps      int
-	delayRate      float64
-	delayCount     int
-	delayTiming    int
-	delaySchedules int
-	delayDist      int
-	nodropCount    uint64
-	nodropGap      int64
-	heldCount      int
-	delayDevices   int
+	delayReps    int
+	delayRate    float64
+	delayCount   int
+	delayTiming  int
+	delayRuns    int
+	delayDist    int
+	nodropCount  uint64
+	nodropGap    int64
+	heldCount    int
+	delayDevices int
 	// rate phase (rate.go)
 	rateParts      string
 	delayParts     string
@@ -111,7 +111,7 @@ func main() {
 	flag.Float64Var(&o.delayRate, "delay-rate", 10000, "delay: datagrams per second of the paced runs")
 	flag.IntVar(&o.delayCount, "delay-count", 100000, "delay: datagrams of each order run (delay 10ms jitter 5ms)")
 	flag.IntVar(&o.delayTiming, "delay-timing", 20000, "delay: datagrams of each timing run (delay 10ms)")
-	flag.IntVar(&o.delaySchedules, "delay-schedules", 3, "delay: Poisson schedules of the poisson part, each sent through both tools")
+	flag.IntVar(&o.delayRuns, "delay-runs", 3, "delay: runs of each tool in the timing part, and Poisson schedules of the poisson part (each sent through both tools)")
 	flag.IntVar(&o.delayDist, "delay-dist", 20000, "delay: datagrams of each distribution and replay run")
 	flag.Uint64Var(&o.nodropCount, "nodrop-count", 150000, "delay: packets pktgen sends through delay 1s")
 	flag.Int64Var(&o.nodropGap, "nodrop-gap", 10000, "delay: ns between pktgen's packets through delay 1s (10000: 100,000 packets/s)")
