@@ -13,6 +13,7 @@
 #include "datapath.h"
 #include "delay.h"
 #include "device.h"
+#include "frame.h"
 #include "policy.h"
 #include "route.h"
 
@@ -199,7 +200,9 @@ static kuid_t insane_relay_uid(struct net *net, const struct sk_buff *skb)
  * stays the owner but is not passed on: the lower's netns must not read
  * its bound device, run its cgroup's egress program again or take a
  * packet socket for an inet one. @uid is the sender's (ip rule uidrange).
- * Without a route out of the lower it returns INSANE_DROP_NO_ROUTE, if the
+ * A frame built at its hold (frame.c), whose route the caller found still
+ * in force, goes straight to the lower's dev_queue_xmit(). Without a
+ * route out of the lower it returns INSANE_DROP_NO_ROUTE, if the
  * corruption found no memory INSANE_DROP_NO_MEMORY, and the caller still
  * owns @skb.
  */
@@ -212,41 +215,51 @@ static enum insane_drop insane_relay(struct insane_dev *ins,
 	struct net_device *dev = ins->dev;
 	struct net *net = dev_net(lower);
 	bool xnet = !net_eq(dev_net(dev), net);
+
+	unsigned int hh = 0;
 	int r;
 
+	/* A frame built at its hold, whose route is still in force. */
+	if (insane_frame_built(skb)) {
+		skb->dev = lower;
+		skb_dst_set_noref(skb, insane_frame_dst(skb));
+		hh = skb_network_offset(skb);
+		__skb_pull(skb, hh);
+		goto built;
+	}
 	/* Crossing into the lower's netns forgets this one's state. */
 	if (unlikely(xnet))
 		skb_scrub_packet(skb, true);
-	if (!(v4 ? insane_route_v4(ins, net, skb, lower, uid) :
-		   insane_route_v6(ins, net, skb, lower, uid)))
+	if (!(v4 ? insane_route_v4(ins, net, skb, lower, uid, NULL) :
+		   insane_route_v6(ins, net, skb, lower, uid, NULL)))
 		return INSANE_DROP_NO_ROUTE;
 	/* The lower's hooks see the packet coming from the lower. */
 	skb->dev = lower;
-	/*
-	 * __ip_local_out() wrote IPv4's header checksum in this netns, and
-	 * NAT keeps it right: written again only if wrong, and then into a
-	 * private header, never under a clone (a tap's) that shares it.
-	 */
-	if (v4 && !xnet &&
-	    unlikely(ip_fast_csum(skb_network_header(skb), ip_hdr(skb)->ihl))) {
-		if (skb_ensure_writable(skb, ip_hdrlen(skb)))
-			return INSANE_DROP_NO_MEMORY;
-		ip_send_check(ip_hdr(skb));
-	}
+	if (v4 && !xnet && insane_ip_csum_fix(skb))
+		return INSANE_DROP_NO_MEMORY;
+built:
 	if (unlikely(x && x->corrupt)) {
 		r = insane_corrupt(skb, x->y, x->header, v4);
 		if (r < 0)
-			return INSANE_DROP_NO_MEMORY;
+			goto nomem;
 		if (r)
 			insane_dev_count_drop(ins, INSANE_CORRUPTED);
 	}
-	if (unlikely(xnet))
+	if (hh) {
+		__skb_push(skb, hh);
+		*err = dev_queue_xmit(skb);
+	} else if (unlikely(xnet))
 		*err = v4 ? ip_local_out(net, NULL, skb) :
 			    ip6_local_out(net, NULL, skb);
 	else
 		*err = v4 ? insane_output_v4(net, skb) :
 			    insane_output_v6(net, skb);
 	return INSANE_DROP_NR;
+
+nomem:
+	/* The caller frees it: as a frame, should it be counted on a tap. */
+	__skb_push(skb, hh);
+	return INSANE_DROP_NO_MEMORY;
 }
 
 /* A GSO packet stands for gso_segs wire packets in the counters. */
@@ -262,7 +275,7 @@ static void insane_xmit_relay_one(struct insane_dev *ins, struct sk_buff *skb,
 				  struct insane_extra *x)
 {
 	unsigned int packets = insane_wire_packets(skb);
-	unsigned int len = skb->len;
+	unsigned int len = insane_frame_ip_len(skb);
 	enum insane_drop why;
 	int err;
 
@@ -331,6 +344,34 @@ static void insane_xmit_relay(struct insane_dev *ins, struct sk_buff *skb,
 }
 
 /*
+ * Builds a packet about to be held into its frame (frame.c), inside the
+ * relay path (left here). True if POSTROUTING took it or dropped it,
+ * which counts as its relay would have: then it is not held.
+ */
+static bool insane_xmit_build(struct insane_dev *ins, struct sk_buff *skb,
+			      struct net_device *lower, bool v4,
+			      struct insane_relay_path *path,
+			      unsigned int packets)
+{
+	unsigned int len = skb->len;
+	enum insane_frame_result r;
+
+	r = insane_frame_build(ins, skb, lower, v4,
+			       insane_relay_uid(dev_net(lower), skb));
+	path->depth--;
+	switch (r) {
+	case INSANE_FRAME_TAKEN:
+		dev_sw_netstats_tx_add(ins->dev, packets, len);
+		return true;
+	case INSANE_FRAME_REFUSED:
+		insane_dev_count_drops(ins, INSANE_DROP_LOWER_REFUSED, packets);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
  * Checks, decides and relays or drops one packet: a wire packet, or a GSO
  * packet under a policy that relays every packet. What an action with a
  * delay relays is held (delay.c), and relayed by insane_xmit_depart().
@@ -384,9 +425,10 @@ static void insane_xmit_one(struct insane_dev *ins, struct sk_buff *skb,
 		goto drop;
 	}
 	if (unlikely(insane_delay_on(&act->delay))) {
-		path->depth--;
 		/* As netem: the socket's memory is not pinned while held. */
 		skb_orphan_partial(skb);
+		if (insane_xmit_build(ins, skb, lower, v4, path, packets))
+			return;
 		insane_delay_hold(ins, INSANE_DIRECTION_TX, skb, policy,
 				  &act->delay, arrival,
 				  policy->seeded &&
@@ -434,6 +476,9 @@ void insane_xmit_depart(struct insane_dev *ins, struct sk_buff *skb)
 		goto drop;
 	}
 	v4 = skb->protocol == htons(ETH_P_IP);
+	/* Its route changed while it was held: it is relayed whole. */
+	if (insane_frame_built(skb) && !insane_frame_kept(ins, skb, lower))
+		insane_frame_unbuild(skb);
 	insane_xmit_relay(ins, skb, lower, v4, path, policy,
 			  policy->extras ? insane_policy_action_now(policy) :
 			  &policy->act);

@@ -30,6 +30,7 @@
 #include "delay.h"
 #include "device.h"
 #include "dist_tables.h"
+#include "frame.h"
 #include "policy.h"
 #include "rx.h"
 
@@ -347,7 +348,8 @@ static unsigned int insane_delay_wire(const struct sk_buff *skb)
 static void insane_delay_gauge(struct insane_delay_cpu *c,
 			       const struct sk_buff *skb, bool add)
 {
-	unsigned long packets = insane_delay_wire(skb), bytes = skb->len;
+	unsigned long packets = insane_delay_wire(skb);
+	unsigned long bytes = insane_frame_ip_len(skb);
 
 	if (add) {
 		WRITE_ONCE(c->packets, c->packets + packets);
@@ -382,7 +384,8 @@ static bool insane_delay_serialize(struct insane_delayq *q,
 				   const struct insane_delay *d,
 				   const struct sk_buff *skb, u64 now, u64 *end)
 {
-	u64 bytes = (u64)skb->len + (u64)d->overhead * insane_delay_wire(skb);
+	u64 bytes = (u64)insane_frame_ip_len(skb) +
+		    (u64)d->overhead * insane_delay_wire(skb);
 	u64 t = div64_u64(bytes * 8 * NSEC_PER_SEC, d->rate);
 	s64 f = atomic64_read(&q->clock);
 	u64 start;

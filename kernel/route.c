@@ -187,7 +187,8 @@ insane_lookup_v4(struct net *net, const struct insane_route4 *key,
  * Return: false if there is no such route.
  */
 bool insane_route_v4(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid,
+		     const void **slotp)
 {
 	const struct iphdr *iph = ip_hdr(skb);
 	unsigned int gen = READ_ONCE(ins->routes_gen);
@@ -226,6 +227,8 @@ bool insane_route_v4(struct insane_dev *ins, struct net *net,
 found:
 	insane_route_attach(skb, dst);
 	memset(IPCB(skb), 0, sizeof(*IPCB(skb)));
+	if (slotp)
+		*slotp = slot;
 	return true;
 }
 
@@ -266,7 +269,8 @@ insane_lookup_v6(struct net *net, const struct insane_route6 *key,
 }
 
 bool insane_route_v6(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid,
+		     const void **slotp)
 {
 	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
 	/* __in6_dev_get() wants RCU or RTNL; the datapath holds RCU-bh. */
@@ -317,13 +321,47 @@ bool insane_route_v6(struct insane_dev *ins, struct net *net,
 found:
 	insane_route_attach(skb, dst);
 	memset(IP6CB(skb), 0, sizeof(*IP6CB(skb)));
+	if (slotp)
+		*slotp = slot;
 	return true;
 }
 #else
 bool insane_route_v6(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower, kuid_t uid)
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid,
+		     const void **slotp)
 {
 	return false;
 }
 #endif
 
+/**
+ * insane_route_kept - whether a route found earlier is still in force
+ * @ins: the device
+ * @slot: this CPU's slot that the route was found in (insane_route_v4/6)
+ * @dst: the route
+ * @v4: an IPv4 slot, else IPv6
+ * @lower: the lower in force now
+ *
+ * True while the slot still holds @dst (so it is alive), found at the
+ * device's route generation, out of @lower, and dst_check() accepts it:
+ * the test a lookup of the same key would pass without looking again.
+ * With BHs off, on the CPU that owns @slot.
+ */
+bool insane_route_kept(struct insane_dev *ins, const void *slot,
+		       struct dst_entry *dst, bool v4,
+		       struct net_device *lower)
+{
+	unsigned int gen = READ_ONCE(ins->routes_gen);
+	const struct insane_route4 *r4 = slot;
+	const struct insane_route6 *r6 = slot;
+	bool ok;
+
+	if (v4 ? r4->dst != dst || r4->gen != gen :
+		 r6->dst != dst || r6->gen != gen)
+		return false;
+	rcu_read_lock();
+	ok = xfrm_dst_path(dst)->dev == lower &&
+	     dst_check(dst, v4 ? 0 : r6->cookie);
+	rcu_read_unlock();
+	return ok;
+}

@@ -11,6 +11,7 @@
 #include <linux/types.h>
 #include <linux/uidgid.h>
 
+struct dst_entry;
 struct insane_dev;
 struct net;
 struct net_device;
@@ -70,8 +71,13 @@ void insane_routes_free(struct insane_dev *ins);
 void insane_routes_invalidate(struct insane_dev *ins);
 
 bool insane_route_v4(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower, kuid_t uid);
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid,
+		     const void **slotp);
 bool insane_route_v6(struct insane_dev *ins, struct net *net,
-		     struct sk_buff *skb, struct net_device *lower, kuid_t uid);
+		     struct sk_buff *skb, struct net_device *lower, kuid_t uid,
+		     const void **slotp);
+bool insane_route_kept(struct insane_dev *ins, const void *slot,
+		       struct dst_entry *dst, bool v4,
+		       struct net_device *lower);
 
 #endif /* _INSANE_ROUTE_H */

@@ -13,6 +13,8 @@ import (
 	"math/bits"
 	"net"
 	"os"
+	"os/exec"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -579,4 +581,75 @@ func TestKernelDelayDenseStream(t *testing.T) {
 	}
 	gap := sent.At[n-1].Sub(sent.At[0]) / (n - 1)
 	t.Logf("dense: %d datagrams %v apart on average, %d HRTIMER softirqs on CPU %d", n, gap, timers, cpu)
+}
+
+// A held packet is built into its frame at its hold ("Delay" in the uapi
+// header): POSTROUTING sees it then, once, with the lower as output
+// device; a rule that drops it there counts in DROP_LOWER_REFUSED at once,
+// and nothing is held. A routing change while it is held has it routed
+// and relayed again at its departure, through POSTROUTING a second time.
+func TestKernelDelayFrame(t *testing.T) {
+	CheckKmsg(t)
+	tp, c := kdTopo(t)
+	const n = 5
+	nft := func(args ...string) { RunIn(t, tp.Borea, append([]string{"nft"}, args...)...) }
+	nft("add", "table", "ip", "fr")
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "exec", tp.Borea, "nft", "delete", "table", "ip", "fr").Run() })
+	nft("add", "chain", "ip", "fr", "post", "{ type filter hook postrouting priority 0; }")
+	nft("add", "rule", "ip", "fr", "post", "oifname", tp.BoreaDev, "udp", "dport", "9", "counter", "drop")
+	passes := func() uint64 {
+		out := RunIn(t, tp.Borea, "nft", "list", "chain", "ip", "fr", "post")
+		m := regexp.MustCompile(`counter packets (\d+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no counter in %q", out)
+		}
+		v, _ := strconv.ParseUint(m[1], 10, 64)
+		return v
+	}
+	send := func() {
+		t.Helper()
+		sent, err := vmnet.Send(tp.Borea, tp.MorganaIP+":9", vmnet.SendOptions{Count: n, Pin: true, CPU: 0})
+		if err != nil || sent.Errors != 0 {
+			t.Fatalf("sending: %v %d %v", err, sent.Errors, sent.FirstError)
+		}
+	}
+
+	// Dropped by POSTROUTING at the hold: counted when sent, never held.
+	c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(30*time.Second))
+	before := c.get("insane0").d.Stats
+	send()
+	st := c.get("insane0").d.Stats
+	if d := st[uapi.StatsADropLowerRefused] - before[uapi.StatsADropLowerRefused]; d != n || st[uapi.StatsAHeldPackets] != 0 {
+		t.Errorf("%d sent into a POSTROUTING drop under delay 30s: refused %d, held %d (want %d, 0)", n, d, st[uapi.StatsAHeldPackets], n)
+	}
+	if p := passes(); p != n {
+		t.Errorf("POSTROUTING saw %d packets, want %d", p, n)
+	}
+
+	// Accepted: held as frames, POSTROUTING passed once each.
+	nft("flush", "chain", "ip", "fr", "post")
+	nft("add", "rule", "ip", "fr", "post", "oifname", tp.BoreaDev, "udp", "dport", "9", "counter", "accept")
+	for _, change := range []bool{false, true} {
+		c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(time.Second))
+		p0, before := passes(), c.get("insane0").d.Stats
+		send()
+		if st = c.get("insane0").d.Stats; st[uapi.StatsAHeldPackets] != n || passes() != p0+n {
+			t.Fatalf("%d sent under delay 1s: held %d, POSTROUTING saw %d", n, st[uapi.StatsAHeldPackets], passes()-p0)
+		}
+		if change {
+			// Any change to the routing tables makes the route stale.
+			RunIn(t, tp.Borea, "ip", "route", "add", "198.51.100.0/24", "dev", tp.BoreaDev)
+			RunIn(t, tp.Borea, "ip", "route", "del", "198.51.100.0/24", "dev", tp.BoreaDev)
+		}
+		WaitFor(t, 10*time.Second, "the held datagrams relayed", func() bool {
+			return c.get("insane0").d.Stats[uapi.StatsARelayedPackets] == before[uapi.StatsARelayedPackets]+n
+		})
+		want := p0 + n
+		if change {
+			want += n
+		}
+		if p := passes(); p != want {
+			t.Errorf("route changed while held %v: POSTROUTING saw %d packets, want %d", change, p-p0, want-p0)
+		}
+	}
 }

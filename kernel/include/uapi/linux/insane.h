@@ -191,8 +191,9 @@
  * lower's stack is not given it). When the lower is in the device's own
  * network namespace, the packet has already passed OUTPUT (and any NAT
  * there) on its way to the device, so the relay skips OUTPUT and runs only
- * POSTROUTING again, now with the lower as output device: NAT is decided
- * once, by rules that see the insane device as the output device. When the
+ * POSTROUTING again, now with the lower as output device (a delayed
+ * packet when it is held: see "Delay"): NAT is decided once, by rules that
+ * see the insane device as the output device. When the
  * lower is in another network namespace, the packet arrives there scrubbed
  * (no conntrack entry, no mark) and passes that namespace's OUTPUT and
  * POSTROUTING as a locally sent packet. A packet that comes back to a
@@ -377,11 +378,22 @@
  *
  * Transmit: a relayed packet is held after the checks and the decision,
  * its delay counted from the moment the device's transmit took it (its
- * checks, decision and hold take none of it); at its departure the route
- * out of the lower is looked up and the packet relayed as without a
- * delay (the lower in force then: a packet whose lower is gone counts in
- * DROP_NO_LOWER, without a route in DROP_NO_ROUTE; a loop is caught as
- * without delay). A held packet no longer charges its socket's send
+ * checks, decision and hold take none of it). Before its hold it is made
+ * into the frame the lower will send, as a qdisc's packet is: routed out
+ * of the lower, passed through POSTROUTING (the lower as output device)
+ * and given its resolved neighbour's link-layer header. At its departure
+ * the frame goes to the lower's queue (dev_queue_xmit()) if its route is
+ * still the one in force, on the same lower; if not, it is routed and
+ * relayed again then, and passes POSTROUTING a second time. A packet that
+ * cannot be built (a lower in another namespace or a VRF's, or without a
+ * link-layer header; an IPsec or lightweight-tunnel route; fragments
+ * needed; no resolved neighbour) is held as it is, and routed and relayed
+ * at its departure. Either way the lower in force at the departure
+ * counts: a packet whose lower is gone counts in DROP_NO_LOWER, without a
+ * route in DROP_NO_ROUTE; a loop is caught as without delay. A packet
+ * that POSTROUTING drops at its hold counts in DROP_LOWER_REFUSED then;
+ * one that a rule queues to user space (NFQUEUE) leaves at its verdict,
+ * unheld. A held packet no longer charges its socket's send
  * buffer (skb_orphan_partial(), as netem does), so TCP through a delay
  * reaches what its window allows.
  *
