@@ -13,8 +13,6 @@ import (
 	"math/bits"
 	"net"
 	"os"
-	"os/exec"
-	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -584,72 +582,96 @@ func TestKernelDelayDenseStream(t *testing.T) {
 }
 
 // A held packet is built into its frame at its hold ("Delay" in the uapi
-// header): POSTROUTING sees it then, once, with the lower as output
-// device; a rule that drops it there counts in DROP_LOWER_REFUSED at once,
-// and nothing is held. A routing change while it is held has it routed
-// and relayed again at its departure, through POSTROUTING a second time.
+// header), both families, through a gateway: POSTROUTING sees it then,
+// once, with the lower as output device; a rule that drops it there counts
+// in DROP_LOWER_REFUSED at once, and nothing is held. A routing change
+// while it is held has it routed and relayed again at its departure
+// (here to a gateway that does not answer), through POSTROUTING again.
 func TestKernelDelayFrame(t *testing.T) {
 	CheckKmsg(t)
-	tp, c := kdTopo(t)
+	LoadModule(t)
+	ns := NewNetns(t, "dframe")
+	peer := NewNetns(t, "dfpeer")
+	AddVeth(t, Veth{NS1: ns, Name1: "l0", Addr1: "10.78.0.1/24", NS2: peer, Name2: "p0", Addr2: "10.78.0.2/24"})
+	Sysctl(t, ns, "net.ipv6.conf.l0.disable_ipv6", "0")
+	Sysctl(t, peer, "net.ipv6.conf.p0.disable_ipv6", "0")
+	RunIn(t, ns, "ip", "addr", "add", "2001:db8:87::1/64", "dev", "l0", "nodad")
+	RunIn(t, peer, "ip", "addr", "add", "2001:db8:87::2/64", "dev", "p0", "nodad")
+	RunIn(t, ns, "ip", "link", "add", "link", "l0", "name", "insane0", "type", "insane")
+	// No link-local address: no DAD, MLD or RS of the kernel's own held.
+	RunIn(t, ns, "ip", "link", "set", "insane0", "addrgenmode", "none")
+	RunIn(t, ns, "ip", "link", "set", "insane0", "up")
+	RunIn(t, ns, "ip", "addr", "add", "198.51.100.1/32", "dev", "insane0")
+	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "dev", "insane0")
+	RunIn(t, ns, "ip", "-6", "route", "add", "2001:db8:89::/64", "dev", "insane0")
+	RunIn(t, ns, "ip", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
+	RunIn(t, ns, "ip", "-6", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
+	rlNft(t, peer, "table inet cnt {\n chain in {\n  type filter hook prerouting priority 0;\n"+
+		"  ip daddr 198.51.100.9 counter comment \"v4\"\n"+
+		"  ip6 daddr 2001:db8:89::9 counter comment \"v6\"\n }\n}\n")
+	rlNft(t, ns, "table inet post {\n chain post {\n  type filter hook postrouting priority 0;\n"+
+		"  oifname \"l0\" udp dport 19 counter drop comment \"dropped\"\n"+
+		"  oifname \"l0\" ip daddr 198.51.100.9 counter comment \"v4\"\n"+
+		"  oifname \"l0\" ip6 daddr 2001:db8:89::9 counter comment \"v6\"\n }\n}\n")
+	c := kmOpen(t, ns)
+
 	const n = 5
-	nft := func(args ...string) { RunIn(t, tp.Borea, append([]string{"nft"}, args...)...) }
-	nft("add", "table", "ip", "fr")
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "exec", tp.Borea, "nft", "delete", "table", "ip", "fr").Run() })
-	nft("add", "chain", "ip", "fr", "post", "{ type filter hook postrouting priority 0; }")
-	nft("add", "rule", "ip", "fr", "post", "oifname", tp.BoreaDev, "udp", "dport", "9", "counter", "drop")
-	passes := func() uint64 {
-		out := RunIn(t, tp.Borea, "nft", "list", "chain", "ip", "fr", "post")
-		m := regexp.MustCompile(`counter packets (\d+)`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no counter in %q", out)
-		}
-		v, _ := strconv.ParseUint(m[1], 10, 64)
-		return v
-	}
-	send := func() {
+	send := func(dst string) {
 		t.Helper()
-		sent, err := vmnet.Send(tp.Borea, tp.MorganaIP+":9", vmnet.SendOptions{Count: n, Pin: true, CPU: 0})
+		sent, err := vmnet.Send(ns, dst, vmnet.SendOptions{Count: n, Pin: true, CPU: 0})
 		if err != nil || sent.Errors != 0 {
-			t.Fatalf("sending: %v %d %v", err, sent.Errors, sent.FirstError)
+			t.Fatalf("sending to %s: %v %d %v", dst, err, sent.Errors, sent.FirstError)
 		}
 	}
+	post := func() map[string]uint64 { return rlNftCounters(t, ns, "inet", "post") }
+	arrived := func(fam string) uint64 { return rlNftCounters(t, peer, "inet", "cnt")[fam] }
+	stats := func() []uint64 { s := c.get("insane0").d.Stats; return s[:] }
+	for _, f := range []struct{ fam, v, addr, prefix, gw, absent string }{
+		{"v4", "-4", "198.51.100.9", "198.51.100.0/24", "10.78.0.2", "10.78.0.3"},
+		{"v6", "-6", "2001:db8:89::9", "2001:db8:89::/64", "2001:db8:87::2", "2001:db8:87::3"},
+	} {
+		RunIn(t, ns, "ip", f.v, "route", "replace", f.prefix, "via", f.gw, "dev", "l0", "table", "77")
+		// A resolved neighbour, so that the frames are built.
+		RunIn(t, ns, "ping", f.v, "-c", "1", "-W", "2", "-I", "l0", f.gw)
 
-	// Dropped by POSTROUTING at the hold: counted when sent, never held.
-	c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(30*time.Second))
-	before := c.get("insane0").d.Stats
-	send()
-	st := c.get("insane0").d.Stats
-	if d := st[uapi.StatsADropLowerRefused] - before[uapi.StatsADropLowerRefused]; d != n || st[uapi.StatsAHeldPackets] != 0 {
-		t.Errorf("%d sent into a POSTROUTING drop under delay 30s: refused %d, held %d (want %d, 0)", n, d, st[uapi.StatsAHeldPackets], n)
-	}
-	if p := passes(); p != n {
-		t.Errorf("POSTROUTING saw %d packets, want %d", p, n)
-	}
+		// Dropped by POSTROUTING at the hold: counted when sent.
+		c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(30*time.Second))
+		s0, p0 := stats(), post()
+		send(net.JoinHostPort(f.addr, "19"))
+		s1, p1 := stats(), post()
+		if d := s1[uapi.StatsADropLowerRefused] - s0[uapi.StatsADropLowerRefused]; d != n ||
+			s1[uapi.StatsAHeldPackets] != 0 || p1["dropped"]-p0["dropped"] != n {
+			t.Errorf("%s: %d sent into a POSTROUTING drop under delay 30s: refused %d, held %d, the rule dropped %d (want %d, 0, %d)",
+				f.fam, n, d, s1[uapi.StatsAHeldPackets], p1["dropped"]-p0["dropped"], n, n)
+		}
 
-	// Accepted: held as frames, POSTROUTING passed once each.
-	nft("flush", "chain", "ip", "fr", "post")
-	nft("add", "rule", "ip", "fr", "post", "oifname", tp.BoreaDev, "udp", "dport", "9", "counter", "accept")
-	for _, change := range []bool{false, true} {
-		c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(time.Second))
-		p0, before := passes(), c.get("insane0").d.Stats
-		send()
-		if st = c.get("insane0").d.Stats; st[uapi.StatsAHeldPackets] != n || passes() != p0+n {
-			t.Fatalf("%d sent under delay 1s: held %d, POSTROUTING saw %d", n, st[uapi.StatsAHeldPackets], passes()-p0)
-		}
-		if change {
-			// Any change to the routing tables makes the route stale.
-			RunIn(t, tp.Borea, "ip", "route", "add", "198.51.100.0/24", "dev", tp.BoreaDev)
-			RunIn(t, tp.Borea, "ip", "route", "del", "198.51.100.0/24", "dev", tp.BoreaDev)
-		}
-		WaitFor(t, 10*time.Second, "the held datagrams relayed", func() bool {
-			return c.get("insane0").d.Stats[uapi.StatsARelayedPackets] == before[uapi.StatsARelayedPackets]+n
-		})
-		want := p0 + n
-		if change {
-			want += n
-		}
-		if p := passes(); p != want {
-			t.Errorf("route changed while held %v: POSTROUTING saw %d packets, want %d", change, p-p0, want-p0)
+		// Held as frames: POSTROUTING passed at the hold, once each.
+		for _, change := range []bool{false, true} {
+			c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(time.Second))
+			s0, p0, a0 := stats(), post(), arrived(f.fam)
+			send(net.JoinHostPort(f.addr, "9"))
+			s1, p1 := stats(), post()
+			if s1[uapi.StatsAHeldPackets] != n || p1[f.fam]-p0[f.fam] != n {
+				t.Fatalf("%s: %d sent under delay 1s: held %d, POSTROUTING saw %d", f.fam, n, s1[uapi.StatsAHeldPackets], p1[f.fam]-p0[f.fam])
+			}
+			want, passes := uint64(n), uint64(n)
+			if change {
+				// Its route changes: the held frames go to the new gateway.
+				RunIn(t, ns, "ip", f.v, "route", "replace", f.prefix, "via", f.absent, "dev", "l0", "table", "77")
+				want, passes = 0, 2*n
+			}
+			WaitFor(t, 10*time.Second, f.fam+": the held datagrams relayed", func() bool {
+				return stats()[uapi.StatsARelayedPackets] == s0[uapi.StatsARelayedPackets]+n
+			})
+			if !change {
+				WaitFor(t, 5*time.Second, f.fam+": the datagrams at the peer", func() bool { return arrived(f.fam) == a0+n })
+			} else {
+				time.Sleep(300 * time.Millisecond)
+			}
+			if got, p := arrived(f.fam)-a0, post()[f.fam]-p0[f.fam]; got != want || p != passes {
+				t.Errorf("%s, route changed while held %v: %d at the peer, POSTROUTING saw %d (want %d, %d)",
+					f.fam, change, got, p, want, passes)
+			}
 		}
 	}
 }
