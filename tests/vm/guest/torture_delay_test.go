@@ -4,9 +4,13 @@ package guest
 
 // Torture of the delay stage (issue 24, INSANE_TORTURE=full): policy
 // churn between delayed and undelayed policies under traffic both ways,
-// then the lower removed and the module unloaded with packets held.
+// while routes change and the lower's neighbours are flushed (held frames
+// then go out relayed whole, new ones are held unbuilt until the
+// neighbour is resolved again), then the lower removed and the module
+// unloaded with packets held.
 
 import (
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -60,9 +64,33 @@ func TestTortureDelay(t *testing.T) {
 			_, _ = vmnet.Send(from, to+":9", vmnet.SendOptions{Count: 500, Interval: 100 * time.Microsecond})
 		}
 	}
-	wg.Add(2)
+	// Each route change makes every held frame's route stale.
+	var routeChanges, neighFlushes int
+	churnRoutes := func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			op := "add"
+			if i%2 == 1 {
+				op = "del"
+			}
+			if exec.Command("ip", "-n", tp.Borea, "route", op, "203.0.113.0/24", "dev", tp.BoreaDev).Run() == nil {
+				routeChanges++
+			}
+			if i%10 == 9 && exec.Command("ip", "-n", tp.Borea, "neigh", "flush", "dev", tp.BoreaDev).Run() == nil {
+				neighFlushes++
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	wg.Add(3)
 	go flood(tp.Borea, tp.MorganaIP)
 	go flood(tp.Morgana, tp.BoreaIP)
+	go churnRoutes()
 
 	ttChurn(t, c, tp, policies, 2, 20*time.Second)
 
@@ -74,6 +102,10 @@ func TestTortureDelay(t *testing.T) {
 	before := c.get("insane0").d.Stats[uapi.StatsADropNoLower]
 	RunIn(t, tp.Borea, "ip", "link", "del", tp.BoreaDev)
 	stopFloods()
+	t.Logf("during the churn: %d route changes, %d neighbour flushes", routeChanges, neighFlushes)
+	if routeChanges == 0 || neighFlushes == 0 {
+		t.Errorf("the route churn did nothing: %d route changes, %d neighbour flushes", routeChanges, neighFlushes)
+	}
 	// What the churn held departs too: pareto's longest is 12.6 s.
 	var st [uapi.StatsAMax + 1]uint64
 	WaitFor(t, 20*time.Second, "the held transmitted packets to depart without a lower", func() bool {
