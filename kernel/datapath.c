@@ -307,8 +307,12 @@ static void insane_xmit_relay(struct insane_dev *ins, struct sk_buff *skb,
 			      struct insane_policy *policy,
 			      const struct insane_action *a)
 {
-	/* The sender's uid, read before a scrub, and given to the copy. */
-	kuid_t uid = insane_relay_uid(dev_net(lower), skb);
+	/*
+	 * The sender's uid, read before a scrub, and given to the copy; a
+	 * built frame is not routed again.
+	 */
+	kuid_t uid = insane_frame_built(skb) ? GLOBAL_ROOT_UID :
+		     insane_relay_uid(dev_net(lower), skb);
 	struct sk_buff *copy = NULL;
 	struct insane_extra x;
 	unsigned int loops;

@@ -143,20 +143,9 @@ static struct neighbour *insane_frame_neigh(struct sk_buff *skb, bool v4)
 	return n;
 }
 
-/**
- * insane_ip_csum_fix - write a sent IPv4 header's checksum again if wrong
- * @skb: the packet, its data at the network header
- *
- * __ip_local_out() wrote it in the device's netns, and NAT keeps it right:
- * written again only if wrong, and then into a private header, never
- * under a clone (a tap's) that shares it.
- *
- * Return: 0, or -ENOMEM if the header could not be made private.
- */
-int insane_ip_csum_fix(struct sk_buff *skb)
+/* insane_ip_csum_fix()'s writer, for a wrong checksum. */
+int __insane_ip_csum_fix(struct sk_buff *skb)
 {
-	if (likely(!ip_fast_csum(skb_network_header(skb), ip_hdr(skb)->ihl)))
-		return 0;
 	if (skb_ensure_writable(skb, ip_hdrlen(skb)))
 		return -ENOMEM;
 	ip_send_check(ip_hdr(skb));
