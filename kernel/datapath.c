@@ -186,7 +186,7 @@ static int insane_output_v6(struct net *net, struct sk_buff *skb)
  * socket (a request socket stands for its listener), else root of @net,
  * as the kernel's own replies use.
  */
-static kuid_t insane_relay_uid(struct net *net, const struct sk_buff *skb)
+static __always_inline kuid_t insane_relay_uid(struct net *net, const struct sk_buff *skb)
 {
 	const struct sock *sk = skb_to_full_sk(skb);
 

@@ -345,7 +345,7 @@ static unsigned int insane_delay_wire(const struct sk_buff *skb)
 	return skb_is_gso(skb) ? max_t(u16, skb_shinfo(skb)->gso_segs, 1) : 1;
 }
 
-static void insane_delay_gauge(struct insane_delay_cpu *c,
+static __always_inline void insane_delay_gauge(struct insane_delay_cpu *c,
 			       const struct sk_buff *skb, bool add)
 {
 	unsigned long packets = insane_delay_wire(skb);
