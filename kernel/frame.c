@@ -143,6 +143,53 @@ static struct neighbour *insane_frame_neigh(struct sk_buff *skb, bool v4)
 	return n;
 }
 
+/*
+ * Puts the link-layer header that @n has cached before @skb's data, as
+ * the neighbour's output copies it: false if none is cached or it does
+ * not fit in the headroom.
+ */
+static bool insane_frame_hh(struct sk_buff *skb, const struct neighbour *n)
+{
+	const struct hh_cache *hh = &n->hh;
+	unsigned int seq, len;
+
+	do {
+		seq = read_seqbegin(&hh->hh_lock);
+		len = READ_ONCE(hh->hh_len);
+		/* Right-aligned in whole HH_DATA_MOD blocks. */
+		if (!len || len > sizeof(hh->hh_data) ||
+		    skb_headroom(skb) < HH_DATA_ALIGN(len))
+			return false;
+		memcpy(skb->data - HH_DATA_ALIGN(len), hh->hh_data,
+		       HH_DATA_ALIGN(len));
+	} while (read_seqretry(&hh->hh_lock, seq));
+	__skb_push(skb, len);
+	return true;
+}
+
+/*
+ * The header from the neighbour's address, when none is cached; and the
+ * neighbour's header cached for the next frames, as its own output does
+ * on its first packet, which a neighbour that only frames go to never has.
+ */
+static noinline int insane_frame_header(struct sk_buff *skb,
+					struct neighbour *n,
+					struct net_device *lower)
+{
+	const struct header_ops *ops = lower->header_ops;
+	unsigned char ha[MAX_ADDR_LEN];
+
+	if (ops->cache && !READ_ONCE(n->hh.hh_len)) {
+		write_lock_bh(&n->lock);
+		if (!n->hh.hh_len)
+			ops->cache(n, &n->hh, n->tbl->protocol);
+		write_unlock_bh(&n->lock);
+	}
+	neigh_ha_snapshot(ha, n, lower);
+	return dev_hard_header(skb, lower, ntohs(skb->protocol), ha, NULL,
+			       skb->len);
+}
+
 /* insane_ip_csum_fix()'s writer, for a wrong checksum. */
 int __insane_ip_csum_fix(struct sk_buff *skb)
 {
@@ -173,7 +220,6 @@ enum insane_frame_result insane_frame_build(struct insane_dev *ins,
 {
 	struct net *net = dev_net(lower);
 	struct insane_frame_cb *fc;
-	unsigned char ha[MAX_ADDR_LEN];
 	struct dst_entry *dst;
 	struct neighbour *n;
 	const void *slot;
@@ -216,13 +262,13 @@ enum insane_frame_result insane_frame_build(struct insane_dev *ins,
 
 	/* A hook (NAT) may have changed the route: then it is stale. */
 	dst = skb_dst(skb);
-	neigh_ha_snapshot(ha, n, lower);
-	rcu_read_unlock();
-	if (dev_hard_header(skb, lower, ntohs(skb->protocol), ha, NULL,
-			    skb->len) <= 0) {
+	if (!insane_frame_hh(skb, n) &&
+	    insane_frame_header(skb, n, lower) <= 0) {
+		rcu_read_unlock();
 		kfree_skb(skb);
 		return INSANE_FRAME_REFUSED;
 	}
+	rcu_read_unlock();
 	skb_reset_mac_header(skb);
 	skb->mac_len = skb_network_offset(skb);
 	fc = insane_frame_cb(skb);

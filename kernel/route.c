@@ -345,7 +345,7 @@ bool insane_route_v6(struct insane_dev *ins, struct net *net,
  * True while the slot still holds @dst (so it is alive), found at the
  * device's route generation, out of @lower, and dst_check() accepts it:
  * the test a lookup of the same key would pass without looking again.
- * With BHs off, on the CPU that owns @slot.
+ * Under rcu_read_lock_bh(), on the CPU that owns @slot.
  */
 bool insane_route_kept(struct insane_dev *ins, const void *slot,
 		       struct dst_entry *dst, bool v4,
@@ -354,14 +354,10 @@ bool insane_route_kept(struct insane_dev *ins, const void *slot,
 	unsigned int gen = READ_ONCE(ins->routes_gen);
 	const struct insane_route4 *r4 = slot;
 	const struct insane_route6 *r6 = slot;
-	bool ok;
 
 	if (v4 ? r4->dst != dst || r4->gen != gen :
 		 r6->dst != dst || r6->gen != gen)
 		return false;
-	rcu_read_lock();
-	ok = xfrm_dst_path(dst)->dev == lower &&
-	     dst_check(dst, v4 ? 0 : r6->cookie);
-	rcu_read_unlock();
-	return ok;
+	return xfrm_dst_path(dst)->dev == lower &&
+	       dst_check(dst, v4 ? 0 : r6->cookie);
 }
