@@ -346,7 +346,8 @@ static unsigned int insane_delay_wire(const struct sk_buff *skb)
 }
 
 static __always_inline void insane_delay_gauge(struct insane_delay_cpu *c,
-			       const struct sk_buff *skb, bool add)
+					       const struct sk_buff *skb,
+					       bool add)
 {
 	unsigned long packets = insane_delay_wire(skb);
 	unsigned long bytes = insane_frame_ip_len(skb);
