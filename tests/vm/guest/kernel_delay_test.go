@@ -647,20 +647,38 @@ func TestKernelDelayFrame(t *testing.T) {
 
 		// Held as frames: POSTROUTING passed at the hold, once each.
 		for _, change := range []bool{false, true} {
-			c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(time.Second))
-			s0, p0, a0 := stats(), post(), arrived(f.fam)
-			send(net.JoinHostPort(f.addr, "9"))
-			s1, p1 := stats(), post()
-			if s1[uapi.StatsAHeldPackets] != n || p1[f.fam]-p0[f.fam] != n {
-				t.Fatalf("%s: %d sent under delay 1s: held %d, POSTROUTING saw %d", f.fam, n, s1[uapi.StatsAHeldPackets], p1[f.fam]-p0[f.fam])
-			}
+			// The route must change while the frames are held: the clock
+			// read before the send and after the change brackets it, and a
+			// slower machine (the debug kernel) is given a longer delay.
+			var s0 []uint64
+			var p0 map[string]uint64
+			var a0 uint64
 			want, passes := uint64(n), uint64(n)
-			if change {
+			for d := time.Second; ; d *= 2 {
+				RunIn(t, ns, "ip", f.v, "route", "replace", f.prefix, "via", f.gw, "dev", "l0", "table", "77")
+				c.setTx("insane0", kmMode(uapi.ModePass), kdDelay(d))
+				s0, p0, a0 = stats(), post(), arrived(f.fam)
+				start := time.Now()
+				send(net.JoinHostPort(f.addr, "9"))
+				s1, p1 := stats(), post()
+				if s1[uapi.StatsAHeldPackets] != n || p1[f.fam]-p0[f.fam] != n {
+					t.Fatalf("%s: %d sent under delay %v: held %d, POSTROUTING saw %d", f.fam, n, d, s1[uapi.StatsAHeldPackets], p1[f.fam]-p0[f.fam])
+				}
+				if !change {
+					break
+				}
 				// Its route changes: the held frames go to the new gateway.
 				RunIn(t, ns, "ip", f.v, "route", "replace", f.prefix, "via", f.absent, "dev", "l0", "table", "77")
 				want, passes = 0, 2*n
+				if time.Since(start) < d/2 || d >= 16*time.Second {
+					break
+				}
+				t.Logf("%s: the route changed %v after the send, under delay %v: again with a longer delay", f.fam, time.Since(start), d)
+				WaitFor(t, d+10*time.Second, f.fam+": the held datagrams relayed", func() bool {
+					return stats()[uapi.StatsARelayedPackets] == s0[uapi.StatsARelayedPackets]+n
+				})
 			}
-			WaitFor(t, 10*time.Second, f.fam+": the held datagrams relayed", func() bool {
+			WaitFor(t, 40*time.Second, f.fam+": the held datagrams relayed", func() bool {
 				return stats()[uapi.StatsARelayedPackets] == s0[uapi.StatsARelayedPackets]+n
 			})
 			if !change {
