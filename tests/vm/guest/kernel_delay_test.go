@@ -590,22 +590,13 @@ func TestKernelDelayDenseStream(t *testing.T) {
 func TestKernelDelayFrame(t *testing.T) {
 	CheckKmsg(t)
 	LoadModule(t)
-	ns := NewNetns(t, "dframe")
-	peer := NewNetns(t, "dfpeer")
-	AddVeth(t, Veth{NS1: ns, Name1: "l0", Addr1: "10.78.0.1/24", NS2: peer, Name2: "p0", Addr2: "10.78.0.2/24"})
-	Sysctl(t, ns, "net.ipv6.conf.l0.disable_ipv6", "0")
-	Sysctl(t, peer, "net.ipv6.conf.p0.disable_ipv6", "0")
-	RunIn(t, ns, "ip", "addr", "add", "2001:db8:87::1/64", "dev", "l0", "nodad")
-	RunIn(t, peer, "ip", "addr", "add", "2001:db8:87::2/64", "dev", "p0", "nodad")
-	RunIn(t, ns, "ip", "link", "add", "link", "l0", "name", "insane0", "type", "insane")
+	ns, peer := "dframe", "dfpeer"
+	rlGatewayPair(t, ns, peer, 78)
 	// No link-local address: no DAD, MLD or RS of the kernel's own held.
 	RunIn(t, ns, "ip", "link", "set", "insane0", "addrgenmode", "none")
 	RunIn(t, ns, "ip", "link", "set", "insane0", "up")
 	RunIn(t, ns, "ip", "addr", "add", "198.51.100.1/32", "dev", "insane0")
-	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "dev", "insane0")
-	RunIn(t, ns, "ip", "-6", "route", "add", "2001:db8:89::/64", "dev", "insane0")
-	RunIn(t, ns, "ip", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
-	RunIn(t, ns, "ip", "-6", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
+	rlGatewayRoutes(t, ns, "2001:db8:89::/64")
 	rlNft(t, peer, "table inet cnt {\n chain in {\n  type filter hook prerouting priority 0;\n"+
 		"  ip daddr 198.51.100.9 counter comment \"v4\"\n"+
 		"  ip6 daddr 2001:db8:89::9 counter comment \"v6\"\n }\n}\n")
@@ -628,7 +619,7 @@ func TestKernelDelayFrame(t *testing.T) {
 	stats := func() []uint64 { s := c.get("insane0").d.Stats; return s[:] }
 	for _, f := range []struct{ fam, v, addr, prefix, gw, absent string }{
 		{"v4", "-4", "198.51.100.9", "198.51.100.0/24", "10.78.0.2", "10.78.0.3"},
-		{"v6", "-6", "2001:db8:89::9", "2001:db8:89::/64", "2001:db8:87::2", "2001:db8:87::3"},
+		{"v6", "-6", "2001:db8:89::9", "2001:db8:89::/64", "2001:db8:78::2", "2001:db8:78::3"},
 	} {
 		RunIn(t, ns, "ip", f.v, "route", "replace", f.prefix, "via", f.gw, "dev", "l0", "table", "77")
 		// A resolved neighbour, so that the frames are built.

@@ -778,6 +778,33 @@ func TestRelayNested(t *testing.T) {
 	}
 }
 
+// rlGatewayPair makes namespaces ns and peer, joined by a veth (l0 in ns,
+// p0 in peer) on 10.<n>.0.0/24 and 2001:db8:<n>::/64 (ns .1, peer .2), and
+// insane0 on l0, down.
+func rlGatewayPair(t *testing.T, ns, peer string, n int) {
+	t.Helper()
+	NewNetns(t, ns)
+	NewNetns(t, peer)
+	AddVeth(t, Veth{NS1: ns, Name1: "l0", Addr1: fmt.Sprintf("10.%d.0.1/24", n),
+		NS2: peer, Name2: "p0", Addr2: fmt.Sprintf("10.%d.0.2/24", n)})
+	Sysctl(t, ns, "net.ipv6.conf.l0.disable_ipv6", "0")
+	Sysctl(t, peer, "net.ipv6.conf.p0.disable_ipv6", "0")
+	RunIn(t, ns, "ip", "addr", "add", fmt.Sprintf("2001:db8:%d::1/64", n), "dev", "l0", "nodad")
+	RunIn(t, peer, "ip", "addr", "add", fmt.Sprintf("2001:db8:%d::2/64", n), "dev", "p0", "nodad")
+	RunIn(t, ns, "ip", "link", "add", "link", "l0", "name", "insane0", "type", "insane")
+}
+
+// rlGatewayRoutes routes 198.51.100.0/24 and v6 through insane0 in ns, and
+// sends the relay's lookups (oif l0) to table 77 by a policy rule that the
+// sockets' own lookups never match.
+func rlGatewayRoutes(t *testing.T, ns, v6 string) {
+	t.Helper()
+	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "dev", "insane0")
+	RunIn(t, ns, "ip", "-6", "route", "add", v6, "dev", "insane0")
+	RunIn(t, ns, "ip", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
+	RunIn(t, ns, "ip", "-6", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
+}
+
 // TestRelayRouteCacheFollowsChanges: the relay remembers routes per CPU
 // (kernel/route.c), and every change that would change a fresh lookup is
 // seen by the next packet. The relay's lookups (oif l0) go to table 77 by a
@@ -789,22 +816,13 @@ func TestRelayNested(t *testing.T) {
 func TestRelayRouteCacheFollowsChanges(t *testing.T) {
 	CheckKmsg(t)
 	LoadModule(t)
-	ns := NewNetns(t, "rcache")
-	peer := NewNetns(t, "rcpeer")
-	AddVeth(t, Veth{NS1: ns, Name1: "l0", Addr1: "10.77.0.1/24", NS2: peer, Name2: "p0", Addr2: "10.77.0.2/24"})
-	Sysctl(t, ns, "net.ipv6.conf.l0.disable_ipv6", "0")
-	Sysctl(t, peer, "net.ipv6.conf.p0.disable_ipv6", "0")
-	RunIn(t, ns, "ip", "addr", "add", "2001:db8:77::1/64", "dev", "l0", "nodad")
-	RunIn(t, peer, "ip", "addr", "add", "2001:db8:77::2/64", "dev", "p0", "nodad")
-	RunIn(t, ns, "ip", "link", "add", "link", "l0", "name", "insane0", "type", "insane")
+	ns, peer := "rcache", "rcpeer"
+	rlGatewayPair(t, ns, peer, 77)
 	RunIn(t, ns, "ip", "link", "set", "insane0", "up")
 	Sysctl(t, ns, "net.ipv6.conf.insane0.disable_ipv6", "0")
 	RunIn(t, ns, "ip", "addr", "add", "198.51.100.1/32", "dev", "insane0")
 	RunIn(t, ns, "ip", "addr", "add", "2001:db8:78::1/128", "dev", "insane0", "nodad")
-	RunIn(t, ns, "ip", "route", "add", "198.51.100.0/24", "dev", "insane0")
-	RunIn(t, ns, "ip", "-6", "route", "add", "2001:db8:79::/64", "dev", "insane0")
-	RunIn(t, ns, "ip", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
-	RunIn(t, ns, "ip", "-6", "rule", "add", "oif", "l0", "lookup", "77", "pref", "100")
+	rlGatewayRoutes(t, ns, "2001:db8:79::/64")
 	// Only frames addressed to the peer's MAC reach its PREROUTING.
 	rlNft(t, peer, "table inet cnt {\n chain in {\n  type filter hook prerouting priority 0;\n"+
 		"  ip daddr 198.51.100.9 counter comment \"v4\"\n"+
