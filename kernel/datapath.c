@@ -215,7 +215,6 @@ static enum insane_drop insane_relay(struct insane_dev *ins,
 	struct net_device *dev = ins->dev;
 	struct net *net = dev_net(lower);
 	bool xnet = !net_eq(dev_net(dev), net);
-
 	unsigned int hh = 0;
 	int r;
 
@@ -458,9 +457,10 @@ drop_reason:
  * @ins: the device
  * @skb: a packet that insane_xmit_one() checked, decided and held
  *
- * From the delay stage's timer, in softirq context under
- * rcu_read_lock_bh(). The lower in force now: none counts as NO_LOWER;
- * the relay path is entered as in insane_xmit_one(), so a loop is caught.
+ * From the delay stage's release, with BHs off (the timer's softirq or
+ * the transmit path), which is an RCU-bh read side. The lower in force
+ * now: none counts as NO_LOWER; the relay path is entered as in
+ * insane_xmit_one(), so a loop is caught.
  */
 void insane_xmit_depart(struct insane_dev *ins, struct sk_buff *skb)
 {
