@@ -36,7 +36,9 @@ import (
 //     one without jitter, the Go predictor's draw for a seeded jitter
 //     (genl.Predictor.Delay, by the header's "Order" through
 //     genl.Departure); netem's jittered draws cannot be known, so its
-//     lateness is measured without jitter only;
+//     lateness is measured without jitter only; the timing part's is
+//     also split by where each departure falls against the send(2) it
+//     meets (sendPhases);
 //   - no silent drops: pktgen at 100,000 packets/s (its own pacing,
 //     "delay 10000") through delay 1s, the default limit against netem's
 //     default, and a small limit whose every refusal must be counted;
@@ -98,8 +100,10 @@ type delayRec struct {
 	ReplayMax      int64   `json:"replay_max_ns,omitempty"`
 	Seconds        float64 `json:"seconds"`
 	Error          string  `json:"error,omitempty"`
-	// late is each datagram's lateness, for the pooled figures.
-	late []int64
+	// late is each datagram's lateness, for the pooled figures; phases
+	// the same split by sendPhases (the timing part).
+	late   []int64
+	phases [phaseClasses][]int64
 }
 
 // noDropRec is one run of pktgen through a long delay.
@@ -147,7 +151,10 @@ type delayResult struct {
 	Runs    []delayRec `json:"runs,omitempty"`
 	// Pooled is each tool's lateness over every run of the timing part
 	// and over every schedule of the poisson part.
-	Pooled  []pooledLate `json:"poisson_pooled,omitempty"`
+	Pooled []pooledLate `json:"poisson_pooled,omitempty"`
+	// Phases is the timing part's lateness by where each departure
+	// falls against the send it meets (sendPhases), per tool.
+	Phases  []phaseRow   `json:"timing_phases,omitempty"`
 	NoDrop  []noDropRec  `json:"nodrop,omitempty"`
 	Held    []heldMemRec `json:"held,omitempty"`
 	Devices *delayDevMem `json:"devices,omitempty"`
@@ -345,6 +352,7 @@ func delayPhase(c *genl.Client, o *options) (*delayResult, error) {
 		res.Runs = append(res.Runs, rec)
 	}
 	res.Pooled = append(poolLateness(res.Runs, "timing"), poolLateness(res.Runs, "poisson")...)
+	res.Phases = poolPhases(res.Runs, "timing")
 	fmt.Printf("  paced runs done at %s\n", time.Since(start).Round(time.Second))
 
 	if part("nodrop") {
@@ -419,6 +427,9 @@ func analyzeDelayRun(rec *delayRec, o *delayObs, t delayTool, known bool) {
 	}
 	rec.Lateness = &ls
 	rec.late = late
+	if rec.Part == "timing" {
+		rec.phases = sendPhases(o.dep, nominal, o.send, o.sendAfter)
+	}
 	rec.LateMin = quantile(late, 0)
 	la := latencyStats(lateness(o.dep, nominalDepartures(o.sendAfter, draws, p.Reorder)))
 	rec.LateAfter = &la
@@ -920,6 +931,15 @@ func printDelay(r *delayResult, icount bool) {
 		for _, p := range r.Pooled {
 			fmt.Printf("| %s | %s | %d | %d | %.1f | %.1f [%.1f, %.1f] | %.1f |\n", p.Part, p.Config, p.Runs, p.N,
 				float64(p.Median)/1e3, float64(p.P99)/1e3, float64(p.P99Lo)/1e3, float64(p.P99Hi)/1e3, float64(p.Max)/1e3)
+		}
+	}
+	if len(r.Phases) > 0 {
+		fmt.Printf("\nThe timing part's lateness by where each departure falls against the send(2) nearest its nominal departure (the later datagram's send it meets; pooled over the runs), guest µs:\n\n")
+		fmt.Println("| tool | departure | share | n | p50 | p90 | p99 |")
+		fmt.Println("|---|---|---|---|---|---|---|")
+		for _, p := range r.Phases {
+			fmt.Printf("| %s | %s | %.1f %% | %d | %.1f | %.1f | %.1f |\n", p.Config, p.Class, 100*p.Share, p.N,
+				float64(p.Median)/1e3, float64(p.P90)/1e3, float64(p.P99)/1e3)
 		}
 	}
 	for _, x := range r.Runs {

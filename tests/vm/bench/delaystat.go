@@ -251,3 +251,98 @@ func quantileRanks(n int, q, sigmas float64) (lo, hi int) {
 	hi = min(int(math.Ceil(c+d)), n-1)
 	return lo, hi
 }
+
+// Where a periodic run's departures fall against the sender. With a
+// delay of a whole number of periods, each departure is due when a later
+// datagram is sent: the send(2) nearest its nominal departure. It may
+// leave before that send(2) began (the sender asleep), inside it (from
+// the sending CPU's transmit, or from a timer whose softirq waited for the
+// transmit's end), or after it returned. The tail of each tool's lateness
+// lies in one of these, which the pooled figures alone do not show.
+const (
+	phaseBefore = iota
+	phaseInside
+	phaseAfter
+	phaseClasses
+)
+
+var phaseNames = [phaseClasses]string{"before that send(2)", "inside it", "after it returned"}
+
+// sendPhases splits the lateness of the packets that left by where each
+// departure falls against the send nearest its nominal departure; send
+// and after are the clock readings around each send(2), in sending order.
+func sendPhases(dep, nominal, send, after []int64) [phaseClasses][]int64 {
+	var out [phaseClasses][]int64
+	for i, d := range dep {
+		if d == 0 {
+			continue
+		}
+		j, _ := slices.BinarySearch(send, nominal[i])
+		if j == len(send) || (j > 0 && nominal[i]-send[j-1] < send[j]-nominal[i]) {
+			j--
+		}
+		c := phaseInside
+		switch {
+		case d < send[j]:
+			c = phaseBefore
+		case d > after[j]:
+			c = phaseAfter
+		}
+		out[c] = append(out[c], d-nominal[i])
+	}
+	return out
+}
+
+// phaseRow is one tool's lateness in one class, pooled over its runs.
+type phaseRow struct {
+	Tool   string  `json:"tool"`
+	Config string  `json:"config"`
+	Class  string  `json:"class"`
+	Share  float64 `json:"share"`
+	N      int     `json:"n"`
+	Median int64   `json:"median_ns"`
+	P90    int64   `json:"p90_ns"`
+	P99    int64   `json:"p99_ns"`
+}
+
+// poolPhases pools part's runs' classes by tool, in the order the tools
+// first ran.
+func poolPhases(runs []delayRec, part string) []phaseRow {
+	var tools []delayRec
+	pooled := map[string]*[phaseClasses][]int64{}
+	for _, r := range runs {
+		if r.Part != part || r.Error != "" || len(r.late) == 0 {
+			continue
+		}
+		p, ok := pooled[r.Tool]
+		if !ok {
+			p = new([phaseClasses][]int64)
+			pooled[r.Tool] = p
+			tools = append(tools, r)
+		}
+		for c := range p {
+			p[c] = append(p[c], r.phases[c]...)
+		}
+	}
+	var out []phaseRow
+	for _, t := range tools {
+		p := pooled[t.Tool]
+		total := 0
+		for _, v := range p {
+			total += len(v)
+		}
+		for c, v := range p {
+			row := phaseRow{Tool: t.Tool, Config: t.Config, Class: phaseNames[c], N: len(v)}
+			if len(v) > 0 {
+				v = slices.Clone(v)
+				slices.Sort(v)
+				row.Share = float64(len(v)) / float64(total)
+				row.Median = v[rankOf(len(v), 0.5)]
+				row.P90 = v[rankOf(len(v), 0.9)]
+				row.P99 = v[rankOf(len(v), 0.99)]
+			}
+			out = append(out, row)
+		}
+	}
+	return out
+}

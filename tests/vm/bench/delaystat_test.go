@@ -293,3 +293,39 @@ func TestPoolLateness(t *testing.T) {
 		t.Errorf("quantileRanks(100000, 0.99, 4) = %d, %d", lo, hi)
 	}
 }
+
+func TestSendPhases(t *testing.T) {
+	send := []int64{0, 100, 200, 300}
+	after := []int64{10, 110, 210, 310}
+	// Each nominal departure meets the send nearest it: 200 exactly, 300
+	// exactly, 400 past the last (300), 240 nearer 200 than 300.
+	nominal := []int64{200, 300, 400, 240, 100}
+	dep := []int64{195, 305, 420, 212, 0}
+	got := sendPhases(dep, nominal, send, after)
+	want := [phaseClasses][]int64{{-5}, {5}, {20, -28}}
+	for c := range want {
+		if !equal(got[c], want[c]) {
+			t.Errorf("class %s: got %v, want %v", phaseNames[c], got[c], want[c])
+		}
+	}
+
+	runs := []delayRec{
+		{Part: "timing", Tool: "insane", Config: "i", late: []int64{1, 2, 3}, phases: [phaseClasses][]int64{{1}, {2, 3}, nil}},
+		{Part: "timing", Tool: "netem", Config: "n", late: []int64{4}, phases: [phaseClasses][]int64{nil, nil, {4}}},
+		{Part: "poisson", Tool: "insane", Config: "i", late: []int64{9}, phases: [phaseClasses][]int64{{9}, nil, nil}},
+		{Part: "timing", Tool: "insane", Config: "i", late: []int64{5}, phases: [phaseClasses][]int64{nil, {5}, nil}},
+	}
+	rows := poolPhases(runs, "timing")
+	if len(rows) != 2*phaseClasses {
+		t.Fatalf("got %d rows, want %d", len(rows), 2*phaseClasses)
+	}
+	if r := rows[phaseInside]; r.Tool != "insane" || r.N != 3 || r.Share != 0.75 || r.Median != 3 || r.P99 != 5 {
+		t.Errorf("insane inside: %+v", r)
+	}
+	if r := rows[phaseClasses+phaseAfter]; r.Tool != "netem" || r.N != 1 || r.Share != 1 || r.Median != 4 {
+		t.Errorf("netem after: %+v", r)
+	}
+	if r := rows[phaseClasses+phaseBefore]; r.N != 0 || r.Share != 0 {
+		t.Errorf("netem before: %+v", r)
+	}
+}
