@@ -103,7 +103,7 @@ type delayRec struct {
 	// late is each datagram's lateness, for the pooled figures; phases
 	// the same split by sendPhases (the timing part).
 	late   []int64
-	phases [phaseClasses][]int64
+	phases phaseSplit
 }
 
 // noDropRec is one run of pktgen through a long delay.
@@ -935,11 +935,11 @@ func printDelay(r *delayResult, icount bool) {
 	}
 	if len(r.Phases) > 0 {
 		fmt.Printf("\nThe timing part's lateness by where each departure falls against the send(2) nearest its nominal departure (the later datagram's send it meets; pooled over the runs), guest µs:\n\n")
-		fmt.Println("| tool | departure | share | n | p50 | p90 | p99 |")
-		fmt.Println("|---|---|---|---|---|---|---|")
+		fmt.Println("| tool | departure | share | n | p50 | p90 | p99 | the datagram's own send(2), p50 |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
 		for _, p := range r.Phases {
-			fmt.Printf("| %s | %s | %.1f %% | %d | %.1f | %.1f | %.1f |\n", p.Config, p.Class, 100*p.Share, p.N,
-				float64(p.Median)/1e3, float64(p.P90)/1e3, float64(p.P99)/1e3)
+			fmt.Printf("| %s | %s | %.1f %% | %d | %.1f | %.1f | %.1f | %.1f |\n", p.Config, p.Class, 100*p.Share, p.N,
+				float64(p.Median)/1e3, float64(p.P90)/1e3, float64(p.P99)/1e3, float64(p.OwnSend)/1e3)
 		}
 	}
 	for _, x := range r.Runs {

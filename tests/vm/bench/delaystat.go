@@ -268,11 +268,18 @@ const (
 
 var phaseNames = [phaseClasses]string{"before that send(2)", "inside it", "after it returned"}
 
+// phaseSplit is a run's lateness split by sendPhases, with the width of
+// each packet's own send(2) (a departure inside it, before the tool read
+// its clock, adds to its lateness).
+type phaseSplit struct {
+	late, own [phaseClasses][]int64
+}
+
 // sendPhases splits the lateness of the packets that left by where each
 // departure falls against the send nearest its nominal departure; send
 // and after are the clock readings around each send(2), in sending order.
-func sendPhases(dep, nominal, send, after []int64) [phaseClasses][]int64 {
-	var out [phaseClasses][]int64
+func sendPhases(dep, nominal, send, after []int64) phaseSplit {
+	var out phaseSplit
 	for i, d := range dep {
 		if d == 0 {
 			continue
@@ -288,7 +295,8 @@ func sendPhases(dep, nominal, send, after []int64) [phaseClasses][]int64 {
 		case d > after[j]:
 			c = phaseAfter
 		}
-		out[c] = append(out[c], d-nominal[i])
+		out.late[c] = append(out.late[c], d-nominal[i])
+		out.own[c] = append(out.own[c], after[i]-send[i])
 	}
 	return out
 }
@@ -303,43 +311,49 @@ type phaseRow struct {
 	Median int64   `json:"median_ns"`
 	P90    int64   `json:"p90_ns"`
 	P99    int64   `json:"p99_ns"`
+	// OwnSend is the median width of these packets' own send(2).
+	OwnSend int64 `json:"own_send_ns"`
 }
 
 // poolPhases pools part's runs' classes by tool, in the order the tools
 // first ran.
 func poolPhases(runs []delayRec, part string) []phaseRow {
 	var tools []delayRec
-	pooled := map[string]*[phaseClasses][]int64{}
+	pooled := map[string]*phaseSplit{}
 	for _, r := range runs {
 		if r.Part != part || r.Error != "" || len(r.late) == 0 {
 			continue
 		}
 		p, ok := pooled[r.Tool]
 		if !ok {
-			p = new([phaseClasses][]int64)
+			p = new(phaseSplit)
 			pooled[r.Tool] = p
 			tools = append(tools, r)
 		}
-		for c := range p {
-			p[c] = append(p[c], r.phases[c]...)
+		for c := range p.late {
+			p.late[c] = append(p.late[c], r.phases.late[c]...)
+			p.own[c] = append(p.own[c], r.phases.own[c]...)
 		}
 	}
 	var out []phaseRow
 	for _, t := range tools {
 		p := pooled[t.Tool]
 		total := 0
-		for _, v := range p {
+		for _, v := range p.late {
 			total += len(v)
 		}
-		for c, v := range p {
+		for c, v := range p.late {
 			row := phaseRow{Tool: t.Tool, Config: t.Config, Class: phaseNames[c], N: len(v)}
 			if len(v) > 0 {
 				v = slices.Clone(v)
 				slices.Sort(v)
+				w := slices.Clone(p.own[c])
+				slices.Sort(w)
 				row.Share = float64(len(v)) / float64(total)
 				row.Median = v[rankOf(len(v), 0.5)]
 				row.P90 = v[rankOf(len(v), 0.9)]
 				row.P99 = v[rankOf(len(v), 0.99)]
+				row.OwnSend = w[rankOf(len(w), 0.5)]
 			}
 			out = append(out, row)
 		}

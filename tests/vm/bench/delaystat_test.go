@@ -303,23 +303,29 @@ func TestSendPhases(t *testing.T) {
 	dep := []int64{195, 305, 420, 212, 0}
 	got := sendPhases(dep, nominal, send, after)
 	want := [phaseClasses][]int64{{-5}, {5}, {20, -28}}
+	wantOwn := [phaseClasses][]int64{{10}, {10}, {10, 10}}
 	for c := range want {
-		if !equal(got[c], want[c]) {
-			t.Errorf("class %s: got %v, want %v", phaseNames[c], got[c], want[c])
+		if !equal(got.late[c], want[c]) || !equal(got.own[c], wantOwn[c]) {
+			t.Errorf("class %s: got %v (own %v), want %v (own %v)", phaseNames[c], got.late[c], got.own[c], want[c], wantOwn[c])
 		}
 	}
 
+	split := func(late, own [phaseClasses][]int64) phaseSplit { return phaseSplit{late: late, own: own} }
 	runs := []delayRec{
-		{Part: "timing", Tool: "insane", Config: "i", late: []int64{1, 2, 3}, phases: [phaseClasses][]int64{{1}, {2, 3}, nil}},
-		{Part: "timing", Tool: "netem", Config: "n", late: []int64{4}, phases: [phaseClasses][]int64{nil, nil, {4}}},
-		{Part: "poisson", Tool: "insane", Config: "i", late: []int64{9}, phases: [phaseClasses][]int64{{9}, nil, nil}},
-		{Part: "timing", Tool: "insane", Config: "i", late: []int64{5}, phases: [phaseClasses][]int64{nil, {5}, nil}},
+		{Part: "timing", Tool: "insane", Config: "i", late: []int64{1, 2, 3},
+			phases: split([phaseClasses][]int64{{1}, {2, 3}, nil}, [phaseClasses][]int64{{6}, {7, 8}, nil})},
+		{Part: "timing", Tool: "netem", Config: "n", late: []int64{4},
+			phases: split([phaseClasses][]int64{nil, nil, {4}}, [phaseClasses][]int64{nil, nil, {11}})},
+		{Part: "poisson", Tool: "insane", Config: "i", late: []int64{9},
+			phases: split([phaseClasses][]int64{{9}, nil, nil}, [phaseClasses][]int64{{1}, nil, nil})},
+		{Part: "timing", Tool: "insane", Config: "i", late: []int64{5},
+			phases: split([phaseClasses][]int64{nil, {5}, nil}, [phaseClasses][]int64{nil, {9}, nil})},
 	}
 	rows := poolPhases(runs, "timing")
 	if len(rows) != 2*phaseClasses {
 		t.Fatalf("got %d rows, want %d", len(rows), 2*phaseClasses)
 	}
-	if r := rows[phaseInside]; r.Tool != "insane" || r.N != 3 || r.Share != 0.75 || r.Median != 3 || r.P99 != 5 {
+	if r := rows[phaseInside]; r.Tool != "insane" || r.N != 3 || r.Share != 0.75 || r.Median != 3 || r.P99 != 5 || r.OwnSend != 8 {
 		t.Errorf("insane inside: %+v", r)
 	}
 	if r := rows[phaseClasses+phaseAfter]; r.Tool != "netem" || r.N != 1 || r.Share != 1 || r.Median != 4 {
