@@ -204,34 +204,41 @@ type pooledLate struct {
 	Max    int64  `json:"max_ns"`
 }
 
-// poolLateness pools the lateness of part's runs by tool, in the order
-// the tools first ran.
-func poolLateness(runs []delayRec, part string) []pooledLate {
-	var out []pooledLate
-	lates := map[string][]int64{}
+// toolRuns groups part's completed runs by tool, the tools in the order
+// they first ran.
+func toolRuns(runs []delayRec, part string) ([]string, map[string][]delayRec) {
+	var tools []string
+	by := map[string][]delayRec{}
 	for _, r := range runs {
 		if r.Part != part || r.Error != "" || len(r.late) == 0 {
 			continue
 		}
-		if _, ok := lates[r.Tool]; !ok {
-			out = append(out, pooledLate{Part: part, Tool: r.Tool, Config: r.Config})
+		if _, ok := by[r.Tool]; !ok {
+			tools = append(tools, r.Tool)
 		}
-		lates[r.Tool] = append(lates[r.Tool], r.late...)
-		for i := range out {
-			if out[i].Tool == r.Tool {
-				out[i].Runs++
-			}
-		}
+		by[r.Tool] = append(by[r.Tool], r)
 	}
-	for i := range out {
-		v := append([]int64(nil), lates[out[i].Tool]...)
+	return tools, by
+}
+
+// poolLateness pools the lateness of part's runs by tool, in the order
+// the tools first ran.
+func poolLateness(runs []delayRec, part string) []pooledLate {
+	var out []pooledLate
+	tools, by := toolRuns(runs, part)
+	for _, tool := range tools {
+		var v []int64
+		for _, r := range by[tool] {
+			v = append(v, r.late...)
+		}
 		slices.Sort(v)
-		out[i].N = len(v)
-		out[i].Median = v[rankOf(len(v), 0.5)]
-		out[i].P99 = v[rankOf(len(v), 0.99)]
+		p := pooledLate{Part: part, Tool: tool, Config: by[tool][0].Config, Runs: len(by[tool]), N: len(v)}
+		p.Median = v[rankOf(len(v), 0.5)]
+		p.P99 = v[rankOf(len(v), 0.99)]
 		lo, hi := quantileRanks(len(v), 0.99, 4)
-		out[i].P99Lo, out[i].P99Hi = v[lo], v[hi]
-		out[i].Max = v[len(v)-1]
+		p.P99Lo, p.P99Hi = v[lo], v[hi]
+		p.Max = v[len(v)-1]
+		out = append(out, p)
 	}
 	return out
 }
@@ -318,42 +325,28 @@ type phaseRow struct {
 // poolPhases pools part's runs' classes by tool, in the order the tools
 // first ran.
 func poolPhases(runs []delayRec, part string) []phaseRow {
-	var tools []delayRec
-	pooled := map[string]*phaseSplit{}
-	for _, r := range runs {
-		if r.Part != part || r.Error != "" || len(r.late) == 0 {
-			continue
-		}
-		p, ok := pooled[r.Tool]
-		if !ok {
-			p = new(phaseSplit)
-			pooled[r.Tool] = p
-			tools = append(tools, r)
-		}
-		for c := range p.late {
-			p.late[c] = append(p.late[c], r.phases.late[c]...)
-			p.own[c] = append(p.own[c], r.phases.own[c]...)
-		}
-	}
 	var out []phaseRow
-	for _, t := range tools {
-		p := pooled[t.Tool]
+	tools, by := toolRuns(runs, part)
+	for _, tool := range tools {
+		var p phaseSplit
 		total := 0
-		for _, v := range p.late {
-			total += len(v)
+		for _, r := range by[tool] {
+			for c := range p.late {
+				p.late[c] = append(p.late[c], r.phases.late[c]...)
+				p.own[c] = append(p.own[c], r.phases.own[c]...)
+				total += len(r.phases.late[c])
+			}
 		}
 		for c, v := range p.late {
-			row := phaseRow{Tool: t.Tool, Config: t.Config, Class: phaseNames[c], N: len(v)}
+			row := phaseRow{Tool: tool, Config: by[tool][0].Config, Class: phaseNames[c], N: len(v)}
 			if len(v) > 0 {
-				v = slices.Clone(v)
 				slices.Sort(v)
-				w := slices.Clone(p.own[c])
-				slices.Sort(w)
+				slices.Sort(p.own[c])
 				row.Share = float64(len(v)) / float64(total)
 				row.Median = v[rankOf(len(v), 0.5)]
 				row.P90 = v[rankOf(len(v), 0.9)]
 				row.P99 = v[rankOf(len(v), 0.99)]
-				row.OwnSend = w[rankOf(len(w), 0.5)]
+				row.OwnSend = p.own[c][rankOf(len(v), 0.5)]
 			}
 			out = append(out, row)
 		}
