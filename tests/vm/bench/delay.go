@@ -84,6 +84,9 @@ type delayRec struct {
 	// order rule forced (latenessBeyondOrder), against the reading before.
 	LateOrder *latStat `json:"lateness_beyond_order,omitempty"`
 	SendPath  latStat  `json:"send_path"`
+	// Slowest is the latest datagram, and its own send(2): a stall
+	// between the sender's clock read and its send shows there.
+	Slowest *slowest `json:"slowest,omitempty"`
 	// The measured delays (departure - send), the configured moments,
 	// and for a seeded insane run the predictor's draws for the same k.
 	Mean     float64 `json:"mean_ns"`
@@ -433,6 +436,7 @@ func analyzeDelayRun(rec *delayRec, o *delayObs, t delayTool, known bool) {
 	rec.LateMin = quantile(late, 0)
 	la := latencyStats(lateness(o.dep, nominalDepartures(o.sendAfter, draws, p.Reorder)))
 	rec.LateAfter = &la
+	rec.Slowest = slowestOf(o.dep, nominal, o.send, o.sendAfter)
 }
 
 // netemPolicy reads the delay, jitter and distribution of a netem
@@ -940,6 +944,12 @@ func printDelay(r *delayResult, icount bool) {
 		for _, p := range r.Phases {
 			fmt.Printf("| %s | %s | %.1f %% | %d | %.1f | %.1f | %.1f | %.1f |\n", p.Config, p.Class, 100*p.Share, p.N,
 				float64(p.Median)/1e3, float64(p.P90)/1e3, float64(p.P99)/1e3, float64(p.OwnSend)/1e3)
+		}
+	}
+	for _, x := range r.Runs {
+		if w := x.Slowest; w != nil && w.Late > slowestShown {
+			fmt.Printf("\n%s %s: its latest datagram (#%d) left %.1f µs late; its own send(2) took %.1f µs\n",
+				x.Part, x.Config, w.Seq, float64(w.Late)/1e3, float64(w.OwnSend)/1e3)
 		}
 	}
 	for _, x := range r.Runs {

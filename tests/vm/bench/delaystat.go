@@ -353,3 +353,23 @@ func poolPhases(runs []delayRec, part string) []phaseRow {
 	}
 	return out
 }
+
+// slowestShown: a run's latest datagram is reported past this lateness.
+const slowestShown = 100 * int64(time.Microsecond)
+
+type slowest struct {
+	Seq     int   `json:"seq"`
+	Late    int64 `json:"lateness_ns"`
+	OwnSend int64 `json:"own_send_ns"`
+}
+
+// slowestOf returns the latest datagram that left, or nil if none did.
+func slowestOf(dep, nominal, send, after []int64) *slowest {
+	var w *slowest
+	for i, d := range dep {
+		if d != 0 && (w == nil || d-nominal[i] > w.Late) {
+			w = &slowest{Seq: i, Late: d - nominal[i], OwnSend: after[i] - send[i]}
+		}
+	}
+	return w
+}

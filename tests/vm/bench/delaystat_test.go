@@ -335,3 +335,13 @@ func TestSendPhases(t *testing.T) {
 		t.Errorf("netem before: %+v", r)
 	}
 }
+
+func TestSlowestOf(t *testing.T) {
+	if w := slowestOf([]int64{0}, []int64{5}, []int64{1}, []int64{2}); w != nil {
+		t.Errorf("nothing left: got %+v", w)
+	}
+	w := slowestOf([]int64{110, 0, 330, 320}, []int64{100, 200, 300, 300}, []int64{0, 1, 2, 3}, []int64{5, 6, 12, 9})
+	if w == nil || w.Seq != 2 || w.Late != 30 || w.OwnSend != 10 {
+		t.Errorf("got %+v, want #2, 30 late, own send 10", w)
+	}
+}
